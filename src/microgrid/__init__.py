@@ -1,0 +1,32 @@
+"""microgrid: divide a community into contiguous, population-balanced micro-grids along its roads.
+
+按线划分、不漏一地、不漏一户 — divide along lines, leave out no land, leave out
+no household, and prove it.
+"""
+
+from __future__ import annotations
+
+from . import samples
+from .api import partition
+from .errors import InfeasibleError, InputError, InternalError, MicrogridError
+from .inputs import estimate_households, read_layer
+from .plan import Plan, ValidationReport, read_plan
+from .validate import validate
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "partition",
+    "validate",
+    "estimate_households",
+    "read_layer",
+    "read_plan",
+    "Plan",
+    "ValidationReport",
+    "MicrogridError",
+    "InputError",
+    "InfeasibleError",
+    "InternalError",
+    "samples",
+    "__version__",
+]

@@ -1,0 +1,266 @@
+"""Public entry point: partition a community into micro-grids."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import InputError, InternalError
+from .graph import build_graph
+from .inputs import prepare_inputs
+from .plan import Plan
+from .regions import partition_graph
+from .units import build_units
+from .validate import validate
+
+__all__ = ["partition", "order_grids"]
+
+log = logging.getLogger(__name__)
+
+
+def _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance):
+    problems = []
+    for name, val in (("min_persons", min_persons), ("max_persons", max_persons)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or not (0 <= val <= 10**9):
+            problems.append(f"{name} must be a whole number >= 0, got {val!r}")
+    if not problems and min_persons > max_persons:
+        problems.append(f"min_persons={min_persons} is greater than max_persons={max_persons}; swap them")
+    if not problems and max_persons < 1:
+        problems.append("max_persons must be at least 1")
+    if n_grids is not None and (isinstance(n_grids, bool) or not isinstance(n_grids, (int, np.integer))
+                                or n_grids < 1):
+        problems.append(f"n_grids must be a whole number >= 1 or None, got {n_grids!r}")
+    if on_infeasible not in ("raise", "flag"):
+        problems.append(f"on_infeasible must be 'raise' or 'flag', got {on_infeasible!r}")
+    if not (isinstance(snap_tolerance, (int, float)) and math.isfinite(snap_tolerance) and snap_tolerance >= 0):
+        problems.append(f"snap_tolerance must be a number >= 0, got {snap_tolerance!r}")
+    if problems:
+        raise InputError(problems)
+
+
+def order_grids(geoms: np.ndarray) -> np.ndarray:
+    """Order grids in rows north to south, west to east within a row.
+
+    Rows are bands as tall as the side of an average grid, so the order reads
+    like text on the map. Returns the permutation.
+    """
+    if len(geoms) == 0:
+        return np.empty(0, int)
+    rp = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    area = shapely.area(geoms)
+    h = max(math.sqrt(area.mean()), 1e-9)
+    row = np.floor((rp[:, 1].max() - rp[:, 1]) / h).astype(int)
+    return np.lexsort((rp[:, 1] * -1, rp[:, 0], row))
+
+
+def partition(
+    households,
+    boundary,
+    barriers=None,
+    landmarks=None,
+    *,
+    min_persons: int = 200,
+    max_persons: int = 300,
+    n_grids: int | None = None,
+    seed: int | np.random.Generator | None = 0,
+    id_col: str = "household_id",
+    persons_col: str = "persons",
+    default_persons: int | None = None,
+    kind_col: str | None = None,
+    crs=None,
+    outside: str = "error",
+    snap_tolerance: float = 2.0,
+    on_infeasible: str = "raise",
+    tries: int = 6,
+    refine: bool = True,
+) -> Plan:
+    """Divide a community into contiguous, population-balanced grids along its roads.
+
+    Parameters
+    ----------
+    households : GeoDataFrame or path
+        One point per household with an id and a persons column.
+    boundary : GeoDataFrame, geometry or path
+        The community/village polygon (several rows are unioned; a
+        MultiPolygon with exclaves is fine).
+    barriers : GeoDataFrame or path, optional
+        Lines the grid boundaries should follow (roads, lanes, rivers, walls)
+        with an optional kind column (``kind``, or OSM ``highway``).
+    landmarks : GeoDataFrame or path, optional
+        Points/polygons; a landmark polygon is never split between grids.
+    min_persons, max_persons : int
+        Hard bounds of persons per grid.
+    n_grids : int, optional
+        Number of grids; default: the feasible number closest to an average
+        of ``(min_persons + max_persons) / 2`` persons per grid.
+    seed : int, Generator or None
+        Same inputs and seed give the same plan.
+    id_col, persons_col : str
+        Household id and persons columns.
+    default_persons : int, optional
+        Persons per household when the persons column is absent (only when
+        you say so).
+    kind_col : str, optional
+        Barrier kind column (default: ``kind`` or ``highway`` when present).
+    crs : optional
+        CRS of inputs that carry none.
+    outside : {"error", "drop", "snap"}
+        What to do with households outside the boundary. Never silent: the
+        report's notes list every dropped or moved household.
+    snap_tolerance : float
+        Road ends missing a junction or the boundary by at most this many
+        metres are joined to it.
+    on_infeasible : {"raise", "flag"}
+        Raise :class:`InfeasibleError` when a bound cannot be met, or return
+        the best plan with the offending grids flagged.
+    tries : int
+        Spanning trees drawn per split (more: slower, slightly better lines).
+    refine : bool
+        Improve the lines by moving boundary units after the first cut.
+
+    Returns
+    -------
+    Plan
+
+    Raises
+    ------
+    InputError
+        Bad inputs: the message names the ids and the fix.
+    InfeasibleError
+        The bounds cannot be met (a single site above max, an isolated part
+        below min, no grid count fits), unless ``on_infeasible="flag"``.
+
+    Examples
+    --------
+    >>> import microgrid
+    >>> hh, bnd, roads, marks = microgrid.samples.make_village(n_households=400, seed=3)
+    >>> plan = microgrid.partition(hh, bnd, roads, marks, seed=0)
+    >>> plan.report.ok
+    True
+    >>> bool(plan.grids["persons"].between(200, 300).all())
+    True
+    """
+    t0 = time.perf_counter()
+    _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance)
+    inp = prepare_inputs(
+        households, boundary, barriers, landmarks, id_col=id_col, persons_col=persons_col,
+        default_persons=default_persons, kind_col=kind_col, crs=crs, outside=outside,
+    )
+    hh = inp.households
+    xy = shapely.get_coordinates(hh.geometry.to_numpy())
+    persons = hh["persons"].to_numpy(np.int64)
+    lm_polys = None
+    if inp.landmarks is not None:
+        lm_polys = inp.landmarks.geometry.to_numpy()
+    units = build_units(
+        xy, persons, inp.boundary, inp.barriers.geometry.to_numpy(), inp.barriers["rank"].to_numpy(),
+        inp.barriers["kind"].to_numpy(dtype=object), landmarks=lm_polys, snap_tolerance=snap_tolerance,
+    )
+    t_units = time.perf_counter()
+    graph = build_graph(units)
+    t_graph = time.perf_counter()
+    hh_unit = units.unit_of_household
+    names = np.array([f"unit {i} (empty land)" for i in range(units.n)], dtype=object)
+    first_hh = np.full(units.n, len(hh_unit))
+    np.minimum.at(first_hh, hh_unit, np.arange(len(hh_unit)))
+    for i in np.flatnonzero(first_hh < len(hh_unit)):
+        names[i] = f"household {hh['household_id'].iat[first_hh[i]]!r}"
+    lo = max(int(min_persons), 1)
+    regions = partition_graph(
+        units.persons, graph.u, graph.v, graph.cost, lo=lo, hi=int(max_persons), k=n_grids,
+        groups=units.landmark, seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible,
+        names=names, xy=shapely.get_coordinates(shapely.point_on_surface(units.geometry)),
+    )
+    t_part = time.perf_counter()
+    labels = regions.labels
+    k = regions.k
+    geoms = np.empty(k, dtype=object)
+    for r in range(k):
+        geoms[r] = shapely.coverage_union_all(units.geometry[labels == r])
+    order = order_grids(geoms)
+    new_id = np.empty(k, int)
+    new_id[order] = np.arange(1, k + 1)
+    grid_of_unit = new_id[labels]
+    g_persons = np.bincount(grid_of_unit, weights=units.persons, minlength=k + 1)[1:].astype(np.int64)
+    g_hh = np.bincount(grid_of_unit, weights=units.n_households, minlength=k + 1)[1:].astype(np.int64)
+    reasons = [""] * k
+    for r, rs in regions.flags.items():
+        reasons[new_id[r] - 1] = "; ".join(rs)
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_id": np.arange(1, k + 1),
+            "persons": g_persons,
+            "households": g_hh,
+            "flagged": np.array([bool(x) for x in reasons]),
+            "flag_reason": reasons,
+        },
+        geometry=geoms[order],
+        crs=inp.work_crs,
+    )
+    hh_out = gpd.GeoDataFrame(
+        {"household_id": hh["household_id"].to_numpy(), "grid_id": grid_of_unit[hh_unit],
+         "persons": persons},
+        geometry=hh.geometry.to_numpy(),
+        crs=inp.work_crs,
+    )
+    extra = inp.extra_columns
+    if len(extra.columns):
+        extra = extra[~extra.index.duplicated()].reindex(hh_out["household_id"].to_numpy())
+        for c in extra.columns:
+            if c not in hh_out.columns:
+                hh_out[c] = extra[c].to_numpy()
+    bnd = gpd.GeoDataFrame(geometry=[units.boundary], crs=inp.work_crs)
+    bars = gpd.GeoDataFrame({"kind": units.barrier_kind.astype(str), "rank": units.barrier_rank},
+                            geometry=units.barriers, crs=inp.work_crs)
+    notes = list(inp.notes)
+    report = validate(
+        grids, hh_out, bnd, bars if len(bars) else None, min_persons=min_persons, max_persons=max_persons,
+        assignment_col="grid_id", notes=notes,
+    )
+    m = report.metrics
+    # end-of-run invariants: never return a wrong plan silently
+    broken = []
+    if m["households_out"] != len(hh) or len(hh_out) != len(hh):
+        broken.append(f"households in {len(hh)} != out {m['households_out']}")
+    if m["persons_out"] != int(persons.sum()):
+        broken.append(f"persons in {int(persons.sum())} != out {m['persons_out']}")
+    if not m["coverage_valid"]:
+        broken.append(f"coverage invalid (gaps {m['gap_area']:.3f} m2, overlaps {m['overlap_area']:.3f} m2)")
+    if broken:
+        raise InternalError("the plan failed its own checks: " + "; ".join(broken))
+    grids["area_m2"] = report.per_grid["area_m2"].to_numpy()
+    grids["online_share"] = report.per_grid["online_share"].to_numpy()
+    grids["polsby_popper"] = report.per_grid["polsby_popper"].to_numpy()
+    unit_gdf = gpd.GeoDataFrame(
+        {"unit_id": np.arange(units.n), "grid_id": grid_of_unit, "persons": units.persons,
+         "households": units.n_households, "landmark": units.landmark},
+        geometry=units.geometry, crs=inp.work_crs,
+    )
+    out = inp.out_crs
+
+    def back(gdf):
+        return gdf.to_crs(out) if gdf.crs != out else gdf
+
+    t_end = time.perf_counter()
+    log.info("partition: %d households, %d units, %d grids; units %.2fs graph %.2fs partition %.2fs "
+             "assemble+validate %.2fs", len(hh), units.n, k, t_units - t0, t_graph - t_units,
+             t_part - t_graph, t_end - t_part)
+    params = {
+        "min_persons": min_persons, "max_persons": max_persons, "n_grids": n_grids,
+        "seed": seed if isinstance(seed, (int, type(None))) else "generator", "snap_tolerance": snap_tolerance,
+        "work_crs": inp.work_crs.to_string(), "dropped": inp.dropped, "snapped": inp.snapped,
+        "timings": {"units": t_units - t0, "graph": t_graph - t_units, "partition": t_part - t_graph,
+                    "assemble": t_end - t_part},
+    }
+    return Plan(
+        grids=back(grids), households=back(hh_out), report=report, boundary=back(bnd),
+        barriers=back(bars), units=back(unit_gdf), params=params,
+    )
+
+

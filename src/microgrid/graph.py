@@ -1,0 +1,126 @@
+"""Stage 3: the unit adjacency graph.
+
+Two units are neighbours when they share an edge of positive length. Each
+graph edge carries the shared length, the part of it lying on a barrier, the
+kind and rank of that barrier, and a cut cost: cutting along a main road is
+cheap, cutting through a block is expensive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+import shapely
+
+from .inputs import RANK_COST
+from .units import GRID_SIZE, Units
+
+__all__ = ["UnitGraph", "build_graph"]
+
+
+@dataclass
+class UnitGraph:
+    """Adjacency of units, one row per unordered pair ``u < v``."""
+
+    n: int
+    u: np.ndarray
+    v: np.ndarray
+    length: np.ndarray  # shared edge length, m
+    barrier_length: np.ndarray  # part of it on a barrier, m
+    rank: np.ndarray  # best (lowest) barrier rank on the edge, 0 if none
+    kind: np.ndarray  # kind of that barrier, None if none
+    cost: np.ndarray  # cut cost
+
+    def csr(self, weights: np.ndarray | None = None) -> sp.csr_matrix:
+        """Symmetric sparse matrix of ``weights`` (default: cost)."""
+        w = self.cost if weights is None else weights
+        m = sp.coo_matrix((np.r_[w, w], (np.r_[self.u, self.v], np.r_[self.v, self.u])), shape=(self.n, self.n))
+        return m.tocsr()
+
+    def to_networkx(self):
+        """The graph as a :class:`networkx.Graph` with edge attributes."""
+        import networkx as nx
+
+        g = nx.Graph()
+        g.add_nodes_from(range(self.n))
+        for i in range(len(self.u)):
+            g.add_edge(
+                int(self.u[i]), int(self.v[i]),
+                length=float(self.length[i]), barrier_length=float(self.barrier_length[i]),
+                rank=int(self.rank[i]), kind=self.kind[i], cost=float(self.cost[i]),
+            )
+        return g
+
+
+def build_graph(units: Units) -> UnitGraph:
+    """Build the adjacency graph of ``units`` from their shared linework.
+
+    Every noded line piece borders at most two units; the unit on each side
+    is found by a point just off the piece's first segment.
+    """
+    lw = units.linework
+    n = units.n
+    if len(lw) == 0 or n < 2:
+        e = np.empty(0, int)
+        f = np.empty(0)
+        return UnitGraph(n, e, e, f, f, e, np.empty(0, object), f)
+    c = shapely.get_coordinates(shapely.get_point(lw, 0))
+    d = shapely.get_coordinates(shapely.get_point(lw, 1))
+    seg = d - c
+    seglen = np.hypot(seg[:, 0], seg[:, 1])
+    good = seglen > 0
+    lw, c, seg, seglen = lw[good], c[good], seg[good], seglen[good]
+    mid = c + seg / 2
+    normal = np.c_[-seg[:, 1], seg[:, 0]] / seglen[:, None]
+    eps = np.minimum(GRID_SIZE * 0.4, seglen / 4)
+    left = shapely.points(mid + normal * eps[:, None])
+    right = shapely.points(mid - normal * eps[:, None])
+    tree = shapely.STRtree(units.geometry)
+
+    def face_of(pts):
+        pi, fi = tree.query(pts, predicate="within")
+        out = np.full(len(pts), -1)
+        out[pi] = fi
+        return out
+
+    fl, fr = face_of(left), face_of(right)
+    inner = (fl >= 0) & (fr >= 0) & (fl != fr)
+    lw, fl, fr = lw[inner], fl[inner], fr[inner]
+    plen = shapely.length(lw)
+    # barrier on each piece: a barrier within a hair of the piece's midpoint
+    prank = np.zeros(len(lw), int)
+    pkind = np.full(len(lw), None, dtype=object)
+    if len(units.barriers) and len(lw):
+        mids = shapely.line_interpolate_point(lw, 0.5, normalized=True)
+        btree = shapely.STRtree(units.barriers)
+        pi, bi = btree.query(mids, predicate="dwithin", distance=GRID_SIZE * 2)
+        if len(pi):
+            r = units.barrier_rank[bi]
+            o = np.lexsort((bi, r, pi))
+            pi, bi, r = pi[o], bi[o], r[o]
+            first = np.r_[True, pi[1:] != pi[:-1]]
+            prank[pi[first]] = r[first]
+            pkind[pi[first]] = units.barrier_kind[bi[first]]
+    factor = np.ones(len(lw))
+    for rk, f in RANK_COST.items():
+        factor[prank == rk] = f
+    uu, vv = np.minimum(fl, fr), np.maximum(fl, fr)
+    key = uu.astype(np.int64) * n + vv
+    uniq, inv = np.unique(key, return_inverse=True)
+    m = len(uniq)
+    length = np.bincount(inv, weights=plen, minlength=m)
+    blen = np.bincount(inv, weights=plen * (prank > 0), minlength=m)
+    cost = np.bincount(inv, weights=plen * factor, minlength=m)
+    # best rank and its kind per pair
+    rank_for_min = np.where(prank > 0, prank, 99)
+    o = np.lexsort((rank_for_min, inv))
+    firstp = np.r_[True, inv[o][1:] != inv[o][:-1]]
+    best = o[firstp]
+    rank = np.where(rank_for_min[best] == 99, 0, rank_for_min[best])
+    kind = np.where(rank > 0, pkind[best], None)
+    return UnitGraph(
+        n=n, u=(uniq // n).astype(int), v=(uniq % n).astype(int), length=length,
+        barrier_length=blen, rank=rank, kind=kind, cost=np.maximum(cost, 1e-9),
+    )

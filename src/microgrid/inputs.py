@@ -1,0 +1,651 @@
+"""Stage 1: read and check the inputs, and bring them into one metric CRS.
+
+Every check is collected before raising, so a user sees all problems of a
+layer at once, each naming the offending ids and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from .crs import metric_crs
+from .errors import InputError, ids_preview
+
+__all__ = [
+    "read_layer",
+    "prepare_inputs",
+    "estimate_households",
+    "Inputs",
+    "BARRIER_RANKS",
+    "RANK_COST",
+]
+
+log = logging.getLogger(__name__)
+
+#: Rank of a barrier kind: 1 = strongest line (main road, river, railway, wall),
+#: 4 = weakest (footpath). Unknown kinds get rank 3. Values of OSM ``highway``
+#: are understood too.
+BARRIER_RANKS: dict[str, int] = {
+    **dict.fromkeys(
+        "main motorway motorway_link trunk trunk_link primary primary_link secondary "
+        "secondary_link river canal railway rail wall water".split(),
+        1,
+    ),
+    **dict.fromkeys(
+        "road street tertiary tertiary_link residential unclassified stream ditch "
+        "fence".split(),
+        2,
+    ),
+    **dict.fromkeys("lane alley service living_street driveway".split(), 3),
+    **dict.fromkeys(
+        "footpath footway path steps cycleway pedestrian track bridleway platform "
+        "corridor construction".split(),
+        4,
+    ),
+}
+
+#: Cost factor of cutting along a shared edge that lies on a barrier of each
+#: rank, relative to 1.0 for an edge on no barrier.
+RANK_COST: dict[int, float] = {1: 0.02, 2: 0.04, 3: 0.08, 4: 0.15}
+_UNKNOWN_RANK = 3
+
+
+@dataclass
+class Inputs:
+    """Checked inputs in the metric working CRS."""
+
+    households: gpd.GeoDataFrame  # columns: household_id, persons, geometry (sorted by id)
+    boundary: shapely.Geometry  # Polygon or MultiPolygon
+    barriers: gpd.GeoDataFrame  # columns: kind, rank, geometry (LineStrings)
+    landmarks: gpd.GeoDataFrame | None
+    work_crs: pyproj.CRS
+    out_crs: pyproj.CRS
+    id_col: str
+    persons_col: str
+    extra_columns: pd.DataFrame  # passthrough household columns, indexed by id
+    notes: list[str] = field(default_factory=list)
+    dropped: list = field(default_factory=list)
+    snapped: list = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _split_layer(src: str | os.PathLike) -> tuple[str, str | None]:
+    s = os.fspath(src)
+    if "#" in s and not Path(s).exists():
+        path, layer = s.rsplit("#", 1)
+        return path, layer or None
+    return s, None
+
+
+def read_layer(
+    src, *, layer: str | None = None, what: str = "layer"
+) -> gpd.GeoDataFrame | None:
+    """Read ``src`` into a GeoDataFrame.
+
+    Parameters
+    ----------
+    src : GeoDataFrame, GeoSeries, shapely geometry, path or None
+        A path may name a layer after ``#`` (``"village.gpkg#roads"``). Any
+        format GDAL/OGR reads works (GeoPackage, GeoJSON, Shapefile,
+        GeoParquet by its ``.parquet`` suffix).
+    layer : str, optional
+        Layer to read when ``src`` is a path; overrides a ``#layer`` suffix.
+    what : str
+        Name of the input, used in error messages.
+
+    Returns
+    -------
+    GeoDataFrame or None
+        A copy: the caller's data is never modified. ``None`` for ``None``.
+
+    Raises
+    ------
+    InputError
+        When the file is missing, unreadable, or not geodata.
+    """
+    if src is None:
+        return None
+    if isinstance(src, gpd.GeoDataFrame):
+        return src.copy()
+    if isinstance(src, gpd.GeoSeries):
+        return gpd.GeoDataFrame(geometry=src.copy())
+    if isinstance(src, shapely.Geometry):
+        return gpd.GeoDataFrame(geometry=[src], crs=None)
+    if isinstance(src, pd.DataFrame):
+        raise InputError(
+            f"{what}: got a pandas DataFrame without geometry; build a GeoDataFrame "
+            "first, e.g. geopandas.GeoDataFrame(df, geometry=geopandas.points_from_xy(df.x, df.y), crs=...)"
+        )
+    if not isinstance(src, (str, os.PathLike)):
+        raise InputError(
+            f"{what}: expected a GeoDataFrame, a shapely geometry or a file path, "
+            f"got {type(src).__name__}"
+        )
+    path, suffix_layer = _split_layer(src)
+    layer = layer or suffix_layer
+    if not Path(path).exists():
+        raise InputError(f"{what}: file not found: {path}")
+    try:
+        if path.lower().endswith((".parquet", ".geoparquet")):
+            gdf = gpd.read_parquet(path)
+        else:
+            import pyogrio
+
+            if layer is None:
+                layers = pyogrio.list_layers(path)
+                if len(layers) > 1:
+                    names = [str(n) for n in layers[:, 0]]
+                    if what in names:
+                        layer = what
+                    else:
+                        raise InputError(
+                            f"{what}: {path} has {len(names)} layers ({', '.join(names)}); "
+                            f"name one as {path}#LAYER"
+                        )
+            gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+    except InputError:
+        raise
+    except Exception as exc:  # pyogrio/GDAL/arrow raise many types for bad files
+        raise InputError(
+            f"{what}: cannot read {path}{'#' + layer if layer else ''} as geodata "
+            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'}); "
+            "check the file is a complete GeoPackage, GeoJSON, Shapefile or GeoParquet"
+        ) from None
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry is None:
+        raise InputError(f"{what}: {path} has no geometry column")
+    return gdf
+
+
+# ---------------------------------------------------------------- checks
+
+
+def _with_crs(gdf: gpd.GeoDataFrame | None, crs, what: str, problems: list[str]):
+    if gdf is None:
+        return None
+    if gdf.crs is None:
+        if crs is None:
+            problems.append(
+                f"{what} has no CRS; set it on the data (gdf.set_crs(...)) or pass crs=... "
+                "(CLI: --crs EPSG:XXXX)"
+            )
+            return None
+        gdf = gdf.set_crs(crs)
+    return gdf
+
+
+def _label(gdf: gpd.GeoDataFrame, mask, ids=None) -> list:
+    idx = np.flatnonzero(np.asarray(mask))
+    if ids is not None:
+        return [ids[i] for i in idx]
+    return [gdf.index[i] for i in idx]
+
+
+def _check_households(
+    hh: gpd.GeoDataFrame,
+    id_col: str,
+    persons_col: str,
+    default_persons: int | None,
+    problems: list[str],
+) -> gpd.GeoDataFrame | None:
+    n_before = len(problems)
+    if len(hh) == 0:
+        problems.append("households layer is empty; give at least one household point")
+        return None
+    if id_col not in hh.columns:
+        problems.append(
+            f"households have no id column {id_col!r} (columns: {', '.join(map(str, hh.columns))}); "
+            "pass id_col=... (CLI: --id-col)"
+        )
+        return None
+    ids = hh[id_col]
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        problems.append(
+            f"{missing.sum()} households have no {id_col!r} (rows {ids_preview(_label(hh, missing))}); "
+            "give every household a unique id"
+        )
+    dup = ids.duplicated(keep=False).to_numpy() & ~missing
+    if dup.any():
+        problems.append(
+            f"duplicate household ids {ids_preview(sorted(set(ids[dup].tolist()), key=str))}; "
+            "household ids must be unique"
+        )
+    id_list = ids.tolist()
+    if persons_col not in hh.columns:
+        if default_persons is None:
+            problems.append(
+                f"households have no persons column {persons_col!r}; pass persons_col=... "
+                "(CLI: --persons-col), or default_persons=1 to count one person per household"
+            )
+        else:
+            hh = hh.assign(**{persons_col: default_persons})
+    if persons_col in hh.columns:
+        raw = hh[persons_col]
+        num = pd.to_numeric(raw, errors="coerce")
+        bad_text = (num.isna() & raw.notna()).to_numpy()
+        if bad_text.any():
+            problems.append(
+                f"persons {persons_col!r} is not a number for households "
+                f"{ids_preview(_label(hh, bad_text, id_list))}; give whole numbers >= 0"
+            )
+        nan = (raw.isna()).to_numpy()
+        if nan.any():
+            problems.append(
+                f"persons {persons_col!r} is missing for households "
+                f"{ids_preview(_label(hh, nan, id_list))}; give whole numbers >= 0"
+            )
+        v = num.to_numpy(dtype=float, na_value=np.nan)
+        ok = np.isfinite(v)
+        neg = ok & (v < 0)
+        if neg.any():
+            problems.append(
+                f"persons is negative for households {ids_preview(_label(hh, neg, id_list))}; "
+                "give whole numbers >= 0"
+            )
+        frac = ok & (v != np.round(v))
+        inf = ~np.isfinite(v) & ~np.isnan(v)
+        if frac.any() or inf.any():
+            problems.append(
+                f"persons is not a whole number for households "
+                f"{ids_preview(_label(hh, frac | inf, id_list))}; round the counts"
+            )
+        huge = ok & (v > 1_000_000)
+        if huge.any():
+            problems.append(
+                f"persons is implausibly large (> 1,000,000) for households "
+                f"{ids_preview(_label(hh, huge, id_list))}; check the column"
+            )
+        if len(problems) == n_before:
+            hh = hh.assign(**{persons_col: v.astype(np.int64)})
+    geom = hh.geometry
+    empty = (geom.isna() | geom.is_empty).to_numpy()
+    if empty.any():
+        problems.append(
+            f"households {ids_preview(_label(hh, empty, id_list))} have no geometry; "
+            "give each a point"
+        )
+    types = geom.geom_type.to_numpy()
+    single_mp = (types == "MultiPoint") & ~empty
+    if single_mp.any():
+        np_parts = shapely.get_num_geometries(geom.to_numpy())
+        single_mp &= np_parts == 1
+    notpoint = ~empty & (types != "Point") & ~single_mp
+    if notpoint.any():
+        kinds = sorted(set(types[notpoint].tolist()))
+        problems.append(
+            f"households must be points; {notpoint.sum()} are {'/'.join(kinds)} "
+            f"(ids {ids_preview(_label(hh, notpoint, id_list))}); use their centroids or "
+            "estimate_households() for building footprints"
+        )
+    if len(problems) > n_before:
+        return None
+    g = geom.to_numpy()
+    if single_mp.any():
+        g = g.copy()
+        g[single_mp] = shapely.get_geometry(g[single_mp], 0)
+    coords = shapely.get_coordinates(g)
+    bad = ~np.isfinite(coords).all(axis=1)
+    if bad.any():
+        problems.append(
+            f"households {ids_preview(_label(hh, bad, id_list))} have NaN or infinite "
+            "coordinates; fix their positions"
+        )
+        return None
+    g = shapely.force_2d(g)
+    return gpd.GeoDataFrame(
+        {"household_id": ids.to_numpy(), "persons": hh[persons_col].to_numpy()},
+        geometry=g,
+        crs=hh.crs,
+        index=pd.RangeIndex(len(hh)),
+    )
+
+
+def _polygonal(geoms: np.ndarray) -> shapely.Geometry:
+    polys = []
+    for g in geoms:
+        if g is None or g.is_empty:
+            continue
+        if g.geom_type in ("Polygon", "MultiPolygon"):
+            polys.append(g)
+        elif g.geom_type == "GeometryCollection":
+            polys.extend(p for p in shapely.get_parts(g) if p.geom_type in ("Polygon", "MultiPolygon"))
+    return shapely.union_all(polys) if polys else shapely.Polygon()
+
+
+def _check_boundary(bnd: gpd.GeoDataFrame, problems: list[str], notes: list[str]):
+    if len(bnd) == 0:
+        problems.append("boundary layer is empty; give the community/village polygon")
+        return None
+    g = shapely.force_2d(bnd.geometry.to_numpy())
+    types = bnd.geometry.geom_type.fillna("None").to_numpy()
+    nonpoly = ~np.isin(types, ["Polygon", "MultiPolygon"])
+    if nonpoly.all():
+        problems.append(
+            f"boundary must be Polygon/MultiPolygon, got {'/'.join(sorted(set(types)))}; "
+            "if you have the outline as lines, polygonize it first"
+        )
+        return None
+    if nonpoly.any():
+        problems.append(
+            f"boundary rows {ids_preview(_label(bnd, nonpoly))} are not polygons "
+            f"({'/'.join(sorted(set(types[nonpoly])))}); remove them"
+        )
+        return None
+    coords = shapely.get_coordinates(g)
+    if not np.isfinite(coords).all():
+        problems.append("boundary has NaN or infinite coordinates; fix the polygon")
+        return None
+    invalid = ~shapely.is_valid(g)
+    if invalid.any():
+        reasons = [shapely.is_valid_reason(x) for x in g[invalid]]
+        g = g.copy()
+        g[invalid] = shapely.make_valid(g[invalid])
+        notes.append(
+            f"boundary rows {ids_preview(_label(bnd, invalid))} were invalid "
+            f"({'; '.join(reasons[:3])}) and were repaired with make_valid"
+        )
+    out = _polygonal(g)
+    if out.is_empty or out.area <= 0:
+        problems.append("boundary has zero area; give the community/village polygon")
+        return None
+    return out
+
+
+def _rank_of(kinds: pd.Series) -> np.ndarray:
+    s = kinds.astype("string").str.strip().str.lower()
+    return s.map(lambda k: BARRIER_RANKS.get(k, _UNKNOWN_RANK) if isinstance(k, str) else _UNKNOWN_RANK).to_numpy(int)
+
+
+def _check_barriers(bar: gpd.GeoDataFrame, kind_col: str | None, problems: list[str]):
+    if bar is None or len(bar) == 0:
+        return gpd.GeoDataFrame({"kind": [], "rank": []}, geometry=[], crs=None if bar is None else bar.crs)
+    geom = shapely.force_2d(bar.geometry.to_numpy())
+    types = bar.geometry.geom_type.fillna("None").to_numpy()
+    empty = shapely.is_missing(geom) | shapely.is_empty(geom)
+    polys = np.isin(types, ["Polygon", "MultiPolygon"])
+    other = ~empty & ~polys & ~np.isin(types, ["LineString", "MultiLineString", "LinearRing"])
+    if polys.any():
+        problems.append(
+            f"barriers must be lines; rows {ids_preview(_label(bar, polys))} are polygons. "
+            "Use their outlines (gdf.boundary) for walls or water areas"
+        )
+    if other.any():
+        problems.append(
+            f"barriers must be lines; rows {ids_preview(_label(bar, other))} are "
+            f"{'/'.join(sorted(set(types[other])))}; remove them"
+        )
+    if polys.any() or other.any():
+        return None
+    if kind_col is None:
+        kind_col = next((c for c in ("kind", "highway", "waterway", "railway", "barrier") if c in bar.columns), None)
+    elif kind_col not in bar.columns:
+        problems.append(
+            f"barriers have no kind column {kind_col!r} (columns: {', '.join(map(str, bar.columns))})"
+        )
+        return None
+    kinds = bar[kind_col] if kind_col else pd.Series([None] * len(bar), index=bar.index)
+    keep = ~empty
+    geom = geom[keep]
+    coords_ok = np.array([np.isfinite(shapely.get_coordinates(x)).all() for x in geom], dtype=bool)
+    geom = geom[coords_ok]
+    kinds = kinds[keep][coords_ok]
+    parts, idx = shapely.get_parts(geom, return_index=True)
+    parts = np.array([shapely.LineString(p.coords) if p.geom_type == "LinearRing" else p for p in parts], dtype=object)
+    ok = shapely.length(parts) > 0
+    k = kinds.to_numpy()[idx][ok]
+    return gpd.GeoDataFrame(
+        {"kind": k, "rank": _rank_of(pd.Series(k))},
+        geometry=parts[ok],
+        crs=bar.crs,
+    )
+
+
+def prepare_inputs(
+    households,
+    boundary,
+    barriers=None,
+    landmarks=None,
+    *,
+    id_col: str = "household_id",
+    persons_col: str = "persons",
+    default_persons: int | None = None,
+    kind_col: str | None = None,
+    crs=None,
+    outside: str = "error",
+) -> Inputs:
+    """Read, check and project all inputs to one metric CRS.
+
+    See :func:`microgrid.partition` for the parameters. Raises a single
+    :class:`InputError` listing every problem found.
+    """
+    if outside not in ("error", "drop", "snap"):
+        raise InputError(f"outside must be 'error', 'drop' or 'snap', got {outside!r}")
+    problems: list[str] = []
+    notes: list[str] = []
+    hh_raw = read_layer(households, what="households")
+    bnd_raw = read_layer(boundary, what="boundary")
+    bar_raw = read_layer(barriers, what="barriers")
+    lm_raw = read_layer(landmarks, what="landmarks")
+    if hh_raw is None:
+        raise InputError("households are required")
+    if bnd_raw is None:
+        raise InputError("a boundary polygon is required")
+
+    hh_raw = _with_crs(hh_raw, crs, "households", problems)
+    bnd_raw = _with_crs(bnd_raw, crs, "boundary", problems)
+    bar_raw = _with_crs(bar_raw, crs, "barriers", problems)
+    lm_raw = _with_crs(lm_raw, crs, "landmarks", problems)
+    hh = _check_households(hh_raw, id_col, persons_col, default_persons, problems) if hh_raw is not None else None
+    bnd = _check_boundary(bnd_raw, problems, notes) if bnd_raw is not None else None
+    bar = _check_barriers(bar_raw, kind_col, problems) if bar_raw is not None else None
+    if problems:
+        raise InputError(problems)
+
+    out_crs = pyproj.CRS.from_user_input(hh.crs)
+    # centre for the metric CRS choice, in lon/lat
+    bnd_crs = pyproj.CRS.from_user_input(bnd_raw.crs)
+    c = bnd.centroid
+    lon, lat = pyproj.Transformer.from_crs(bnd_crs, 4326, always_xy=True).transform(c.x, c.y)
+    work = metric_crs(out_crs, lon, lat)
+
+    def to_work(g):
+        return g if pyproj.CRS.from_user_input(g.crs) == work else g.to_crs(work)
+
+    hh = to_work(hh)
+    bnd_w = gpd.GeoSeries([bnd], crs=bnd_crs)
+    bnd_w = bnd_w.to_crs(work).iloc[0] if bnd_crs != work else bnd
+    if not bnd_w.is_valid:
+        bnd_w = _polygonal(np.array([shapely.make_valid(bnd_w)]))
+    if bar is not None and len(bar):
+        bar = to_work(bar)
+    else:
+        bar = gpd.GeoDataFrame({"kind": [], "rank": []}, geometry=[], crs=work)
+    lm = None
+    if lm_raw is not None and len(lm_raw):
+        lm = to_work(lm_raw)
+        lm = lm[~(lm.geometry.isna() | lm.geometry.is_empty)]
+
+    # households outside the boundary
+    pts = hh.geometry.to_numpy()
+    shapely.prepare(bnd_w)
+    inside = shapely.covers(bnd_w, pts)
+    dropped: list = []
+    snapped: list = []
+    if not inside.all():
+        out_ids = hh["household_id"].to_numpy()[~inside].tolist()
+        if outside == "error":
+            d = shapely.distance(bnd_w, pts[~inside])
+            raise InputError(
+                f"{len(out_ids)} households lie outside the boundary (ids {ids_preview(out_ids)}; "
+                f"up to {d.max():.1f} m outside); fix their positions or the boundary, or pass "
+                "outside='drop' to leave them out or outside='snap' to move them onto the nearest "
+                "point inside (CLI: --outside drop|snap)"
+            )
+        if outside == "drop":
+            hh = hh[inside].reset_index(drop=True)
+            dropped = out_ids
+            notes.append(f"{len(out_ids)} households outside the boundary were dropped: {ids_preview(out_ids)}")
+        else:
+            inner = bnd_w.buffer(-0.05)
+            target = inner if not inner.is_empty else bnd_w
+            near = shapely.shortest_line(pts[~inside], target)
+            newpts = shapely.get_point(near, 1)
+            g = pts.copy()
+            g[~inside] = newpts
+            hh = hh.set_geometry(gpd.GeoSeries(g, crs=work, index=hh.index))
+            snapped = out_ids
+            notes.append(f"{len(out_ids)} households outside the boundary were moved inside: {ids_preview(out_ids)}")
+    if len(hh) == 0:
+        raise InputError("no households are left inside the boundary")
+
+    # canonical order: by id (shuffled input rows give the same plan)
+    ids = hh["household_id"].to_numpy()
+    try:
+        order = np.argsort(ids, kind="stable")
+    except TypeError:  # mixed id types: order by their text
+        order = np.argsort(ids.astype(str), kind="stable")
+    hh = hh.iloc[order].reset_index(drop=True)
+    extra_cols = [c for c in hh_raw.columns if c not in (id_col, persons_col, hh_raw.geometry.name)]
+    extra = pd.DataFrame(hh_raw[extra_cols].to_numpy(), columns=extra_cols, index=hh_raw[id_col].to_numpy())
+    return Inputs(
+        households=hh,
+        boundary=bnd_w,
+        barriers=bar,
+        landmarks=lm,
+        work_crs=work,
+        out_crs=out_crs,
+        id_col=id_col,
+        persons_col=persons_col,
+        extra_columns=extra,
+        notes=notes,
+        dropped=dropped,
+        snapped=snapped,
+    )
+
+
+# ---------------------------------------------------------------- estimation
+
+#: Building types counted as homes by :func:`estimate_households` (OSM ``building=*``).
+RESIDENTIAL_TYPES = frozenset(
+    "yes residential apartments house detached semidetached_house terrace dormitory "
+    "bungalow farm hut village_house".split()
+)
+_DEFAULT_LEVELS = {"house": 2, "detached": 2, "semidetached_house": 2, "terrace": 2,
+                   "bungalow": 1, "hut": 1, "farm": 2, "village_house": 2,
+                   "apartments": 6, "dormitory": 5, "residential": 5}
+#: Share of households with 1..6 persons (mean about 2.6, close to China's 2020 census).
+HOUSEHOLD_SIZE_P = (0.25, 0.30, 0.20, 0.13, 0.07, 0.05)
+
+
+def estimate_households(
+    buildings,
+    *,
+    floor_area_per_household: float = 90.0,
+    levels_col: str = "building:levels",
+    type_col: str = "building",
+    residential_types=RESIDENTIAL_TYPES,
+    default_levels: float = 2.0,
+    min_footprint: float = 20.0,
+    size_probabilities=HOUSEHOLD_SIZE_P,
+    seed: int | np.random.Generator | None = 0,
+    id_prefix: str = "h",
+) -> gpd.GeoDataFrame:
+    """Estimate household points from building footprints.
+
+    This is an **estimate** for users who have buildings but no household
+    register: each residential building holds
+    ``round(footprint area x levels / floor_area_per_household)`` households
+    (at least one), placed at the building's representative point, each with
+    a persons count drawn (seeded) from ``size_probabilities``.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame or path
+        Building footprints (polygons) with a CRS.
+    floor_area_per_household : float
+        Gross floor area one household occupies, m².
+    levels_col, type_col : str
+        Columns with the number of storeys and the building type (OSM tags
+        ``building:levels`` and ``building``); missing columns are tolerated.
+    residential_types : set of str
+        Building types counted as homes; others get no households. A missing
+        type counts as residential.
+    default_levels : float
+        Storeys for a building without a levels value (typical values per type,
+        e.g. 6 for ``apartments``, are used first).
+    min_footprint : float
+        Footprints smaller than this (m²) are sheds and hold no household.
+    size_probabilities : sequence of float
+        Probabilities of households of 1, 2, ... persons.
+    seed : int, Generator or None
+        Seed for the persons draw.
+    id_prefix : str
+        Prefix of the generated household ids.
+
+    Returns
+    -------
+    GeoDataFrame
+        ``household_id``, ``persons``, ``building`` (row label of the source
+        building), point geometry, in the buildings' CRS.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> b = gpd.GeoDataFrame({"building": ["apartments"]},
+    ...     geometry=[shapely.box(0, 0, 20, 30)], crs=32650)
+    >>> hh = estimate_households(b, seed=1)
+    >>> len(hh)  # 600 m2 x 6 storeys / 90 m2
+    40
+    """
+    b = read_layer(buildings, what="buildings")
+    if b.crs is None:
+        raise InputError("buildings have no CRS; set one with gdf.set_crs(...)")
+    if floor_area_per_household <= 0:
+        raise InputError("floor_area_per_household must be > 0")
+    p = np.asarray(size_probabilities, dtype=float)
+    if p.ndim != 1 or (p < 0).any() or p.sum() <= 0:
+        raise InputError("size_probabilities must be non-negative with a positive sum")
+    p = p / p.sum()
+    rng = np.random.default_rng(seed)
+    geom = b.geometry
+    poly = geom.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    b = b[poly]
+    if len(b) == 0:
+        return gpd.GeoDataFrame({"household_id": [], "persons": [], "building": []}, geometry=[], crs=geom.crs)
+    c = shapely.centroid(shapely.union_all(b.geometry.to_numpy()))
+    lon, lat = pyproj.Transformer.from_crs(b.crs, 4326, always_xy=True).transform(c.x, c.y)
+    work = metric_crs(b.crs, lon, lat)
+    area = b.geometry.to_crs(work).area.to_numpy()
+    types = b[type_col].astype("string").str.lower().fillna("yes") if type_col in b else pd.Series("yes", index=b.index)
+    if levels_col in b:
+        lv = pd.to_numeric(b[levels_col], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    else:
+        lv = np.full(len(b), np.nan)
+    dflt = types.map(lambda t: _DEFAULT_LEVELS.get(t, default_levels)).to_numpy(dtype=float)
+    lv = np.where(np.isfinite(lv) & (lv > 0), lv, dflt)
+    res = types.isin(list(residential_types)).to_numpy() & (area >= min_footprint)
+    n = np.where(res, np.maximum(1, np.round(area * lv / floor_area_per_household)), 0).astype(int)
+    sites = shapely.point_on_surface(b.geometry.to_numpy())
+    total = int(n.sum())
+    persons = rng.choice(np.arange(1, len(p) + 1), size=total, p=p)
+    width = max(1, len(str(total)))
+    return gpd.GeoDataFrame(
+        {
+            "household_id": [f"{id_prefix}{i:0{width}d}" for i in range(1, total + 1)],
+            "persons": persons.astype(np.int64),
+            "building": np.repeat(b.index.to_numpy(), n),
+        },
+        geometry=np.repeat(sites, n),
+        crs=b.crs,
+    )

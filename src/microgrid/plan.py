@@ -1,0 +1,238 @@
+"""Result types: Plan and ValidationReport, and writing/reading plans."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from .errors import InputError
+
+__all__ = ["Plan", "ValidationReport", "read_plan"]
+
+_SEVERITIES = ("error", "flagged", "warning")
+
+
+def _jsonable(x):
+    if isinstance(x, (np.integer,)):
+        return int(x)
+    if isinstance(x, (np.floating,)):
+        return float(x)
+    if isinstance(x, (np.bool_,)):
+        return bool(x)
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [_jsonable(i) for i in x]
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if x is None or isinstance(x, (str, int, float, bool)):
+        return x
+    return str(x)
+
+
+@dataclass(frozen=True)
+class ValidationReport:
+    """What :func:`microgrid.validate` found.
+
+    Attributes
+    ----------
+    violations : GeoDataFrame
+        One row per violation: ``check`` (name), ``severity`` (``"error"``,
+        ``"flagged"`` for rule breaks the caller accepted, ``"warning"`` for
+        slivers below the threshold), ``ids`` (grid or household ids),
+        ``figure`` (an area, a count or persons), ``message`` and the
+        geometry where it happens.
+    metrics : dict
+        Plan-wide figures (see ``docs``): ``n_grids``, ``in_bounds_share``,
+        ``contiguous_share``, ``coverage_valid``, ``gap_area``,
+        ``overlap_area``, ``outside_area``, ``households_in``,
+        ``households_out``, ``persons_in``, ``persons_out``,
+        ``online_share``, ``mean_polsby_popper``.
+    per_grid : DataFrame
+        Per grid: persons, households, area, on-line share, Polsby-Popper.
+    notes : list of str
+        What was repaired or dropped on the way in.
+    """
+
+    violations: gpd.GeoDataFrame
+    metrics: dict
+    per_grid: pd.DataFrame
+    notes: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no violation has severity ``"error"``."""
+        return not (self.violations["severity"] == "error").any()
+
+    @property
+    def errors(self) -> gpd.GeoDataFrame:
+        return self.violations[self.violations["severity"] == "error"]
+
+    def table(self, check: str) -> gpd.GeoDataFrame:
+        """The violations of one check, e.g. ``report.table("gap")``."""
+        return self.violations[self.violations["check"] == check]
+
+    @property
+    def checks(self) -> list[str]:
+        return sorted(set(self.violations["check"]))
+
+    def to_dict(self) -> dict:
+        rows = []
+        for r in self.violations.itertuples():
+            rows.append({"check": r.check, "severity": r.severity, "ids": _jsonable(r.ids),
+                         "figure": _jsonable(r.figure), "message": r.message,
+                         "wkt": None if r.geometry is None else r.geometry.wkt})
+        return {"ok": self.ok, "metrics": _jsonable(self.metrics), "violations": rows,
+                "notes": list(self.notes)}
+
+    def to_json(self, path=None, **kw) -> str:
+        """The report as JSON text; written to ``path`` when given."""
+        text = json.dumps(self.to_dict(), ensure_ascii=False, indent=kw.pop("indent", 2), **kw)
+        if path is not None:
+            Path(path).write_text(text, encoding="utf-8")
+        return text
+
+    def summary(self) -> str:
+        m = self.metrics
+        lines = [
+            f"{m['n_grids']} grids; in bounds {m['in_bounds_share']:.0%}; contiguous {m['contiguous_share']:.0%}; "
+            f"coverage {'valid' if m['coverage_valid'] else 'INVALID'} (gaps {m['gap_area']:.2f} m2, "
+            f"overlaps {m['overlap_area']:.2f} m2, outside {m['outside_area']:.2f} m2)",
+            f"households in/out {m['households_in']}/{m['households_out']}; persons in/out "
+            f"{m['persons_in']}/{m['persons_out']}; on-line share {m['online_share']:.2f}; "
+            f"mean Polsby-Popper {m['mean_polsby_popper']:.2f}",
+        ]
+        counts = self.violations.groupby(["severity", "check"]).size()
+        for (sev, chk), c in counts.items():
+            lines.append(f"  {sev}: {chk} x{c}")
+        if self.ok:
+            lines.append("valid" + (" (with flagged grids)" if len(self.violations) else ""))
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"<ValidationReport ok={self.ok} violations={len(self.violations)}>"
+
+
+def _atomic_write(target: Path, write, overwrite: bool):
+    if target.exists() and not overwrite:
+        raise InputError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.suffix.lower() == ".shp":  # several sidecar files: write them in a temporary folder
+        tmpdir = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
+        try:
+            write(str(tmpdir / target.name))
+            for f in sorted(tmpdir.iterdir()):
+                os.replace(f, target.with_suffix(f.suffix))
+        finally:
+            for f in tmpdir.iterdir():
+                f.unlink()
+            tmpdir.rmdir()
+        return
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    os.unlink(tmp)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A partition of a community into grids.
+
+    Attributes
+    ----------
+    grids : GeoDataFrame
+        One row per grid: ``grid_id``, ``persons``, ``households``,
+        ``flagged`` (a rule the caller allowed to break, with ``flag_reason``),
+        ``area_m2``, ``polsby_popper``, geometry; in the households' CRS.
+    households : GeoDataFrame
+        Every input household with its ``grid_id`` (ids as given, in id order).
+    report : ValidationReport
+        The validation of this plan.
+    boundary : GeoDataFrame or None
+        The boundary the plan tiles.
+    barriers : GeoDataFrame or None
+        The barriers used (clipped to the boundary), with ``kind`` and ``rank``.
+    units : GeoDataFrame or None
+        The units the grids were built from (``unit_id``, ``grid_id``,
+        ``persons``), in the households' CRS.
+    params : dict
+        The parameters the plan was made with.
+    """
+
+    grids: gpd.GeoDataFrame
+    households: gpd.GeoDataFrame
+    report: ValidationReport
+    boundary: gpd.GeoDataFrame | None = None
+    barriers: gpd.GeoDataFrame | None = None
+    units: gpd.GeoDataFrame | None = None
+    params: dict = field(default_factory=dict)
+
+    @property
+    def n_grids(self) -> int:
+        return len(self.grids)
+
+    def summary(self) -> str:
+        g = self.grids
+        return (
+            f"{len(g)} grids, {int(g['persons'].sum())} persons in {int(g['households'].sum())} households; "
+            f"persons per grid {int(g['persons'].min())}..{int(g['persons'].max())}"
+            + (f"; {int(g['flagged'].sum())} flagged" if g["flagged"].any() else "")
+            + "\n" + self.report.summary()
+        )
+
+    def to_file(self, path, *, overwrite: bool = False) -> list[Path]:
+        """Write the plan; returns the paths written.
+
+        A ``.gpkg`` path (the default format) gets layers ``grids`` and
+        ``households``; for ``.geojson``, ``.shp`` or ``.parquet`` two files
+        ``<stem>_grids<suffix>`` and ``<stem>_households<suffix>`` are written.
+        Files are written to a temporary name and renamed, so an interrupted
+        write never leaves a partial plan; an existing file is only replaced
+        with ``overwrite=True``.
+        """
+        path = Path(path)
+        suffix = path.suffix.lower()
+        grids = self.grids.copy()
+        grids["flag_reason"] = grids["flag_reason"].astype(str)
+        hh = self.households
+        if suffix in ("", ".gpkg"):
+            path = path.with_suffix(".gpkg")
+
+            def write(tmp):
+                grids.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio")
+                hh.to_file(tmp, layer="households", driver="GPKG", engine="pyogrio", append=False)
+
+            _atomic_write(path, write, overwrite)
+            return [path]
+        out = []
+        for name, gdf in (("grids", grids), ("households", hh)):
+            target = path.with_name(f"{path.stem}_{name}{path.suffix}")
+            if suffix == ".parquet":
+                _atomic_write(target, lambda tmp, g=gdf: g.to_parquet(tmp), overwrite)
+            else:
+                drv = {".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile"}.get(suffix)
+                if drv is None:
+                    raise InputError(f"unknown plan format {suffix!r}; use .gpkg, .geojson, .shp or .parquet")
+                _atomic_write(target, lambda tmp, g=gdf, d=drv: g.to_file(tmp, driver=d, engine="pyogrio"), overwrite)
+            out.append(target)
+        return out
+
+    def __repr__(self) -> str:
+        return f"<Plan grids={len(self.grids)} households={len(self.households)} ok={self.report.ok}>"
+
+
+def read_plan(path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """Read the ``grids`` and ``households`` layers of a plan GeoPackage."""
+    from .inputs import read_layer
+
+    return read_layer(path, layer="grids", what="grids"), read_layer(path, layer="households", what="households")

@@ -1,0 +1,232 @@
+"""Stage 2: split the boundary into units that tile it exactly.
+
+Units are the faces of one planar arrangement of lines: the boundary rings,
+the barriers (clipped to the boundary, near-miss ends snapped), the Voronoi
+edges between distinct household sites, and landmark outlines. Because every
+unit comes out of the same noded linework, neighbouring units share their
+edges vertex for vertex, so the units form a valid coverage whose union is
+the boundary (不漏一地). A road that runs through a household cell, dead end
+or not, cuts it wherever it crosses the cell, so grid lines can follow it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+__all__ = ["Units", "build_units", "GRID_SIZE"]
+
+log = logging.getLogger(__name__)
+
+#: Precision grid of the working geometry, metres. Linework is noded on it.
+GRID_SIZE = 0.01
+
+
+@dataclass
+class Units:
+    """Units tiling the boundary, with their households."""
+
+    geometry: np.ndarray  # shapely Polygons, one per unit
+    persons: np.ndarray  # int64 persons per unit
+    n_households: np.ndarray  # households per unit
+    site_of_household: np.ndarray  # site index per household (in input order)
+    unit_of_site: np.ndarray  # unit index per site
+    landmark: np.ndarray  # landmark index per unit, -1 if none
+    boundary: shapely.Geometry  # the boundary the units tile
+    linework: np.ndarray  # noded line pieces (for the graph)
+    barriers: np.ndarray  # clipped, snapped barrier lines
+    barrier_rank: np.ndarray
+    barrier_kind: np.ndarray
+
+    @property
+    def n(self) -> int:
+        return len(self.geometry)
+
+    @property
+    def unit_of_household(self) -> np.ndarray:
+        return self.unit_of_site[self.site_of_household]
+
+
+def snap_ends(lines: np.ndarray, boundary: shapely.Geometry, tolerance: float) -> np.ndarray:
+    """Extend line ends that miss another line or the boundary by <= ``tolerance``.
+
+    Each free end whose nearest other line (or the boundary ring) is within
+    ``tolerance`` but not touching gets a short segment to the nearest point
+    on it, so the gap closes and the road splits the land it should.
+    """
+    if len(lines) == 0 or tolerance <= 0:
+        return lines
+    ring = boundary.boundary
+    targets = np.concatenate([lines, shapely.get_parts(ring)])
+    owner = np.concatenate([np.arange(len(lines)), np.full(len(targets) - len(lines), -1)])
+    tree = shapely.STRtree(targets)
+    starts = shapely.get_point(lines, 0)
+    ends = shapely.get_point(lines, -1)
+    pts = np.concatenate([starts, ends])
+    line_of_pt = np.concatenate([np.arange(len(lines)), np.arange(len(lines))])
+    pi, ti = tree.query(pts, predicate="dwithin", distance=tolerance)
+    keep = owner[ti] != line_of_pt[pi]
+    pi, ti = pi[keep], ti[keep]
+    if len(pi) == 0:
+        return lines
+    d = shapely.distance(pts[pi], targets[ti])
+    # points already on another line: nothing to snap
+    touching = np.zeros(len(pts), bool)
+    touching[pi[d < GRID_SIZE]] = True
+    sel = ~touching[pi]
+    pi, ti, d = pi[sel], ti[sel], d[sel]
+    if len(pi) == 0:
+        return lines
+    order = np.lexsort((ti, d, pi))
+    pi, ti = pi[order], ti[order]
+    first = np.r_[True, pi[1:] != pi[:-1]]
+    pi, ti = pi[first], ti[first]
+    near = shapely.shortest_line(pts[pi], targets[ti])
+    log.debug("snapped %d barrier ends", len(pi))
+    return np.concatenate([lines, near])
+
+
+def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    if len(lines) == 0:
+        return np.empty(0, object), np.empty(0, int)
+    shapely.prepare(boundary)
+    inter = shapely.intersects(boundary, lines)
+    idx = np.flatnonzero(inter)
+    clipped = shapely.intersection(lines[idx], boundary, grid_size=GRID_SIZE)
+    parts, pidx = shapely.get_parts(clipped, return_index=True)
+    is_line = shapely.get_type_id(parts) == 1
+    parts, pidx = parts[is_line], pidx[is_line]
+    ok = shapely.length(parts) > 0
+    return parts[ok], idx[pidx[ok]]
+
+
+def household_sites(xy: np.ndarray, resolution: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct sites of household points: points within ``resolution`` metres share a site.
+
+    Returns ``(site_xy, site_of_household)``; sites are sorted by (x, y).
+    """
+    key = np.round(xy / resolution).astype(np.int64)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.ravel()
+    # site position: the first household's own coordinates (stable, not rounded)
+    first = np.full(len(uniq), len(xy))
+    np.minimum.at(first, inv, np.arange(len(xy)))
+    return xy[first], inv
+
+
+def build_units(
+    household_xy: np.ndarray,
+    persons: np.ndarray,
+    boundary: shapely.Geometry,
+    barriers: np.ndarray,
+    barrier_rank: np.ndarray,
+    barrier_kind: np.ndarray,
+    *,
+    landmarks: np.ndarray | None = None,
+    snap_tolerance: float = 2.0,
+) -> Units:
+    """Split ``boundary`` into units: see the module docstring.
+
+    Parameters
+    ----------
+    household_xy : (n, 2) array
+        Household coordinates in the metric working CRS.
+    persons : (n,) int array
+    boundary : Polygon or MultiPolygon
+    barriers : array of LineString
+    barrier_rank, barrier_kind : arrays aligned with ``barriers``
+    landmarks : array of Polygon, optional
+        Landmark polygons: their outlines become unit edges and the units
+        inside are marked so the partition keeps each landmark whole.
+    snap_tolerance : float
+        Barrier ends missing a line by at most this many metres are snapped.
+    """
+    boundary = shapely.make_valid(boundary) if not boundary.is_valid else boundary
+    lines, src = _clip_lines(np.asarray(barriers, dtype=object), boundary)
+    rank = np.asarray(barrier_rank)[src] if len(src) else np.empty(0, int)
+    kind = np.asarray(barrier_kind, dtype=object)[src] if len(src) else np.empty(0, object)
+    n_lines = len(lines)
+    lines = snap_ends(lines, boundary, snap_tolerance)
+    # snap segments inherit the rank of the line they extend
+    n_snap = len(lines) - n_lines
+    if n_snap:
+        rank = np.concatenate([rank, np.full(n_snap, rank.max() if len(rank) else 3)])
+        kind = np.concatenate([kind, np.full(n_snap, "snap", dtype=object)])
+
+    site_xy, site_of_hh = household_sites(household_xy)
+    pieces = [shapely.get_parts(boundary.boundary)]
+    if len(lines):
+        pieces.append(lines)
+    if len(site_xy) > 1:
+        edges = shapely.voronoi_polygons(
+            shapely.multipoints(site_xy), extend_to=boundary, only_edges=True
+        )
+        edges = shapely.intersection(edges, boundary)
+        pieces.append(shapely.get_parts(edges))
+    lm_index = np.empty(0, int)
+    lm_geoms = np.empty(0, object)
+    if landmarks is not None and len(landmarks):
+        lmg = np.asarray(landmarks, dtype=object)
+        poly = np.isin(shapely.get_type_id(lmg), [3, 6])
+        lm_index = np.flatnonzero(poly)
+        lm_geoms = shapely.intersection(lmg[poly], boundary, grid_size=GRID_SIZE)
+        ok = ~shapely.is_empty(lm_geoms) & (shapely.area(lm_geoms) > 0)
+        lm_index, lm_geoms = lm_index[ok], lm_geoms[ok]
+        if len(lm_geoms):
+            pieces.append(shapely.get_parts(shapely.boundary(lm_geoms)))
+    allparts = np.concatenate(pieces)
+    allparts = allparts[shapely.get_type_id(allparts) == 1]
+    noded = shapely.union_all(allparts)
+    linework = shapely.get_parts(noded)
+    linework = linework[shapely.get_type_id(linework) == 1]
+    faces = shapely.get_parts(shapely.polygonize(linework))
+    # keep faces inside the boundary (drops holes)
+    rp = shapely.point_on_surface(faces)
+    shapely.prepare(boundary)
+    faces = faces[shapely.contains(boundary, rp)]
+    # canonical order: by representative point
+    rp = shapely.get_coordinates(shapely.point_on_surface(faces))
+    order = np.lexsort((rp[:, 1], rp[:, 0]))
+    faces = faces[order]
+    if len(faces) == 0:
+        raise RuntimeError("no units could be built from the boundary")  # pragma: no cover
+
+    # sites to faces
+    tree = shapely.STRtree(faces)
+    site_pts = shapely.points(site_xy)
+    si, fi = tree.query(site_pts, predicate="intersects")
+    unit_of_site = np.full(len(site_xy), -1)
+    # several faces (site exactly on an edge): the lowest face index wins
+    o = np.lexsort((fi, si))
+    si, fi = si[o], fi[o]
+    first = np.r_[True, si[1:] != si[:-1]] if len(si) else np.empty(0, bool)
+    unit_of_site[si[first]] = fi[first]
+    lost = np.flatnonzero(unit_of_site < 0)
+    if len(lost):  # on the precision grid a site on the boundary may fall just outside
+        _, nearest = tree.query_nearest(site_pts[lost], return_distance=False, all_matches=False)
+        unit_of_site[lost] = nearest
+    hh_unit = unit_of_site[site_of_hh]
+    unit_persons = np.bincount(hh_unit, weights=persons, minlength=len(faces)).astype(np.int64)
+    unit_hh = np.bincount(hh_unit, minlength=len(faces)).astype(np.int64)
+
+    landmark = np.full(len(faces), -1)
+    if len(lm_geoms):
+        ltree = shapely.STRtree(lm_geoms)
+        ui, li = ltree.query(shapely.point_on_surface(faces), predicate="within")
+        landmark[ui] = lm_index[li]
+    return Units(
+        geometry=faces,
+        persons=unit_persons,
+        n_households=unit_hh,
+        site_of_household=site_of_hh,
+        unit_of_site=unit_of_site,
+        landmark=landmark,
+        boundary=boundary,
+        linework=linework,
+        barriers=lines,
+        barrier_rank=rank,
+        barrier_kind=kind,
+    )
