@@ -232,8 +232,10 @@ def partition(
         broken.append(f"persons in {int(persons.sum())} != out {m['persons_out']}")
     if not m["coverage_valid"]:
         broken.append(f"coverage invalid (gaps {m['gap_area']:.3f} m2, overlaps {m['overlap_area']:.3f} m2)")
+    for r in report.errors.itertuples():
+        broken.append(r.message)
     if broken:
-        raise InternalError("the plan failed its own checks: " + "; ".join(broken))
+        raise InternalError("the plan failed its own checks: " + "; ".join(broken[:10]))
     grids["area_m2"] = report.per_grid["area_m2"].to_numpy()
     grids["online_share"] = report.per_grid["online_share"].to_numpy()
     grids["polsby_popper"] = report.per_grid["polsby_popper"].to_numpy()

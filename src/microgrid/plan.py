@@ -193,8 +193,8 @@ class Plan:
     def to_file(self, path, *, overwrite: bool = False) -> list[Path]:
         """Write the plan; returns the paths written.
 
-        A ``.gpkg`` path (the default format) gets layers ``grids`` and
-        ``households``; for ``.geojson``, ``.shp`` or ``.parquet`` two files
+        A ``.gpkg`` path (the default format) gets layers ``grids``,
+        ``households``, ``boundary`` and ``barriers``; for ``.geojson``, ``.shp`` or ``.parquet`` two files
         ``<stem>_grids<suffix>`` and ``<stem>_households<suffix>`` are written.
         Files are written to a temporary name and renamed, so an interrupted
         write never leaves a partial plan; an existing file is only replaced
@@ -210,7 +210,11 @@ class Plan:
 
             def write(tmp):
                 grids.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio")
-                hh.to_file(tmp, layer="households", driver="GPKG", engine="pyogrio", append=False)
+                hh.to_file(tmp, layer="households", driver="GPKG", engine="pyogrio")
+                if self.boundary is not None:
+                    self.boundary.to_file(tmp, layer="boundary", driver="GPKG", engine="pyogrio")
+                if self.barriers is not None and len(self.barriers):
+                    self.barriers.to_file(tmp, layer="barriers", driver="GPKG", engine="pyogrio")
 
             _atomic_write(path, write, overwrite)
             return [path]

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
+from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
 from .errors import InfeasibleError
 
@@ -86,6 +86,43 @@ def _lca(a: np.ndarray, b: np.ndarray, depth: np.ndarray, up: list[np.ndarray]) 
     return np.where(a == b, a, up[0][a])
 
 
+def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: float):
+    """Best grid count ``k1`` for a side of weight ``s`` (the rest gets ``k - k1``).
+
+    A side that becomes one grid needs ``lo <= s <= hi``; a side that will be
+    split again should keep its average ``margin`` inside the bounds so its
+    own splits have room. Returns ``k1`` (0 where no count fits) and whether
+    the choice keeps that margin; among the options the one whose sides'
+    averages stay furthest from the bounds wins.
+    """
+    r = np.clip(np.round(s * k / max(W, 1)), 1, k - 1)
+    opts = np.stack([r, r - 1, r + 1, np.ones_like(r), np.full_like(r, k - 1)], axis=1)
+    opts = np.clip(opts, 1, k - 1)
+    sa = s[:, None]
+    sb = W - sa
+    kb = k - opts
+
+    def side(x, kk, m):
+        avg = x / np.maximum(kk, 1)
+        single = kk == 1
+        ok = np.where(single, (x >= lo) & (x <= hi), (avg >= lo + m) & (avg <= hi - m))
+        slack = np.where(single, (hi - lo) / 2, np.minimum(avg - lo, hi - avg))
+        return ok, slack
+
+    best_k = np.zeros(len(s), np.int64)
+    best_strict = np.zeros(len(s), bool)
+    for m, strict in ((margin, True), (0.0, False)):
+        oka, sla = side(sa, opts, m)
+        okb, slb = side(sb, kb, m)
+        ok = oka & okb
+        slack = np.where(ok, np.minimum(sla, slb), -np.inf)
+        pick = np.argmax(slack, axis=1)
+        has = ok.any(axis=1) & (best_k == 0)
+        best_k[has] = opts[has, pick[has]]
+        best_strict[has] = strict
+    return best_k, best_strict
+
+
 class _Bisector:
     def __init__(self, w, adj: sp.csr_matrix, lo, hi, rng, tries, candidates=4):
         self.w = w
@@ -94,6 +131,7 @@ class _Bisector:
         self.rng = rng
         self.tries = tries
         self.candidates = candidates
+        self.margin = 0.1 * (hi - lo)
 
     def split(self, nodes: np.ndarray, k: int, depth: int = 0) -> list[np.ndarray]:
         if k == 1:
@@ -125,7 +163,7 @@ class _Bisector:
             g = sp.coo_matrix((key, (a, b)), shape=(n, n)).tocsr()
             tree = minimum_spanning_tree(g)
             tree = (tree + tree.T).tocsr()
-            order, pred = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
+            order, pred = depth_first_order(tree, 0, directed=False, return_predecessors=True)
             if len(order) != n:
                 return []  # region not connected: cannot happen for tree-cut sides
             pred = pred.copy()
@@ -146,34 +184,36 @@ class _Bisector:
             acc -= 2 * np.bincount(lca, weights=c, minlength=n)
             sw = w.astype(np.float64).tolist()
             sa = acc.tolist()
+            sz = [1] * n
             for i in reversed(ol[1:]):
                 p = pl[i]
                 sw[p] += sw[i]
                 sa[p] += sa[i]
+                sz[p] += sz[i]
             s = np.asarray(sw)
             cut = np.asarray(sa)
-            rest = W - s
-            k1lo = np.maximum.reduce([np.ceil(s / hi), k - np.floor(rest / lo), np.ones(n)])
-            k1hi = np.minimum.reduce([np.floor(s / lo), k - np.ceil(rest / hi), np.full(n, k - 1)])
-            valid = k1lo <= k1hi
+            pos = np.empty(n, np.int64)
+            pos[order] = np.arange(n)
+            k1, ok_strict = _choose_k1(s, W, k, lo, hi, self.margin)
+            valid = k1 > 0
             valid[0] = False
-            idx = np.flatnonzero(valid)
+            strict = valid & ok_strict
+            idx = np.flatnonzero(strict if strict.any() else valid)
             if len(idx) == 0:
                 continue
+            tier = 0 if strict.any() else 1
             # cheapest cuts first; ties broken by balance, then by index
             bal = np.abs(s[idx] / W - 0.5)
             o = np.lexsort((idx, bal, np.round(cut[idx], 6)))
             for j in idx[o[: self.candidates]]:
-                k1 = int(np.clip(round(s[j] * k / W), k1lo[j], k1hi[j]))
-                t2 = tree.tolil()
-                t2[j, pred[j]] = 0
-                t2[pred[j], j] = 0
-                _, lab = connected_components(t2.tocsr(), directed=False)
-                side = lab == lab[j]
+                # a depth-first order lists each subtree contiguously
+                side = np.zeros(n, bool)
+                side[order[pos[j]:pos[j] + sz[j]]] = True
                 keyside = side.tobytes()
                 if keyside not in found:
-                    found[keyside] = (float(cut[j]), side, k1)
-        return sorted(found.values(), key=lambda x: (x[0], int(np.flatnonzero(x[1])[0])))
+                    found[keyside] = (tier, float(cut[j]), side, int(k1[j]))
+        ranked = sorted(found.values(), key=lambda x: (x[0], x[1], int(np.flatnonzero(x[2])[0])))
+        return [(c_, side, k1_) for _t, c_, side, k1_ in ranked]
 
 
 def _refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passes: int = 20):

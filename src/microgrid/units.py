@@ -103,18 +103,13 @@ def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarr
     return parts[ok], idx[pidx[ok]]
 
 
-def household_sites(xy: np.ndarray, resolution: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct sites of household points: points within ``resolution`` metres share a site.
+def household_sites(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct sites of household points: coincident households share a site.
 
     Returns ``(site_xy, site_of_household)``; sites are sorted by (x, y).
     """
-    key = np.round(xy / resolution).astype(np.int64)
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
-    inv = inv.ravel()
-    # site position: the first household's own coordinates (stable, not rounded)
-    first = np.full(len(uniq), len(xy))
-    np.minimum.at(first, inv, np.arange(len(xy)))
-    return xy[first], inv
+    uniq, inv = np.unique(xy, axis=0, return_inverse=True)
+    return uniq, inv.ravel()
 
 
 def build_units(

@@ -146,7 +146,7 @@ def validate(
     bnd = shapely.union_all(shapely.make_valid(b.geometry.to_numpy()))
     rows: list[dict] = []
 
-    gid = g[grid_id_col].to_numpy()
+    gid = np.asarray(g[grid_id_col].tolist() + [None], dtype=object)[:-1]
     geoms = g.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
@@ -167,8 +167,10 @@ def validate(
     types = shapely.get_type_id(geoms_v)
     multi = (nparts > 1) | ~np.isin(types, [3, 6])
     multi &= ~missing
+    flagged = (g[flagged_col].fillna(False).astype(bool).to_numpy()
+               if flagged_col and flagged_col in g.columns else np.zeros(len(g), bool))
     for i in np.flatnonzero(multi):
-        rows.append(_row("multipart", "error", [gid[i]], int(nparts[i]),
+        rows.append(_row("multipart", "flagged" if flagged[i] else "error", [gid[i]], int(nparts[i]),
                          f"grid {gid[i]} has {nparts[i]} separate parts", geoms_v[i]))
 
     # coverage
@@ -222,7 +224,7 @@ def validate(
                              f"grids {ids_ok[i1[j]]} and {ids_ok[i2[j]]} overlap by {a:.2f} m2", inter[j]))
 
     # households
-    hid = h[household_id_col].to_numpy()
+    hid = np.asarray(h[household_id_col].tolist() + [None], dtype=object)[:-1]
     pts = h.geometry.to_numpy()
     persons = pd.to_numeric(h[persons_col], errors="coerce").fillna(0).to_numpy()
     hdup = pd.Series(hid).duplicated(keep=False).to_numpy()
@@ -247,7 +249,7 @@ def validate(
         rows.append(_row("household_in_two_grids", "error", [hid[i]], len(gs),
                          f"household {hid[i]!r} lies in grids {gs} ({where})", pts[i]))
     if assignment_col is not None:
-        assigned = h[assignment_col].to_numpy()
+        assigned = np.asarray(h[assignment_col].tolist() + [None], dtype=object)[:-1]
         known = set(gid.tolist())
         unknown = np.array([a not in known for a in assigned], bool)
         for i in np.flatnonzero(unknown):
@@ -274,8 +276,6 @@ def validate(
     per_hh = pd.Series(np.ones(len(pts))).groupby(grid_of.to_numpy()).sum()
     gp = per_persons.reindex(gid).fillna(0).to_numpy()
     gh = per_hh.reindex(gid).fillna(0).to_numpy()
-    flagged = (g[flagged_col].fillna(False).astype(bool).to_numpy()
-               if flagged_col and flagged_col in g.columns else np.zeros(len(g), bool))
     oob = (gp < min_persons) | (gp > max_persons)
     for i in np.flatnonzero(oob):
         sev = "flagged" if flagged[i] else "error"

@@ -1,0 +1,189 @@
+"""Command line: ``microgrid partition|validate ...``.
+
+Bad input prints the error message (no traceback) and exits 2; an
+infeasible plan exits 3; ``validate`` exits 1 when it finds violations.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_VIOLATIONS, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+
+
+def _layer_or_none(path: str | None, layer: str):
+    """``path#layer`` when the file has that layer, else None."""
+    if path is None:
+        return None
+    import pyogrio
+
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception:
+        return None
+    return f"{path}#{layer}" if layer in names else None
+
+
+def _add_common_inputs(p: argparse.ArgumentParser):
+    p.add_argument("input", nargs="?", help="a GeoPackage with layers households (or buildings), boundary, "
+                   "and optionally barriers and landmarks")
+    p.add_argument("--households", help="household points (file, or file#layer)")
+    p.add_argument("--buildings", help="building footprints to estimate households from (instead of --households)")
+    p.add_argument("--boundary", help="community/village polygon")
+    p.add_argument("--barriers", help="roads, lanes, rivers, walls (lines)")
+    p.add_argument("--id-col", default="household_id", help="household id column (default household_id)")
+    p.add_argument("--persons-col", default="persons", help="persons column (default persons)")
+    p.add_argument("--crs", help="CRS of inputs that carry none, e.g. EPSG:4490")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    ap = argparse.ArgumentParser(prog="microgrid", description="Divide a community into micro-grids along its "
+                                 "roads and prove the result (按线划分、不漏一地、不漏一户).")
+    ap.add_argument("--version", action="version", version=f"microgrid {__version__}")
+    ap.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv for debug)")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("partition", help="partition households into grids and write a plan")
+    _add_common_inputs(p)
+    p.add_argument("--landmarks", help="landmark points/polygons (a polygon is never split)")
+    p.add_argument("--kind-col", help="barrier kind column (default: kind or highway)")
+    p.add_argument("--default-persons", type=int, help="persons per household when there is no persons column")
+    p.add_argument("--min-persons", type=int, default=200)
+    p.add_argument("--max-persons", type=int, default=300)
+    p.add_argument("--n-grids", type=int, help="number of grids (default: chosen from the bounds)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--outside", choices=["error", "drop", "snap"], default="error",
+                   help="households outside the boundary: error (default), drop or snap inside")
+    p.add_argument("--snap-tolerance", type=float, default=2.0, help="join road ends missing a junction by <= m")
+    p.add_argument("--on-infeasible", choices=["raise", "flag"], default="raise",
+                   help="flag: write the best plan with the grids that break a bound flagged")
+    p.add_argument("--out", required=True, help="plan file (.gpkg; or .geojson/.shp/.parquet for two files)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing plan")
+    p.add_argument("--report", help="also write the validation report as JSON")
+
+    v = sub.add_parser("validate", help="validate a grid map (ours or hand-drawn)")
+    v.add_argument("plan", nargs="?", help="a plan GeoPackage (layers grids, households, boundary[, barriers])")
+    v.add_argument("--grids", help="grid polygons")
+    v.add_argument("--households", help="household points")
+    v.add_argument("--boundary", help="community/village polygon")
+    v.add_argument("--barriers", help="roads etc. for the on-line share")
+    v.add_argument("--grid-id-col", default="grid_id")
+    v.add_argument("--id-col", default="household_id")
+    v.add_argument("--persons-col", default="persons")
+    v.add_argument("--assignment-col", help="household column naming its grid (default: by location; "
+                   "grid_id for a plan file)")
+    v.add_argument("--min-persons", type=int, default=200)
+    v.add_argument("--max-persons", type=int, default=300)
+    v.add_argument("--sliver-area", type=float, default=0.5)
+    v.add_argument("--crs")
+    v.add_argument("--json", help="write the report as JSON")
+    return ap
+
+
+def _cmd_partition(a) -> int:
+    from .api import partition
+    from .errors import InputError
+    from .inputs import estimate_households
+
+    hh, bnd, bar, lm = a.households, a.boundary, a.barriers, a.landmarks
+    buildings = a.buildings
+    if a.input:
+        hh = hh or _layer_or_none(a.input, "households")
+        if hh is None and buildings is None:
+            buildings = _layer_or_none(a.input, "buildings")
+        bnd = bnd or _layer_or_none(a.input, "boundary")
+        bar = bar or _layer_or_none(a.input, "barriers") or _layer_or_none(a.input, "roads")
+        lm = lm or _layer_or_none(a.input, "landmarks")
+        if not Path(a.input).exists():
+            raise InputError(f"input file not found: {a.input}")
+    if hh is None and buildings is not None:
+        if bnd is None:
+            raise InputError("--buildings needs --boundary (footprints are cut to it)")
+        est = estimate_households(buildings, seed=a.seed, clip_to=bnd)
+        print(f"estimated {len(est)} households ({int(est['persons'].sum())} persons) from buildings "
+              "(an estimate: footprint x levels / 90 m2 per household)")
+        hh = est
+    if hh is None or bnd is None:
+        raise InputError("give households (--households or --buildings) and a boundary (--boundary), "
+                         "or one GeoPackage with layers households and boundary")
+    out = Path(a.out)
+    if out.exists() and not a.overwrite:
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
+    t0 = time.perf_counter()
+    plan = partition(
+        hh, bnd, bar, lm, min_persons=a.min_persons, max_persons=a.max_persons, n_grids=a.n_grids,
+        seed=a.seed, id_col=a.id_col, persons_col=a.persons_col, default_persons=a.default_persons,
+        kind_col=a.kind_col, crs=a.crs, outside=a.outside, snap_tolerance=a.snap_tolerance,
+        on_infeasible=a.on_infeasible,
+    )
+    written = plan.to_file(out, overwrite=a.overwrite)
+    if a.report:
+        plan.report.to_json(a.report)
+    print(plan.summary())
+    print(f"wrote {', '.join(map(str, written))} in {time.perf_counter() - t0:.2f} s")
+    return EXIT_OK
+
+
+def _cmd_validate(a) -> int:
+    from .errors import InputError
+    from .validate import validate
+
+    grids, hh, bnd, bar = a.grids, a.households, a.boundary, a.barriers
+    assignment = a.assignment_col
+    if a.plan:
+        if not Path(a.plan).exists():
+            raise InputError(f"plan file not found: {a.plan}")
+        grids = grids or f"{a.plan}#grids"
+        hh = hh or _layer_or_none(a.plan, "households")
+        bnd = bnd or _layer_or_none(a.plan, "boundary")
+        bar = bar or _layer_or_none(a.plan, "barriers")
+        assignment = assignment or "grid_id"
+    if grids is None or hh is None or bnd is None:
+        raise InputError("give --grids, --households and --boundary, or a plan file")
+    rep = validate(grids, hh, bnd, bar, min_persons=a.min_persons, max_persons=a.max_persons,
+                   grid_id_col=a.grid_id_col, household_id_col=a.id_col, persons_col=a.persons_col,
+                   assignment_col=assignment, sliver_area=a.sliver_area, crs=a.crs)
+    if a.json:
+        rep.to_json(a.json)
+    print(rep.summary())
+    for r in rep.violations.itertuples():
+        print(f"  [{r.severity}] {r.check}: {r.message}")
+    return EXIT_OK if rep.ok else EXIT_VIOLATIONS
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    ap = _build_parser()
+    a = ap.parse_args(argv)
+    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(a.verbose, 2)],
+                        format="%(levelname)s %(name)s: %(message)s")
+    from .errors import InfeasibleError, MicrogridError
+
+    try:
+        if a.command == "partition":
+            return _cmd_partition(a)
+        if a.command == "validate":
+            return _cmd_validate(a)
+    except InfeasibleError as exc:
+        print(f"infeasible: {exc}", file=sys.stderr)
+        return EXIT_INFEASIBLE
+    except MicrogridError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return EXIT_INPUT  # pragma: no cover
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
