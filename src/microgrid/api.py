@@ -78,6 +78,7 @@ def partition(
     snap_tolerance: float = 2.0,
     on_infeasible: str = "raise",
     tries: int = 6,
+    restarts: int = 3,
     refine: bool = True,
 ) -> Plan:
     """Divide a community into contiguous, population-balanced grids along its roads.
@@ -121,6 +122,8 @@ def partition(
         the best plan with the offending grids flagged.
     tries : int
         Spanning trees drawn per split (more: slower, slightly better lines).
+    restarts : int
+        Independent bisections; the one with the cheapest cut is kept.
     refine : bool
         Improve the lines by moving boundary units after the first cut.
 
@@ -176,6 +179,7 @@ def partition(
         units.persons, graph.u, graph.v, graph.cost, lo=lo, hi=int(max_persons), k=n_grids,
         groups=units.landmark, seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible,
         names=names, xy=shapely.get_coordinates(shapely.point_on_surface(units.geometry)),
+        on_barrier=graph.rank > 0, restarts=restarts,
     )
     t_part = time.perf_counter()
     labels = regions.labels

@@ -122,5 +122,5 @@ def build_graph(units: Units) -> UnitGraph:
     kind = np.where(rank > 0, pkind[best], None)
     return UnitGraph(
         n=n, u=(uniq // n).astype(int), v=(uniq % n).astype(int), length=length,
-        barrier_length=blen, rank=rank, kind=kind, cost=np.maximum(cost, 1e-9),
+        barrier_length=blen, rank=rank, kind=kind, cost=cost,
     )

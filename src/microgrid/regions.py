@@ -70,6 +70,10 @@ class _NoCut(Exception):
     pass
 
 
+class _GiveUp(_NoCut):
+    """The backtracking budget of a bisection is spent."""
+
+
 def _lca(a: np.ndarray, b: np.ndarray, depth: np.ndarray, up: list[np.ndarray]) -> np.ndarray:
     a = a.copy()
     b = b.copy()
@@ -132,6 +136,8 @@ class _Bisector:
         self.tries = tries
         self.candidates = candidates
         self.margin = 0.1 * (hi - lo)
+        self.failures = 0
+        self.max_failures = 64
 
     def split(self, nodes: np.ndarray, k: int, depth: int = 0) -> list[np.ndarray]:
         if k == 1:
@@ -141,25 +147,35 @@ class _Bisector:
         a, b, c = sub.row[keep], sub.col[keep], sub.data[keep]
         cands = self._cuts(len(nodes), a, b, c, self.w[nodes], k)
         if not cands:
-            raise _NoCut
-        last = None
+            self._fail()
         for _score, side, k1 in cands[: self.candidates]:
             try:
                 left = self.split(nodes[side], k1, depth + 1)
                 right = self.split(nodes[~side], k - k1, depth + 1)
                 return left + right
-            except _NoCut as exc:
-                last = exc
-        raise last or _NoCut
+            except _GiveUp:
+                raise
+            except _NoCut:
+                continue
+        self._fail()
+
+    def _fail(self):
+        self.failures += 1
+        if self.failures > self.max_failures:
+            raise _GiveUp
+        raise _NoCut
 
     def _cuts(self, n, a, b, c, w, k):
         W = int(w.sum())
         lo, hi = self.lo, self.hi
         found = {}
-        cmax = float(c.max()) if len(c) else 1.0
+        # tree weights must be positive: edges rewarded for lying on a barrier
+        # (negative cost) are the last to join the maximum spanning tree
+        cpos = np.maximum(c, 0.0)
+        cmax = float(cpos.max()) if len(c) and cpos.max() > 0 else 1.0
         for t in range(self.tries):
             jitter = np.exp(self.rng.normal(0.0, 0.6 if t else 0.0, size=len(c)))
-            key = 1.0 / (c * jitter / cmax + 1e-6)
+            key = 1.0 / (cpos * jitter / cmax + 1e-6)
             g = sp.coo_matrix((key, (a, b)), shape=(n, n)).tocsr()
             tree = minimum_spanning_tree(g)
             tree = (tree + tree.T).tocsr()
@@ -282,6 +298,65 @@ def _refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passe
     return labels
 
 
+def _cut_cost(labels: np.ndarray, adj: sp.csr_matrix) -> float:
+    coo = adj.tocoo()
+    return float(coo.data[labels[coo.row] != labels[coo.col]].sum() / 2)
+
+
+def _split_component(members, k, w, adj, nonbar, lo, hi, rng, tries, restarts):
+    """Best of ``restarts`` bisections of one connected component into ``k`` regions.
+
+    Each restart first works on the block graph: units joined by edges on no
+    barrier form a block, and every block light enough to sit inside one
+    grid is contracted to a single node, so the first cuts run along
+    barriers and only heavy blocks are cut inside. When that graph admits no
+    split, the units are used as they are.
+    """
+    sub = adj[members][:, members].tocsr()
+    coarse = None
+    if nonbar is not None and k > 1:
+        nb = nonbar[members][:, members]
+        nblk, blk = connected_components(nb, directed=False)
+        bw = np.bincount(blk, weights=w[members], minlength=nblk)
+        light_blk = bw[blk] <= hi
+        if light_blk.any() and nblk < len(members):
+            cnode = np.where(light_blk, blk, nblk + np.arange(len(members)))
+            _, cnode = np.unique(cnode, return_inverse=True)
+            nc = int(cnode.max()) + 1
+            cw = np.bincount(cnode, weights=w[members], minlength=nc).astype(np.int64)
+            cc = sub.tocoo()
+            keep = cnode[cc.row] != cnode[cc.col]
+            cadj = sp.coo_matrix((cc.data[keep], (cnode[cc.row[keep]], cnode[cc.col[keep]])), shape=(nc, nc)).tocsr()
+            cadj.sum_duplicates()
+            coarse = (cnode, cw, cadj)
+    best, best_cost = None, np.inf
+    local = np.arange(len(members))
+    for _r in range(max(1, restarts)):
+        parts = None
+        for level in ((coarse, None) if coarse is not None else (None,)):
+            try:
+                if level is not None:
+                    cnode, cw, cadj = level
+                    cparts = _Bisector(cw, cadj, lo, hi, rng, tries).split(np.arange(len(cw)), k)
+                    parts = [local[np.isin(cnode, cp)] for cp in cparts]
+                else:
+                    parts = _Bisector(w[members], sub, lo, hi, rng, tries).split(local, k)
+                break
+            except _NoCut:
+                continue
+        if parts is None:
+            continue
+        lab = np.empty(len(members), np.int64)
+        for i, p in enumerate(parts):
+            lab[p] = i
+        c = _cut_cost(lab, sub)
+        if c < best_cost - 1e-9:
+            best, best_cost = parts, c
+    if best is None:
+        return None
+    return [members[p] for p in best]
+
+
 def partition_graph(
     weights: np.ndarray,
     u: np.ndarray,
@@ -298,6 +373,9 @@ def partition_graph(
     on_infeasible: str = "raise",
     names: np.ndarray | None = None,
     xy: np.ndarray | None = None,
+    on_barrier: np.ndarray | None = None,
+    restarts: int = 3,
+    refine_cost: np.ndarray | None = None,
 ) -> Regions:
     """Partition a weighted graph into connected regions with weights in ``[lo, hi]``.
 
@@ -328,6 +406,14 @@ def partition_graph(
         Label of each unit used in error messages (e.g. a household id).
     xy : (n, 2) array, optional
         Unit positions, to attach islands to the nearest region.
+    on_barrier : (m,) bool array, optional
+        Whether each edge lies on a barrier; units joined by other edges form
+        blocks, and blocks that fit in one grid are kept whole in the first cut.
+    restarts : int
+        Independent bisections per connected part; the cheapest is kept.
+    refine_cost : (m,) array, optional
+        Edge costs the refinement minimizes (default ``cost``); may be
+        negative to reward region boundaries that lie on barriers.
 
     Returns
     -------
@@ -415,18 +501,23 @@ def partition_graph(
             counts[ci] += 1
             extra -= 1
 
-    bis = _Bisector(w, adj, lo, hi, rng, tries)
+    nonbar = None
+    if on_barrier is not None:
+        ob = np.asarray(on_barrier, bool)
+        mm = m & ~ob
+        nonbar = sp.coo_matrix(
+            (np.ones(2 * mm.sum()), (np.r_[nu[mm], nv[mm]], np.r_[nv[mm], nu[mm]])), shape=(n, n)
+        ).tocsr()
     for ci in sorted(counts):
         members = light_idx[comp == ci]
-        try:
-            parts = bis.split(members, counts[ci])
-        except _NoCut:
+        parts = _split_component(members, counts[ci], w, adj, nonbar, lo, hi, rng, tries, restarts)
+        if parts is None:
             ids = [names[np.flatnonzero(node == members[0])[0]]]
             raise InfeasibleError(
                 f"could not divide a part of {int(comp_w[ci])} persons into {counts[ci]} connected grids "
                 f"of {lo}..{hi} persons; try wider bounds or another n_grids",
                 cause="no_cut", ids=ids,
-            ) from None
+            )
         for p in parts:
             labels[p] = next_label
             next_label += 1
@@ -495,5 +586,12 @@ def partition_graph(
         for lab_, reasons in flags.items():
             if reasons and reasons[0].startswith("forced"):
                 frozen[lab_] = True
-        labels = _refine(labels, w, adj, lo, hi, frozen)
+        radj = adj
+        if refine_cost is not None:
+            rc = np.asarray(refine_cost, float)
+            radj = sp.coo_matrix(
+                (np.r_[rc[m], rc[m]], (np.r_[nu[m], nv[m]], np.r_[nv[m], nu[m]])), shape=(n, n)
+            ).tocsr()
+            radj.sum_duplicates()
+        labels = _refine(labels, w, radj, lo, hi, frozen)
     return Regions(labels=labels[node], flags=flags)

@@ -1,0 +1,268 @@
+"""The command line: exit codes, messages without tracebacks, files written."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import geopandas as gpd
+import pyogrio
+import pytest
+import shapely
+from conftest import REPO, X0, Y0, block_village, boundary_gdf, square
+
+from microgrid.cli import main
+
+SAMPLE = REPO / "data" / "samples" / "village.gpkg"
+
+
+def layers(path) -> set[str]:
+    return {str(n) for n in pyogrio.list_layers(path)[:, 0]}
+
+
+@pytest.fixture
+def village_gpkg(tmp_path):
+    """The 3x3 village as one GeoPackage with layers households, boundary, barriers."""
+    hh, bnd, roads = block_village()
+    p = tmp_path / "v3.gpkg"
+    hh.to_file(p, layer="households", engine="pyogrio")
+    bnd.to_file(p, layer="boundary", engine="pyogrio")
+    roads.to_file(p, layer="barriers", engine="pyogrio")
+    return p
+
+
+@pytest.fixture
+def plan_gpkg(tmp_path, village_gpkg):
+    out = tmp_path / "plan.gpkg"
+    assert main(["partition", str(village_gpkg), "--out", str(out)]) == 0
+    return out
+
+
+def _no_traceback(captured):
+    assert "Traceback" not in captured.out
+    assert "Traceback" not in captured.err
+
+
+# ---------------------------------------------------------------- partition
+
+
+def test_partition_sample_subprocess(tmp_path):
+    out = tmp_path / "plan.gpkg"
+    r = subprocess.run(
+        [sys.executable, "-m", "microgrid", "partition", "data/samples/village.gpkg", "--out", str(out)],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "grids" in r.stdout
+    assert "coverage valid" in r.stdout
+    assert "wrote" in r.stdout
+    assert {"grids", "households", "boundary", "barriers"} <= layers(out)
+    assert "Traceback" not in r.stderr
+
+
+def test_partition_in_process(capsys, tmp_path, village_gpkg):
+    out = tmp_path / "p.gpkg"
+    report = tmp_path / "r.json"
+    code = main(["partition", str(village_gpkg), "--out", str(out), "--report", str(report)])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert "3 grids, 675 persons in 225 households" in cap.out
+    assert "valid" in cap.out
+    assert {"grids", "households", "boundary", "barriers"} <= layers(out)
+    grids = gpd.read_file(out, layer="grids")
+    assert sorted(grids["persons"]) == [225, 225, 225]
+    rep = json.loads(report.read_text(encoding="utf-8"))
+    assert rep["ok"] is True
+    assert rep["metrics"]["households_out"] == 225
+
+
+def test_partition_separate_layers_and_options(capsys, tmp_path, village_gpkg):
+    out = tmp_path / "p.gpkg"
+    code = main([
+        "partition", "--households", f"{village_gpkg}#households", "--boundary", f"{village_gpkg}#boundary",
+        "--barriers", f"{village_gpkg}#barriers", "--min-persons", "100", "--max-persons", "200",
+        "--n-grids", "5", "--seed", "3", "--out", str(out),
+    ])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    grids = gpd.read_file(out, layer="grids")
+    assert len(grids) == 5
+    assert grids["persons"].between(100, 200).all()
+
+
+def test_partition_from_buildings(capsys, tmp_path):
+    geoms = [shapely.box(X0 + 10 + 50 * i, Y0 + 10 + 50 * j, X0 + 40 + 50 * i, Y0 + 30 + 50 * j)
+             for i in range(5) for j in range(5)]
+    b = gpd.GeoDataFrame({"building": ["house"] * 25}, geometry=geoms, crs="EPSG:32650")
+    src = tmp_path / "b.gpkg"
+    b.to_file(src, layer="buildings", engine="pyogrio")
+    boundary_gdf(square()).to_file(src, layer="boundary", engine="pyogrio")
+    out = tmp_path / "p.gpkg"
+    code = main(["partition", str(src), "--min-persons", "50", "--max-persons", "100", "--out", str(out)])
+    cap = capsys.readouterr()
+    assert code == 0, cap.err
+    assert "estimated 325 households" in cap.out
+    assert len(gpd.read_file(out, layer="households")) == 325
+
+
+def test_partition_geojson_output(capsys, tmp_path, village_gpkg):
+    code = main(["partition", str(village_gpkg), "--out", str(tmp_path / "p.geojson")])
+    assert code == 0
+    assert (tmp_path / "p_grids.geojson").exists()
+    assert (tmp_path / "p_households.geojson").exists()
+
+
+def test_missing_input_file(capsys, tmp_path):
+    code = main(["partition", str(tmp_path / "nope.gpkg"), "--out", str(tmp_path / "p.gpkg")])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "error:" in cap.err
+    assert "nope.gpkg" in cap.err
+    _no_traceback(cap)
+    assert not (tmp_path / "p.gpkg").exists()
+
+
+def test_missing_layer_file(capsys, tmp_path):
+    code = main(["partition", "--households", str(tmp_path / "x.gpkg"), "--boundary", str(tmp_path / "y.gpkg"),
+                 "--out", str(tmp_path / "p.gpkg")])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "file not found" in cap.err
+    _no_traceback(cap)
+
+
+def test_duplicate_ids(capsys, tmp_path):
+    hh, bnd, roads = block_village()
+    hh.loc[[3, 7], "household_id"] = "h000"
+    p = tmp_path / "dup.gpkg"
+    hh.to_file(p, layer="households", engine="pyogrio")
+    bnd.to_file(p, layer="boundary", engine="pyogrio")
+    code = main(["partition", str(p), "--out", str(tmp_path / "p.gpkg")])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "duplicate household ids 'h000'" in cap.err
+    _no_traceback(cap)
+
+
+def test_no_households_layer(capsys, tmp_path):
+    p = tmp_path / "b.gpkg"
+    boundary_gdf(square()).to_file(p, layer="boundary", engine="pyogrio")
+    code = main(["partition", str(p), "--out", str(tmp_path / "p.gpkg")])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "give households" in cap.err
+
+
+def test_existing_out_needs_overwrite(capsys, tmp_path, village_gpkg, plan_gpkg):
+    before = plan_gpkg.read_bytes()
+    code = main(["partition", str(village_gpkg), "--out", str(plan_gpkg)])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "--overwrite" in cap.err
+    _no_traceback(cap)
+    assert plan_gpkg.read_bytes() == before
+    assert main(["partition", str(village_gpkg), "--out", str(plan_gpkg), "--overwrite"]) == 0
+
+
+def test_infeasible_exit_3(capsys, tmp_path, village_gpkg):
+    code = main(["partition", str(village_gpkg), "--n-grids", "7", "--out", str(tmp_path / "p.gpkg")])
+    cap = capsys.readouterr()
+    assert code == 3
+    assert cap.err.startswith("infeasible:")
+    assert "n_grids=7" in cap.err
+    _no_traceback(cap)
+
+
+def test_bad_bounds_exit_2(capsys, tmp_path, village_gpkg):
+    code = main(["partition", str(village_gpkg), "--min-persons", "300", "--max-persons", "200",
+                 "--out", str(tmp_path / "p.gpkg")])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "swap" in cap.err
+
+
+def test_outside_households_cli(capsys, tmp_path):
+    hh, bnd, roads = block_village()
+    hh.loc[[3], "geometry"] = [shapely.Point(X0 - 10, Y0 + 50)]
+    p = tmp_path / "o.gpkg"
+    hh.to_file(p, layer="households", engine="pyogrio")
+    bnd.to_file(p, layer="boundary", engine="pyogrio")
+    assert main(["partition", str(p), "--out", str(tmp_path / "a.gpkg")]) == 2
+    assert "--outside drop|snap" in capsys.readouterr().err
+    assert main(["partition", str(p), "--outside", "drop", "--out", str(tmp_path / "b.gpkg")]) == 0
+    assert len(gpd.read_file(tmp_path / "b.gpkg", layer="households")) == 224
+
+
+def test_version_and_usage(capsys):
+    with pytest.raises(SystemExit) as ei:
+        main(["--version"])
+    assert ei.value.code == 0
+    assert "microgrid 0.1.0" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as ei:
+        main(["partition"])  # --out is required
+    assert ei.value.code == 2
+
+
+# ---------------------------------------------------------------- validate
+
+
+def test_validate_clean_plan(capsys, plan_gpkg, tmp_path):
+    js = tmp_path / "rep.json"
+    code = main(["validate", str(plan_gpkg), "--json", str(js)])
+    cap = capsys.readouterr()
+    assert code == 0, cap.out
+    assert "valid" in cap.out
+    rep = json.loads(js.read_text(encoding="utf-8"))
+    assert rep["ok"] is True
+    assert rep["metrics"]["n_grids"] == 3
+
+
+def _plan_with_defect(plan_gpkg, tmp_path):
+    grids = gpd.read_file(plan_gpkg, layer="grids")
+    bad = tmp_path / "bad.gpkg"
+    grids.iloc[1:].to_file(bad, layer="grids", engine="pyogrio")
+    for name in ("households", "boundary", "barriers"):
+        gpd.read_file(plan_gpkg, layer=name).to_file(bad, layer=name, engine="pyogrio")
+    return bad, grids["grid_id"].iloc[0]
+
+
+def test_validate_planted_defect(capsys, plan_gpkg, tmp_path):
+    bad, gone = _plan_with_defect(plan_gpkg, tmp_path)
+    js = tmp_path / "rep.json"
+    code = main(["validate", str(bad), "--json", str(js)])
+    cap = capsys.readouterr()
+    assert code == 1
+    assert "[error] gap" in cap.out
+    assert "household_unassigned" in cap.out
+    rep = json.loads(js.read_text(encoding="utf-8"))
+    assert rep["ok"] is False
+    assert any(v["check"] == "gap" and v["figure"] > 29_000 for v in rep["violations"])
+
+
+def test_validate_separate_layers(capsys, plan_gpkg):
+    code = main(["validate", "--grids", f"{plan_gpkg}#grids", "--households", f"{plan_gpkg}#households",
+                 "--boundary", f"{plan_gpkg}#boundary", "--assignment-col", "grid_id"])
+    assert code == 0
+    code = main(["validate", "--grids", f"{plan_gpkg}#grids", "--households", f"{plan_gpkg}#households",
+                 "--boundary", f"{plan_gpkg}#boundary", "--max-persons", "220"])
+    cap = capsys.readouterr()
+    assert code == 1
+    assert "persons_out_of_bounds" in cap.out
+
+
+def test_validate_bad_input(capsys, tmp_path, plan_gpkg):
+    code = main(["validate", str(tmp_path / "nope.gpkg")])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "plan file not found" in cap.err
+    _no_traceback(cap)
+    code = main(["validate", "--grids", f"{plan_gpkg}#grids"])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "--households" in cap.err
+    code = main(["validate", str(plan_gpkg), "--grid-id-col", "zone"])
+    cap = capsys.readouterr()
+    assert code == 2
+    assert "no column 'zone'" in cap.err
+    _no_traceback(cap)

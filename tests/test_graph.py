@@ -1,0 +1,129 @@
+"""Stage 3: the unit adjacency graph and its cut costs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from test_units import SQ, units_of
+
+from microgrid.graph import build_graph
+from microgrid.inputs import RANK_COST
+
+
+@pytest.fixture
+def four_cells():
+    """Four 50 x 50 m cells; a road runs along x = 50."""
+    xy = [(25, 25), (75, 25), (25, 75), (75, 75)]
+    return units_of(xy, SQ, [[(50, -10), (50, 110)]])
+
+
+def _edge(g, a, b):
+    a, b = min(a, b), max(a, b)
+    (i,) = np.flatnonzero((g.u == a) & (g.v == b))
+    return i
+
+
+def _unit_at(u, x, y):
+    return int(np.flatnonzero(shapely.contains(u.geometry, shapely.Point(x, y)))[0])
+
+
+def test_edges_of_four_cells(four_cells):
+    g = build_graph(four_cells)
+    assert g.n == 4
+    assert len(g.u) == 4  # a ring: no diagonal neighbours across a single point
+    assert (g.u < g.v).all()
+    assert np.allclose(g.length, 50.0)
+
+
+def test_barrier_edges_have_rank_length_and_kind(four_cells):
+    g = build_graph(four_cells)
+    u = four_cells
+    sw, se, nw = _unit_at(u, 25, 25), _unit_at(u, 75, 25), _unit_at(u, 25, 75)
+    on = _edge(g, sw, se)
+    off = _edge(g, sw, nw)
+    assert g.rank[on] == 2 and g.barrier_length[on] == pytest.approx(50.0) and g.kind[on] == "road"
+    assert g.rank[off] == 0 and g.barrier_length[off] == 0 and g.kind[off] is None
+    # same length, cheaper to cut along the road
+    assert g.length[on] == pytest.approx(g.length[off])
+    assert g.cost[on] < g.cost[off]
+    assert g.cost[on] == pytest.approx(50.0 * RANK_COST[2])
+    assert g.cost[off] == pytest.approx(50.0)
+
+
+def test_rank_cost_order():
+    assert RANK_COST[1] < RANK_COST[2] < RANK_COST[3] < RANK_COST[4] < 1.0
+
+
+def test_partial_barrier_edge():
+    # the road covers only half of the shared edge x = 50
+    xy = [(25, 50), (75, 50)]
+    u = units_of(xy, SQ, [[(50, -10), (50, 50)]])
+    g = build_graph(u)
+    assert u.n == 2
+    assert len(g.u) == 1
+    assert g.length[0] == pytest.approx(100.0)
+    assert g.barrier_length[0] == pytest.approx(50.0)
+    assert g.rank[0] == 2
+    assert g.cost[0] == pytest.approx(50.0 + 50.0 * RANK_COST[2])
+
+
+def test_3x3_village_graph(village3x3):
+    from microgrid.inputs import prepare_inputs
+    from microgrid.units import build_units
+
+    inp = prepare_inputs(*village3x3)
+    xy = shapely.get_coordinates(inp.households.geometry.to_numpy())
+    u = build_units(xy, inp.households["persons"].to_numpy(), inp.boundary, inp.barriers.geometry.to_numpy(),
+                    inp.barriers["rank"].to_numpy(), inp.barriers["kind"].to_numpy(dtype=object))
+    g = build_graph(u)
+    on = g.rank > 0
+    assert on.any() and (~on).any()
+    assert (g.barrier_length[on] > 0).all()
+    assert all(k in ("main", "lane") for k in g.kind[on])
+    assert (g.barrier_length[~on] == 0).all()
+    # main roads rank 1, lanes rank 3
+    assert set(g.rank[on].tolist()) == {1, 3}
+    ratio = g.cost / g.length
+    assert ratio[on].max() < ratio[~on].min()
+    # total road length inside the village shared by units: 4 roads x 300 m
+    assert g.barrier_length.sum() == pytest.approx(1200.0)
+
+
+def test_csr_is_symmetric(four_cells):
+    g = build_graph(four_cells)
+    m = g.csr()
+    assert (m != m.T).nnz == 0
+    assert m.shape == (4, 4)
+    lm = g.csr(g.length)
+    assert lm.sum() == pytest.approx(2 * g.length.sum())
+
+
+def test_to_networkx(four_cells):
+    import networkx as nx
+
+    g = build_graph(four_cells)
+    G = g.to_networkx()
+    assert isinstance(G, nx.Graph)
+    assert G.number_of_nodes() == 4
+    assert G.number_of_edges() == len(g.u)
+    assert nx.is_connected(G)
+    for a, b, d in G.edges(data=True):
+        assert set(d) == {"length", "barrier_length", "rank", "kind", "cost"}
+        assert d["length"] > 0
+        assert (d["rank"] > 0) == (d["kind"] is not None)
+
+
+def test_single_unit_graph_is_empty():
+    g = build_graph(units_of([(10, 10)], SQ))
+    assert g.n == 1
+    assert len(g.u) == 0
+    assert g.to_networkx().number_of_nodes() == 1
+
+
+def test_exclave_is_disconnected():
+    import networkx as nx
+
+    b = shapely.MultiPolygon([SQ, shapely.box(200, 0, 230, 30)])
+    g = build_graph(units_of([(10, 10), (90, 90), (210, 10)], b))
+    assert nx.number_connected_components(g.to_networkx()) == 2
