@@ -27,6 +27,7 @@ __all__ = [
     "Inputs",
     "BARRIER_RANKS",
     "RANK_COST",
+    "adopt_crs",
 ]
 
 log = logging.getLogger(__name__)
@@ -121,7 +122,10 @@ def read_layer(
     if isinstance(src, gpd.GeoSeries):
         return gpd.GeoDataFrame(geometry=src.copy())
     if isinstance(src, shapely.Geometry):
-        return gpd.GeoDataFrame(geometry=[src], crs=None)
+        # a bare geometry carries no CRS: callers give it the CRS of the main layer
+        gdf = gpd.GeoDataFrame(geometry=[src], crs=None)
+        gdf.attrs["bare_geometry"] = True
+        return gdf
     if isinstance(src, pd.DataFrame):
         raise InputError(
             f"{what}: got a pandas DataFrame without geometry; build a GeoDataFrame "
@@ -168,6 +172,14 @@ def read_layer(
 
 
 # ---------------------------------------------------------------- checks
+
+
+def adopt_crs(gdf: gpd.GeoDataFrame | None, main: gpd.GeoDataFrame | None):
+    """A bare shapely geometry (no CRS) takes the CRS of the main layer."""
+    if gdf is not None and gdf.crs is None and gdf.attrs.get("bare_geometry") and main is not None \
+            and main.crs is not None:
+        return gdf.set_crs(main.crs)
+    return gdf
 
 
 def _with_crs(gdf: gpd.GeoDataFrame | None, crs, what: str, problems: list[str]):
@@ -443,6 +455,7 @@ def prepare_inputs(
         raise InputError("a boundary polygon is required")
 
     hh_raw = _with_crs(hh_raw, crs, "households", problems)
+    bnd_raw, bar_raw, lm_raw = (adopt_crs(x, hh_raw) for x in (bnd_raw, bar_raw, lm_raw))
     bnd_raw = _with_crs(bnd_raw, crs, "boundary", problems)
     bar_raw = _with_crs(bar_raw, crs, "barriers", problems)
     lm_raw = _with_crs(lm_raw, crs, "landmarks", problems)

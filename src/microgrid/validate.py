@@ -15,7 +15,7 @@ import shapely
 
 from .crs import metric_crs
 from .errors import InputError
-from .inputs import read_layer
+from .inputs import adopt_crs, read_layer
 from .plan import ValidationReport
 
 __all__ = ["validate", "grid_metrics", "ONLINE_TOLERANCE"]
@@ -121,6 +121,7 @@ def validate(
     h = read_layer(households, what="households")
     b = read_layer(boundary, what="boundary")
     r = read_layer(barriers, what="barriers")
+    b, r = adopt_crs(b, g), adopt_crs(r, g)
     problems = []
     for name, gdf in (("grids", g), ("households", h), ("boundary", b), ("barriers", r)):
         if gdf is not None and gdf.crs is None:
