@@ -14,6 +14,7 @@ import pytest
 import shapely
 
 import microgrid
+from microgrid.units import build_units
 
 CRS = "EPSG:32650"
 X0, Y0 = 440_000.0, 4_420_000.0
@@ -34,9 +35,7 @@ def households_gdf(xy, persons, ids=None, crs=CRS) -> gpd.GeoDataFrame:
     xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     if ids is None:
         ids = [f"h{i:03d}" for i in range(len(xy))]
-    return gpd.GeoDataFrame(
-        {"household_id": list(ids), "persons": list(persons)}, geometry=shapely.points(xy), crs=crs
-    )
+    return gpd.GeoDataFrame({"household_id": list(ids), "persons": list(persons)}, geometry=shapely.points(xy), crs=crs)
 
 
 def boundary_gdf(geom, crs=CRS) -> gpd.GeoDataFrame:
@@ -91,7 +90,7 @@ def split_square(persons_per_side: int = 250, n_per_side: int = 50):
     """
     xy, persons = [], []
     base, rest = divmod(persons_per_side, n_per_side)
-    for side, x in ((0, X0 + 50.0), (1, X0 + 150.0)):
+    for x in (X0 + 50.0, X0 + 150.0):
         for j in range(n_per_side):
             xy.append((x + (j % 5) * 8 - 16, Y0 + 5 + (j // 5) * 9))
             persons.append(base + (1 if j < rest else 0))
@@ -131,6 +130,53 @@ def assert_plan_invariants(plan, households, *, min_persons=200, max_persons=300
     # persons per grid agree with the assignment
     per = out.groupby("grid_id")["persons"].sum()
     assert per.reindex(grids["grid_id"]).fillna(0).astype(int).tolist() == grids["persons"].astype(int).tolist()
+
+
+# ---------------------------------------------------------------- unit-level helpers
+
+#: A 100 x 100 m square at the origin, for unit-level tests in plain metres.
+SQ = shapely.box(0, 0, 100, 100)
+
+
+def units_of(xy, boundary, lines=(), *, persons=None, snap=2.0, landmarks=None):
+    """:func:`build_units` on plain coordinates; every line a rank-2 ``road``, one person per household."""
+    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    lines = np.array([shapely.LineString(ln) for ln in lines], dtype=object)
+    persons = np.ones(len(xy), np.int64) if persons is None else np.asarray(persons, np.int64)
+    return build_units(
+        xy,
+        persons,
+        boundary,
+        lines,
+        np.full(len(lines), 2),
+        np.array(["road"] * len(lines), dtype=object),
+        snap_tolerance=snap,
+        landmarks=landmarks,
+    )
+
+
+# ---------------------------------------------------------------- plan comparison
+
+
+def plans_equal(a, b, *, normalize: bool = False) -> bool:
+    """Same grid ids, persons, geometries and household assignment.
+
+    Geometries are compared vertex for vertex; with ``normalize`` after
+    :func:`shapely.normalize` (same shapes, rings may start elsewhere).
+    """
+    ga, gb = a.grids, b.grids
+    if ga["grid_id"].tolist() != gb["grid_id"].tolist():
+        return False
+    if ga["persons"].tolist() != gb["persons"].tolist():
+        return False
+    xa, xb = ga.geometry.to_numpy(), gb.geometry.to_numpy()
+    if normalize:
+        xa, xb = shapely.normalize(xa), shapely.normalize(xb)
+    if not shapely.equals_exact(xa, xb, tolerance=0).all():
+        return False
+    ha = a.households.set_index("household_id")["grid_id"].sort_index()
+    hb = b.households.set_index("household_id")["grid_id"].sort_index()
+    return ha.equals(hb)
 
 
 # ---------------------------------------------------------------- fixtures

@@ -10,8 +10,8 @@ import geopandas as gpd
 import pyogrio
 import pytest
 import shapely
-from conftest import REPO, X0, Y0, block_village, boundary_gdf, square
 
+from conftest import REPO, X0, Y0, block_village, boundary_gdf, square
 from microgrid.cli import main
 
 SAMPLE = REPO / "data" / "samples" / "village.gpkg"
@@ -51,7 +51,10 @@ def test_partition_sample_subprocess(tmp_path):
     out = tmp_path / "plan.gpkg"
     r = subprocess.run(
         [sys.executable, "-m", "microgrid", "partition", "data/samples/village.gpkg", "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert r.returncode == 0, r.stderr
     assert "grids" in r.stdout
@@ -79,11 +82,27 @@ def test_partition_in_process(capsys, tmp_path, village_gpkg):
 
 def test_partition_separate_layers_and_options(capsys, tmp_path, village_gpkg):
     out = tmp_path / "p.gpkg"
-    code = main([
-        "partition", "--households", f"{village_gpkg}#households", "--boundary", f"{village_gpkg}#boundary",
-        "--barriers", f"{village_gpkg}#barriers", "--min-persons", "100", "--max-persons", "200",
-        "--n-grids", "5", "--seed", "3", "--out", str(out),
-    ])
+    code = main(
+        [
+            "partition",
+            "--households",
+            f"{village_gpkg}#households",
+            "--boundary",
+            f"{village_gpkg}#boundary",
+            "--barriers",
+            f"{village_gpkg}#barriers",
+            "--min-persons",
+            "100",
+            "--max-persons",
+            "200",
+            "--n-grids",
+            "5",
+            "--seed",
+            "3",
+            "--out",
+            str(out),
+        ]
+    )
     cap = capsys.readouterr()
     assert code == 0, cap.err
     grids = gpd.read_file(out, layer="grids")
@@ -92,8 +111,11 @@ def test_partition_separate_layers_and_options(capsys, tmp_path, village_gpkg):
 
 
 def test_partition_from_buildings(capsys, tmp_path):
-    geoms = [shapely.box(X0 + 10 + 50 * i, Y0 + 10 + 50 * j, X0 + 40 + 50 * i, Y0 + 30 + 50 * j)
-             for i in range(5) for j in range(5)]
+    geoms = [
+        shapely.box(X0 + 10 + 50 * i, Y0 + 10 + 50 * j, X0 + 40 + 50 * i, Y0 + 30 + 50 * j)
+        for i in range(5)
+        for j in range(5)
+    ]
     b = gpd.GeoDataFrame({"building": ["house"] * 25}, geometry=geoms, crs="EPSG:32650")
     src = tmp_path / "b.gpkg"
     b.to_file(src, layer="buildings", engine="pyogrio")
@@ -124,8 +146,17 @@ def test_missing_input_file(capsys, tmp_path):
 
 
 def test_missing_layer_file(capsys, tmp_path):
-    code = main(["partition", "--households", str(tmp_path / "x.gpkg"), "--boundary", str(tmp_path / "y.gpkg"),
-                 "--out", str(tmp_path / "p.gpkg")])
+    code = main(
+        [
+            "partition",
+            "--households",
+            str(tmp_path / "x.gpkg"),
+            "--boundary",
+            str(tmp_path / "y.gpkg"),
+            "--out",
+            str(tmp_path / "p.gpkg"),
+        ]
+    )
     cap = capsys.readouterr()
     assert code == 2
     assert "file not found" in cap.err
@@ -175,8 +206,18 @@ def test_infeasible_exit_3(capsys, tmp_path, village_gpkg):
 
 
 def test_bad_bounds_exit_2(capsys, tmp_path, village_gpkg):
-    code = main(["partition", str(village_gpkg), "--min-persons", "300", "--max-persons", "200",
-                 "--out", str(tmp_path / "p.gpkg")])
+    code = main(
+        [
+            "partition",
+            str(village_gpkg),
+            "--min-persons",
+            "300",
+            "--max-persons",
+            "200",
+            "--out",
+            str(tmp_path / "p.gpkg"),
+        ]
+    )
     cap = capsys.readouterr()
     assert code == 2
     assert "swap" in cap.err
@@ -241,11 +282,33 @@ def test_validate_planted_defect(capsys, plan_gpkg, tmp_path):
 
 
 def test_validate_separate_layers(capsys, plan_gpkg):
-    code = main(["validate", "--grids", f"{plan_gpkg}#grids", "--households", f"{plan_gpkg}#households",
-                 "--boundary", f"{plan_gpkg}#boundary", "--assignment-col", "grid_id"])
+    code = main(
+        [
+            "validate",
+            "--grids",
+            f"{plan_gpkg}#grids",
+            "--households",
+            f"{plan_gpkg}#households",
+            "--boundary",
+            f"{plan_gpkg}#boundary",
+            "--assignment-col",
+            "grid_id",
+        ]
+    )
     assert code == 0
-    code = main(["validate", "--grids", f"{plan_gpkg}#grids", "--households", f"{plan_gpkg}#households",
-                 "--boundary", f"{plan_gpkg}#boundary", "--max-persons", "220"])
+    code = main(
+        [
+            "validate",
+            "--grids",
+            f"{plan_gpkg}#grids",
+            "--households",
+            f"{plan_gpkg}#households",
+            "--boundary",
+            f"{plan_gpkg}#boundary",
+            "--max-persons",
+            "220",
+        ]
+    )
     cap = capsys.readouterr()
     assert code == 1
     assert "persons_out_of_bounds" in cap.out

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import shapely
-from test_units import SQ, units_of
 
+from conftest import SQ, units_of
 from microgrid.graph import build_graph
 from microgrid.inputs import RANK_COST
 
@@ -74,8 +74,14 @@ def test_3x3_village_graph(village3x3):
 
     inp = prepare_inputs(*village3x3)
     xy = shapely.get_coordinates(inp.households.geometry.to_numpy())
-    u = build_units(xy, inp.households["persons"].to_numpy(), inp.boundary, inp.barriers.geometry.to_numpy(),
-                    inp.barriers["rank"].to_numpy(), inp.barriers["kind"].to_numpy(dtype=object))
+    u = build_units(
+        xy,
+        inp.households["persons"].to_numpy(),
+        inp.boundary,
+        inp.barriers.geometry.to_numpy(),
+        inp.barriers["rank"].to_numpy(),
+        inp.barriers["kind"].to_numpy(dtype=object),
+    )
     g = build_graph(u)
     on = g.rank > 0
     assert on.any() and (~on).any()
@@ -108,7 +114,7 @@ def test_to_networkx(four_cells):
     assert G.number_of_nodes() == 4
     assert G.number_of_edges() == len(g.u)
     assert nx.is_connected(G)
-    for a, b, d in G.edges(data=True):
+    for _a, _b, d in G.edges(data=True):
         assert set(d) == {"length", "barrier_length", "rank", "kind", "cost"}
         assert d["length"] > 0
         assert (d["rank"] > 0) == (d["kind"] is not None)

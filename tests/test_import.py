@@ -10,10 +10,7 @@ HEAVY = ["microgrid.cli", "matplotlib", "folium", "fastapi", "dask", "distribute
 
 
 def test_import_does_not_load_faces_or_extras():
-    code = (
-        "import json, sys, microgrid\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
-    )
+    code = f"import json, sys, microgrid\nprint(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 

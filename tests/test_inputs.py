@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
-from conftest import CRS, X0, Y0, block_village, boundary_gdf, households_gdf, lines_gdf, square
 
 import microgrid
+from conftest import CRS, X0, Y0, block_village, boundary_gdf, households_gdf, square
 from microgrid import InputError
 from microgrid.inputs import estimate_households, prepare_inputs, read_layer
 
@@ -289,9 +289,7 @@ def test_barriers_read_from_osm_highway_column(v):
 
 def test_multilinestring_barriers_are_split_into_parts(v):
     hh, bnd, roads = v
-    multi = gpd.GeoDataFrame(
-        {"kind": ["road"]}, geometry=[shapely.MultiLineString(list(roads.geometry))], crs=CRS
-    )
+    multi = gpd.GeoDataFrame({"kind": ["road"]}, geometry=[shapely.MultiLineString(list(roads.geometry))], crs=CRS)
     inp = prepare_inputs(hh, bnd, multi)
     assert len(inp.barriers) == 4
 
@@ -445,8 +443,16 @@ def test_estimate_several_buildings_and_columns():
 def test_estimate_entrances_inside_footprints():
     geoms = [
         shapely.box(X0, Y0, X0 + 60, Y0 + 12),
-        shapely.Polygon([(X0 + 100, Y0), (X0 + 160, Y0), (X0 + 160, Y0 + 60), (X0 + 148, Y0 + 60),
-                         (X0 + 148, Y0 + 12), (X0 + 100, Y0 + 12)]),  # an L-shaped block
+        shapely.Polygon(
+            [
+                (X0 + 100, Y0),
+                (X0 + 160, Y0),
+                (X0 + 160, Y0 + 60),
+                (X0 + 148, Y0 + 60),
+                (X0 + 148, Y0 + 12),
+                (X0 + 100, Y0 + 12),
+            ]
+        ),  # an L-shaped block
         shapely.box(X0 + 200, Y0, X0 + 215, Y0 + 15).union(shapely.box(X0 + 230, Y0, X0 + 245, Y0 + 15)),
     ]
     b = _buildings(geoms, ["apartments"] * 3)
@@ -467,8 +473,10 @@ def test_estimate_one_point_per_building_without_entrances():
 
 
 def test_estimate_clip_to_cuts_buildings():
-    b = _buildings([shapely.box(X0 - 10, Y0, X0 + 10, Y0 + 30), shapely.box(X0 + 100, Y0, X0 + 120, Y0 + 30)],
-                   ["apartments", "apartments"])
+    b = _buildings(
+        [shapely.box(X0 - 10, Y0, X0 + 10, Y0 + 30), shapely.box(X0 + 100, Y0, X0 + 120, Y0 + 30)],
+        ["apartments", "apartments"],
+    )
     clip = boundary_gdf(square())
     full = estimate_households(b, seed=0)
     cut = estimate_households(b, seed=0, clip_to=clip)
@@ -509,8 +517,11 @@ def test_estimate_no_buildings_left():
 
 
 def test_estimated_households_partition():
-    geoms = [shapely.box(X0 + 10 + 50 * i, Y0 + 10 + 50 * j, X0 + 40 + 50 * i, Y0 + 30 + 50 * j)
-             for i in range(5) for j in range(5)]
+    geoms = [
+        shapely.box(X0 + 10 + 50 * i, Y0 + 10 + 50 * j, X0 + 40 + 50 * i, Y0 + 30 + 50 * j)
+        for i in range(5)
+        for j in range(5)
+    ]
     b = _buildings(geoms, ["house"] * 25)
     hh = estimate_households(b, seed=0, clip_to=boundary_gdf(square()))
     plan = microgrid.partition(hh, boundary_gdf(square()), min_persons=50, max_persons=100)

@@ -8,6 +8,8 @@ import pandas as pd
 import pyogrio
 import pytest
 import shapely
+
+import microgrid
 from conftest import (
     X0,
     Y0,
@@ -15,34 +17,11 @@ from conftest import (
     block_village,
     boundary_gdf,
     households_gdf,
+    plans_equal,
     square,
 )
-
-import microgrid
 from microgrid import InfeasibleError, InputError
 from microgrid.regions import feasible_counts, partition_graph
-
-
-def plans_equal(a, b, *, normalize: bool = False) -> bool:
-    """Same grid ids, persons, geometries and household assignment.
-
-    Geometries are compared vertex for vertex; with ``normalize`` after
-    :func:`shapely.normalize` (same shapes, rings may start elsewhere).
-    """
-    ga, gb = a.grids, b.grids
-    if ga["grid_id"].tolist() != gb["grid_id"].tolist():
-        return False
-    if ga["persons"].tolist() != gb["persons"].tolist():
-        return False
-    xa, xb = ga.geometry.to_numpy(), gb.geometry.to_numpy()
-    if normalize:
-        xa, xb = shapely.normalize(xa), shapely.normalize(xb)
-    if not shapely.equals_exact(xa, xb, tolerance=0).all():
-        return False
-    ha = a.households.set_index("household_id")["grid_id"].sort_index()
-    hb = b.households.set_index("household_id")["grid_id"].sort_index()
-    return ha.equals(hb)
-
 
 # ---------------------------------------------------------------- the 3x3 village
 
@@ -409,8 +388,12 @@ def test_to_file_gpkg_round_trip(tmp_path, sample_plan):
     assert a.equals(b)
     assert grids.crs == sample_plan.grids.crs
     # the written plan validates
-    rep = microgrid.validate(path.as_posix() + "#grids", path.as_posix() + "#households",
-                             path.as_posix() + "#boundary", assignment_col="grid_id")
+    rep = microgrid.validate(
+        path.as_posix() + "#grids",
+        path.as_posix() + "#households",
+        path.as_posix() + "#boundary",
+        assignment_col="grid_id",
+    )
     assert rep.ok
 
 

@@ -12,9 +12,9 @@ import numpy as np
 import shapely
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from test_partition import plans_equal
 
 import microgrid
+from conftest import plans_equal
 from microgrid import InfeasibleError
 
 SETTINGS = settings(

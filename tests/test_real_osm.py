@@ -37,8 +37,19 @@ def run(request, osm_dir, tmp_path_factory) -> Run:
     if not f.exists():
         pytest.skip(f"{f} not found")
     out = tmp_path_factory.mktemp(name) / "plan.gpkg"
-    code = main(["partition", "--buildings", f"{f}#buildings", "--boundary", f"{f}#export_bbox",
-                 "--barriers", f"{f}#roads", "--out", str(out)])
+    code = main(
+        [
+            "partition",
+            "--buildings",
+            f"{f}#buildings",
+            "--boundary",
+            f"{f}#export_bbox",
+            "--barriers",
+            f"{f}#roads",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     est = microgrid.estimate_households(f"{f}#buildings", clip_to=f"{f}#export_bbox", seed=0)
     bbox = gpd.read_file(f, layer="export_bbox")

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import pytest
 import shapely
-from conftest import block_village
 
 import microgrid
+from conftest import CRS, SQ, X0, Y0, block_village, households_gdf, units_of
 from microgrid.inputs import prepare_inputs
 from microgrid.units import build_units, household_sites, snap_ends
-
-SQ = shapely.box(0, 0, 100, 100)
-
-
-def units_of(xy, boundary, lines=(), *, persons=None, snap=2.0, landmarks=None):
-    xy = np.asarray(xy, dtype=float).reshape(-1, 2)
-    lines = np.array([shapely.LineString(ln) for ln in lines], dtype=object)
-    persons = np.ones(len(xy), np.int64) if persons is None else np.asarray(persons, np.int64)
-    return build_units(
-        xy, persons, boundary, lines, np.full(len(lines), 2), np.array(["road"] * len(lines), dtype=object),
-        snap_tolerance=snap, landmarks=landmarks,
-    )
 
 
 def assert_tiles(units, boundary):
@@ -46,8 +35,14 @@ def test_3x3_village_units_tile_the_boundary():
     hh, bnd, roads = block_village()
     inp = prepare_inputs(hh, bnd, roads)
     xy = shapely.get_coordinates(inp.households.geometry.to_numpy())
-    u = build_units(xy, inp.households["persons"].to_numpy(), inp.boundary, inp.barriers.geometry.to_numpy(),
-                    inp.barriers["rank"].to_numpy(), inp.barriers["kind"].to_numpy(dtype=object))
+    u = build_units(
+        xy,
+        inp.households["persons"].to_numpy(),
+        inp.boundary,
+        inp.barriers.geometry.to_numpy(),
+        inp.barriers["rank"].to_numpy(),
+        inp.barriers["kind"].to_numpy(dtype=object),
+    )
     assert_tiles(u, inp.boundary)
     assert_households_in_units(u, xy)
     assert u.n == 225  # one cell per household; roads coincide with cell edges
@@ -154,15 +149,13 @@ def test_snap_ends_adds_short_segments_only():
 
 def test_block_count_changes_with_snapping_in_partition():
     # a village road misses the boundary by 1 m: with snapping it splits the village in two
-    import geopandas as gpd
-    from conftest import CRS, X0, Y0, households_gdf
-
     xy = [(X0 + 10 + 9 * (i % 9), Y0 + 5 + 10 * (i // 9)) for i in range(45)]
     xy += [(X0 + 110 + 9 * (i % 9), Y0 + 5 + 10 * (i // 9)) for i in range(45)]
     hh = households_gdf(xy, [5] * 90)
     bnd = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0, X0 + 200, Y0 + 100)], crs=CRS)
-    road = gpd.GeoDataFrame({"kind": ["lane"]}, geometry=[shapely.LineString([(X0 + 100, Y0 - 5),
-                                                                            (X0 + 100, Y0 + 99)])], crs=CRS)
+    road = gpd.GeoDataFrame(
+        {"kind": ["lane"]}, geometry=[shapely.LineString([(X0 + 100, Y0 - 5), (X0 + 100, Y0 + 99)])], crs=CRS
+    )
     plan = microgrid.partition(hh, bnd, road, min_persons=200, max_persons=250)
     assert plan.n_grids == 2
     assert plan.grids["online_share"].min() > 0.99

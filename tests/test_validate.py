@@ -8,9 +8,9 @@ import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
-from conftest import X0, Y0, block_village
 
 import microgrid
+from conftest import X0, Y0, block_village
 from microgrid import InputError
 
 
@@ -271,8 +271,13 @@ def test_grid_outside_the_boundary(parts):
     grids, hh, bnd = parts
     gid = grids["grid_id"].iloc[0]
     g = _geom(grids, gid)
-    _set_geom(grids, gid, g.union(shapely.box(X0 - 20, Y0, X0, Y0 + 300)).intersection(
-        shapely.box(X0 - 20, g.bounds[1], X0 + 300, g.bounds[3])))
+    _set_geom(
+        grids,
+        gid,
+        g.union(shapely.box(X0 - 20, Y0, X0, Y0 + 300)).intersection(
+            shapely.box(X0 - 20, g.bounds[1], X0 + 300, g.bounds[3])
+        ),
+    )
     rep = check(grids, hh, bnd)
     assert not rep.ok
     out = rep.table("outside_boundary")

@@ -11,6 +11,7 @@ from .api import partition
 from .errors import InfeasibleError, InputError, InternalError, MicrogridError
 from .inputs import estimate_households, read_layer
 from .plan import Plan, ValidationReport, read_plan
+from .repair import RepairResult, repair
 from .validate import validate
 
 __version__ = "0.1.0"
@@ -18,6 +19,8 @@ __version__ = "0.1.0"
 __all__ = [
     "partition",
     "validate",
+    "repair",
+    "RepairResult",
     "estimate_households",
     "read_layer",
     "read_plan",

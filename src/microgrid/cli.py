@@ -86,6 +86,22 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--sliver-area", type=float, default=0.5)
     v.add_argument("--crs")
     v.add_argument("--json", help="write the report as JSON")
+    v.add_argument("--map", help="write a map of the violations: OUT.png (matplotlib) or OUT.html (folium)")
+
+    r = sub.add_parser("repair", help="fill gaps, trim overlaps and stray parts of a grid map; list every change")
+    r.add_argument("plan", nargs="?", help="a plan GeoPackage (layers grids, households, boundary)")
+    r.add_argument("--grids")
+    r.add_argument("--households")
+    r.add_argument("--boundary")
+    r.add_argument("--grid-id-col", default="grid_id")
+    r.add_argument("--id-col", default="household_id")
+    r.add_argument("--persons-col", default="persons")
+    r.add_argument("--assignment-col", help="household column naming its grid before repair")
+    r.add_argument("--min-persons", type=int, default=200)
+    r.add_argument("--max-persons", type=int, default=300)
+    r.add_argument("--crs")
+    r.add_argument("--out", required=True, help="repaired plan (.gpkg): layers grids, households, changes")
+    r.add_argument("--overwrite", action="store_true")
     return ap
 
 
@@ -154,10 +170,68 @@ def _cmd_validate(a) -> int:
                    assignment_col=assignment, sliver_area=a.sliver_area, crs=a.crs)
     if a.json:
         rep.to_json(a.json)
+    if a.map:
+        from .inputs import read_layer
+        from .viz import save_map
+
+        save_map(rep, read_layer(grids, what="grids"), a.map,
+                 households=read_layer(hh, what="households"))
     print(rep.summary())
     for r in rep.violations.itertuples():
         print(f"  [{r.severity}] {r.check}: {r.message}")
     return EXIT_OK if rep.ok else EXIT_VIOLATIONS
+
+
+def _cmd_repair(a) -> int:
+    from .errors import InputError
+    from .plan import _atomic_write
+    from .repair import repair
+
+    grids, hh, bnd = a.grids, a.households, a.boundary
+    assignment = a.assignment_col
+    if a.plan:
+        if not Path(a.plan).exists():
+            raise InputError(f"plan file not found: {a.plan}")
+        grids = grids or f"{a.plan}#grids"
+        hh = hh or _layer_or_none(a.plan, "households")
+        bnd = bnd or _layer_or_none(a.plan, "boundary")
+        assignment = assignment or "grid_id"
+    if grids is None or bnd is None:
+        raise InputError("give --grids and --boundary (and --households), or a plan file")
+    res = repair(grids, bnd, hh, grid_id_col=a.grid_id_col, household_id_col=a.id_col,
+                 persons_col=a.persons_col, assignment_col=assignment, min_persons=a.min_persons,
+                 max_persons=a.max_persons, crs=a.crs)
+    out = Path(a.out).with_suffix(".gpkg")
+
+    def write(tmp):
+        res.grids.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio")
+        if res.households is not None:
+            res.households.to_file(tmp, layer="households", driver="GPKG", engine="pyogrio")
+        bl = read_boundary(bnd, res.grids.crs)
+        bl.to_file(tmp, layer="boundary", driver="GPKG", engine="pyogrio")
+        if len(res.changes):
+            ch = res.changes.copy()
+            ch["from_grid"] = ch["from_grid"].astype(str)
+            ch["grid_id"] = ch["grid_id"].astype(str)
+            ch["household_id"] = ch["household_id"].astype(str)
+            ch.to_crs(res.grids.crs).to_file(tmp, layer="changes", driver="GPKG", engine="pyogrio")
+
+    _atomic_write(out, write, a.overwrite)
+    print(res.summary())
+    for r in res.changes.itertuples():
+        what = f"household {r.household_id}" if r.action == "household_reassigned" else f"{r.area_m2:.2f} m2"
+        print(f"  {r.action}: {what} {r.from_grid} -> {r.grid_id}")
+    if res.report is not None:
+        print(res.report.summary())
+    print(f"wrote {out}")
+    return EXIT_OK
+
+
+def read_boundary(src, crs):
+    from .inputs import read_layer
+
+    b = read_layer(src, what="boundary")
+    return b.set_crs(crs) if b.crs is None else b.to_crs(crs)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,6 +247,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_partition(a)
         if a.command == "validate":
             return _cmd_validate(a)
+        if a.command == "repair":
+            return _cmd_repair(a)
     except InfeasibleError as exc:
         print(f"infeasible: {exc}", file=sys.stderr)
         return EXIT_INFEASIBLE

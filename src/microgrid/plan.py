@@ -114,6 +114,18 @@ class ValidationReport:
             lines.append("valid" + (" (with flagged grids)" if len(self.violations) else ""))
         return "\n".join(lines)
 
+    def plot(self, grids, households=None, **kw):
+        """Static map with every violation highlighted (matplotlib)."""
+        from .viz import plot_report
+
+        return plot_report(self, grids, households, **kw)
+
+    def explore(self, grids, households=None):
+        """Interactive map (folium, ``pip install microgrid[viz]``)."""
+        from .viz import explore_report
+
+        return explore_report(self, grids, households)
+
     def __repr__(self) -> str:
         return f"<ValidationReport ok={self.ok} violations={len(self.violations)}>"
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -64,6 +65,10 @@ def feasible_counts(total: int, lo: int, hi: int) -> range:
     if total <= 0:
         return range(0)
     return range(math.ceil(total / hi), total // lo + 1)
+
+
+#: Parts with more units than this get one bisection with at most 3 trees per split.
+LARGE = 20_000
 
 
 class _NoCut(Exception):
@@ -137,15 +142,19 @@ class _Bisector:
         self.candidates = candidates
         self.margin = 0.1 * (hi - lo)
         self.failures = 0
-        self.max_failures = 64
+        self.max_failures = 32
 
     def split(self, nodes: np.ndarray, k: int, depth: int = 0) -> list[np.ndarray]:
+        if depth == 0:
+            self.failures, self.max_failures = 0, 32 + 4 * k
         if k == 1:
             return [nodes]
         sub = self.adj[nodes][:, nodes].tocoo()
         keep = sub.row < sub.col
         a, b, c = sub.row[keep], sub.col[keep], sub.data[keep]
         cands = self._cuts(len(nodes), a, b, c, self.w[nodes], k)
+        if not cands and len(nodes) < LARGE:  # rare: draw more trees before giving up on this region
+            cands = self._cuts(len(nodes), a, b, c, self.w[nodes], k, tries=4 * self.tries)
         if not cands:
             self._fail()
         for _score, side, k1 in cands[: self.candidates]:
@@ -165,7 +174,7 @@ class _Bisector:
             raise _GiveUp
         raise _NoCut
 
-    def _cuts(self, n, a, b, c, w, k):
+    def _cuts(self, n, a, b, c, w, k, tries=None):
         W = int(w.sum())
         lo, hi = self.lo, self.hi
         found = {}
@@ -173,7 +182,7 @@ class _Bisector:
         # (negative cost) are the last to join the maximum spanning tree
         cpos = np.maximum(c, 0.0)
         cmax = float(cpos.max()) if len(c) and cpos.max() > 0 else 1.0
-        for t in range(self.tries):
+        for t in range(tries or self.tries):
             jitter = np.exp(self.rng.normal(0.0, 0.6 if t else 0.0, size=len(c)))
             key = 1.0 / (cpos * jitter / cmax + 1e-6)
             g = sp.coo_matrix((key, (a, b)), shape=(n, n)).tocsr()
@@ -184,17 +193,19 @@ class _Bisector:
                 return []  # region not connected: cannot happen for tree-cut sides
             pred = pred.copy()
             pred[0] = 0
-            depth = np.zeros(n, np.int64)
             ol = order.tolist()
             pl = pred.tolist()
-            dl = [0] * n
-            for i in ol[1:]:
-                dl[i] = dl[pl[i]] + 1
-            depth = np.asarray(dl, np.int64)
+            # depth by pointer jumping; the jump tables serve the LCA queries too
+            depth = (np.arange(n) != 0).astype(np.int64)
             up = [pred]
-            md = int(depth.max())
-            while (1 << len(up)) <= md:
-                up.append(up[-1][up[-1]])
+            anc = pred
+            while True:
+                depth = depth + depth[anc] * (anc != 0)
+                nxt = anc[anc]
+                if np.array_equal(nxt, anc):
+                    break
+                anc = nxt
+                up.append(anc)
             lca = _lca(a, b, depth, up)
             acc = np.bincount(a, weights=c, minlength=n) + np.bincount(b, weights=c, minlength=n)
             acc -= 2 * np.bincount(lca, weights=c, minlength=n)
@@ -331,18 +342,34 @@ def _split_component(members, k, w, adj, nonbar, lo, hi, rng, tries, restarts):
             coarse = (cnode, cw, cadj)
     best, best_cost = None, np.inf
     local = np.arange(len(members))
+    if len(members) > LARGE:  # big parts: one pass with fewer trees keeps time near-linear
+        restarts, tries = 1, min(tries, 3)
     for _r in range(max(1, restarts)):
         parts = None
         for level in ((coarse, None) if coarse is not None else (None,)):
+            t0 = time.perf_counter()
+            bis = None
             try:
                 if level is not None:
                     cnode, cw, cadj = level
-                    cparts = _Bisector(cw, cadj, lo, hi, rng, tries).split(np.arange(len(cw)), k)
-                    parts = [local[np.isin(cnode, cp)] for cp in cparts]
+                    bis = _Bisector(cw, cadj, lo, hi, rng, tries)
+                    cparts = bis.split(np.arange(len(cw)), k)
+                    lab_c = np.empty(len(cw), np.int64)
+                    for i, cp in enumerate(cparts):
+                        lab_c[cp] = i
+                    lab_f = lab_c[cnode]
+                    parts = [local[lab_f == i] for i in range(len(cparts))]
                 else:
-                    parts = _Bisector(w[members], sub, lo, hi, rng, tries).split(local, k)
+                    bis = _Bisector(w[members], sub, lo, hi, rng, tries)
+                    parts = bis.split(local, k)
+                log.debug("bisection (%s graph, %d nodes, k=%d): %d failed splits, %.2fs",
+                          "block" if level is not None else "unit", len(cw) if level is not None else len(members),
+                          k, bis.failures, time.perf_counter() - t0)
                 break
             except _NoCut:
+                log.debug("bisection (%s graph) gave up after %d failed splits, %.2fs",
+                          "block" if level is not None else "unit", bis.failures if bis else -1,
+                          time.perf_counter() - t0)
                 continue
         if parts is None:
             continue
@@ -410,7 +437,8 @@ def partition_graph(
         Whether each edge lies on a barrier; units joined by other edges form
         blocks, and blocks that fit in one grid are kept whole in the first cut.
     restarts : int
-        Independent bisections per connected part; the cheapest is kept.
+        Independent bisections per connected part; the cheapest is kept
+        (parts of more than :data:`LARGE` units get one).
     refine_cost : (m,) array, optional
         Edge costs the refinement minimizes (default ``cost``); may be
         negative to reward region boundaries that lie on barriers.
