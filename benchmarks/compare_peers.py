@@ -15,7 +15,6 @@ import sys
 import warnings
 
 import numpy as np
-
 from _common import HI, LO, OSM_CASES, available_cases, build_case, machine, measure, median_runs
 
 from microgrid.regions import partition_graph
@@ -26,14 +25,13 @@ DEFAULT = ["sample", *OSM_CASES, "synthetic-1k", "synthetic-10k", "synthetic-100
 def run_microgrid(case, k):
     g = case.graph
     return partition_graph(case.units.persons, g.u, g.v, g.cost, lo=LO, hi=HI, k=k, seed=0,
-                           on_infeasible="flag", on_barrier=g.rank > 0, groups=case.units.landmark).labels
+                           on_infeasible="flag", groups=case.units.landmark).labels
 
 
 def run_metis(case, k):
     import pymetis
 
     g = case.graph
-    n = g.n
     # integer edge weights: cut cost, cheap on barriers (at least 1)
     w = np.maximum(1, np.round(g.cost * 10)).astype(np.int64)
     adj = g.csr(w.astype(float))
@@ -47,9 +45,8 @@ def run_metis(case, k):
 
 
 def run_gerrychain(case, k):
-    from gerrychain.partition import recursive_tree_part
-
     import networkx as nx
+    from gerrychain.partition import recursive_tree_part
 
     g = case.graph
     G = nx.Graph()

@@ -16,7 +16,6 @@ import time
 import geopandas as gpd
 import numpy as np
 import shapely
-
 from _common import machine
 
 import microgrid

@@ -8,7 +8,6 @@ import time
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import shapely
 
 from .errors import InputError, InternalError
@@ -179,7 +178,7 @@ def partition(
         units.persons, graph.u, graph.v, graph.cost, lo=lo, hi=int(max_persons), k=n_grids,
         groups=units.landmark, seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible,
         names=names, xy=shapely.get_coordinates(shapely.point_on_surface(units.geometry)),
-        on_barrier=graph.rank > 0, restarts=restarts,
+        restarts=restarts,
     )
     t_part = time.perf_counter()
     labels = regions.labels

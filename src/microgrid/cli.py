@@ -7,7 +7,6 @@ infeasible plan exits 3; ``validate`` exits 1 when it finds violations.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time

@@ -106,6 +106,25 @@ def build_graph(units: Units) -> UnitGraph:
     factor = np.ones(len(lw))
     for rk, f in RANK_COST.items():
         factor[prank == rk] = f
+    # faces too thin for the offset points (slivers from noding): exact shared boundaries
+    seen = np.zeros(n, bool)
+    seen[fl] = True
+    seen[fr] = True
+    lonely = np.flatnonzero(~seen)
+    if len(lonely):
+        gi, gj = tree.query(units.geometry[lonely], predicate="intersects")
+        a_, b_ = lonely[gi], gj
+        keep = a_ != b_
+        a_, b_ = a_[keep], b_[keep]
+        shared = shapely.intersection(shapely.boundary(units.geometry[a_]), shapely.boundary(units.geometry[b_]))
+        ln = shapely.length(shared)
+        ok = ln > 0
+        fl = np.r_[fl, a_[ok]]
+        fr = np.r_[fr, b_[ok]]
+        plen = np.r_[plen, ln[ok]]
+        prank = np.r_[prank, np.zeros(ok.sum(), int)]
+        pkind = np.r_[pkind, np.full(ok.sum(), None, dtype=object)]
+        factor = np.r_[factor, np.ones(ok.sum())]
     uu, vv = np.minimum(fl, fr), np.maximum(fl, fr)
     key = uu.astype(np.int64) * n + vv
     uniq, inv = np.unique(key, return_inverse=True)

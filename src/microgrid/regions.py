@@ -67,6 +67,13 @@ def feasible_counts(total: int, lo: int, hi: int) -> range:
     return range(math.ceil(total / hi), total // lo + 1)
 
 
+#: Regions that will be split again keep their average persons per grid this
+#: share of the band inside the bounds when they can, so later splits have room.
+MARGIN = 0.3
+
+#: A region of k grids is split into sides of at least k // BALANCE grids.
+BALANCE = 4
+
 #: Parts with more units than this get one bisection with at most 3 trees per split.
 LARGE = 20_000
 
@@ -95,7 +102,7 @@ def _lca(a: np.ndarray, b: np.ndarray, depth: np.ndarray, up: list[np.ndarray]) 
     return np.where(a == b, a, up[0][a])
 
 
-def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: float):
+def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: float, kmin: int = 1):
     """Best grid count ``k1`` for a side of weight ``s`` (the rest gets ``k - k1``).
 
     A side that becomes one grid needs ``lo <= s <= hi``; a side that will be
@@ -104,9 +111,9 @@ def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: fl
     the choice keeps that margin; among the options the one whose sides'
     averages stay furthest from the bounds wins.
     """
-    r = np.clip(np.round(s * k / max(W, 1)), 1, k - 1)
+    r = np.clip(np.round(s * k / max(W, 1)), kmin, k - kmin)
     opts = np.stack([r, r - 1, r + 1, np.ones_like(r), np.full_like(r, k - 1)], axis=1)
-    opts = np.clip(opts, 1, k - 1)
+    opts = np.clip(opts, kmin, k - kmin)
     sa = s[:, None]
     sb = W - sa
     kb = k - opts
@@ -140,7 +147,7 @@ class _Bisector:
         self.rng = rng
         self.tries = tries
         self.candidates = candidates
-        self.margin = 0.1 * (hi - lo)
+        self.margin = MARGIN * (hi - lo)
         self.failures = 0
         self.max_failures = 32
 
@@ -221,7 +228,8 @@ class _Bisector:
             cut = np.asarray(sa)
             pos = np.empty(n, np.int64)
             pos[order] = np.arange(n)
-            k1, ok_strict = _choose_k1(s, W, k, lo, hi, self.margin)
+            # large regions split near the middle so the recursion stays log(k) deep
+            k1, ok_strict = _choose_k1(s, W, k, lo, hi, self.margin, kmin=max(1, k // BALANCE))
             valid = k1 > 0
             valid[0] = False
             strict = valid & ok_strict
@@ -314,65 +322,24 @@ def _cut_cost(labels: np.ndarray, adj: sp.csr_matrix) -> float:
     return float(coo.data[labels[coo.row] != labels[coo.col]].sum() / 2)
 
 
-def _split_component(members, k, w, adj, nonbar, lo, hi, rng, tries, restarts):
-    """Best of ``restarts`` bisections of one connected component into ``k`` regions.
-
-    Each restart first works on the block graph: units joined by edges on no
-    barrier form a block, and every block light enough to sit inside one
-    grid is contracted to a single node, so the first cuts run along
-    barriers and only heavy blocks are cut inside. When that graph admits no
-    split, the units are used as they are.
-    """
+def _split_component(members, k, w, adj, lo, hi, rng, tries, restarts):
+    """Best of ``restarts`` bisections of one connected component into ``k`` regions."""
     sub = adj[members][:, members].tocsr()
-    coarse = None
-    if nonbar is not None and k > 1:
-        nb = nonbar[members][:, members]
-        nblk, blk = connected_components(nb, directed=False)
-        bw = np.bincount(blk, weights=w[members], minlength=nblk)
-        light_blk = bw[blk] <= hi
-        if light_blk.any() and nblk < len(members):
-            cnode = np.where(light_blk, blk, nblk + np.arange(len(members)))
-            _, cnode = np.unique(cnode, return_inverse=True)
-            nc = int(cnode.max()) + 1
-            cw = np.bincount(cnode, weights=w[members], minlength=nc).astype(np.int64)
-            cc = sub.tocoo()
-            keep = cnode[cc.row] != cnode[cc.col]
-            cadj = sp.coo_matrix((cc.data[keep], (cnode[cc.row[keep]], cnode[cc.col[keep]])), shape=(nc, nc)).tocsr()
-            cadj.sum_duplicates()
-            coarse = (cnode, cw, cadj)
     best, best_cost = None, np.inf
     local = np.arange(len(members))
     if len(members) > LARGE:  # big parts: one pass with fewer trees keeps time near-linear
         restarts, tries = 1, min(tries, 3)
     for _r in range(max(1, restarts)):
-        parts = None
-        for level in ((coarse, None) if coarse is not None else (None,)):
-            t0 = time.perf_counter()
-            bis = None
-            try:
-                if level is not None:
-                    cnode, cw, cadj = level
-                    bis = _Bisector(cw, cadj, lo, hi, rng, tries)
-                    cparts = bis.split(np.arange(len(cw)), k)
-                    lab_c = np.empty(len(cw), np.int64)
-                    for i, cp in enumerate(cparts):
-                        lab_c[cp] = i
-                    lab_f = lab_c[cnode]
-                    parts = [local[lab_f == i] for i in range(len(cparts))]
-                else:
-                    bis = _Bisector(w[members], sub, lo, hi, rng, tries)
-                    parts = bis.split(local, k)
-                log.debug("bisection (%s graph, %d nodes, k=%d): %d failed splits, %.2fs",
-                          "block" if level is not None else "unit", len(cw) if level is not None else len(members),
-                          k, bis.failures, time.perf_counter() - t0)
-                break
-            except _NoCut:
-                log.debug("bisection (%s graph) gave up after %d failed splits, %.2fs",
-                          "block" if level is not None else "unit", bis.failures if bis else -1,
-                          time.perf_counter() - t0)
-                continue
-        if parts is None:
+        t0 = time.perf_counter()
+        bis = _Bisector(w[members], sub, lo, hi, rng, tries)
+        try:
+            parts = bis.split(local, k)
+        except _NoCut:
+            log.debug("bisection of %d units into %d gave up after %d failed splits, %.2fs",
+                      len(members), k, bis.failures, time.perf_counter() - t0)
             continue
+        log.debug("bisection of %d units into %d: %d failed splits, %.2fs",
+                  len(members), k, bis.failures, time.perf_counter() - t0)
         lab = np.empty(len(members), np.int64)
         for i, p in enumerate(parts):
             lab[p] = i
@@ -400,7 +367,6 @@ def partition_graph(
     on_infeasible: str = "raise",
     names: np.ndarray | None = None,
     xy: np.ndarray | None = None,
-    on_barrier: np.ndarray | None = None,
     restarts: int = 3,
     refine_cost: np.ndarray | None = None,
 ) -> Regions:
@@ -433,9 +399,6 @@ def partition_graph(
         Label of each unit used in error messages (e.g. a household id).
     xy : (n, 2) array, optional
         Unit positions, to attach islands to the nearest region.
-    on_barrier : (m,) bool array, optional
-        Whether each edge lies on a barrier; units joined by other edges form
-        blocks, and blocks that fit in one grid are kept whole in the first cut.
     restarts : int
         Independent bisections per connected part; the cheapest is kept
         (parts of more than :data:`LARGE` units get one).
@@ -529,23 +492,29 @@ def partition_graph(
             counts[ci] += 1
             extra -= 1
 
-    nonbar = None
-    if on_barrier is not None:
-        ob = np.asarray(on_barrier, bool)
-        mm = m & ~ob
-        nonbar = sp.coo_matrix(
-            (np.ones(2 * mm.sum()), (np.r_[nu[mm], nv[mm]], np.r_[nv[mm], nu[mm]])), shape=(n, n)
-        ).tocsr()
-    for ci in sorted(counts):
+    for ci in big:
         members = light_idx[comp == ci]
-        parts = _split_component(members, counts[ci], w, adj, nonbar, lo, hi, rng, tries, restarts)
+        parts = None
+        if ci in counts:
+            parts = _split_component(members, counts[ci], w, adj, lo, hi, rng, tries, restarts)
+            if parts is None:
+                ids = [names[np.flatnonzero(node == members[0])[0]]]
+                msg = (f"could not divide a part of {int(comp_w[ci])} persons into {counts[ci]} connected grids "
+                       f"of {lo}..{hi} persons; try wider bounds or another n_grids")
+                if on_infeasible == "raise":
+                    raise InfeasibleError(msg, cause="no_cut", ids=ids)
+                problems.append(("no_cut", msg, ids))
         if parts is None:
-            ids = [names[np.flatnonzero(node == members[0])[0]]]
-            raise InfeasibleError(
-                f"could not divide a part of {int(comp_w[ci])} persons into {counts[ci]} connected grids "
-                f"of {lo}..{hi} persons; try wider bounds or another n_grids",
-                cause="no_cut", ids=ids,
-            )
+            # best effort under on_infeasible="flag": widen the bounds step by step
+            kc = counts.get(ci) or max(1, int(round(comp_w[ci] / target)))
+            for f in (1.1, 1.25, 1.5, 2.0, 4.0, np.inf):
+                rlo = max(1, int(lo / f)) if np.isfinite(f) else 0
+                rhi = int(math.ceil(hi * f)) if np.isfinite(f) else int(comp_w[ci])
+                parts = _split_component(members, kc, w, adj, rlo, max(rhi, rlo), rng, tries, 1)
+                if parts is not None:
+                    break
+            if parts is None:  # pragma: no cover - infinite bounds always admit a cut
+                parts = [members]
         for p in parts:
             labels[p] = next_label
             next_label += 1
@@ -622,4 +591,9 @@ def partition_graph(
             ).tocsr()
             radj.sum_duplicates()
         labels = _refine(labels, w, radj, lo, hi, frozen)
+    region_w = np.bincount(labels, weights=w, minlength=next_label)
+    for r in range(next_label):
+        if not lo <= region_w[r] <= hi and r not in flags:
+            flags[r] = [f"out of bounds: {int(region_w[r])} persons (no plan within {lo}..{hi} exists "
+                        "for its part of the map)"]
     return Regions(labels=labels[node], flags=flags)

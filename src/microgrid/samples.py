@@ -140,7 +140,7 @@ def make_village(
     names = ["村委会", "小学", "菜市场", "祠堂", "卫生室"]
     lm_geoms = [school]
     lm_kind = ["school"]
-    for nm in names[2:]:
+    for _name in names[2:]:
         p = shapely.Point(xy[rng.integers(len(xy))])
         lm_geoms.append(p)
         lm_kind.append("poi")

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import geopandas as gpd
-
 from .errors import MicrogridError
 
 __all__ = ["plot_report", "explore_report", "save_map"]
