@@ -17,6 +17,7 @@ import warnings
 import numpy as np
 from _common import HI, LO, OSM_CASES, available_cases, build_case, machine, measure, median_runs
 
+from microgrid.graph import whole_groups
 from microgrid.regions import partition_graph
 
 DEFAULT = ["sample", *OSM_CASES, "synthetic-500", "synthetic-1k", "synthetic-10k", "synthetic-100k"]
@@ -25,7 +26,7 @@ DEFAULT = ["sample", *OSM_CASES, "synthetic-500", "synthetic-1k", "synthetic-10k
 def run_microgrid(case, k):
     g = case.graph
     return partition_graph(case.units.persons, g.u, g.v, g.cost, lo=LO, hi=HI, k=k, seed=0,
-                           on_infeasible="flag", groups=case.units.landmark).labels
+                           on_infeasible="flag", groups=whole_groups(case.units, g)).labels
 
 
 def run_metis(case, k):

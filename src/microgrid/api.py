@@ -11,7 +11,7 @@ import numpy as np
 import shapely
 
 from .errors import InputError, InternalError
-from .graph import build_graph
+from .graph import build_graph, whole_groups
 from .inputs import prepare_inputs
 from .plan import Plan
 from .regions import partition_graph
@@ -176,7 +176,7 @@ def partition(
     lo = max(int(min_persons), 1)
     regions = partition_graph(
         units.persons, graph.u, graph.v, graph.cost, lo=lo, hi=int(max_persons), k=n_grids,
-        groups=units.landmark, seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible,
+        groups=whole_groups(units, graph), seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible,
         names=names, xy=shapely.get_coordinates(shapely.point_on_surface(units.geometry)),
         restarts=restarts,
     )

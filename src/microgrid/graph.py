@@ -17,7 +17,7 @@ import shapely
 from .inputs import RANK_COST
 from .units import GRID_SIZE, Units
 
-__all__ = ["UnitGraph", "build_graph"]
+__all__ = ["UnitGraph", "build_graph", "whole_groups"]
 
 
 @dataclass
@@ -143,3 +143,34 @@ def build_graph(units: Units) -> UnitGraph:
         n=n, u=(uniq // n).astype(int), v=(uniq % n).astype(int), length=length,
         barrier_length=blen, rank=rank, kind=kind, cost=cost,
     )
+
+
+def whole_groups(units: Units, graph: UnitGraph) -> np.ndarray:
+    """Group id per unit for sets of units that must stay in one grid, -1 for free units.
+
+    Two kinds of sets are kept whole: the units inside one landmark polygon,
+    and land without households that no barrier divides (a park, a field, a
+    yard corner cut off by a lane), so empty land is attached whole along
+    barriers instead of being shared out piece by piece.
+    """
+    from scipy.sparse.csgraph import connected_components
+
+    n = units.n
+    rows, cols = [], []
+    lm = units.landmark
+    has = np.flatnonzero(lm >= 0)
+    if len(has):
+        o = has[np.argsort(lm[has], kind="stable")]
+        same = lm[o[1:]] == lm[o[:-1]]
+        rows.append(o[1:][same])
+        cols.append(o[:-1][same])
+    empty = units.persons == 0
+    e = empty[graph.u] & empty[graph.v] & (graph.rank == 0)
+    rows.append(graph.u[e])
+    cols.append(graph.v[e])
+    r = np.concatenate(rows) if rows else np.empty(0, int)
+    c = np.concatenate(cols) if cols else np.empty(0, int)
+    m = sp.coo_matrix((np.ones(len(r)), (r, c)), shape=(n, n))
+    _, comp = connected_components(m, directed=False)
+    size = np.bincount(comp, minlength=comp.max() + 1 if n else 0)
+    return np.where(size[comp] > 1, comp, -1)
