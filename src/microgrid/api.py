@@ -13,6 +13,7 @@ import shapely
 from .errors import InputError, InternalError
 from .graph import build_graph, whole_groups
 from .inputs import prepare_inputs
+from .naming import check_prefix, grid_codes, grid_names
 from .plan import Plan
 from .regions import partition_graph
 from .units import build_units
@@ -79,6 +80,7 @@ def partition(
     tries: int = 6,
     restarts: int = 3,
     refine: bool = True,
+    code_prefix: str = "000000000000",
 ) -> Plan:
     """Divide a community into contiguous, population-balanced grids along its roads.
 
@@ -125,6 +127,9 @@ def partition(
         Independent bisections; the one with the cheapest cut is kept.
     refine : bool
         Improve the lines by moving boundary units after the first cut.
+    code_prefix : str
+        12 digits (6-digit division code + 3-digit street/town + 3-digit
+        community) before each grid's 3-digit sequence in column ``code``.
 
     Returns
     -------
@@ -150,6 +155,7 @@ def partition(
     """
     t0 = time.perf_counter()
     _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance)
+    check_prefix(code_prefix)
     inp = prepare_inputs(
         households, boundary, barriers, landmarks, id_col=id_col, persons_col=persons_col,
         default_persons=default_persons, kind_col=kind_col, crs=crs, outside=outside,
@@ -198,6 +204,8 @@ def partition(
     grids = gpd.GeoDataFrame(
         {
             "grid_id": np.arange(1, k + 1),
+            "code": grid_codes(np.arange(1, k + 1), code_prefix),
+            "name": grid_names(geoms[order], inp.landmarks, inp.barriers),
             "persons": g_persons,
             "households": g_hh,
             "flagged": np.array([bool(x) for x in reasons]),
@@ -257,7 +265,7 @@ def partition(
              "assemble+validate %.2fs", len(hh), units.n, k, t_units - t0, t_graph - t_units,
              t_part - t_graph, t_end - t_part)
     params = {
-        "min_persons": min_persons, "max_persons": max_persons, "n_grids": n_grids,
+        "min_persons": min_persons, "max_persons": max_persons, "n_grids": n_grids, "code_prefix": code_prefix,
         "seed": seed if isinstance(seed, (int, type(None))) else "generator", "snap_tolerance": snap_tolerance,
         "work_crs": inp.work_crs.to_string(), "dropped": inp.dropped, "snapped": inp.snapped,
         "timings": {"units": t_units - t0, "graph": t_graph - t_units, "partition": t_part - t_graph,

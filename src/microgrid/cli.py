@@ -60,6 +60,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-persons", type=int, default=300)
     p.add_argument("--n-grids", type=int, help="number of grids (default: chosen from the bounds)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--code-prefix", default="000000000000",
+                   help="12 digits: 6-digit division + 3-digit street/town + 3-digit community code")
     p.add_argument("--outside", choices=["error", "drop", "snap"], default="error",
                    help="households outside the boundary: error (default), drop or snap inside")
     p.add_argument("--snap-tolerance", type=float, default=2.0, help="join road ends missing a junction by <= m")
@@ -138,7 +140,7 @@ def _cmd_partition(a) -> int:
         hh, bnd, bar, lm, min_persons=a.min_persons, max_persons=a.max_persons, n_grids=a.n_grids,
         seed=a.seed, id_col=a.id_col, persons_col=a.persons_col, default_persons=a.default_persons,
         kind_col=a.kind_col, crs=a.crs, outside=a.outside, snap_tolerance=a.snap_tolerance,
-        on_infeasible=a.on_infeasible,
+        on_infeasible=a.on_infeasible, code_prefix=a.code_prefix,
     )
     written = plan.to_file(out, overwrite=a.overwrite)
     if a.report:

@@ -149,9 +149,11 @@ def whole_groups(units: Units, graph: UnitGraph) -> np.ndarray:
     """Group id per unit for sets of units that must stay in one grid, -1 for free units.
 
     Two kinds of sets are kept whole: the units inside one landmark polygon,
-    and land without households that no barrier divides (a park, a field, a
-    yard corner cut off by a lane), so empty land is attached whole along
-    barriers instead of being shared out piece by piece.
+    and blocks without households (land that barriers enclose and nobody
+    lives on: a park, a field between roads), so empty land is attached whole
+    along barriers instead of being shared out piece by piece. Empty units
+    inside a block where people live stay free, so the grid lines can pass
+    through them.
     """
     from scipy.sparse.csgraph import connected_components
 
@@ -164,8 +166,11 @@ def whole_groups(units: Units, graph: UnitGraph) -> np.ndarray:
         same = lm[o[1:]] == lm[o[:-1]]
         rows.append(o[1:][same])
         cols.append(o[:-1][same])
-    empty = units.persons == 0
-    e = empty[graph.u] & empty[graph.v] & (graph.rank == 0)
+    inner = graph.rank == 0
+    blk_m = sp.coo_matrix((np.ones(inner.sum()), (graph.u[inner], graph.v[inner])), shape=(n, n))
+    nblk, blk = connected_components(blk_m, directed=False)
+    empty_blk = np.bincount(blk, weights=units.persons, minlength=nblk)[blk] == 0
+    e = inner & empty_blk[graph.u] & empty_blk[graph.v]
     rows.append(graph.u[e])
     cols.append(graph.v[e])
     r = np.concatenate(rows) if rows else np.empty(0, int)

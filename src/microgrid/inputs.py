@@ -416,11 +416,10 @@ def _check_barriers(bar: gpd.GeoDataFrame, kind_col: str | None, problems: list[
     parts = np.array([shapely.LineString(p.coords) if p.geom_type == "LinearRing" else p for p in parts], dtype=object)
     ok = shapely.length(parts) > 0
     k = kinds.to_numpy()[idx][ok]
-    return gpd.GeoDataFrame(
-        {"kind": k, "rank": _rank_of(pd.Series(k))},
-        geometry=parts[ok],
-        crs=bar.crs,
-    )
+    cols = {"kind": k, "rank": _rank_of(pd.Series(k))}
+    if "name" in bar.columns:
+        cols["name"] = bar["name"][keep][coords_ok].to_numpy()[idx][ok]
+    return gpd.GeoDataFrame(cols, geometry=parts[ok], crs=bar.crs)
 
 
 def prepare_inputs(

@@ -147,7 +147,19 @@ def make_village(
     landmarks = gpd.GeoDataFrame({"name": ["小学", *names[2:]], "kind": lm_kind}, geometry=lm_geoms,
                                  crs="EPSG:32650")
     landmarks = landmarks[~landmarks.geometry.is_empty].reset_index(drop=True)
-    barriers = gpd.GeoDataFrame({"kind": kinds}, geometry=lines, crs="EPSG:32650")
+    numerals = "一二三四五六七八九十"
+    road_names, lane_no = [], 0
+    for kd in kinds:
+        if kd == "main":
+            road_names.append("村大道")
+        elif kd == "river":
+            road_names.append("清水河")
+        elif kd == "lane":
+            lane_no += 1
+            road_names.append(f"{numerals[(lane_no - 1) % 10]}{'' if lane_no <= 10 else lane_no}巷")
+        else:
+            road_names.append(None)
+    barriers = gpd.GeoDataFrame({"kind": kinds, "name": road_names}, geometry=lines, crs="EPSG:32650")
     bnd = gpd.GeoDataFrame({"name": ["sample village"]}, geometry=[boundary], crs="EPSG:32650")
     out = [households, bnd, barriers, landmarks]
     if crs is not None and str(crs).upper() != "EPSG:32650":
