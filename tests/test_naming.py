@@ -73,3 +73,9 @@ def test_names_from_landmarks_and_roads(plan):
     for n in names.dropna():
         base = n.removesuffix("附近").removesuffix("沿线")
         assert base in allowed or base.endswith("巷")
+
+
+def test_more_than_999_grids_widen_the_sequence_with_a_warning():
+    with pytest.warns(UserWarning, match="15-digit"):
+        codes = grid_codes(np.arange(1, 1201), "110108001002")
+    assert len(set(codes)) == 1200 and all(len(c) == 16 for c in codes)

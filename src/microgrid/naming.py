@@ -10,6 +10,7 @@ row, so the same plan always gets the same codes.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import shapely
@@ -47,12 +48,20 @@ def grid_codes(sequence: np.ndarray, prefix: str = "000000000000", parent_codes=
     ['110108001002001001', '110108001002001002']
     """
     seq = np.asarray(sequence)
-    if (seq < 1).any() or (seq > 999).any():
-        raise InputError("grid sequences must lie in 1..999 per parent for 3-digit codes")
+    if (seq < 1).any():
+        raise InputError("grid sequences start at 1")
+    width = 3
+    if len(seq) and seq.max() > 999:
+        width = len(str(int(seq.max())))
+        warnings.warn(
+            f"{int(seq.max())} grids under one code: the sequence takes {width} digits, so codes no longer "
+            "fit the 15-digit unit-grid pattern; split the area by community (parents) to keep 3 digits",
+            stacklevel=3,
+        )
     if parent_codes is not None:
-        return [f"{p}{int(s):03d}" for p, s in zip(parent_codes, seq)]
+        return [f"{p}{int(s):0{width}d}" for p, s in zip(parent_codes, seq)]
     prefix = check_prefix(prefix)
-    return [f"{prefix}{int(s):03d}" for s in seq]
+    return [f"{prefix}{int(s):0{width}d}" for s in seq]
 
 
 def grid_names(grids: np.ndarray, landmarks=None, barriers=None, *, name_col: str = "name",
