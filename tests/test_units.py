@@ -135,16 +135,19 @@ def test_near_miss_road_end_is_snapped_to_a_junction():
     assert snapped.n == 3
     assert_tiles(snapped, SQ)
     assert units_of([], SQ, lines, snap=0.0).n == 2
-    # the snap segment is a barrier too, marked as such
-    assert "snap" in snapped.barrier_kind.tolist()
+    # the snap segment is a barrier too, with the rank and kind of the road it extends
+    assert len(snapped.barriers) == 3
+    assert snapped.barrier_rank[2] == snapped.barrier_rank[1]
+    assert snapped.barrier_kind[2] == snapped.barrier_kind[1]
 
 
 def test_snap_ends_adds_short_segments_only():
     lines = np.array([shapely.LineString([(50, 0), (50, 98.5)]), shapely.LineString([(0, 20), (100, 20)])])
-    out = snap_ends(lines, SQ, 2.0)
+    out, extended = snap_ends(lines, SQ, 2.0)
     assert len(out) == 3
     assert out[2].length == pytest.approx(1.5)
-    assert len(snap_ends(lines, SQ, 0.0)) == 2
+    assert extended.tolist() == [0]
+    assert len(snap_ends(lines, SQ, 0.0)[0]) == 2
 
 
 def test_block_count_changes_with_snapping_in_partition():

@@ -24,7 +24,7 @@ __all__ = ["partition", "order_grids"]
 log = logging.getLogger(__name__)
 
 
-def _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance):
+def _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries=6, restarts=3):
     problems = []
     for name, val in (("min_persons", min_persons), ("max_persons", max_persons)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or not (0 <= val <= 10**9):
@@ -36,6 +36,9 @@ def _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_toleran
     if n_grids is not None and (isinstance(n_grids, bool) or not isinstance(n_grids, (int, np.integer))
                                 or n_grids < 1):
         problems.append(f"n_grids must be a whole number >= 1 or None, got {n_grids!r}")
+    for name, val in (("tries", tries), ("restarts", restarts)):
+        if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
+            problems.append(f"{name} must be a whole number >= 1, got {val!r}")
     if on_infeasible not in ("raise", "flag"):
         problems.append(f"on_infeasible must be 'raise' or 'flag', got {on_infeasible!r}")
     if not (isinstance(snap_tolerance, (int, float)) and math.isfinite(snap_tolerance) and snap_tolerance >= 0):
@@ -154,7 +157,7 @@ def partition(
     True
     """
     t0 = time.perf_counter()
-    _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance)
+    _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries, restarts)
     check_prefix(code_prefix)
     inp = prepare_inputs(
         households, boundary, barriers, landmarks, id_col=id_col, persons_col=persons_col,
@@ -226,8 +229,11 @@ def partition(
         for c in extra.columns:
             if c not in hh_out.columns:
                 hh_out[c] = extra[c].to_numpy()
-    bnd = gpd.GeoDataFrame(geometry=[units.boundary], crs=inp.work_crs)
-    bars = gpd.GeoDataFrame({"kind": units.barrier_kind.astype(str), "rank": units.barrier_rank},
+    # the boundary layer carries the bounds, so a written plan validates against them
+    bnd = gpd.GeoDataFrame({"min_persons": [min_persons], "max_persons": [max_persons]},
+                           geometry=[units.boundary], crs=inp.work_crs)
+    bars = gpd.GeoDataFrame({"kind": [None if k_ is None else str(k_) for k_ in units.barrier_kind],
+                             "rank": units.barrier_rank},
                             geometry=units.barriers, crs=inp.work_crs)
     notes = list(inp.notes)
     report = validate(

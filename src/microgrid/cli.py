@@ -82,8 +82,8 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--persons-col", default="persons")
     v.add_argument("--assignment-col", help="household column naming its grid (default: by location; "
                    "grid_id for a plan file)")
-    v.add_argument("--min-persons", type=int, default=200)
-    v.add_argument("--max-persons", type=int, default=300)
+    v.add_argument("--min-persons", type=int, help="default: the plan's own bounds, else 200")
+    v.add_argument("--max-persons", type=int, help="default: the plan's own bounds, else 300")
     v.add_argument("--sliver-area", type=float, default=0.5)
     v.add_argument("--crs")
     v.add_argument("--json", help="write the report as JSON")
@@ -166,7 +166,15 @@ def _cmd_validate(a) -> int:
         assignment = assignment or "grid_id"
     if grids is None or hh is None or bnd is None:
         raise InputError("give --grids, --households and --boundary, or a plan file")
-    rep = validate(grids, hh, bnd, bar, min_persons=a.min_persons, max_persons=a.max_persons,
+    from .inputs import read_layer
+
+    bnd = read_layer(bnd, what="boundary")
+    lo, hi = a.min_persons, a.max_persons
+    for col, val, dflt in (("min_persons", lo, 200), ("max_persons", hi, 300)):
+        if val is None:  # a plan written by microgrid records its bounds on the boundary layer
+            val = int(bnd[col].iloc[0]) if col in bnd.columns and bnd[col].notna().all() else dflt
+        lo, hi = (val, hi) if col == "min_persons" else (lo, val)
+    rep = validate(grids, hh, bnd, bar, min_persons=lo, max_persons=hi,
                    grid_id_col=a.grid_id_col, household_id_col=a.id_col, persons_col=a.persons_col,
                    assignment_col=assignment, sliver_area=a.sliver_area, crs=a.crs)
     if a.json:

@@ -185,6 +185,8 @@ def adopt_crs(gdf: gpd.GeoDataFrame | None, main: gpd.GeoDataFrame | None):
 def _with_crs(gdf: gpd.GeoDataFrame | None, crs, what: str, problems: list[str]):
     if gdf is None:
         return None
+    if len(gdf) == 0 and gdf.crs is None and what in ("barriers", "landmarks"):
+        return None  # an empty optional layer needs no CRS
     if gdf.crs is None:
         if crs is None:
             problems.append(
@@ -486,7 +488,18 @@ def prepare_inputs(
     lm = None
     if lm_raw is not None and len(lm_raw):
         lm = to_work(lm_raw)
-        lm = lm[~(lm.geometry.isna() | lm.geometry.is_empty)]
+        g = lm.geometry.to_numpy()
+        bad = shapely.is_missing(g) | shapely.is_empty(g)
+        bad |= np.array([not np.isfinite(shapely.get_coordinates(x)).all() if x is not None else True for x in g])
+        if bad.any():
+            notes.append(f"landmark rows {ids_preview(_label(lm, bad))} have no usable geometry and were left out")
+        lm = lm[~bad].copy()
+        invalid = ~shapely.is_valid(lm.geometry.to_numpy())
+        if invalid.any():
+            notes.append(f"landmark rows {ids_preview(_label(lm, invalid))} were invalid and were repaired "
+                         "with make_valid")
+            fixed = shapely.make_valid(lm.geometry.to_numpy())
+            lm = lm.set_geometry(gpd.GeoSeries(fixed, index=lm.index, crs=lm.crs))
 
     # households outside the boundary
     pts = hh.geometry.to_numpy()

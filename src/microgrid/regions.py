@@ -434,6 +434,7 @@ def partition_graph(
     ).tocsr()
     adj.sum_duplicates()
 
+    total_w = int(w.sum())
     labels = np.full(n, -1)
     flags: dict[int, list[str]] = {}
     problems: list[tuple[str, str, list]] = []
@@ -441,19 +442,25 @@ def partition_graph(
     heavy = np.flatnonzero(w > hi)
     for h in heavy:
         labels[h] = next_label
-        flags[next_label] = ["forced: one site holds more than max persons"]
+        flags[next_label] = ["forced: one site (or landmark kept whole) holds more than max persons"]
         next_label += 1
     light = w <= hi
     sub = adj[light][:, light]
     ncomp, comp = connected_components(sub, directed=False)
     light_idx = np.flatnonzero(light)
     comp_w = np.bincount(comp, weights=w[light], minlength=ncomp)
-    total_w = int(w.sum())
     if heavy.size:
         ids = [names[np.flatnonzero(node == h)[0]] for h in heavy]
         msg = (f"{len(heavy)} sites hold more than max_persons={hi} persons on their own "
                f"(units of {', '.join(map(str, ids[:10]))}; up to {int(w[heavy].max())} persons)")
         problems.append(("heavy_site", msg, ids))
+        if on_infeasible == "raise":
+            raise InfeasibleError(msg + "; split such a site's households (e.g. by entrance) or pass "
+                                  "on_infeasible='flag' to give each its own flagged grid",
+                                  cause="heavy_site", ids=ids)
+    if total_w == 0 and on_infeasible == "raise":
+        raise InfeasibleError(f"the households hold 0 persons in all; no grid can reach min_persons={lo}",
+                              cause="no_grid_count")
 
     # grid counts per component
     big = [ci for ci in range(ncomp) if comp_w[ci] >= lo]
@@ -464,6 +471,8 @@ def partition_graph(
             msg = (f"a connected part holding {int(comp_w[ci])} persons cannot be divided into grids of "
                    f"{lo}..{hi} persons (no whole number of grids fits); widen the bounds")
             problems.append(("no_grid_count", msg, [names[np.flatnonzero(node == members[0])[0]]]))
+            if on_infeasible == "raise":
+                raise InfeasibleError(msg, cause="no_grid_count", ids=problems[-1][2])
     counts: dict[int, int] = {}
     target = (lo + hi) / 2
     for ci in big:
@@ -474,8 +483,12 @@ def partition_graph(
         want = k - len(heavy)
         lo_sum = sum(ranges[ci].start for ci in counts)
         hi_sum = sum(ranges[ci].stop - 1 for ci in counts)
+        overall = feasible_counts(total_w, lo, hi)
+        if len(overall) == 0:
+            raise InfeasibleError(
+                f"n_grids={k} is not feasible: no number of grids of {lo}..{hi} persons holds {total_w} "
+                "persons; widen the bounds", cause="no_grid_count")
         if not lo_sum <= want <= hi_sum:
-            overall = feasible_counts(total_w, lo, hi)
             raise InfeasibleError(
                 f"n_grids={k} is not feasible: with {total_w} persons and {lo}..{hi} per grid "
                 f"the number of grids must lie in {overall.start}..{max(overall.stop - 1, overall.start)}"
@@ -571,7 +584,7 @@ def partition_graph(
                              f"below min_persons={lo}) cannot form a grid of its own", ids))
         flags.setdefault(tgt, []).append(
             f"multi-part: includes a detached part of {int(comp_w[ci])} persons (island or exclave)")
-    hard = [p for p in problems if p[0] != "heavy_site"]
+    hard = problems
     if on_infeasible == "raise" and hard:
         cause, msg, ids = hard[0]
         more = f" (and {len(hard) - 1} more problems)" if len(hard) > 1 else ""

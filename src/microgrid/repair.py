@@ -288,7 +288,7 @@ def repair(
         old = hw[assignment_col].tolist() if assignment_col and assignment_col in hw.columns else [None] * len(hid)
         newids = [gid[x] for x in new_g]
         for i in range(len(hid)):
-            if old[i] != newids[i]:
+            if assignment_col and old[i] != newids[i]:
                 changes.append({"action": "household_reassigned", "grid_id": newids[i], "from_grid": old[i],
                                 "area_m2": 0.0, "household_id": hid[i], "geometry": pts[i]})
         hw = hw.copy()

@@ -56,9 +56,11 @@ def snap_ends(lines: np.ndarray, boundary: shapely.Geometry, tolerance: float) -
     Each free end whose nearest other line (or the boundary ring) is within
     ``tolerance`` but not touching gets a short segment to the nearest point
     on it, so the gap closes and the road splits the land it should.
+    Returns the lines with the new segments appended, and for each new
+    segment the index of the line it extends.
     """
     if len(lines) == 0 or tolerance <= 0:
-        return lines
+        return lines, np.empty(0, int)
     ring = boundary.boundary
     targets = np.concatenate([lines, shapely.get_parts(ring)])
     owner = np.concatenate([np.arange(len(lines)), np.full(len(targets) - len(lines), -1)])
@@ -71,7 +73,7 @@ def snap_ends(lines: np.ndarray, boundary: shapely.Geometry, tolerance: float) -
     keep = owner[ti] != line_of_pt[pi]
     pi, ti = pi[keep], ti[keep]
     if len(pi) == 0:
-        return lines
+        return lines, np.empty(0, int)
     d = shapely.distance(pts[pi], targets[ti])
     # points already on another line: nothing to snap
     touching = np.zeros(len(pts), bool)
@@ -79,14 +81,14 @@ def snap_ends(lines: np.ndarray, boundary: shapely.Geometry, tolerance: float) -
     sel = ~touching[pi]
     pi, ti, d = pi[sel], ti[sel], d[sel]
     if len(pi) == 0:
-        return lines
+        return lines, np.empty(0, int)
     order = np.lexsort((ti, d, pi))
     pi, ti = pi[order], ti[order]
     first = np.r_[True, pi[1:] != pi[:-1]]
     pi, ti = pi[first], ti[first]
     near = shapely.shortest_line(pts[pi], targets[ti])
     log.debug("snapped %d barrier ends", len(pi))
-    return np.concatenate([lines, near])
+    return np.concatenate([lines, near]), line_of_pt[pi]
 
 
 def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
@@ -143,13 +145,11 @@ def build_units(
     lines, src = _clip_lines(np.asarray(barriers, dtype=object), boundary)
     rank = np.asarray(barrier_rank)[src] if len(src) else np.empty(0, int)
     kind = np.asarray(barrier_kind, dtype=object)[src] if len(src) else np.empty(0, object)
-    n_lines = len(lines)
-    lines = snap_ends(lines, boundary, snap_tolerance)
-    # snap segments inherit the rank of the line they extend
-    n_snap = len(lines) - n_lines
-    if n_snap:
-        rank = np.concatenate([rank, np.full(n_snap, rank.max() if len(rank) else 3)])
-        kind = np.concatenate([kind, np.full(n_snap, "snap", dtype=object)])
+    lines, extended = snap_ends(lines, boundary, snap_tolerance)
+    # snap segments inherit the rank and kind of the line they extend
+    if len(extended):
+        rank = np.concatenate([rank, rank[extended]])
+        kind = np.concatenate([kind, kind[extended]])
 
     site_xy, site_of_hh = household_sites(household_xy)
     pieces = [shapely.get_parts(boundary.boundary)]

@@ -119,6 +119,8 @@ def validate(
     """
     g = read_layer(grids, what="grids")
     h = read_layer(households, what="households")
+    if g is None or h is None or boundary is None:
+        raise InputError("validate needs grids, households and a boundary")
     b = read_layer(boundary, what="boundary")
     r = read_layer(barriers, what="barriers")
     b, r = adopt_crs(b, g), adopt_crs(r, g)
@@ -302,8 +304,7 @@ def validate(
         "parts": nparts, "flagged": flagged,
     })
     n_grids = len(g)
-    assigned_once = int(((n_in >= 1) & ~two).sum()) if assignment_col is None else int(
-        (~pd.Series(hid).duplicated()).sum() - int(pd.isna(h[assignment_col]).sum()))
+    assigned_once = int(((n_in >= 1) & ~two).sum()) if assignment_col is None else int((row_of_hh >= 0).sum())
     metrics = {
         "n_grids": n_grids,
         "in_bounds_share": float((~oob).mean()) if n_grids else 0.0,
