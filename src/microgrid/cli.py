@@ -150,11 +150,11 @@ def _cmd_partition(a) -> int:
     return EXIT_OK
 
 
-def _cmd_validate(a) -> int:
+def _plan_layers(a):
+    """Grids, households, boundary, barriers and assignment column from flags or a plan file."""
     from .errors import InputError
-    from .validate import validate
 
-    grids, hh, bnd, bar = a.grids, a.households, a.boundary, a.barriers
+    grids, hh, bnd, bar = a.grids, a.households, a.boundary, getattr(a, "barriers", None)
     assignment = a.assignment_col
     if a.plan:
         if not Path(a.plan).exists():
@@ -164,6 +164,14 @@ def _cmd_validate(a) -> int:
         bnd = bnd or _layer_or_none(a.plan, "boundary")
         bar = bar or _layer_or_none(a.plan, "barriers")
         assignment = assignment or "grid_id"
+    return grids, hh, bnd, bar, assignment
+
+
+def _cmd_validate(a) -> int:
+    from .errors import InputError
+    from .validate import validate
+
+    grids, hh, bnd, bar, assignment = _plan_layers(a)
     if grids is None or hh is None or bnd is None:
         raise InputError("give --grids, --households and --boundary, or a plan file")
     from .inputs import read_layer
@@ -196,15 +204,7 @@ def _cmd_repair(a) -> int:
     from .plan import _atomic_write
     from .repair import repair
 
-    grids, hh, bnd = a.grids, a.households, a.boundary
-    assignment = a.assignment_col
-    if a.plan:
-        if not Path(a.plan).exists():
-            raise InputError(f"plan file not found: {a.plan}")
-        grids = grids or f"{a.plan}#grids"
-        hh = hh or _layer_or_none(a.plan, "households")
-        bnd = bnd or _layer_or_none(a.plan, "boundary")
-        assignment = assignment or "grid_id"
+    grids, hh, bnd, _, assignment = _plan_layers(a)
     if grids is None or bnd is None:
         raise InputError("give --grids and --boundary (and --households), or a plan file")
     res = repair(grids, bnd, hh, grid_id_col=a.grid_id_col, household_id_col=a.id_col,
