@@ -10,6 +10,7 @@ from . import samples
 from .api import partition
 from .errors import InfeasibleError, InputError, InternalError, MicrogridError
 from .inputs import estimate_households, read_layer
+from .ledger import ledger_table, write_ledger
 from .plan import Plan, ValidationReport, read_plan
 from .repair import RepairResult, repair
 from .validate import validate
@@ -22,6 +23,8 @@ __all__ = [
     "repair",
     "RepairResult",
     "estimate_households",
+    "ledger_table",
+    "write_ledger",
     "read_layer",
     "read_plan",
     "Plan",

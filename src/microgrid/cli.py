@@ -103,6 +103,10 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--crs")
     r.add_argument("--out", required=True, help="repaired plan (.gpkg): layers grids, households, changes")
     r.add_argument("--overwrite", action="store_true")
+
+    g = sub.add_parser("ledger", help="write household rosters (台账) per grid: a folder of CSV or one .xlsx")
+    g.add_argument("plan", help="a plan GeoPackage (layers grids and households)")
+    g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
     return ap
 
 
@@ -243,6 +247,19 @@ def read_boundary(src, crs):
     return b.set_crs(crs) if b.crs is None else b.to_crs(crs)
 
 
+def _cmd_ledger(a) -> int:
+    from .errors import InputError
+    from .inputs import read_layer
+    from .ledger import write_ledger
+
+    if not Path(a.plan).exists():
+        raise InputError(f"plan file not found: {a.plan}")
+    paths = write_ledger(read_layer(a.plan, layer="grids", what="grids"),
+                         read_layer(a.plan, layer="households", what="households"), a.out)
+    print(f"wrote {len(paths)} file(s): {paths[0]}" + (" ..." if len(paths) > 1 else ""))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     ap = _build_parser()
@@ -258,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_validate(a)
         if a.command == "repair":
             return _cmd_repair(a)
+        if a.command == "ledger":
+            return _cmd_ledger(a)
     except InfeasibleError as exc:
         print(f"infeasible: {exc}", file=sys.stderr)
         return EXIT_INFEASIBLE
