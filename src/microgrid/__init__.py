@@ -13,6 +13,7 @@ from .inputs import estimate_households, read_layer
 from .ledger import ledger_table, write_ledger
 from .plan import Plan, ValidationReport, read_plan
 from .repair import RepairResult, repair
+from .teams import Teams, assign_teams
 from .validate import validate
 
 __version__ = "0.1.0"
@@ -24,6 +25,8 @@ __all__ = [
     "RepairResult",
     "estimate_households",
     "ledger_table",
+    "assign_teams",
+    "Teams",
     "write_ledger",
     "read_layer",
     "read_plan",

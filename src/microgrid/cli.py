@@ -107,6 +107,15 @@ def _build_parser() -> argparse.ArgumentParser:
     g = sub.add_parser("ledger", help="write household rosters (台账) per grid: a folder of CSV or one .xlsx")
     g.add_argument("plan", help="a plan GeoPackage (layers grids and households)")
     g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
+
+    t = sub.add_parser("staff", help="assign leaders, workers and volunteers to grids (min total distance)")
+    t.add_argument("plan", help="a plan GeoPackage (layer grids)")
+    t.add_argument("--people", required=True, help="home points with person_id and role columns")
+    t.add_argument("--role-col", default="role")
+    t.add_argument("--id-col", default="person_id")
+    t.add_argument("--composition", default="leader:1,worker:3,volunteer:2",
+                   help="slots per grid and role (default leader:1,worker:3,volunteer:2)")
+    t.add_argument("--out", help="write the team table as CSV")
     return ap
 
 
@@ -260,6 +269,26 @@ def _cmd_ledger(a) -> int:
     return EXIT_OK
 
 
+def _cmd_staff(a) -> int:
+    from .errors import InputError
+    from .teams import assign_teams
+
+    if not Path(a.plan).exists():
+        raise InputError(f"plan file not found: {a.plan}")
+    try:
+        comp = {k.strip(): int(v) for k, v in (x.split(":") for x in a.composition.split(","))}
+    except ValueError:
+        raise InputError(f"--composition must look like leader:1,worker:3,volunteer:2, got {a.composition!r}") from None
+    t = assign_teams(f"{a.plan}#grids", a.people, composition=comp, role_col=a.role_col, id_col=a.id_col)
+    print(f"{len(t.members)} people assigned, total home-to-grid distance {t.total_distance_m:.0f} m; "
+          f"{int(t.shortfalls['missing'].sum())} slots unfilled, {len(t.unassigned)} people not needed")
+    for r in t.shortfalls.itertuples():
+        print(f"  grid {r.grid_id}: {r.missing} {r.role}(s) missing")
+    if a.out:
+        t.members.to_csv(a.out, index=False, encoding="utf-8-sig")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     ap = _build_parser()
@@ -277,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_repair(a)
         if a.command == "ledger":
             return _cmd_ledger(a)
+        if a.command == "staff":
+            return _cmd_staff(a)
     except InfeasibleError as exc:
         print(f"infeasible: {exc}", file=sys.stderr)
         return EXIT_INFEASIBLE
