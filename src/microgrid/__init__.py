@@ -7,7 +7,7 @@ no household, and prove it.
 from __future__ import annotations
 
 from . import samples
-from .api import partition
+from .api import Level, partition
 from .errors import InfeasibleError, InputError, InternalError, MicrogridError
 from .inputs import estimate_households, read_layer
 from .ledger import ledger_table, write_ledger
@@ -20,6 +20,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "partition",
+    "Level",
     "validate",
     "repair",
     "RepairResult",

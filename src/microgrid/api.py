@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -19,7 +20,7 @@ from .regions import partition_graph
 from .units import build_units
 from .validate import validate
 
-__all__ = ["partition", "order_grids"]
+__all__ = ["partition", "order_grids", "Level"]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,50 @@ def _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_toleran
         problems.append(f"on_infeasible must be 'raise' or 'flag', got {on_infeasible!r}")
     if not (isinstance(snap_tolerance, (int, float)) and math.isfinite(snap_tolerance) and snap_tolerance >= 0):
         problems.append(f"snap_tolerance must be a number >= 0, got {snap_tolerance!r}")
+    if problems:
+        raise InputError(problems)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level of nested grids: a name and its bounds of persons per grid.
+
+    Examples
+    --------
+    >>> Level("microgrid", 200, 300)
+    Level(name='microgrid', min_persons=200, max_persons=300)
+    """
+
+    name: str
+    min_persons: int
+    max_persons: int
+
+
+def _check_levels(levels, n_grids):
+    problems = []
+    if n_grids is not None:
+        problems.append("n_grids cannot be combined with levels; set each level's bounds instead")
+    if not isinstance(levels, (list, tuple)) or not levels:
+        raise InputError("levels must be a non-empty list of Level(name, min_persons, max_persons)")
+    names = []
+    for lv in levels:
+        if not isinstance(lv, Level):
+            problems.append(f"levels must hold Level objects, got {lv!r}")
+            continue
+        names.append(lv.name)
+        if not isinstance(lv.name, str) or not lv.name.isidentifier():
+            problems.append(f"level name {lv.name!r} must be a simple word (letters, digits, _)")
+        try:
+            _check_params(lv.min_persons, lv.max_persons, None, "raise", 0.0)
+        except InputError as exc:
+            problems.extend(f"level {lv.name}: {p}" for p in exc.problems)
+    if len(set(names)) != len(names):
+        problems.append(f"level names must be unique, got {names}")
+    ok = [lv for lv in levels if isinstance(lv, Level)]
+    for a, b in zip(ok, ok[1:]):
+        if b.max_persons > a.max_persons or b.min_persons > a.min_persons:
+            problems.append(f"levels go coarse to fine: {b.name} ({b.min_persons}..{b.max_persons}) cannot be "
+                            f"larger than {a.name} ({a.min_persons}..{a.max_persons})")
     if problems:
         raise InputError(problems)
 
@@ -84,6 +129,7 @@ def partition(
     restarts: int = 3,
     refine: bool = True,
     code_prefix: str = "000000000000",
+    levels: list | None = None,
 ) -> Plan:
     """Divide a community into contiguous, population-balanced grids along its roads.
 
@@ -133,6 +179,14 @@ def partition(
     code_prefix : str
         12 digits (6-digit division code + 3-digit street/town + 3-digit
         community) before each grid's 3-digit sequence in column ``code``.
+    levels : list of Level, optional
+        Nested levels, coarse to fine, e.g. ``[Level("grid", 800, 1500),
+        Level("microgrid", 200, 300)]``: each level is partitioned inside the
+        grids of the level above, so every coarse grid is exactly the union of
+        its children. The finest level becomes ``plan.grids`` (with
+        ``parent_id``); coarser ones ``plan.layers["grids_<name>"]``. Codes of
+        a finer level extend their parent's code by 3 digits. Replaces
+        ``min_persons``/``max_persons``; ``n_grids`` cannot be combined with it.
 
     Returns
     -------
@@ -159,6 +213,8 @@ def partition(
     t0 = time.perf_counter()
     _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries, restarts)
     check_prefix(code_prefix)
+    if levels is not None:
+        _check_levels(levels, n_grids)
     inp = prepare_inputs(
         households, boundary, barriers, landmarks, id_col=id_col, persons_col=persons_col,
         default_persons=default_persons, kind_col=kind_col, crs=crs, outside=outside,
@@ -182,41 +238,58 @@ def partition(
     np.minimum.at(first_hh, hh_unit, np.arange(len(hh_unit)))
     for i in np.flatnonzero(first_hh < len(hh_unit)):
         names[i] = f"household {hh['household_id'].iat[first_hh[i]]!r}"
-    lo = max(int(min_persons), 1)
-    regions = partition_graph(
-        units.persons, graph.u, graph.v, graph.cost, lo=lo, hi=int(max_persons), k=n_grids,
-        groups=whole_groups(units, graph), seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible,
-        names=names, xy=shapely.get_coordinates(shapely.point_on_surface(units.geometry)),
-        restarts=restarts,
-    )
-    t_part = time.perf_counter()
-    labels = regions.labels
-    k = regions.k
-    geoms = np.empty(k, dtype=object)
-    for r in range(k):
-        geoms[r] = shapely.coverage_union_all(units.geometry[labels == r])
-    order = order_grids(geoms)
-    new_id = np.empty(k, int)
-    new_id[order] = np.arange(1, k + 1)
-    grid_of_unit = new_id[labels]
-    g_persons = np.bincount(grid_of_unit, weights=units.persons, minlength=k + 1)[1:].astype(np.int64)
-    g_hh = np.bincount(grid_of_unit, weights=units.n_households, minlength=k + 1)[1:].astype(np.int64)
-    reasons = [""] * k
-    for r, rs in regions.flags.items():
-        reasons[new_id[r] - 1] = "; ".join(rs)
-    grids = gpd.GeoDataFrame(
-        {
+    specs = [(lv.name, lv.min_persons, lv.max_persons) for lv in levels] if levels else \
+        [("grid", min_persons, max_persons)]
+    whole = whole_groups(units, graph)
+    unit_xy = shapely.get_coordinates(shapely.point_on_surface(units.geometry))
+    layers: list[gpd.GeoDataFrame] = []
+    parent_of_unit = None  # grid index (0-based, in final order) of the previous level per unit
+    parent_codes: list[str] = []
+    for _name, lo_l, hi_l in specs:
+        labels, flags, parent_of_region = _partition_within(
+            units, graph, parent_of_unit, lo=max(int(lo_l), 1), hi=int(hi_l),
+            k=n_grids if not levels else None, groups=whole, seed=seed, tries=tries, refine=refine,
+            on_infeasible=on_infeasible, names=names, xy=unit_xy, restarts=restarts,
+        )
+        k = int(labels.max()) + 1
+        geoms = np.empty(k, dtype=object)
+        for r in range(k):
+            geoms[r] = shapely.coverage_union_all(units.geometry[labels == r])
+        if parent_of_unit is None:
+            order = order_grids(geoms)
+            seq = np.arange(1, k + 1)
+            codes = grid_codes(seq, code_prefix)
+        else:  # children numbered within their parent, parents in their own order
+            order = np.concatenate([np.flatnonzero(parent_of_region == pr)[order_grids(geoms[parent_of_region == pr])]
+                                    for pr in range(int(parent_of_region.max()) + 1)])
+            seq = np.concatenate([np.arange(1, int((parent_of_region == pr).sum()) + 1)
+                                  for pr in range(int(parent_of_region.max()) + 1)])
+            codes = grid_codes(seq, parent_codes=[parent_codes[parent_of_region[r]] for r in order])
+        new_id = np.empty(k, int)
+        new_id[order] = np.arange(k)
+        final = new_id[labels]  # 0-based grid index in final order, per unit
+        reasons = [""] * k
+        for r, rs in flags.items():
+            reasons[new_id[r]] = "; ".join(rs)
+        cols = {
             "grid_id": np.arange(1, k + 1),
-            "code": grid_codes(np.arange(1, k + 1), code_prefix),
+            "code": codes,
             "name": grid_names(geoms[order], inp.landmarks, inp.barriers),
-            "persons": g_persons,
-            "households": g_hh,
+            "persons": np.bincount(final, weights=units.persons, minlength=k).astype(np.int64),
+            "households": np.bincount(final, weights=units.n_households, minlength=k).astype(np.int64),
             "flagged": np.array([bool(x) for x in reasons]),
             "flag_reason": reasons,
-        },
-        geometry=geoms[order],
-        crs=inp.work_crs,
-    )
+        }
+        if parent_of_unit is not None:
+            cols["parent_id"] = parent_of_region[order] + 1
+        layers.append(gpd.GeoDataFrame(cols, geometry=geoms[order], crs=inp.work_crs))
+        parent_of_unit = final
+        parent_codes = list(codes)
+    t_part = time.perf_counter()
+    grids = layers[-1]
+    k = len(grids)
+    grid_of_unit = parent_of_unit + 1
+    min_persons, max_persons = int(specs[-1][1]), int(specs[-1][2])
     hh_out = gpd.GeoDataFrame(
         {"household_id": hh["household_id"].to_numpy(), "grid_id": grid_of_unit[hh_unit],
          "persons": persons},
@@ -251,6 +324,14 @@ def partition(
         broken.append(f"coverage invalid (gaps {m['gap_area']:.3f} m2, overlaps {m['overlap_area']:.3f} m2)")
     for r in report.errors.itertuples():
         broken.append(r.message)
+    level_reports = {}
+    for (lname, lo_l, hi_l), layer in zip(specs[:-1], layers[:-1]):
+        hh_l = hh_out[["household_id", "persons", "geometry"]].copy()
+        hh_l["grid_id"] = layer["grid_id"].to_numpy()[parent_index_of(layers, len(level_reports), grid_of_unit - 1)[
+            hh_unit]]
+        rep_l = validate(layer, hh_l, bnd, None, min_persons=lo_l, max_persons=hi_l, assignment_col="grid_id")
+        level_reports[lname] = rep_l
+        broken.extend(f"level {lname}: {r.message}" for r in rep_l.errors.itertuples())
     if broken:
         raise InternalError("the plan failed its own checks: " + "; ".join(broken[:10]))
     grids["area_m2"] = report.per_grid["area_m2"].to_numpy()
@@ -277,9 +358,57 @@ def partition(
         "timings": {"units": t_units - t0, "graph": t_graph - t_units, "partition": t_part - t_graph,
                     "assemble": t_end - t_part},
     }
+    for (lname, _, _), layer in zip(specs[:-1], layers[:-1]):
+        rep_l = level_reports[lname]
+        layer["area_m2"] = rep_l.per_grid["area_m2"].to_numpy()
+        layer["polsby_popper"] = rep_l.per_grid["polsby_popper"].to_numpy()
+    if levels:
+        params["levels"] = [list(x) for x in specs]
     return Plan(
         grids=back(grids), households=back(hh_out), report=report, boundary=back(bnd),
         barriers=back(bars), units=back(unit_gdf), params=params,
+        layers={f"grids_{lname}": back(layer) for (lname, _, _), layer in zip(specs[:-1], layers[:-1])},
+        level_reports=level_reports,
     )
+
+
+def parent_index_of(layers: list, level: int, finest: np.ndarray) -> np.ndarray:
+    """Map finest-level grid indices (0-based) to grid indices of ``level`` via the parent_id chain."""
+    idx = finest
+    for lv in range(len(layers) - 1, level, -1):
+        idx = layers[lv]["parent_id"].to_numpy()[idx] - 1
+    return idx
+
+
+def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, tries, refine,
+                      on_infeasible, names, xy, restarts):
+    """Partition the whole unit graph, or each parent region's part of it separately.
+
+    Returns labels per unit (0..k-1), flags per label and the parent index of
+    each label (None without parents).
+    """
+    if parent_of_unit is None:
+        r = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=lo, hi=hi, k=k, groups=groups,
+                            seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible, names=names,
+                            xy=xy, restarts=restarts)
+        return r.labels, r.flags, None
+    rng = np.random.default_rng(seed)
+    labels = np.full(units.n, -1)
+    flags: dict[int, list[str]] = {}
+    parent_of_region: list[int] = []
+    for pr in range(int(parent_of_unit.max()) + 1):
+        idx = np.flatnonzero(parent_of_unit == pr)
+        local = np.full(units.n, -1)
+        local[idx] = np.arange(len(idx))
+        m = (parent_of_unit[graph.u] == pr) & (parent_of_unit[graph.v] == pr)
+        r = partition_graph(units.persons[idx], local[graph.u[m]], local[graph.v[m]], graph.cost[m], lo=lo, hi=hi,
+                            groups=groups[idx], seed=rng, tries=tries, refine=refine, on_infeasible=on_infeasible,
+                            names=names[idx], xy=xy[idx], restarts=restarts)
+        off = len(parent_of_region)
+        labels[idx] = r.labels + off
+        for key, val in r.flags.items():
+            flags[key + off] = val
+        parent_of_region.extend([pr] * r.k)
+    return labels, flags, np.asarray(parent_of_region)
 
 

@@ -59,6 +59,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-persons", type=int, default=200)
     p.add_argument("--max-persons", type=int, default=300)
     p.add_argument("--n-grids", type=int, help="number of grids (default: chosen from the bounds)")
+    p.add_argument("--level", action="append", metavar="NAME:MIN:MAX",
+                   help="nested level, repeatable, coarse to fine (e.g. --level grid:800:1500 "
+                        "--level microgrid:200:300); replaces --min/--max-persons")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--code-prefix", default="000000000000",
                    help="12 digits: 6-digit division + 3-digit street/town + 3-digit community code")
@@ -148,12 +151,22 @@ def _cmd_partition(a) -> int:
     out = Path(a.out)
     if out.exists() and not a.overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
+    levels = None
+    if a.level:
+        from .api import Level
+
+        levels = []
+        for spec in a.level:
+            parts = spec.split(":")
+            if len(parts) != 3 or not parts[1].isdigit() or not parts[2].isdigit():
+                raise InputError(f"--level must look like NAME:MIN:MAX (e.g. microgrid:200:300), got {spec!r}")
+            levels.append(Level(parts[0], int(parts[1]), int(parts[2])))
     t0 = time.perf_counter()
     plan = partition(
         hh, bnd, bar, lm, min_persons=a.min_persons, max_persons=a.max_persons, n_grids=a.n_grids,
         seed=a.seed, id_col=a.id_col, persons_col=a.persons_col, default_persons=a.default_persons,
         kind_col=a.kind_col, crs=a.crs, outside=a.outside, snap_tolerance=a.snap_tolerance,
-        on_infeasible=a.on_infeasible, code_prefix=a.code_prefix,
+        on_infeasible=a.on_infeasible, code_prefix=a.code_prefix, levels=levels,
     )
     written = plan.to_file(out, overwrite=a.overwrite)
     if a.report:

@@ -179,6 +179,11 @@ class Plan:
         ``persons``), in the households' CRS.
     params : dict
         The parameters the plan was made with.
+    layers : dict of GeoDataFrame
+        Coarser levels of a nested plan, ``{"grids_<name>": grids}``; each
+        grid's children in the next finer layer carry its id as ``parent_id``.
+    level_reports : dict of ValidationReport
+        Validation of each coarser level against its own bounds.
     """
 
     grids: gpd.GeoDataFrame
@@ -188,6 +193,8 @@ class Plan:
     barriers: gpd.GeoDataFrame | None = None
     units: gpd.GeoDataFrame | None = None
     params: dict = field(default_factory=dict)
+    layers: dict = field(default_factory=dict)
+    level_reports: dict = field(default_factory=dict)
 
     @property
     def n_grids(self) -> int:
@@ -227,6 +234,10 @@ class Plan:
                     self.boundary.to_file(tmp, layer="boundary", driver="GPKG", engine="pyogrio")
                 if self.barriers is not None and len(self.barriers):
                     self.barriers.to_file(tmp, layer="barriers", driver="GPKG", engine="pyogrio")
+                for name, layer in self.layers.items():
+                    lay = layer.copy()
+                    lay["flag_reason"] = lay["flag_reason"].astype(str)
+                    lay.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
 
             _atomic_write(path, write, overwrite)
             return [path]

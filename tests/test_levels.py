@@ -1,0 +1,90 @@
+"""Nested levels: micro-grids exactly inside grids, hierarchical codes."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import pytest
+import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import microgrid
+from microgrid import Level
+from microgrid.cli import main
+
+SAMPLE = "data/samples/village.gpkg"
+LEVELS = [Level("grid", 800, 1500), Level("microgrid", 200, 300)]
+
+
+def _check_nesting(plan, coarse="grids_grid"):
+    parents = plan.layers[coarse].to_crs(plan.grids.estimate_utm_crs())
+    kids = plan.grids.to_crs(parents.crs)
+    for _, par in parents.iterrows():
+        mine = kids[kids["parent_id"] == par["grid_id"]]
+        assert len(mine) >= 1
+        union = shapely.union_all(mine.geometry.to_numpy())
+        assert shapely.symmetric_difference(union, par.geometry).area < 1e-3  # union of children = parent
+        assert shapely.covers(par.geometry.buffer(1e-3), mine.geometry.to_numpy()).all()  # none crosses it
+        assert mine["persons"].sum() == par["persons"]
+        assert all(c.startswith(par["code"]) and len(c) == len(par["code"]) + 3 for c in mine["code"])
+    codes = kids["code"].tolist()
+    assert len(set(codes)) == len(codes)
+
+
+def test_sample_two_levels():
+    f = SAMPLE
+    plan = microgrid.partition(f"{f}#households", f"{f}#boundary", f"{f}#barriers", f"{f}#landmarks",
+                               levels=LEVELS, code_prefix="110108001002")
+    coarse = plan.layers["grids_grid"]
+    assert 4 <= len(coarse) <= 6
+    assert coarse["persons"].between(800, 1500).all()
+    sizes = plan.grids.groupby("parent_id").size()
+    assert sizes.between(3, 6).all()
+    assert plan.grids["persons"].between(200, 300).all()
+    assert plan.report.ok and all(r.ok for r in plan.level_reports.values())
+    _check_nesting(plan)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None)
+@given(st.integers(600, 1500), st.integers(0, 10_000))
+def test_nesting_property(n, seed):
+    hh, bnd, roads, marks = microgrid.samples.make_village(n, seed=seed)
+    try:
+        plan = microgrid.partition(hh, bnd, roads, marks, levels=LEVELS)
+    except microgrid.InfeasibleError:
+        return
+    _check_nesting(plan)
+    again = microgrid.partition(hh.sample(frac=1, random_state=seed), bnd, roads, marks, levels=LEVELS)
+    assert again.grids["code"].tolist() == plan.grids["code"].tolist()
+
+
+def test_three_levels_and_file_layers(tmp_path):
+    hh, bnd, roads, marks = microgrid.samples.make_village(2500, seed=3)
+    lv = [Level("zone", 2000, 4000), Level("grid", 600, 1200), Level("microgrid", 150, 300)]
+    plan = microgrid.partition(hh, bnd, roads, marks, levels=lv)
+    assert set(plan.layers) == {"grids_zone", "grids_grid"}
+    _check_nesting(plan, "grids_grid")
+    path = tmp_path / "p.gpkg"
+    plan.to_file(path)
+    assert len(gpd.read_file(path, layer="grids_zone")) == len(plan.layers["grids_zone"])
+
+
+@pytest.mark.parametrize("levels, msg", [
+    ([Level("grid", 200, 300), Level("big", 800, 1500)], "coarse to fine"),
+    ([Level("a", 300, 200)], "greater than"),
+    ([Level("a b", 200, 300)], "simple word"),
+    ([Level("a", 800, 1500), Level("a", 200, 300)], "unique"),
+])
+def test_bad_levels(levels, msg):
+    hh, bnd, roads, _ = microgrid.samples.make_village(300, seed=1)
+    with pytest.raises(microgrid.InputError, match=msg):
+        microgrid.partition(hh, bnd, roads, levels=levels)
+
+
+def test_cli_levels(tmp_path, capsys):
+    out = tmp_path / "p.gpkg"
+    assert main(["partition", SAMPLE, "--level", "grid:800:1500", "--level", "microgrid:200:300",
+                 "--out", str(out)]) == 0
+    assert "parent_id" in gpd.read_file(out, layer="grids").columns
+    assert main(["partition", SAMPLE, "--level", "grid-800", "--out", str(tmp_path / "x.gpkg")]) == 2
+    assert "NAME:MIN:MAX" in capsys.readouterr().err
