@@ -88,3 +88,47 @@ def test_cli_levels(tmp_path, capsys):
     assert "parent_id" in gpd.read_file(out, layer="grids").columns
     assert main(["partition", SAMPLE, "--level", "grid-800", "--out", str(tmp_path / "x.gpkg")]) == 2
     assert "NAME:MIN:MAX" in capsys.readouterr().err
+
+
+def _two_villages(seed=0, n=2000):
+    hh, bnd, roads, marks = microgrid.samples.make_village(n, seed=seed)
+    minx, miny, maxx, maxy = bnd.geometry.iloc[0].bounds
+    mx = (minx + maxx) / 2 + 37.3
+    par = gpd.GeoDataFrame({"village": ["东村", "西村"]},
+                           geometry=[shapely.box(mx, miny, maxx, maxy), shapely.box(minx, miny, mx, maxy)],
+                           crs=bnd.crs)
+    return hh, bnd, roads, marks, par
+
+
+def test_parents_no_grid_crosses_a_parent_line():
+    hh, bnd, roads, marks, par = _two_villages()
+    plan = microgrid.partition(hh, bnd, roads, marks, parents=par)
+    assert plan.report.ok
+    assert set(plan.grids["parent_id"]) == {"东村", "西村"}
+    for _, p in par.iterrows():
+        mine = plan.grids[plan.grids["parent_id"] == p["village"]]
+        clip = p.geometry.intersection(bnd.geometry.iloc[0])
+        assert shapely.symmetric_difference(shapely.union_all(mine.geometry.to_numpy()), clip).area < 1e-3
+    lay = plan.layers["grids_parent"]
+    assert lay["persons"].sum() == plan.grids["persons"].sum()
+    assert all(c.startswith(pc) for c, pc in zip(plan.grids["code"],
+                                                 lay.set_index("grid_id").loc[plan.grids["parent_id"], "code"]))
+
+
+def test_parents_with_levels_and_cli(tmp_path):
+    hh, bnd, roads, marks, par = _two_villages()
+    plan = microgrid.partition(hh, bnd, roads, marks, parents=par, levels=LEVELS)
+    assert set(plan.layers) == {"grids_parent", "grids_grid"}
+    _check_nesting(plan)
+    src = tmp_path / "in.gpkg"
+    for name, g in (("households", hh), ("boundary", bnd), ("barriers", roads)):
+        g.to_file(src, layer=name)
+    par.to_file(tmp_path / "par.gpkg")
+    assert main(["partition", str(src), "--parents", str(tmp_path / "par.gpkg"), "--out", str(tmp_path / "p.gpkg")]) == 0
+    assert set(gpd.read_file(tmp_path / "p.gpkg", layer="grids")["parent_id"]) == {"东村", "西村"}
+
+
+def test_parents_must_cover_the_boundary():
+    hh, bnd, roads, marks, par = _two_villages()
+    with pytest.raises(microgrid.InputError, match="uncovered"):
+        microgrid.partition(hh, bnd, roads, parents=par.iloc[:1])

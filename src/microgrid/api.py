@@ -130,6 +130,8 @@ def partition(
     refine: bool = True,
     code_prefix: str = "000000000000",
     levels: list | None = None,
+    parents=None,
+    parent_id_col: str | None = None,
 ) -> Plan:
     """Divide a community into contiguous, population-balanced grids along its roads.
 
@@ -187,6 +189,13 @@ def partition(
         ``parent_id``); coarser ones ``plan.layers["grids_<name>"]``. Codes of
         a finer level extend their parent's code by 3 digits. Replaces
         ``min_persons``/``max_persons``; ``n_grids`` cannot be combined with it.
+    parents : GeoDataFrame or path, optional
+        Existing areas (villages, grids) to partition inside: no grid crosses
+        a parent's outline, each grid gets the parent's id as ``parent_id``
+        and the parents (clipped to the boundary, with persons counted) are
+        returned as ``plan.layers["grids_parent"]``.
+    parent_id_col : str, optional
+        Parent id column (default ``parent_id``, else the first column).
 
     Returns
     -------
@@ -225,9 +234,15 @@ def partition(
     lm_polys = None
     if inp.landmarks is not None:
         lm_polys = inp.landmarks.geometry.to_numpy()
+    par = None
+    if parents is not None:
+        if n_grids is not None:
+            raise InputError("n_grids cannot be combined with parents; each parent gets its own count")
+        par = _read_parents(parents, parent_id_col, inp)
     units = build_units(
         xy, persons, inp.boundary, inp.barriers.geometry.to_numpy(), inp.barriers["rank"].to_numpy(),
         inp.barriers["kind"].to_numpy(dtype=object), landmarks=lm_polys, snap_tolerance=snap_tolerance,
+        cut_lines=None if par is None else shapely.get_parts(shapely.boundary(par.geometry.to_numpy())),
     )
     t_units = time.perf_counter()
     graph = build_graph(units)
@@ -245,7 +260,13 @@ def partition(
     layers: list[gpd.GeoDataFrame] = []
     parent_of_unit = None  # grid index (0-based, in final order) of the previous level per unit
     parent_codes: list[str] = []
-    for _name, lo_l, hi_l in specs:
+    if par is not None:
+        parent_of_unit, par_layer, notes_par = _units_in_parents(units, par, code_prefix, inp.work_crs)
+        inp.notes.extend(notes_par)
+        parent_codes = par_layer["code"].tolist()
+        layers.append(par_layer)
+        specs = [("parent", 0, 10**9)] + specs
+    for _name, lo_l, hi_l in specs[len(layers):]:
         labels, flags, parent_of_region = _partition_within(
             units, graph, parent_of_unit, lo=max(int(lo_l), 1), hi=int(hi_l),
             k=n_grids if not levels else None, groups=whole, seed=seed, tries=tries, refine=refine,
@@ -281,7 +302,7 @@ def partition(
             "flag_reason": reasons,
         }
         if parent_of_unit is not None:
-            cols["parent_id"] = parent_of_region[order] + 1
+            cols["parent_id"] = layers[-1]["grid_id"].to_numpy()[parent_of_region[order]]
         layers.append(gpd.GeoDataFrame(cols, geometry=geoms[order], crs=inp.work_crs))
         parent_of_unit = final
         parent_codes = list(codes)
@@ -326,6 +347,8 @@ def partition(
         broken.append(r.message)
     level_reports = {}
     for (lname, lo_l, hi_l), layer in zip(specs[:-1], layers[:-1]):
+        if lname == "parent" and par is not None:
+            lo_l, hi_l = 0, 10**9
         hh_l = hh_out[["household_id", "persons", "geometry"]].copy()
         hh_l["grid_id"] = layer["grid_id"].to_numpy()[parent_index_of(layers, len(level_reports), grid_of_unit - 1)[
             hh_unit]]
@@ -372,11 +395,78 @@ def partition(
     )
 
 
+def _read_parents(parents, id_col, inp) -> gpd.GeoDataFrame:
+    from .inputs import adopt_crs, read_layer
+
+    p = adopt_crs(read_layer(parents, what="parents"), inp.households)
+    if p.crs is None:
+        raise InputError("parents have no CRS; set it on the data")
+    p = p.to_crs(inp.work_crs)
+    geoms = shapely.make_valid(p.geometry.to_numpy())
+    geoms = shapely.intersection(geoms, inp.boundary)
+    keep = np.isin(shapely.get_type_id(geoms), [3, 6, 7]) & (shapely.area(geoms) > 0)
+    if not keep.any():
+        raise InputError("no parent polygon overlaps the boundary")
+    if id_col is None:
+        id_col = "parent_id" if "parent_id" in p.columns else next(
+            (c for c in p.columns if c != p.geometry.name), None)
+    ids = p[id_col].tolist() if id_col is not None else list(range(1, len(p) + 1))
+    if id_col is not None and id_col not in p.columns:
+        raise InputError(f"parents have no column {id_col!r}")
+    if len(set(ids)) != len(ids):
+        raise InputError(f"parent ids in {id_col!r} are not unique")
+    out = gpd.GeoDataFrame({"source_id": np.asarray(ids, dtype=object)[keep],
+                            "code": p["code"].astype(str).to_numpy()[keep] if "code" in p.columns else None},
+                           geometry=geoms[keep], crs=inp.work_crs)
+    return out.reset_index(drop=True)
+
+
+def _units_in_parents(units, par, code_prefix, crs):
+    """Parent index per unit (by representative point), and the parents as a plan layer."""
+    notes = []
+    rp = shapely.point_on_surface(units.geometry)
+    tree = shapely.STRtree(par.geometry.to_numpy())
+    ui, pi = tree.query(rp, predicate="within")
+    parent_of_unit = np.full(units.n, -1)
+    o = np.lexsort((pi, ui))
+    first = np.r_[True, ui[o][1:] != ui[o][:-1]] if len(ui) else np.empty(0, bool)
+    parent_of_unit[ui[o][first]] = pi[o][first]
+    lost = np.flatnonzero(parent_of_unit < 0)
+    if len(lost):
+        area = float(shapely.area(units.geometry[lost]).sum())
+        if area >= 1.0:
+            c = shapely.centroid(shapely.union_all(units.geometry[lost]))
+            raise InputError(f"the parents leave {area:.1f} m2 of the boundary uncovered (around "
+                             f"{c.x:.1f}, {c.y:.1f}); give parents that cover the whole boundary "
+                             "(microgrid repair can close their gaps)")
+        _, near = tree.query_nearest(units.geometry[lost], all_matches=False)
+        parent_of_unit[lost] = near
+        notes.append(f"{area:.3f} m2 of slivers between parents joined the nearest parent")
+    used = np.unique(parent_of_unit)
+    remap = np.full(len(par), -1)
+    geoms = np.array([shapely.coverage_union_all(units.geometry[parent_of_unit == i]) for i in used], dtype=object)
+    order = order_grids(geoms)
+    remap[used[order]] = np.arange(len(used))
+    parent_of_unit = remap[parent_of_unit]
+    src = par.iloc[used[order]]
+    codes = (src["code"].tolist() if src["code"].notna().all() and "code" in src.columns and
+             src["code"].iloc[0] is not None else grid_codes(np.arange(1, len(used) + 1), code_prefix))
+    k = len(used)
+    layer = gpd.GeoDataFrame({
+        "grid_id": src["source_id"].tolist(), "code": codes, "name": [None] * k,
+        "persons": np.bincount(parent_of_unit, weights=units.persons, minlength=k).astype(np.int64),
+        "households": np.bincount(parent_of_unit, weights=units.n_households, minlength=k).astype(np.int64),
+        "flagged": np.zeros(k, bool), "flag_reason": [""] * k,
+    }, geometry=geoms[order], crs=crs)
+    return parent_of_unit, layer, notes
+
+
 def parent_index_of(layers: list, level: int, finest: np.ndarray) -> np.ndarray:
     """Map finest-level grid indices (0-based) to grid indices of ``level`` via the parent_id chain."""
     idx = finest
     for lv in range(len(layers) - 1, level, -1):
-        idx = layers[lv]["parent_id"].to_numpy()[idx] - 1
+        pos = {v: i for i, v in enumerate(layers[lv - 1]["grid_id"].tolist())}
+        idx = np.array([pos[v] for v in layers[lv]["parent_id"].to_numpy()[idx]], dtype=int)
     return idx
 
 

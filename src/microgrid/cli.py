@@ -59,6 +59,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-persons", type=int, default=200)
     p.add_argument("--max-persons", type=int, default=300)
     p.add_argument("--n-grids", type=int, help="number of grids (default: chosen from the bounds)")
+    p.add_argument("--parents", help="existing areas (villages, grids) to partition inside; no grid crosses them")
+    p.add_argument("--parent-id-col", help="parent id column (default parent_id, else the first column)")
     p.add_argument("--level", action="append", metavar="NAME:MIN:MAX",
                    help="nested level, repeatable, coarse to fine (e.g. --level grid:800:1500 "
                         "--level microgrid:200:300); replaces --min/--max-persons")
@@ -167,6 +169,7 @@ def _cmd_partition(a) -> int:
         seed=a.seed, id_col=a.id_col, persons_col=a.persons_col, default_persons=a.default_persons,
         kind_col=a.kind_col, crs=a.crs, outside=a.outside, snap_tolerance=a.snap_tolerance,
         on_infeasible=a.on_infeasible, code_prefix=a.code_prefix, levels=levels,
+        parents=a.parents, parent_id_col=a.parent_id_col,
     )
     written = plan.to_file(out, overwrite=a.overwrite)
     if a.report:

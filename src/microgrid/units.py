@@ -124,6 +124,7 @@ def build_units(
     *,
     landmarks: np.ndarray | None = None,
     snap_tolerance: float = 2.0,
+    cut_lines: np.ndarray | None = None,
 ) -> Units:
     """Split ``boundary`` into units: see the module docstring.
 
@@ -140,6 +141,9 @@ def build_units(
         inside are marked so the partition keeps each landmark whole.
     snap_tolerance : float
         Barrier ends missing a line by at most this many metres are snapped.
+    cut_lines : array of LineString, optional
+        More lines no unit may cross (e.g. outlines of parent areas); they
+        are not barriers.
     """
     boundary = shapely.make_valid(boundary) if not boundary.is_valid else boundary
     lines, src = _clip_lines(np.asarray(barriers, dtype=object), boundary)
@@ -172,6 +176,9 @@ def build_units(
         lm_index, lm_geoms = lm_index[ok], lm_geoms[ok]
         if len(lm_geoms):
             pieces.append(shapely.get_parts(shapely.boundary(lm_geoms)))
+    if cut_lines is not None and len(cut_lines):
+        cl = shapely.intersection(np.asarray(cut_lines, dtype=object), boundary)
+        pieces.append(shapely.get_parts(cl))
     allparts = np.concatenate(pieces)
     allparts = allparts[shapely.get_type_id(allparts) == 1]
     noded = shapely.union_all(allparts)
