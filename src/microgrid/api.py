@@ -132,6 +132,8 @@ def partition(
     levels: list | None = None,
     parents=None,
     parent_id_col: str | None = None,
+    oversize: str | None = None,
+    stack_col: str | None = None,
 ) -> Plan:
     """Divide a community into contiguous, population-balanced grids along its roads.
 
@@ -196,6 +198,14 @@ def partition(
         returned as ``plan.layers["grids_parent"]``.
     parent_id_col : str, optional
         Parent id column (default ``parent_id``, else the first column).
+    oversize : {None, "flag", "stack"}
+        Sites holding more than max persons (a tower block): ``None`` follows
+        ``on_infeasible``; ``"flag"`` gives each its own flagged grid;
+        ``"stack"`` splits its households into stacked grids of
+        ``min..max`` persons sharing the site's polygon (column
+        ``stack_id``), grouped by ``stack_col`` (entrance, floor) or by id.
+    stack_col : str, optional
+        Household column grouping households of a heavy site (e.g. entrance).
 
     Returns
     -------
@@ -222,6 +232,8 @@ def partition(
     t0 = time.perf_counter()
     _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries, restarts)
     check_prefix(code_prefix)
+    if oversize not in (None, "flag", "stack"):
+        raise InputError(f"oversize must be None, 'flag' or 'stack', got {oversize!r}")
     if levels is not None:
         _check_levels(levels, n_grids)
     inp = prepare_inputs(
@@ -271,6 +283,7 @@ def partition(
             units, graph, parent_of_unit, lo=max(int(lo_l), 1), hi=int(hi_l),
             k=n_grids if not levels else None, groups=whole, seed=seed, tries=tries, refine=refine,
             on_infeasible=on_infeasible, names=names, xy=unit_xy, restarts=restarts,
+            heavy=(oversize or "raise") if _name == specs[-1][0] else "raise",
         )
         k = int(labels.max()) + 1
         geoms = np.empty(k, dtype=object)
@@ -307,12 +320,16 @@ def partition(
         parent_of_unit = final
         parent_codes = list(codes)
     t_part = time.perf_counter()
+    min_persons, max_persons = int(specs[-1][1]), int(specs[-1][2])
+    grid_of_hh = parent_of_unit[hh_unit]  # 0-based finest grid per household
+    if oversize == "stack":
+        layers[-1], grid_of_hh = _stack(layers[-1], grid_of_hh, hh, inp.extra_columns, stack_col,
+                                        min_persons, max_persons, code_prefix)
     grids = layers[-1]
     k = len(grids)
     grid_of_unit = parent_of_unit + 1
-    min_persons, max_persons = int(specs[-1][1]), int(specs[-1][2])
     hh_out = gpd.GeoDataFrame(
-        {"household_id": hh["household_id"].to_numpy(), "grid_id": grid_of_unit[hh_unit],
+        {"household_id": hh["household_id"].to_numpy(), "grid_id": grids["grid_id"].to_numpy()[grid_of_hh],
          "persons": persons},
         geometry=hh.geometry.to_numpy(),
         crs=inp.work_crs,
@@ -395,6 +412,57 @@ def partition(
     )
 
 
+def _stack(grids, grid_of_hh, hh, extra, stack_col, lo, hi, code_prefix):
+    """Split each grid flagged ``stack`` into stacked grids of lo..hi persons sharing its polygon."""
+    persons = hh["persons"].to_numpy()
+    ids = hh["household_id"].to_numpy()
+    if stack_col is not None:
+        if stack_col not in extra.columns:
+            raise InputError(f"households have no column {stack_col!r} to group stacked grids by")
+        key = extra[stack_col].reindex(ids).astype(str).to_numpy()
+    else:
+        key = np.full(len(ids), "")
+    rows, new_of_hh = [], np.empty(len(ids), int)
+    for gi, row in enumerate(grids.itertuples(index=False)):
+        members = np.flatnonzero(grid_of_hh == gi)
+        if not str(row.flag_reason).startswith("stack"):
+            new_of_hh[members] = len(rows)
+            rows.append(row._asdict() | {"stack_id": None})
+            continue
+        members = members[np.lexsort((ids[members].astype(str), key[members]))]
+        # keep groups of the stack key together; cut where the running total passes each share
+        total = int(persons[members].sum())
+        n = max(1, -(-total // hi))
+        target = total / n
+        cuts = np.floor(np.cumsum(persons[members]) / target - 1e-9).astype(int)
+        if stack_col is not None:  # a group goes where it starts
+            first = {}
+            for j, kk in enumerate(key[members]):
+                first.setdefault(kk, cuts[j])
+            cuts = np.array([first[kk] for kk in key[members]])
+        cuts = np.minimum(cuts, n - 1)
+        for part in range(n):
+            sel = members[cuts == part]
+            if len(sel) == 0:
+                continue
+            pw = int(persons[sel].sum())
+            reason = f"stacked: part {part + 1} of {n} of one site of {total} persons"
+            if not lo <= pw <= hi:
+                reason += f"; {pw} persons, outside {lo}..{hi}"
+            new_of_hh[sel] = len(rows)
+            rows.append(row._asdict() | {"persons": pw, "households": len(sel), "flagged": True,
+                                         "flag_reason": reason, "stack_id": f"S{row.grid_id}"})
+    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=grids.crs)
+    out["grid_id"] = np.arange(1, len(out) + 1)
+    if "parent_id" in out.columns:
+        seq = out.groupby("parent_id", sort=False).cumcount().to_numpy() + 1
+        pcode = [c[:-3] for c in out["code"]]
+        out["code"] = grid_codes(seq, parent_codes=pcode)
+    else:
+        out["code"] = grid_codes(np.arange(1, len(out) + 1), code_prefix)
+    return out, new_of_hh
+
+
 def _read_parents(parents, id_col, inp) -> gpd.GeoDataFrame:
     from .inputs import adopt_crs, read_layer
 
@@ -471,7 +539,7 @@ def parent_index_of(layers: list, level: int, finest: np.ndarray) -> np.ndarray:
 
 
 def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, tries, refine,
-                      on_infeasible, names, xy, restarts):
+                      on_infeasible, names, xy, restarts, heavy="raise"):
     """Partition the whole unit graph, or each parent region's part of it separately.
 
     Returns labels per unit (0..k-1), flags per label and the parent index of
@@ -480,7 +548,7 @@ def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, 
     if parent_of_unit is None:
         r = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=lo, hi=hi, k=k, groups=groups,
                             seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible, names=names,
-                            xy=xy, restarts=restarts)
+                            xy=xy, restarts=restarts, heavy=heavy)
         return r.labels, r.flags, None
     rng = np.random.default_rng(seed)
     labels = np.full(units.n, -1)
@@ -493,7 +561,7 @@ def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, 
         m = (parent_of_unit[graph.u] == pr) & (parent_of_unit[graph.v] == pr)
         r = partition_graph(units.persons[idx], local[graph.u[m]], local[graph.v[m]], graph.cost[m], lo=lo, hi=hi,
                             groups=groups[idx], seed=rng, tries=tries, refine=refine, on_infeasible=on_infeasible,
-                            names=names[idx], xy=xy[idx], restarts=restarts)
+                            names=names[idx], xy=xy[idx], restarts=restarts, heavy=heavy)
         off = len(parent_of_region)
         labels[idx] = r.labels + off
         for key, val in r.flags.items():

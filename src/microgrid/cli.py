@@ -59,6 +59,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-persons", type=int, default=200)
     p.add_argument("--max-persons", type=int, default=300)
     p.add_argument("--n-grids", type=int, help="number of grids (default: chosen from the bounds)")
+    p.add_argument("--oversize", choices=["flag", "stack"],
+                   help="a site above max persons: flag it, or stack its households into several grids")
+    p.add_argument("--stack-col", help="household column grouping a stacked site (entrance, floor)")
     p.add_argument("--parents", help="existing areas (villages, grids) to partition inside; no grid crosses them")
     p.add_argument("--parent-id-col", help="parent id column (default parent_id, else the first column)")
     p.add_argument("--level", action="append", metavar="NAME:MIN:MAX",
@@ -169,7 +172,7 @@ def _cmd_partition(a) -> int:
         seed=a.seed, id_col=a.id_col, persons_col=a.persons_col, default_persons=a.default_persons,
         kind_col=a.kind_col, crs=a.crs, outside=a.outside, snap_tolerance=a.snap_tolerance,
         on_infeasible=a.on_infeasible, code_prefix=a.code_prefix, levels=levels,
-        parents=a.parents, parent_id_col=a.parent_id_col,
+        parents=a.parents, parent_id_col=a.parent_id_col, oversize=a.oversize, stack_col=a.stack_col,
     )
     written = plan.to_file(out, overwrite=a.overwrite)
     if a.report:

@@ -369,6 +369,7 @@ def partition_graph(
     xy: np.ndarray | None = None,
     restarts: int = 3,
     refine_cost: np.ndarray | None = None,
+    heavy: str = "raise",
 ) -> Regions:
     """Partition a weighted graph into connected regions with weights in ``[lo, hi]``.
 
@@ -402,6 +403,11 @@ def partition_graph(
     restarts : int
         Independent bisections per connected part; the cheapest is kept
         (parts of more than :data:`LARGE` units get one).
+    heavy : {"raise", "flag", "stack"}
+        A site above ``hi`` always becomes its own region. ``"raise"``
+        follows ``on_infeasible``; ``"flag"`` flags it without raising;
+        ``"stack"`` flags it ``"stack"`` for the caller to split its
+        households into stacked grids.
     refine_cost : (m,) array, optional
         Edge costs the refinement minimizes (default ``cost``); may be
         negative to reward region boundaries that lie on barriers.
@@ -439,17 +445,19 @@ def partition_graph(
     flags: dict[int, list[str]] = {}
     problems: list[tuple[str, str, list]] = []
     next_label = 0
+    heavy_mode = heavy
     heavy = np.flatnonzero(w > hi)
     for h in heavy:
         labels[h] = next_label
-        flags[next_label] = ["forced: one site (or landmark kept whole) holds more than max persons"]
+        flags[next_label] = ["stack" if heavy_mode == "stack" else
+                             "forced: one site (or landmark kept whole) holds more than max persons"]
         next_label += 1
     light = w <= hi
     sub = adj[light][:, light]
     ncomp, comp = connected_components(sub, directed=False)
     light_idx = np.flatnonzero(light)
     comp_w = np.bincount(comp, weights=w[light], minlength=ncomp)
-    if heavy.size:
+    if heavy.size and heavy_mode == "raise":
         ids = [names[np.flatnonzero(node == h)[0]] for h in heavy]
         msg = (f"{len(heavy)} sites hold more than max_persons={hi} persons on their own "
                f"(units of {', '.join(map(str, ids[:10]))}; up to {int(w[heavy].max())} persons)")
@@ -546,7 +554,7 @@ def partition_graph(
                 tgt = int(np.argmax(share))
                 labels[members] = tgt
                 if comp_w[ci] > 0:
-                    if flags.get(tgt, [""])[0].startswith("forced"):
+                    if flags.get(tgt, [""])[0].startswith(("forced", "stack")):
                         flags[tgt].append(f"holds an enclosed part of {int(comp_w[ci])} persons")
                     else:
                         ids = [names[np.flatnonzero(node == members[0])[0]]]
@@ -594,7 +602,7 @@ def partition_graph(
     if refine and next_label > 1:
         frozen = np.zeros(next_label, bool)
         for lab_, reasons in flags.items():
-            if reasons and reasons[0].startswith("forced"):
+            if reasons and reasons[0].startswith(("forced", "stack")):
                 frozen[lab_] = True
         radj = adj
         if refine_cost is not None:

@@ -69,6 +69,7 @@ def validate(
     assignment_col: str | None = None,
     flagged_col: str | None = "flagged",
     sliver_area: float = 0.5,
+    stack_col: str | None = "stack_id",
     crs=None,
     notes: list | None = None,
 ) -> ValidationReport:
@@ -98,6 +99,10 @@ def validate(
     sliver_area : float
         Gaps and overlaps smaller than this (m²) are reported as slivers
         (severity ``"warning"``), never hidden.
+    stack_col : str, optional
+        Grid column naming a stack: stacked grids of one heavy site share
+        its polygon and count once in the coverage checks, while every
+        household must still be in exactly one of them.
     crs : optional
         CRS for inputs that have none.
     notes : list of str, optional
@@ -177,12 +182,17 @@ def validate(
                          f"grid {gid[i]} has {nparts[i]} separate parts", geoms_v[i]))
 
     # coverage
-    polys = geoms_v[~missing]
+    # rows of one stack (stacked grids of one heavy site) share a polygon: one counts for space
+    spatial = ~missing
+    if stack_col and stack_col in g.columns:
+        sv = g[stack_col]
+        spatial &= ~(sv.notna() & sv.duplicated()).to_numpy()
+    polys = geoms_v[spatial]
     cov_valid = bool(shapely.coverage_is_valid(polys)) if len(polys) else False
     if not cov_valid and len(polys):
         edges = shapely.coverage_invalid_edges(polys)
         bad = ~shapely.is_empty(edges)
-        ids_bad = gid[~missing][bad]
+        ids_bad = gid[spatial][bad]
         rows.append(_row("coverage_invalid_edges", "error", ids_bad, int(bad.sum()),
                          f"{bad.sum()} grids have edges that do not match their neighbours' (gaps or overlaps)",
                          shapely.union_all(edges[bad])))
@@ -196,7 +206,7 @@ def validate(
             a = float(gp.area)
             if a <= 0:
                 continue
-            near = gid[~missing][tree.query(gp, predicate="intersects")]
+            near = gid[spatial][tree.query(gp, predicate="intersects")]
             sev, chk = ("error", "gap") if a >= sliver_area else ("warning", "sliver_gap")
             c = gp.representative_point()
             rows.append(_row(chk, sev, sorted(near.tolist(), key=str), a,
@@ -206,7 +216,7 @@ def validate(
     if outside_area > 0:
         out_g = shapely.area(shapely.difference(polys, bnd))
         # per grid, ignore floating-point noise of the overlay (far below the sliver threshold)
-        ids_out = gid[~missing][out_g > min(sliver_area, 1.0) * 1e-3]
+        ids_out = gid[spatial][out_g > min(sliver_area, 1.0) * 1e-3]
         sev = "error" if outside_area >= sliver_area else "warning"
         rows.append(_row("outside_boundary", sev, ids_out, outside_area,
                          f"{outside_area:.2f} m2 of grids lie outside the boundary", outside))
@@ -219,7 +229,7 @@ def validate(
         i1, i2 = i1[m], i2[m]
         inter = shapely.intersection(polys[i1], polys[i2])
         ia = shapely.area(inter)
-        ids_ok = gid[~missing]
+        ids_ok = gid[spatial]
         for j in np.flatnonzero(ia > 0):
             a = float(ia[j])
             overlap_area += a
@@ -236,8 +246,10 @@ def validate(
         for val in pd.unique(hid[hdup]):
             rows.append(_row("duplicate_household", "error", [val], int((hid == val).sum()),
                              f"household {val!r} appears {(hid == val).sum()} times"))
-    tree = shapely.STRtree(geoms_v)
+    sp_idx = np.flatnonzero(spatial)
+    tree = shapely.STRtree(geoms_v[sp_idx])
     pi, gi = tree.query(pts, predicate="intersects")
+    gi = sp_idx[gi]
     n_in = np.bincount(pi, minlength=len(pts))
     # interior hits (inside two grids' interiors = in an overlap)
     contains = shapely.contains_properly(geoms_v[gi], pts[pi])
