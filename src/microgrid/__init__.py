@@ -11,6 +11,7 @@ from .api import Level, partition
 from .errors import InfeasibleError, InputError, InternalError, MicrogridError
 from .inputs import estimate_households, read_layer
 from .ledger import ledger_table, write_ledger
+from .locate import locate
 from .plan import Plan, ValidationReport, read_plan
 from .repair import RepairResult, repair
 from .teams import Teams, assign_teams
@@ -25,6 +26,7 @@ __all__ = [
     "repair",
     "RepairResult",
     "estimate_households",
+    "locate",
     "ledger_table",
     "assign_teams",
     "Teams",
