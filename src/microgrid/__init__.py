@@ -14,6 +14,7 @@ from .ledger import ledger_table, write_ledger
 from .locate import locate
 from .plan import Plan, ValidationReport, read_plan
 from .repair import RepairResult, repair
+from .repartition import ChangeReport, repartition
 from .teams import Teams, assign_teams
 from .validate import validate
 
@@ -24,6 +25,8 @@ __all__ = [
     "Level",
     "validate",
     "repair",
+    "repartition",
+    "ChangeReport",
     "RepairResult",
     "estimate_households",
     "locate",

@@ -116,6 +116,15 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("plan", help="a plan GeoPackage (layers grids and households)")
     g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
 
+    rp = sub.add_parser("repartition", help="update a plan for changed households with the least churn")
+    rp.add_argument("plan", help="the current plan GeoPackage")
+    rp.add_argument("--households", required=True, help="the full, current set of households")
+    rp.add_argument("--id-col", default="household_id")
+    rp.add_argument("--persons-col", default="persons")
+    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
+    rp.add_argument("--overwrite", action="store_true")
+
     t = sub.add_parser("staff", help="assign leaders, workers and volunteers to grids (min total distance)")
     t.add_argument("plan", help="a plan GeoPackage (layer grids)")
     t.add_argument("--people", required=True, help="home points with person_id and role columns")
@@ -288,6 +297,20 @@ def _cmd_ledger(a) -> int:
     return EXIT_OK
 
 
+def _cmd_repartition(a) -> int:
+    from .errors import InputError
+    from .repartition import repartition
+
+    if not Path(a.plan).exists():
+        raise InputError(f"plan file not found: {a.plan}")
+    plan, changes = repartition(a.plan, a.households, id_col=a.id_col, persons_col=a.persons_col, seed=a.seed)
+    written = plan.to_file(a.out, overwrite=a.overwrite)
+    print(changes.summary())
+    print(plan.report.summary())
+    print(f"wrote {', '.join(map(str, written))}")
+    return EXIT_OK
+
+
 def _cmd_staff(a) -> int:
     from .errors import InputError
     from .teams import assign_teams
@@ -327,6 +350,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_ledger(a)
         if a.command == "staff":
             return _cmd_staff(a)
+        if a.command == "repartition":
+            return _cmd_repartition(a)
     except InfeasibleError as exc:
         print(f"infeasible: {exc}", file=sys.stderr)
         return EXIT_INFEASIBLE

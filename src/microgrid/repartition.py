@@ -1,0 +1,271 @@
+"""Re-partition with the least churn when households move in or out.
+
+Grids whose persons stay within bounds keep their geometry, id and code.
+Only grids out of bounds are partitioned again, inside the area they cover,
+so nothing outside it moves; when that area cannot be divided within the
+bounds, rings of neighbouring grids join it one at a time. New grids
+reuse the old ids of the grids they share most households with.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .api import partition
+from .crs import metric_crs
+from .errors import InfeasibleError, InputError
+from .inputs import read_layer
+from .locate import locate
+from .naming import grid_codes
+from .plan import Plan
+from .validate import validate
+
+__all__ = ["repartition", "ChangeReport"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ChangeReport:
+    """What :func:`repartition` changed.
+
+    Attributes
+    ----------
+    households_added, households_removed, households_moved : list
+        Household ids new in the input, gone from it, and kept but now in
+        another grid.
+    grids_kept, grids_changed, grids_new, grids_removed : list
+        Grid ids: untouched; re-drawn (same id); new ids; ids that no longer
+        exist (merged away).
+    churn : float
+        Share of households present before and after whose grid changed.
+    """
+
+    households_added: list
+    households_removed: list
+    households_moved: list
+    grids_kept: list
+    grids_changed: list
+    grids_new: list
+    grids_removed: list
+    churn: float
+
+    def summary(self) -> str:
+        return (f"households +{len(self.households_added)} -{len(self.households_removed)} "
+                f"moved {len(self.households_moved)} (churn {self.churn:.1%}); grids kept {len(self.grids_kept)}, "
+                f"changed {len(self.grids_changed)}, new {len(self.grids_new)}, removed {len(self.grids_removed)}")
+
+
+def _clean(geoms: np.ndarray) -> np.ndarray:
+    """Make shared edges between kept and re-drawn grids identical.
+
+    GEOS nodes the edges and snaps vertices closer than a tiny distance
+    derived from the extent (sub-millimetre here), so kept grids gain the
+    vertices where re-drawn neighbours meet them and otherwise keep their shape.
+    """
+    return shapely.coverage_clean(geoms)
+
+
+def _neighbours(geoms: np.ndarray, idx: set[int]) -> set[int]:
+    tree = shapely.STRtree(geoms)
+    out = set()
+    for i in idx:
+        for j in tree.query(geoms[i], predicate="intersects").tolist():
+            if j not in idx and shapely.length(shapely.intersection(geoms[i].boundary, geoms[j].boundary)) > 0:
+                out.add(j)
+    return out
+
+
+def repartition(
+    plan,
+    households,
+    boundary=None,
+    barriers=None,
+    *,
+    min_persons: int | None = None,
+    max_persons: int | None = None,
+    id_col: str = "household_id",
+    persons_col: str = "persons",
+    seed: int = 0,
+    max_rings: int = 4,
+) -> tuple[Plan, ChangeReport]:
+    """Update ``plan`` for a new set of households with the least churn.
+
+    Parameters
+    ----------
+    plan : Plan or path
+        The current plan (a Plan, or a plan GeoPackage).
+    households : GeoDataFrame or path
+        The full, current set of households.
+    boundary, barriers : optional
+        Default: the plan's own layers.
+    min_persons, max_persons : int, optional
+        Default: the plan's bounds.
+    max_rings : int
+        How many rings of neighbours may join the re-partitioned area.
+
+    Returns
+    -------
+    (Plan, ChangeReport)
+    """
+    if isinstance(plan, Plan):
+        grids, old_hh, bnd, bars = plan.grids, plan.households, plan.boundary, plan.barriers
+        params = plan.params
+    else:
+        grids = read_layer(plan, layer="grids", what="grids")
+        old_hh = read_layer(plan, layer="households", what="households")
+        bnd = read_layer(plan, layer="boundary", what="boundary")
+        try:
+            bars = read_layer(plan, layer="barriers", what="barriers")
+        except InputError:
+            bars = None
+        params = {}
+    if boundary is not None:
+        bnd = read_layer(boundary, what="boundary")
+    if barriers is not None:
+        bars = read_layer(barriers, what="barriers")
+    lo = min_persons if min_persons is not None else int(params.get("min_persons", bnd.get("min_persons", [200])[0]
+                                                                     if "min_persons" in bnd else 200))
+    hi = max_persons if max_persons is not None else int(params.get("max_persons", bnd.get("max_persons", [300])[0]
+                                                                     if "max_persons" in bnd else 300))
+    hh = read_layer(households, what="households")
+    if hh.crs is None:
+        hh = hh.set_crs(grids.crs)
+    if id_col not in hh.columns or persons_col not in hh.columns:
+        raise InputError(f"households need columns {id_col!r} and {persons_col!r}")
+    # all geometry work in one metric CRS, so kept and re-drawn grids share exact edges
+    out_crs = grids.crs
+    c = shapely.union_all(grids.to_crs(4326).geometry.to_numpy()).centroid
+    work = metric_crs(grids.crs, c.x, c.y)
+    grids_in = grids
+    grids = grids.to_crs(work)
+    bnd = bnd.to_crs(work) if bnd.crs is not None else bnd.set_crs(out_crs).to_crs(work)
+    bars = bars.to_crs(work) if bars is not None and bars.crs is not None and len(bars) else None
+    old_hh = old_hh.to_crs(work)
+    hh = hh.to_crs(work)
+    old_of = dict(zip(old_hh["household_id"].tolist(), old_hh["grid_id"].tolist()))
+    new_ids = hh[id_col].tolist()
+    # every household to the grid it falls in (kept households keep theirs when still inside it)
+    loc = locate(grids, hh.geometry)["grid_id"]
+    pos = {g: i for i, g in enumerate(grids["grid_id"].tolist())}
+    geoms = grids.geometry.to_numpy()
+    assign = []
+    for i, hid in enumerate(new_ids):
+        g = old_of.get(hid)
+        if g in pos and shapely.covers(geoms[pos[g]], hh.geometry.iloc[i]):
+            assign.append(g)
+        else:
+            assign.append(loc.iloc[i])
+    assign = pd.Series(assign, index=hh.index)
+    if assign.isna().any():
+        raise InputError(f"households {assign[assign.isna()].index[:10].tolist()} lie outside every grid; "
+                         "fix their positions or partition again")
+    persons = pd.to_numeric(hh[persons_col]).to_numpy()
+    gp = pd.Series(persons).groupby(assign.to_numpy()).sum().reindex(grids["grid_id"]).fillna(0).to_numpy()
+    bad = set(np.flatnonzero((gp < lo) | (gp > hi)).tolist())
+    bad -= set(np.flatnonzero(grids["flagged"].fillna(False).astype(bool).to_numpy()).tolist()) \
+        if "flagged" in grids.columns else set()
+    out_grids = grids.copy()
+    changed, new, removed = [], [], []
+    area = set(bad)
+    if bad:
+        for attempt in range(max_rings + 2):
+            if attempt:  # the grids out of bounds alone could not be fixed: add a ring of neighbours
+                area |= _neighbours(geoms, area)
+            idx = sorted(area)
+            region = shapely.coverage_union_all(geoms[idx])
+            inside = assign.isin(grids["grid_id"].to_numpy()[idx]).to_numpy()
+            sub_hh = hh[inside]
+            try:
+                sub = partition(sub_hh, gpd.GeoDataFrame(geometry=[region], crs=grids.crs), bars,
+                                min_persons=lo, max_persons=hi, seed=seed, id_col=id_col,
+                                persons_col=persons_col, outside="snap")
+                break
+            except InfeasibleError:
+                if attempt and not _neighbours(geoms, area):
+                    raise
+        else:  # pragma: no cover
+            raise InfeasibleError("no least-churn re-partition found; partition the area again")
+        # match new grids to old ids by shared households
+        sub_assign = dict(zip(sub.households["household_id"], sub.households["grid_id"]))
+        old_ids = grids["grid_id"].to_numpy()[idx].tolist()
+        overlap = pd.crosstab(pd.Series([sub_assign[h] for h in sub_hh[id_col]], name="new"),
+                              pd.Series(assign[inside].to_numpy(), name="old"))
+        pairs = sorted(((overlap.loc[n, o], n, o) for n in overlap.index for o in overlap.columns
+                        if overlap.loc[n, o] > 0), key=lambda t: (-t[0], str(t[1]), str(t[2])))
+        id_of_new, taken = {}, set()
+        for _, n_, o_ in pairs:
+            if n_ not in id_of_new and o_ not in taken:
+                id_of_new[n_] = o_
+                taken.add(o_)
+        next_id = int(pd.to_numeric(grids["grid_id"], errors="coerce").max()) + 1
+        new_rows = []
+        sub_g = sub.grids.to_crs(grids.crs)
+        for r in sub_g.itertuples(index=False):
+            gid = id_of_new.get(r.grid_id)
+            if gid is None:
+                gid = next_id
+                next_id += 1
+                new.append(gid)
+            else:
+                changed.append(gid)
+            new_rows.append({"grid_id": gid, "persons": r.persons, "households": r.households,
+                             "flagged": r.flagged, "flag_reason": r.flag_reason, "geometry": r.geometry,
+                             "_new": r.grid_id})
+        removed = [o for o in old_ids if o not in taken]
+        kept = out_grids[~out_grids["grid_id"].isin(old_ids)]
+        fresh = gpd.GeoDataFrame(new_rows, geometry="geometry", crs=grids.crs)
+        if "code" in grids.columns:
+            codes = dict(zip(grids["grid_id"], grids["code"]))
+            prefix = str(grids["code"].iloc[0])[:-3]
+            used = {int(str(c)[-3:]) for c in kept["code"]}
+            seqs = iter(s for s in range(1, 10**4) if s not in used)
+            fresh["code"] = [codes.get(g) if g in codes and g not in new else grid_codes([next(seqs)], prefix)[0]
+                             for g in fresh["grid_id"]]
+        out_grids = pd.concat([kept, fresh.drop(columns="_new")], ignore_index=True)
+        out_grids = gpd.GeoDataFrame(out_grids, geometry="geometry", crs=grids.crs)
+        # exact shared edges between kept and re-drawn grids
+        out_grids = out_grids.set_geometry(gpd.GeoSeries(_clean(out_grids.geometry.to_numpy()),
+                                                         index=out_grids.index, crs=grids.crs))
+        row_of = {h: i for i, h in enumerate(new_ids)}
+        id_map = dict(zip(fresh["_new"], fresh["grid_id"]))
+        rows = [row_of[h] for h in sub.households["household_id"]]
+        vals = assign.to_numpy(dtype=object)
+        vals[rows] = [id_map[g] for g in sub.households["grid_id"]]
+        assign = pd.Series(vals, index=assign.index)
+    if bad and pd.api.types.is_integer_dtype(grids_in["grid_id"]):
+        out_grids["grid_id"] = out_grids["grid_id"].astype(grids_in["grid_id"].dtype)
+    canonical = {g: g for g in out_grids["grid_id"].tolist()}  # 18.0 -> 18: one id type throughout
+    hh_out = hh.rename(columns={id_col: "household_id", persons_col: "persons"}).copy()
+    hh_out["grid_id"] = [canonical[v] for v in assign.tolist()]
+    if not bad:  # nothing to re-draw: the plan's own geometry, untouched
+        out_grids = grids_in.copy()
+    else:
+        out_grids = out_grids.to_crs(out_crs)
+    gp2 = hh_out.groupby("grid_id")["persons"].sum()
+    out_grids["persons"] = out_grids["grid_id"].map(gp2).fillna(0).astype(int)
+    out_grids["households"] = out_grids["grid_id"].map(hh_out.groupby("grid_id").size()).fillna(0).astype(int)
+    hh_out = hh_out.to_crs(out_crs)
+    bnd = bnd.to_crs(out_crs)
+    bars = bars.to_crs(out_crs) if bars is not None else None
+    report = validate(out_grids, hh_out, bnd, bars, min_persons=lo, max_persons=hi, assignment_col="grid_id")
+    both = [h for h in new_ids if h in old_of]
+    new_of = dict(zip(hh_out["household_id"], hh_out["grid_id"]))
+    moved = [h for h in both if new_of[h] != old_of[h]]
+    changes = ChangeReport(
+        households_added=[h for h in new_ids if h not in old_of],
+        households_removed=[h for h in old_of if h not in set(new_ids)],
+        households_moved=moved,
+        grids_kept=[g for g in grids["grid_id"] if g not in set(changed) | set(removed)],
+        grids_changed=changed, grids_new=new, grids_removed=removed,
+        churn=len(moved) / len(both) if both else 0.0,
+    )
+    newplan = Plan(grids=out_grids, households=hh_out, report=report, boundary=bnd, barriers=bars,
+                   params={**params, "repartition": changes.summary()})
+    return newplan, changes
