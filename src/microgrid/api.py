@@ -336,7 +336,7 @@ def partition(
     )
     extra = inp.extra_columns
     if len(extra.columns):
-        extra = extra[~extra.index.duplicated()].reindex(hh_out["household_id"].to_numpy())
+        extra = extra.reindex(hh_out["household_id"].to_numpy())  # ids are unique: checked on input
         for c in extra.columns:
             if c not in hh_out.columns:
                 hh_out[c] = extra[c].to_numpy()

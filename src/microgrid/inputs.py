@@ -694,8 +694,6 @@ def estimate_households(
         n_ent = 1 if not households_per_entrance else -(-nb // int(households_per_entrance))
         pts[start:start + nb] = np.repeat(_entrances(fp, n_ent), -(-nb // n_ent))[:nb]
         start += nb
-    sites = pts
-    total = int(n.sum())
     persons = rng.choice(np.arange(1, len(p) + 1), size=total, p=p)
     width = max(1, len(str(total)))
     return gpd.GeoDataFrame(
@@ -704,7 +702,7 @@ def estimate_households(
             "persons": persons.astype(np.int64),
             "building": np.repeat(b.index.to_numpy(), n),
         },
-        geometry=sites,
+        geometry=pts,
         crs=b.crs,
     )
 
