@@ -8,7 +8,7 @@ import pyproj
 
 from .errors import InputError
 
-__all__ = ["metric_crs", "CGCS2000"]
+__all__ = ["metric_crs", "metric_crs_for", "CGCS2000"]
 
 CGCS2000 = pyproj.CRS.from_epsg(4490)
 _WGS84 = pyproj.CRS.from_epsg(4326)
@@ -63,3 +63,20 @@ def metric_crs(crs, lon: float, lat: float) -> pyproj.CRS:
         return gauss_kruger_zone(lon)
     zone = int((lon + 180) // 6) % 60 + 1
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def metric_crs_for(gdf, crs=None) -> pyproj.CRS:
+    """The metric CRS to work in for a layer: :func:`metric_crs` at the middle of its extent.
+
+    ``crs`` decides the kind of CRS (default: the layer's own), e.g. the
+    households' CRS when choosing for a whole set of inputs.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> metric_crs_for(gpd.GeoSeries([shapely.Point(116.35, 40.0)], crs=4326)).to_epsg()
+    32650
+    """
+    x0, y0, x1, y1 = gdf.total_bounds
+    lon, lat = pyproj.Transformer.from_crs(gdf.crs, 4326, always_xy=True).transform((x0 + x1) / 2, (y0 + y1) / 2)
+    return metric_crs(crs if crs is not None else gdf.crs, lon, lat)

@@ -17,7 +17,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from .crs import metric_crs
+from .crs import metric_crs_for
 from .errors import InputError, ids_preview
 
 __all__ = [
@@ -467,11 +467,8 @@ def prepare_inputs(
         raise InputError(problems)
 
     out_crs = pyproj.CRS.from_user_input(hh.crs)
-    # centre for the metric CRS choice, in lon/lat
     bnd_crs = pyproj.CRS.from_user_input(bnd_raw.crs)
-    c = bnd.centroid
-    lon, lat = pyproj.Transformer.from_crs(bnd_crs, 4326, always_xy=True).transform(c.x, c.y)
-    work = metric_crs(out_crs, lon, lat)
+    work = metric_crs_for(bnd_raw, crs=out_crs)  # the kind of CRS follows the households
 
     def to_work(g):
         return g if pyproj.CRS.from_user_input(g.crs) == work else g.to_crs(work)
@@ -671,9 +668,7 @@ def estimate_households(
         b = b[~b.geometry.is_empty]
     if len(b) == 0:
         return gpd.GeoDataFrame({"household_id": [], "persons": [], "building": []}, geometry=[], crs=geom.crs)
-    c = shapely.centroid(shapely.union_all(b.geometry.to_numpy()))
-    lon, lat = pyproj.Transformer.from_crs(b.crs, 4326, always_xy=True).transform(c.x, c.y)
-    work = metric_crs(b.crs, lon, lat)
+    work = metric_crs_for(b)
     area = b.geometry.to_crs(work).area.to_numpy()
     types = b[type_col].astype("string").str.lower().fillna("yes") if type_col in b else pd.Series("yes", index=b.index)
     if levels_col in b:

@@ -368,7 +368,6 @@ def partition_graph(
     names: np.ndarray | None = None,
     xy: np.ndarray | None = None,
     restarts: int = 3,
-    refine_cost: np.ndarray | None = None,
     heavy: str = "raise",
 ) -> Regions:
     """Partition a weighted graph into connected regions with weights in ``[lo, hi]``.
@@ -408,9 +407,6 @@ def partition_graph(
         follows ``on_infeasible``; ``"flag"`` flags it without raising;
         ``"stack"`` flags it ``"stack"`` for the caller to split its
         households into stacked grids.
-    refine_cost : (m,) array, optional
-        Edge costs the refinement minimizes (default ``cost``); may be
-        negative to reward region boundaries that lie on barriers.
 
     Returns
     -------
@@ -604,14 +600,7 @@ def partition_graph(
         for lab_, reasons in flags.items():
             if reasons and reasons[0].startswith(("forced", "stack")):
                 frozen[lab_] = True
-        radj = adj
-        if refine_cost is not None:
-            rc = np.asarray(refine_cost, float)
-            radj = sp.coo_matrix(
-                (np.r_[rc[m], rc[m]], (np.r_[nu[m], nv[m]], np.r_[nv[m], nu[m]])), shape=(n, n)
-            ).tocsr()
-            radj.sum_duplicates()
-        labels = _refine(labels, w, radj, lo, hi, frozen)
+        labels = _refine(labels, w, adj, lo, hi, frozen)
     region_w = np.bincount(labels, weights=w, minlength=next_label)
     for r in range(next_label):
         if not lo <= region_w[r] <= hi and r not in flags:

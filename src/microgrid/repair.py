@@ -27,7 +27,7 @@ import shapely
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .crs import metric_crs
+from .crs import metric_crs_for
 from .errors import InputError
 from .graph import build_graph
 from .inputs import adopt_crs, read_layer
@@ -146,8 +146,7 @@ def repair(
         raise InputError(f"duplicate grid ids {dups}; give every grid a unique id before repairing")
     if len(g) == 0:
         raise InputError("grids layer is empty; nothing to repair")
-    c = shapely.union_all(b.to_crs(4326).geometry.to_numpy()).centroid
-    work = metric_crs(b.crs, c.x, c.y)
+    work = metric_crs_for(b)
     out_crs = g.crs
     gw = g.to_crs(work)
     bnd = shapely.union_all(shapely.make_valid(b.to_crs(work).geometry.to_numpy()))

@@ -18,7 +18,7 @@ import pandas as pd
 import shapely
 
 from .api import partition
-from .crs import metric_crs
+from .crs import metric_crs_for
 from .errors import InfeasibleError, InputError
 from .inputs import read_layer
 from .locate import locate
@@ -141,8 +141,7 @@ def repartition(
         raise InputError(f"households need columns {id_col!r} and {persons_col!r}")
     # all geometry work in one metric CRS, so kept and re-drawn grids share exact edges
     out_crs = grids.crs
-    c = shapely.union_all(grids.to_crs(4326).geometry.to_numpy()).centroid
-    work = metric_crs(grids.crs, c.x, c.y)
+    work = metric_crs_for(grids)
     grids_in = grids
     grids = grids.to_crs(work)
     bnd = bnd.to_crs(work) if bnd.crs is not None else bnd.set_crs(out_crs).to_crs(work)

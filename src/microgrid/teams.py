@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 from scipy.optimize import linear_sum_assignment
 
-from .crs import metric_crs
+from .crs import metric_crs_for
 from .errors import InputError
 from .inputs import read_layer
 
@@ -102,8 +102,7 @@ def assign_teams(
     if p[id_col].duplicated().any():
         dup = sorted(set(p.loc[p[id_col].duplicated(), id_col].tolist()), key=str)
         raise InputError(f"duplicate person ids {dup[:10]}; give every person a unique id")
-    c = shapely.union_all(g.to_crs(4326).geometry.to_numpy()).centroid
-    work = metric_crs(g.crs, c.x, c.y)
+    work = metric_crs_for(g)
     gw, pw = g.to_crs(work), p.to_crs(work)
     geoms = gw.geometry.to_numpy()
     gids = gw[grid_id_col].tolist()

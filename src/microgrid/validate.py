@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .crs import metric_crs
+from .crs import metric_crs_for
 from .errors import InputError
 from .inputs import adopt_crs, read_layer
 from .plan import ValidationReport
@@ -145,8 +145,7 @@ def validate(
     if problems:
         raise InputError(problems)
     # metric CRS
-    c = shapely.union_all(b.to_crs(4326).geometry.to_numpy()).centroid
-    work = metric_crs(b.crs, c.x, c.y)
+    work = metric_crs_for(b)
     g = g.to_crs(work)
     h = h.to_crs(work)
     b = b.to_crs(work)
@@ -197,11 +196,11 @@ def validate(
                          f"{bad.sum()} grids have edges that do not match their neighbours' (gaps or overlaps)",
                          shapely.union_all(edges[bad])))
     union = shapely.union_all(polys) if len(polys) else shapely.Polygon()
+    tree = shapely.STRtree(polys)
     gaps = shapely.get_parts(shapely.difference(bnd, union))
     gaps = gaps[np.isin(shapely.get_type_id(gaps), [3, 6])]
     gap_area = float(shapely.area(gaps).sum())
     if len(gaps):
-        tree = shapely.STRtree(polys)
         for gp in gaps:
             a = float(gp.area)
             if a <= 0:
@@ -223,7 +222,6 @@ def validate(
     # overlaps
     overlap_area = 0.0
     if len(polys) > 1:
-        tree = shapely.STRtree(polys)
         i1, i2 = tree.query(polys, predicate="intersects")
         m = i1 < i2
         i1, i2 = i1[m], i2[m]
