@@ -11,6 +11,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from .crs import layer_to_wgs84, normalize_system, plan_from_wgs84
 from .errors import InputError, InternalError
 from .graph import build_graph, whole_groups
 from .inputs import prepare_inputs
@@ -134,6 +135,7 @@ def partition(
     parent_id_col: str | None = None,
     oversize: str | None = None,
     stack_col: str | None = None,
+    input_crs: str | None = None,
 ) -> Plan:
     """Divide a community into contiguous, population-balanced grids along its roads.
 
@@ -206,6 +208,14 @@ def partition(
         ``stack_id``), grouped by ``stack_col`` (entrance, floor) or by id.
     stack_col : str, optional
         Household column grouping households of a heavy site (e.g. entrance).
+    input_crs : {None, "wgs84", "gcj02", "bd09"}, optional
+        The lon/lat system of all geometry inputs when they come from a
+        Chinese web map: ``"gcj02"`` (GCJ-02: Amap/Gaode, Tencent) or
+        ``"bd09"`` (BD-09: Baidu); case and hyphens do not matter. They are
+        converted to WGS84 first, and every layer of the plan (grids,
+        households, boundary, barriers, units, coarser levels, violations)
+        comes back in the same system, labelled EPSG:4326 (there is no EPSG
+        code for either); ``plan.params["input_crs"]`` records it.
 
     Returns
     -------
@@ -230,6 +240,13 @@ def partition(
     True
     """
     t0 = time.perf_counter()
+    system = "wgs84" if input_crs is None else normalize_system(input_crs)
+    if system != "wgs84":
+        households, boundary, barriers, landmarks, parents = (
+            None if x is None else layer_to_wgs84(x, system, what=w, crs=crs)
+            for x, w in ((households, "households"), (boundary, "boundary"), (barriers, "barriers"),
+                         (landmarks, "landmarks"), (parents, "parents"))
+        )
     _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries, restarts)
     check_prefix(code_prefix)
     if oversize not in (None, "flag", "stack"):
@@ -404,12 +421,13 @@ def partition(
         layer["polsby_popper"] = rep_l.per_grid["polsby_popper"].to_numpy()
     if levels:
         params["levels"] = [list(x) for x in specs]
-    return Plan(
+    plan = Plan(
         grids=back(grids), households=back(hh_out), report=report, boundary=back(bnd),
         barriers=back(bars), units=back(unit_gdf), params=params,
         layers={f"grids_{lname}": back(layer) for (lname, _, _), layer in zip(specs[:-1], layers[:-1])},
         level_reports=level_reports,
     )
+    return plan if system == "wgs84" else plan_from_wgs84(plan, system)
 
 
 def _stack(grids, grid_of_hh, hh, extra, stack_col, lo, hi, code_prefix):

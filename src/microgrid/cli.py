@@ -64,6 +64,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--stack-col", help="household column grouping a stacked site (entrance, floor)")
     p.add_argument("--parents", help="existing areas (villages, grids) to partition inside; no grid crosses them")
     p.add_argument("--parent-id-col", help="parent id column (default parent_id, else the first column)")
+    p.add_argument("--input-crs", choices=["wgs84", "gcj02", "bd09"], type=str.lower,
+                   help="lon/lat system of all inputs: gcj02 (Amap/Gaode, Tencent) or bd09 (Baidu) are converted "
+                        "to WGS84 and the plan is written back in the same system")
     p.add_argument("--level", action="append", metavar="NAME:MIN:MAX",
                    help="nested level, repeatable, coarse to fine (e.g. --level grid:800:1500 "
                         "--level microgrid:200:300); replaces --min/--max-persons")
@@ -182,6 +185,7 @@ def _cmd_partition(a) -> int:
         kind_col=a.kind_col, crs=a.crs, outside=a.outside, snap_tolerance=a.snap_tolerance,
         on_infeasible=a.on_infeasible, code_prefix=a.code_prefix, levels=levels,
         parents=a.parents, parent_id_col=a.parent_id_col, oversize=a.oversize, stack_col=a.stack_col,
+        input_crs=a.input_crs,
     )
     written = plan.to_file(out, overwrite=a.overwrite)
     if a.report:
