@@ -1,0 +1,192 @@
+"""GeoJSON in and out: FeatureCollections to GeoDataFrames and plans to FeatureCollections.
+
+Used by the HTTP service and useful on its own, e.g. to feed a web map::
+
+    fc = microgrid.geojson.plan_to_geojson(plan)["grids"]
+
+GeoJSON follows RFC 7946: coordinates are WGS84 longitude/latitude unless the
+caller names another CRS (the service's ``crs`` member), in which case the
+output is in that CRS too and carries a ``crs`` member naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+import shapely.geometry
+
+from .errors import InputError, ids_preview
+
+__all__ = ["read_feature_collection", "to_feature_collection", "plan_to_geojson", "WGS84"]
+
+WGS84 = "EPSG:4326"
+
+_GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
+                   "GeometryCollection")
+
+
+def _crs_of(crs):
+    import pyproj
+
+    if crs is None:
+        return pyproj.CRS.from_user_input(WGS84)
+    try:
+        return pyproj.CRS.from_user_input(crs)
+    except Exception:  # pyproj raises CRSError, TypeError for odd inputs
+        raise InputError(
+            f"crs: {crs!r} is not a CRS pyproj knows; give an EPSG code such as 'EPSG:4547' "
+            "or leave it out for WGS84 longitude/latitude (RFC 7946)"
+        ) from None
+
+
+def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | None:
+    """A GeoJSON FeatureCollection (dict or JSON text) as a GeoDataFrame.
+
+    Parameters
+    ----------
+    fc : dict, str or None
+        A FeatureCollection, a single Feature, or a bare geometry object.
+    what : str
+        Name of the input, used in error messages.
+    crs : optional
+        CRS of the coordinates (default WGS84 longitude/latitude).
+
+    Returns
+    -------
+    GeoDataFrame or None
+        Properties become columns; a Feature's ``id`` becomes column ``id``
+        when properties carry none.
+
+    Raises
+    ------
+    InputError
+        Naming each feature (by position) whose geometry cannot be read.
+
+    Examples
+    --------
+    >>> fc = {"type": "FeatureCollection", "features": [
+    ...     {"type": "Feature", "properties": {"household_id": 1, "persons": 3},
+    ...      "geometry": {"type": "Point", "coordinates": [116.3, 39.9]}}]}
+    >>> gdf = read_feature_collection(fc, what="households")
+    >>> gdf[["household_id", "persons"]].values.tolist(), gdf.crs.to_epsg()
+    ([[1, 3]], 4326)
+    """
+    if fc is None:
+        return None
+    if isinstance(fc, (str, bytes)):
+        try:
+            fc = json.loads(fc)
+        except ValueError as exc:
+            raise InputError(f"{what}: not valid JSON ({exc})") from None
+    if not isinstance(fc, dict):
+        raise InputError(f"{what}: expected a GeoJSON FeatureCollection object, got {type(fc).__name__}")
+    kind = fc.get("type")
+    if kind == "Feature":
+        fc = {"type": "FeatureCollection", "features": [fc]}
+    elif kind in _GEOMETRY_TYPES:
+        fc = {"type": "FeatureCollection", "features": [{"type": "Feature", "geometry": fc, "properties": {}}]}
+    elif kind != "FeatureCollection":
+        raise InputError(f"{what}: expected a GeoJSON FeatureCollection, got type {kind!r}")
+    features = fc.get("features")
+    if not isinstance(features, list):
+        raise InputError(f"{what}: a FeatureCollection needs a 'features' list")
+    crs = _crs_of(crs)
+    geoms, rows, bad, empty = [], [], [], []
+    for i, f in enumerate(features):
+        if not isinstance(f, dict):
+            bad.append(i)
+            continue
+        g = f.get("geometry")
+        if g is None:
+            empty.append(i)
+            geoms.append(None)
+        else:
+            try:
+                geom = shapely.geometry.shape(g)
+                if not np.isfinite(shapely.get_coordinates(geom)).all():
+                    raise ValueError("non-finite coordinate")
+                if shapely.has_z(geom):  # heights play no part in a plan
+                    geom = shapely.force_2d(geom)
+                geoms.append(geom)
+            except Exception:  # shapely raises many types for malformed coordinates
+                bad.append(i)
+                geoms.append(None)
+        props = f.get("properties") or {}
+        if not isinstance(props, dict):
+            bad.append(i)
+            props = {}
+        props = dict(props)
+        if "id" in f and "id" not in props:
+            props["id"] = f["id"]
+        rows.append(props)
+    problems = []
+    if bad:
+        problems.append(
+            f"{what}: {len(bad)} feature(s) are not readable GeoJSON features (features[{ids_preview(bad)}]); "
+            "each needs a 'geometry' with a valid 'type' and finite 'coordinates', and 'properties' as an object"
+        )
+    if empty:
+        problems.append(
+            f"{what}: {len(empty)} feature(s) have no geometry (features[{ids_preview(empty)}]); "
+            "give each one a geometry or leave it out"
+        )
+    if problems:
+        raise InputError(problems)
+    df = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=crs).values, crs=crs)
+
+
+def _clean_value(v):
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def to_feature_collection(gdf: gpd.GeoDataFrame | None, *, crs=None) -> dict | None:
+    """A GeoDataFrame as a GeoJSON FeatureCollection dict, in ``crs`` (default WGS84).
+
+    Non-finite numbers become ``null``; a non-WGS84 ``crs`` is named in a
+    ``crs`` member so that clients cannot mistake the coordinates.
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> g = gpd.GeoDataFrame({"grid_id": [1]}, geometry=[shapely.box(0, 0, 1, 1)], crs=4326)
+    >>> fc = to_feature_collection(g)
+    >>> fc["type"], fc["features"][0]["properties"], fc["features"][0]["geometry"]["type"]
+    ('FeatureCollection', {'grid_id': 1}, 'Polygon')
+    """
+    if gdf is None:
+        return None
+    target = _crs_of(crs)
+    out = gdf
+    if out.crs is not None and not out.crs.equals(target):
+        out = out.to_crs(target)
+    out = out[[c for c in out.columns if c != out.geometry.name] + [out.geometry.name]]
+    fc = json.loads(out.to_json(na="null", show_bbox=False, drop_id=True, to_wgs84=False))
+    for f in fc["features"]:
+        f["properties"] = {k: _clean_value(v) for k, v in f["properties"].items()}
+    if target.to_epsg() != 4326:
+        fc["crs"] = {"type": "name", "properties": {"name": target.to_string()}}
+    return fc
+
+
+def plan_to_geojson(plan, *, crs=None) -> dict:
+    """A plan's layers as FeatureCollections: ``grids``, ``households`` and each extra layer.
+
+    Parameters
+    ----------
+    plan : Plan
+    crs : optional
+        Output CRS (default WGS84, RFC 7946).
+    """
+    out = {"grids": to_feature_collection(plan.grids, crs=crs),
+           "households": to_feature_collection(plan.households, crs=crs)}
+    for name, layer in plan.layers.items():
+        out[name] = to_feature_collection(layer, crs=crs)
+    return out

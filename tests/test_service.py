@@ -1,0 +1,337 @@
+"""The HTTP service, through a real HTTP client against ``microgrid serve`` on localhost."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+
+import microgrid
+from microgrid.geojson import read_feature_collection, to_feature_collection
+
+httpx = pytest.importorskip("httpx")
+pytest.importorskip("fastapi")
+pytest.importorskip("uvicorn")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(*args) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "microgrid", "serve", "--port", str(port), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"microgrid serve exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("microgrid serve did not start in 60 s")
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def server():
+    proc, url = _start("--jobs", "2", "--max-body-mb", "2", "--timeout", "120")
+    try:
+        yield url
+    finally:
+        _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def village():
+    hh, bnd, bars, lms = microgrid.samples.make_village(500, seed=3)
+    return {"households": to_feature_collection(hh), "boundary": to_feature_collection(bnd),
+            "barriers": to_feature_collection(bars), "landmarks": to_feature_collection(lms)}, (hh, bnd, bars, lms)
+
+
+@pytest.fixture(scope="module")
+def partitioned(server, village):
+    body, _ = village
+    r = httpx.post(server + "/v1/partition", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _is_problem(r, status):
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body = r.json()
+    assert body["status"] == status and body["title"] and body["detail"] and body["type"].startswith("urn:microgrid")
+    return body
+
+
+def test_healthz_and_openapi(server):
+    h = httpx.get(server + "/healthz").json()
+    assert h["status"] == "ok" and h["version"] == microgrid.__version__ and h["max_jobs"] == 2
+    spec = httpx.get(server + "/openapi.json").json()
+    assert {"/v1/partition", "/v1/validate", "/v1/repartition", "/v1/locate", "/healthz"} <= set(spec["paths"])
+    assert "422" in spec["paths"]["/v1/partition"]["post"]["responses"]
+
+
+def test_partition_round_trip(partitioned, village):
+    _, (hh, bnd, bars, lms) = village
+    grids = read_feature_collection(partitioned["grids"], what="grids")
+    out_hh = read_feature_collection(partitioned["households"], what="households")
+    assert partitioned["report"]["ok"] is True
+    # GeoJSON answers are WGS84 longitude/latitude (RFC 7946) and carry no crs member
+    assert "crs" not in partitioned["grids"]
+    minx, miny, maxx, maxy = grids.total_bounds
+    assert 100 < minx < maxx < 130 and 0 < miny < maxy < 60
+    # every household once, persons in = out, every grid within bounds
+    assert sorted(out_hh["household_id"]) == sorted(hh["household_id"])
+    assert out_hh["persons"].sum() == hh["persons"].sum() == grids["persons"].sum()
+    assert set(out_hh["grid_id"]) == set(grids["grid_id"])
+    assert grids["persons"].between(200, 300).all()
+    # the same as the library gives for the same WGS84 inputs
+    wgs = [g.to_crs(4326) for g in (hh, bnd, bars, lms)]
+    plan = microgrid.partition(*wgs)
+    assert len(plan.grids) == len(grids)
+    a = dict(zip(plan.households["household_id"], plan.households["grid_id"]))
+    b = dict(zip(out_hh["household_id"], out_hh["grid_id"]))
+    assert a == b
+    # coverage of the boundary, checked here independently of the report
+    union = shapely.union_all(grids.to_crs(32650).geometry.values)
+    assert abs(union.area - bnd.to_crs(32650).geometry.iloc[0].area) < 1.0
+
+
+def test_partition_in_a_named_crs(server, village):
+    _, (hh, bnd, bars, lms) = village
+    body = {"households": to_feature_collection(hh, crs=hh.crs), "boundary": to_feature_collection(bnd, crs=hh.crs),
+            "barriers": to_feature_collection(bars, crs=hh.crs), "crs": "EPSG:32650"}
+    r = httpx.post(server + "/v1/partition", json=body, timeout=120)
+    assert r.status_code == 200, r.text
+    fc = r.json()["grids"]
+    assert "32650" in json.dumps(fc["crs"])
+    grids = read_feature_collection(fc, what="grids", crs="EPSG:32650")
+    assert grids.total_bounds[0] > 100_000  # metres, not degrees
+    assert abs(grids.union_all().area - bnd.geometry.iloc[0].area) < 1.0
+
+
+def test_validate_finds_a_removed_grid(server, village, partitioned):
+    body, _ = village
+    ok = httpx.post(server + "/v1/validate", json={"grids": partitioned["grids"], "households": partitioned[
+        "households"], "boundary": body["boundary"], "barriers": body["barriers"], "assignment_col": "grid_id"})
+    assert ok.status_code == 200 and ok.json()["report"]["ok"] is True
+    grids = dict(partitioned["grids"])
+    removed = grids["features"][0]["properties"]["grid_id"]
+    grids["features"] = grids["features"][1:]
+    bad = httpx.post(server + "/v1/validate", json={"grids": grids, "households": partitioned["households"],
+                                                     "boundary": body["boundary"], "assignment_col": "grid_id"})
+    rep = bad.json()["report"]
+    assert bad.status_code == 200 and rep["ok"] is False
+    checks = {v["check"] for v in rep["violations"]}
+    assert "gap" in checks
+    # the households of the removed grid are named, each one
+    lost = {f["properties"]["household_id"] for f in partitioned["households"]["features"]
+            if f["properties"]["grid_id"] == removed}
+    named = {i for v in rep["violations"] if v["check"] == "household_unknown_grid" for i in v["ids"]}
+    assert lost and named == lost
+
+
+def test_locate_matches_assignment(server, partitioned):
+    r = httpx.post(server + "/v1/locate", json={"grids": partitioned["grids"], "points": partitioned["households"]})
+    assert r.status_code == 200, r.text
+    res = r.json()
+    expected = [f["properties"]["grid_id"] for f in partitioned["households"]["features"]]
+    assert [row["grid_id"] for row in res["results"]] == expected
+    assert res["located"] == len(expected)
+    outside = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [0.0, 0.0]}}]}
+    r = httpx.post(server + "/v1/locate", json={"grids": partitioned["grids"], "points": outside})
+    assert r.json()["results"][0]["grid_id"] is None and r.json()["located"] == 0
+
+
+def test_repartition_round_trip(server, village, partitioned):
+    body, (hh, bnd, bars, _) = village
+    same = httpx.post(server + "/v1/repartition", json={
+        "plan": {"grids": partitioned["grids"], "households": partitioned["households"]},
+        "households": body["households"], "boundary": body["boundary"], "barriers": body["barriers"]}, timeout=120)
+    assert same.status_code == 200, same.text
+    assert same.json()["changes"]["churn"] == 0 and not same.json()["changes"]["grids_changed"]
+    # 60 new households of 4 persons in one grid: that grid must change, most households keep their grid
+    g = read_feature_collection(partitioned["grids"], what="grids").to_crs(hh.crs)
+    target = g.geometry.iloc[0]
+    rng = np.random.default_rng(0)
+    pts = []
+    minx, miny, maxx, maxy = target.bounds
+    while len(pts) < 60:
+        p = shapely.Point(rng.uniform(minx, maxx), rng.uniform(miny, maxy))
+        if target.contains(p):
+            pts.append(p)
+    new = gpd.GeoDataFrame({"household_id": np.arange(10**6, 10**6 + 60), "persons": 4}, geometry=pts, crs=hh.crs)
+    hh2 = gpd.GeoDataFrame(gpd.pd.concat([hh[["household_id", "persons", "geometry"]], new], ignore_index=True),
+                           crs=hh.crs)
+    r = httpx.post(server + "/v1/repartition", json={
+        "plan": {"grids": partitioned["grids"], "households": partitioned["households"]},
+        "households": to_feature_collection(hh2), "boundary": body["boundary"], "barriers": body["barriers"]},
+        timeout=120)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert len(out["changes"]["households_added"]) == 60
+    assert out["report"]["ok"] is True
+    assert out["changes"]["churn"] <= 0.5
+    grids = read_feature_collection(out["grids"], what="grids")
+    assert grids["persons"].between(200, 300).all()
+    assert grids["persons"].sum() == hh2["persons"].sum()
+
+
+def test_malformed_json_is_400(server):
+    r = httpx.post(server + "/v1/partition", content=b'{"households": [', headers={"content-type": "application/json"})
+    _is_problem(r, 400)
+
+
+def test_missing_fields_are_422(server, village):
+    body, _ = village
+    p = _is_problem(httpx.post(server + "/v1/partition", json={"households": body["households"]}), 422)
+    assert "boundary" in p["detail"]
+    p = _is_problem(httpx.post(server + "/v1/locate", json={"grids": body["boundary"]}), 422)
+    assert "points" in p["detail"]
+
+
+def test_wrong_geometry_types_are_422(server, village):
+    body, (hh, *_rest) = village
+    polys = hh.copy()
+    polys["geometry"] = polys.buffer(2)
+    p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "households": to_feature_collection(polys)}),
+                    422)
+    assert "point" in p["detail"].lower()
+    # a boundary given as points
+    p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "boundary": body["households"]}), 422)
+    assert "boundary" in p["detail"].lower()
+    # an unknown geometry type and broken coordinates
+    bad = {"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"household_id": 1, "persons": 3},
+         "geometry": {"type": "Circle", "coordinates": [1, 2]}}]}
+    _is_problem(httpx.post(server + "/v1/partition", json={**body, "households": bad}), 422)
+    bad["features"][0]["geometry"] = {"type": "Point", "coordinates": ["a", None]}
+    p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "households": bad}), 422)
+    assert "features[0]" in p["detail"]
+
+
+def test_bad_parameters_are_422(server, village):
+    body, _ = village
+    p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "min_persons": 400, "max_persons": 300}), 422)
+    assert "min_persons" in p["detail"]
+    _is_problem(httpx.post(server + "/v1/partition", json={**body, "seed": -1}), 422)
+    _is_problem(httpx.post(server + "/v1/partition", json={**body, "crs": "EPSG:nonsense"}), 422)
+    _is_problem(httpx.post(server + "/v1/partition", json={**body, "no_such_option": 1}), 422)
+
+
+def test_infeasible_is_422_with_cause(server, village):
+    body, _ = village
+    p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "min_persons": 5000, "max_persons": 6000}),
+                    422)
+    assert p["title"] == "Infeasible" and p["cause"]
+
+
+def test_oversized_bodies_are_413(server):
+    big = b'{"households": "' + b"x" * (3 * 1024 * 1024) + b'"}'
+    _is_problem(httpx.post(server + "/v1/partition", content=big, headers={"content-type": "application/json"}),
+                413)
+
+    def chunks():  # no Content-Length: the limit applies to what arrives
+        for _ in range(48):
+            yield b"x" * 65536
+
+    r = httpx.post(server + "/v1/partition", content=chunks(), headers={"content-type": "application/json"})
+    _is_problem(r, 413)
+
+
+def test_twenty_concurrent_partitions(server, village):
+    body, _ = village
+    payload = json.dumps(body).encode()
+
+    def call(_):
+        return httpx.post(server + "/v1/partition", content=payload, headers={"content-type": "application/json"},
+                          timeout=300)
+
+    with ThreadPoolExecutor(20) as ex:
+        answers = list(ex.map(call, range(20)))
+    assert [r.status_code for r in answers] == [200] * 20
+    first = answers[0].json()
+    for r in answers[1:]:
+        d = r.json()
+        assert d["households"] == first["households"] and d["report"]["ok"]
+
+
+def test_time_limit_is_504_and_the_service_goes_on():
+    proc, url = _start("--jobs", "1", "--timeout", "0.3")
+    try:
+        hh, bnd, bars, _ = microgrid.samples.make_village(3000, seed=5)
+        body = {"households": to_feature_collection(hh), "boundary": to_feature_collection(bnd),
+                "barriers": to_feature_collection(bars)}
+        p = _is_problem(httpx.post(url + "/v1/partition", json=body, timeout=60), 504)
+        assert "time limit" in p["detail"]
+        assert httpx.get(url + "/healthz").json()["running"] == 0
+        small = {"grids": to_feature_collection(bnd.assign(grid_id=1)), "points": to_feature_collection(hh.head(5))}
+        assert httpx.post(url + "/v1/locate", json=small, timeout=60).status_code == 200
+    finally:
+        _stop(proc)
+
+
+def test_serve_without_the_extra_is_a_clear_error(monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *a, **k):
+        if name in ("fastapi", "microgrid.service") or (name == "service" and a and a[2]):
+            raise ImportError("No module named 'fastapi'", name="fastapi")
+        return real_import(name, *a, **k)
+
+    monkeypatch.delitem(sys.modules, "microgrid.service", raising=False)
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    from microgrid.cli import main
+
+    assert main(["serve", "--port", "1"]) == 2
+    assert "microgrid[service]" in capsys.readouterr().err
+
+
+def test_fuzz_from_the_openapi_spec_finds_no_server_error(tmp_path):
+    """schemathesis generates requests from /openapi.json (examples, coverage and fuzzing phases)."""
+    import shutil
+    from pathlib import Path
+
+    beside = Path(sys.executable).with_name("schemathesis")
+    st = str(beside) if beside.exists() else shutil.which("schemathesis")
+    if st is None:
+        pytest.skip("schemathesis is not installed (pip install microgrid[test])")
+    proc, url = _start("--jobs", "2", "--timeout", "60")
+    try:
+        run = subprocess.run([st, "run", url + "/openapi.json", "--checks", "not_a_server_error",
+                              "--max-examples", "25", "--seed", "1", "--generation-database", "none",
+                              "--request-timeout", "90"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=900)
+    finally:
+        _stop(proc)
+    tail = run.stdout[-3000:]
+    assert run.returncode == 0, tail
+    assert "passed" in tail and "failed" not in tail.split("Test cases:")[-1], tail
