@@ -19,6 +19,7 @@ import shapely
 
 from .crs import metric_crs_for
 from .errors import InputError, ids_preview
+from .postgis import is_db_url
 
 __all__ = [
     "read_layer",
@@ -96,12 +97,14 @@ def read_layer(
 
     Parameters
     ----------
-    src : GeoDataFrame, GeoSeries, shapely geometry, path or None
+    src : GeoDataFrame, GeoSeries, shapely geometry, path, database URL or None
         A path may name a layer after ``#`` (``"village.gpkg#roads"``). Any
         format GDAL/OGR reads works (GeoPackage, GeoJSON, Shapefile,
-        GeoParquet by its ``.parquet`` suffix).
+        GeoParquet by its ``.parquet`` suffix). A PostGIS table is read from
+        ``"postgresql://USER:PASSWORD@HOST:PORT/DB#SCHEMA.TABLE"`` (see
+        :func:`microgrid.postgis.read_table`; needs ``microgrid[postgis]``).
     layer : str, optional
-        Layer to read when ``src`` is a path; overrides a ``#layer`` suffix.
+        Layer (or database table) to read; overrides a ``#layer`` suffix.
     what : str
         Name of the input, used in error messages.
 
@@ -113,7 +116,7 @@ def read_layer(
     Raises
     ------
     InputError
-        When the file is missing, unreadable, or not geodata.
+        When the file (or database table) is missing, unreadable, or not geodata.
     """
     if src is None:
         return None
@@ -136,6 +139,10 @@ def read_layer(
             f"{what}: expected a GeoDataFrame, a shapely geometry or a file path, "
             f"got {type(src).__name__}"
         )
+    if isinstance(src, str) and is_db_url(src):
+        from .postgis import read_table
+
+        return read_table(src, table=layer, what=what)
     path, suffix_layer = _split_layer(src)
     layer = layer or suffix_layer
     if not Path(path).exists():
@@ -424,6 +431,11 @@ def _check_barriers(bar: gpd.GeoDataFrame, kind_col: str | None, problems: list[
     return gpd.GeoDataFrame(cols, geometry=parts[ok], crs=bar.crs)
 
 
+#: Households this close to the boundary line (m) count as on it, hence inside: rounding of
+#: coordinates must not turn a household digitized onto the boundary into an "outside" error.
+ON_LINE_TOLERANCE = 0.01
+
+
 def prepare_inputs(
     households,
     boundary,
@@ -502,6 +514,8 @@ def prepare_inputs(
     pts = hh.geometry.to_numpy()
     shapely.prepare(bnd_w)
     inside = shapely.covers(bnd_w, pts)
+    if not inside.all():  # on the boundary line up to rounding (e.g. digitized onto it): inside
+        inside[~inside] = shapely.dwithin(bnd_w, pts[~inside], ON_LINE_TOLERANCE)
     dropped: list = []
     snapped: list = []
     if not inside.all():

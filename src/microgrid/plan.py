@@ -218,7 +218,22 @@ class Plan:
         Files are written to a temporary name and renamed, so an interrupted
         write never leaves a partial plan; an existing file is only replaced
         with ``overwrite=True``.
+
+        A PostgreSQL URL writes PostGIS tables in one transaction (needs
+        ``microgrid[postgis]``; see :func:`microgrid.postgis.write_plan`):
+        ``"postgresql://USER:PASSWORD@HOST:PORT/DB#plan_"`` writes
+        ``plan_grids``, ``plan_households``, ``plan_boundary``,
+        ``plan_barriers`` and each extra layer in schema ``public``;
+        ``"...#SCHEMA.plan_"`` writes them in ``SCHEMA``. The returned list
+        then holds ``URL#SCHEMA.TABLE`` strings.
         """
+        from .postgis import db_url_of
+
+        url = db_url_of(path)
+        if url is not None:
+            from .postgis import write_plan
+
+            return write_plan(self, url, overwrite=overwrite)
         path = Path(path)
         suffix = path.suffix.lower()
         grids = self.grids.copy()
@@ -259,7 +274,18 @@ class Plan:
 
 
 def read_plan(path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Read the ``grids`` and ``households`` layers of a plan GeoPackage."""
+    """Read the ``grids`` and ``households`` layers of a plan GeoPackage.
+
+    ``path`` may be a PostgreSQL URL ``postgresql://.../DB#[SCHEMA.]PREFIX``
+    naming the tables ``{PREFIX}grids`` and ``{PREFIX}households`` written by
+    :meth:`Plan.to_file`.
+    """
     from .inputs import read_layer
+    from .postgis import db_url_of
+
+    if db_url_of(path) is not None:
+        from .postgis import read_plan as read_db_plan
+
+        return read_db_plan(db_url_of(path))
 
     return read_layer(path, layer="grids", what="grids"), read_layer(path, layer="households", what="households")

@@ -1,0 +1,440 @@
+"""Read inputs from and write plans to a PostgreSQL/PostGIS database.
+
+Needs the ``postgis`` extra (``pip install "microgrid[postgis]"``: SQLAlchemy 2,
+psycopg 3 and GeoAlchemy2); they are imported only when a database is used, so
+``import microgrid`` stays light.
+
+A database is named by a URL, ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``
+(``postgres://`` and ``postgresql+psycopg://`` work too; any other
+``postgresql+DRIVER`` is rejected because only psycopg 3 is installed). As for
+files, the part after ``#`` names what to read or write:
+
+* reading, a table: ``postgresql://u@host/db#households`` or
+  ``...#schema.households``; its geometry column is found from PostGIS's
+  ``geometry_columns``, so it need not be named.
+* writing a plan, a table-name prefix and optionally a schema:
+  ``...#plan_`` writes ``plan_grids``, ``plan_households``, ``plan_boundary``,
+  ``plan_barriers`` (and ``plan_<layer>`` for each extra layer) in schema
+  ``public``; ``...#plans.v1_`` writes ``plans.v1_grids`` and so on.
+
+A plan is written in one transaction: a failed write leaves the tables that
+were there before untouched.
+"""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from os import PathLike, fspath
+
+from .errors import InputError, MicrogridError
+
+__all__ = ["is_db_url", "read_table", "write_plan", "read_plan", "db_url_of", "PLAN_TABLES"]
+
+_SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
+#: The tables of a plan, each written as ``{prefix}{name}``.
+PLAN_TABLES = ("grids", "households", "boundary", "barriers")
+_MAX_IDENT = 63  # PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 bytes)
+_CONNECT_TIMEOUT_S = 10
+
+
+def is_db_url(s) -> bool:
+    """Whether ``s`` is a PostgreSQL URL rather than a file path.
+
+    Parameters
+    ----------
+    s : object
+        Anything; only a ``str`` starting with ``postgresql://``,
+        ``postgresql+psycopg://`` or ``postgres://`` counts.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_db_url("postgresql://user@localhost:5432/gis#households")
+    True
+    >>> is_db_url("village.gpkg#households")
+    False
+    """
+    return isinstance(s, str) and s.lower().startswith(_SCHEMES)
+
+
+def db_url_of(path) -> str | None:
+    """The database URL ``path`` stands for, or None for a file path.
+
+    ``pathlib.Path("postgresql://u@h/db")`` collapses ``//`` to ``/``; such a
+    path is turned back into its URL, so a URL that went through ``Path`` on
+    the way (as a CLI ``--out`` may) still reaches the database.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    str or None
+    """
+    if isinstance(path, str):
+        return path if is_db_url(path) else None
+    if isinstance(path, PathLike):
+        s = fspath(path)
+        if isinstance(s, str):
+            m = re.match(r"(?i)(postgresql\+psycopg|postgresql|postgres):/(?!/)", s)
+            if m:
+                return f"{m.group(1)}://{s[m.end():]}"
+    return None
+
+
+def mask_password(url: str) -> str:
+    """``url`` with its password replaced by ``***``.
+
+    Examples
+    --------
+    >>> mask_password("postgresql://me:secret@db.example.org:5432/gis#t")
+    'postgresql://me:***@db.example.org:5432/gis#t'
+    """
+    url = re.sub(r"(://[^:/@?#]*:)[^@/?#]*@", r"\1***@", url)
+    return re.sub(r"(?i)(password=)[^&#]*", r"\1***", url)
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+def _require():
+    try:
+        import geoalchemy2  # noqa: F401  (to_postgis needs it)
+        import psycopg  # noqa: F401
+        import sqlalchemy
+    except ImportError as exc:
+        raise MicrogridError(
+            f"PostGIS input/output needs {exc.name}: install it with pip install \"microgrid[postgis]\""
+        ) from None
+    return sqlalchemy
+
+
+def _split(url: str) -> tuple[str, str]:
+    """``(database URL, part after #)``."""
+    base, _, frag = url.partition("#")
+    return base, frag.strip()
+
+
+def _cause(exc: BaseException) -> str:
+    """One line saying why a database call failed, without SQL or passwords."""
+    orig = getattr(exc, "orig", None) or exc
+    text = " ".join(line.strip() for line in str(orig).strip().splitlines() if line.strip()) or "no detail"
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return mask_password(f"{type(orig).__name__}: {text}")
+
+
+def _engine(base: str):
+    sa = _require()
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.pool import NullPool
+
+    given, low = base, base.lower()
+    for scheme in ("postgresql://", "postgres://"):
+        if low.startswith(scheme):
+            base = "postgresql+psycopg://" + base[len(scheme):]
+    try:
+        url = make_url(base)
+    except Exception as exc:  # ArgumentError, ValueError for a bad port, ...
+        raise InputError(
+            f"not a valid database URL: {mask_password(given)} ({_cause(exc)}); "
+            "write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE#TABLE"
+        ) from None
+    if not url.database:
+        raise InputError(
+            f"the database URL {mask_password(given)} names no database; "
+            "write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE#TABLE"
+        )
+    args = {} if "connect_timeout" in url.query else {"connect_timeout": _CONNECT_TIMEOUT_S}
+    try:
+        return sa.create_engine(url, poolclass=NullPool, connect_args=args)
+    except Exception as exc:
+        raise InputError(f"cannot use the database URL {mask_password(given)}: {_cause(exc)}") from None
+
+
+@contextmanager
+def _connection(base: str):
+    """An open connection to ``base``; connection problems become InputError."""
+    engine = _engine(base)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        try:
+            conn = engine.connect()
+        except SQLAlchemyError as exc:
+            raise InputError(
+                f"cannot connect to the database {mask_password(base)}: {_cause(exc)}; check that the server "
+                "is running and the host, port, user, password and database name in the URL"
+            ) from None
+        with conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def _db_errors(base: str, doing: str):
+    """Turn SQLAlchemy/psycopg errors raised while ``doing`` into InputError."""
+    import psycopg
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        yield
+    except (SQLAlchemyError, psycopg.Error) as exc:
+        raise InputError(f"{doing} in {mask_password(base)} failed: {_cause(exc)}") from None
+
+
+def _quote(*names: str) -> str:
+    return ".".join('"' + n.replace('"', '""') + '"' for n in names)
+
+
+def _require_postgis(conn, base: str):
+    from sqlalchemy import text
+
+    if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first() is None:
+        raise InputError(
+            f"the database {mask_password(base)} has no PostGIS; run CREATE EXTENSION postgis in it "
+            "(as a superuser or the database owner)"
+        )
+
+
+def _table_spec(spec: str) -> tuple[str | None, str]:
+    schema, dot, table = spec.partition(".")
+    return (schema or None, table) if dot else (None, spec)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_table(src: str, *, table: str | None = None, what: str = "layer"):
+    """Read one PostGIS table into a GeoDataFrame.
+
+    Parameters
+    ----------
+    src : str
+        ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE#TABLE`` or
+        ``...#SCHEMA.TABLE``. Without a schema the table is looked up on the
+        connection's ``search_path`` (usually ``public``). Names are matched
+        exactly first, then in lower case (how PostgreSQL stores unquoted names).
+    table : str, optional
+        The table (``TABLE`` or ``SCHEMA.TABLE``); overrides the ``#`` part.
+    what : str
+        Name of the input, used in error messages.
+
+    Returns
+    -------
+    GeoDataFrame
+        Every column of the table; the geometry column is found from
+        ``geometry_columns`` and the CRS from its SRID.
+
+    Raises
+    ------
+    InputError
+        When the URL is malformed, the server is unreachable, the database has
+        no PostGIS, or the table is missing or has no geometry column.
+    """
+    base, frag = _split(src)
+    spec = table or frag
+    if not spec:
+        raise InputError(
+            f"{what}: {mask_password(base)} names no table; add it after #, e.g. {mask_password(base)}#SCHEMA.TABLE"
+        )
+    schema, name = _table_spec(spec)
+    if not name:
+        raise InputError(f"{what}: no table name in {spec!r}; write #SCHEMA.TABLE or #TABLE")
+    import geopandas as gpd
+
+    sa = _require()
+    text = sa.text
+    with _connection(base) as conn, _db_errors(base, f"{what}: reading table {spec}"):
+        _require_postgis(conn, base)
+        found = None
+        lower = (schema.lower() if schema else None, name.lower())
+        for cand_schema, cand in dict.fromkeys([(schema, name), lower]):
+            q = _quote(cand_schema, cand) if cand_schema else _quote(cand)
+            found = conn.execute(
+                text("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                     "WHERE c.oid = to_regclass(:q)"), {"q": q}).first()
+            if found is not None:
+                break
+        if found is None:
+            rows = conn.execute(text(
+                "SELECT f_table_schema, f_table_name FROM geometry_columns "
+                "WHERE f_table_schema NOT IN ('pg_catalog', 'information_schema', 'topology', 'tiger') "
+                "ORDER BY 1, 2 LIMIT 21")).all()
+            have = [f"{s}.{t}" for s, t in rows]
+            listing = (f"tables with geometry there: {', '.join(have[:20])}{', ...' if len(have) > 20 else ''}"
+                       if have else "it has no tables with geometry")
+            raise InputError(
+                f"{what}: table {spec} not found in {mask_password(base)} ({listing}); "
+                "check the name after # (SCHEMA.TABLE)"
+            )
+        schema, name = found
+        cols = conn.execute(text(
+            "SELECT f_geometry_column, srid FROM geometry_columns WHERE f_table_schema = :s AND f_table_name = :t "
+            "ORDER BY (f_geometry_column NOT IN ('geometry', 'geom')), f_geometry_column"),
+            {"s": schema, "t": name}).all()
+        if not cols:
+            raise InputError(
+                f"{what}: table {schema}.{name} in {mask_password(base)} has no PostGIS geometry column; "
+                "give a table with a geometry column (e.g. households as points)"
+            )
+        geom_col, srid = cols[0]
+        crs = None
+        if srid and srid > 0:
+            ref = conn.execute(text("SELECT auth_name, auth_srid, srtext FROM spatial_ref_sys WHERE srid = :srid"),
+                               {"srid": srid}).first()
+            if ref is not None and ref[0] and ref[1]:
+                crs = f"{ref[0]}:{ref[1]}"
+            elif ref is not None and ref[2]:
+                crs = ref[2]
+            else:
+                crs = f"EPSG:{srid}"
+        # further geometry columns, if any, come back as EWKB hex text
+        query = sa.select(sa.literal_column("*")).select_from(sa.table(name, schema=schema))
+        return gpd.read_postgis(query, conn, geom_col=geom_col, crs=crs)
+
+
+def read_plan(url: str):
+    """Read the grids and households of a plan written by :func:`write_plan`.
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://.../DATABASE#PREFIX`` or ``...#SCHEMA.PREFIX``: the
+        tables ``{prefix}grids`` and ``{prefix}households``.
+
+    Returns
+    -------
+    (GeoDataFrame, GeoDataFrame)
+        Grids and households.
+    """
+    base, frag = _split(url)
+    schema, prefix = _table_spec(frag)
+    at = f"{schema}." if schema else ""
+    return (read_table(base, table=f"{at}{prefix}grids", what="grids"),
+            read_table(base, table=f"{at}{prefix}households", what="households"))
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _srid(gdf, name: str) -> int:
+    crs = gdf.crs
+    if crs is None:
+        raise InputError(f"plan layer {name} has no CRS; a PostGIS table needs one (set it with gdf.set_crs)")
+    # the search geopandas.to_postgis makes, without its last, 25 %-confidence step, which can
+    # name another CRS (a custom Transverse Mercator matches some EPSG zone there)
+    for confidence in (100, 70):
+        code = crs.to_epsg(min_confidence=confidence)
+        if code is not None:
+            return code
+        auth = crs.to_authority(auth_name="ESRI", min_confidence=confidence)
+        if auth is not None:
+            return int(auth[1])
+    raise InputError(
+        f"plan layer {name} is in a CRS without an EPSG code ({crs.name}); PostGIS stores CRSs by SRID: "
+        "reproject the inputs to an EPSG CRS (e.g. households.to_crs('EPSG:4326')) before partitioning"
+    )
+
+
+def _plan_tables(plan, prefix: str) -> list[tuple[str, object]]:
+    def text_flags(gdf):
+        if "flag_reason" in gdf.columns:
+            gdf = gdf.copy()
+            gdf["flag_reason"] = gdf["flag_reason"].astype(str)
+        return gdf
+
+    out = [(f"{prefix}grids", text_flags(plan.grids)), (f"{prefix}households", plan.households)]
+    if plan.boundary is not None:
+        out.append((f"{prefix}boundary", plan.boundary))
+    if plan.barriers is not None and len(plan.barriers):
+        out.append((f"{prefix}barriers", plan.barriers))
+    for name, layer in plan.layers.items():
+        out.append((f"{prefix}{name}", text_flags(layer)))
+    names = [n for n, _ in out]
+    long = [n for n in names if len(n.encode()) > _MAX_IDENT]
+    if long:
+        raise InputError(
+            f"table names {', '.join(long)} are longer than PostgreSQL's {_MAX_IDENT} bytes; use a shorter prefix"
+        )
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise InputError(f"plan layers would share the tables {', '.join(dup)}; rename the extra layers")
+    return out
+
+
+def write_plan(plan, url: str, *, prefix: str = "", schema: str | None = None, overwrite: bool = False) -> list[str]:
+    """Write a plan to PostGIS tables, all in one transaction.
+
+    Writes ``{prefix}grids``, ``{prefix}households``, ``{prefix}boundary``,
+    ``{prefix}barriers`` (when the plan has barriers) and ``{prefix}<name>``
+    for each extra layer of ``plan.layers``, each with its geometry in the
+    plan's CRS (as SRID) and a spatial index. Either every table is written or,
+    on any failure, none is changed.
+
+    Parameters
+    ----------
+    plan : Plan
+    url : str
+        ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE``, optionally with
+        ``#PREFIX`` or ``#SCHEMA.PREFIX`` (used when ``prefix``/``schema`` are
+        not given).
+    prefix : str
+        Prefix of every table name, e.g. ``"plan_"``.
+    schema : str, optional
+        Schema of the tables (created when missing); default ``public``.
+    overwrite : bool
+        Replace existing tables of the same names. With ``overwrite=True`` a
+        stale ``{prefix}boundary`` or ``{prefix}barriers`` this plan does not
+        have is dropped too, so the tables always describe one plan.
+
+    Returns
+    -------
+    list of str
+        ``URL#SCHEMA.TABLE`` of each table written (password masked).
+
+    Raises
+    ------
+    InputError
+        When a table exists and ``overwrite`` is False, the server is
+        unreachable, or the database refuses the write.
+    """
+    base, frag = _split(url)
+    if frag and not prefix and schema is None:
+        schema, prefix = _table_spec(frag)
+    schema = schema or "public"
+    tables = _plan_tables(plan, prefix)
+    srids = {name: _srid(gdf, name) for name, gdf in tables}
+    targets = [n for n, _ in tables]
+    stale = [f"{prefix}{t}" for t in PLAN_TABLES if f"{prefix}{t}" not in targets]
+    sa = _require()
+    text = sa.text
+    with _connection(base) as conn, _db_errors(base, f"writing the plan to schema {schema}"), conn.begin():
+        _require_postgis(conn, base)
+        present = {r[0] for r in conn.execute(
+            text("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE n.nspname = :s AND c.relname = ANY(:names)"), {"s": schema, "names": targets + stale})}
+        clash = [n for n in targets if n in present]
+        if clash and not overwrite:
+            raise InputError(
+                f"tables {', '.join(f'{schema}.{n}' for n in clash)} exist in {mask_password(base)}; "
+                "pass overwrite=True (CLI: --overwrite) to replace them, or write with another prefix (URL#PREFIX)"
+            )
+        conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+        for name, gdf in tables:
+            gdf.to_postgis(name, conn, schema=schema, if_exists="replace", index=False)
+            got = conn.execute(text("SELECT Find_SRID(:s, :t, :g)"),
+                               {"s": schema, "t": name, "g": gdf.geometry.name}).scalar()
+            if got != srids[name]:  # pragma: no cover - geopandas picks the SRID the same way
+                raise InputError(f"table {schema}.{name} got SRID {got}, expected {srids[name]}")
+        for name in stale:
+            if name in present:
+                conn.execute(sa.schema.DropTable(sa.Table(name, sa.MetaData(), schema=schema)))
+    shown = mask_password(base)
+    return [f"{shown}#{schema}.{n}" for n in targets]
