@@ -431,11 +431,6 @@ def _check_barriers(bar: gpd.GeoDataFrame, kind_col: str | None, problems: list[
     return gpd.GeoDataFrame(cols, geometry=parts[ok], crs=bar.crs)
 
 
-#: Households this close to the boundary line (m) count as on it, hence inside: rounding of
-#: coordinates must not turn a household digitized onto the boundary into an "outside" error.
-ON_LINE_TOLERANCE = 0.01
-
-
 def prepare_inputs(
     households,
     boundary,
@@ -514,8 +509,6 @@ def prepare_inputs(
     pts = hh.geometry.to_numpy()
     shapely.prepare(bnd_w)
     inside = shapely.covers(bnd_w, pts)
-    if not inside.all():  # on the boundary line up to rounding (e.g. digitized onto it): inside
-        inside[~inside] = shapely.dwithin(bnd_w, pts[~inside], ON_LINE_TOLERANCE)
     dropped: list = []
     snapped: list = []
     if not inside.all():
