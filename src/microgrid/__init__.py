@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from . import samples
 from .api import Level, partition
+from .batch import BatchResult, partition_many
 from .errors import InfeasibleError, InputError, InternalError, MicrogridError
 from .inputs import estimate_households, read_layer
 from .ledger import ledger_table, write_ledger
@@ -23,6 +24,8 @@ __version__ = "0.1.0"
 __all__ = [
     "partition",
     "Level",
+    "partition_many",
+    "BatchResult",
     "validate",
     "repair",
     "repartition",

@@ -1,7 +1,9 @@
 """Command line: ``microgrid partition|validate ...``.
 
 Bad input prints the error message (no traceback) and exits 2; an
-infeasible plan exits 3; ``validate`` exits 1 when it finds violations.
+infeasible plan exits 3; ``validate`` exits 1 when it finds violations;
+``partition-many`` exits 1 when an area failed, 3 when areas were only
+infeasible.
 """
 
 from __future__ import annotations
@@ -81,6 +83,34 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="plan file (.gpkg; or .geojson/.shp/.parquet for two files)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing plan")
     p.add_argument("--report", help="also write the validation report as JSON")
+
+    pm = sub.add_parser("partition-many", help="partition every area of a district in parallel on Dask "
+                        "(pip install microgrid[dask])")
+    pm.add_argument("--households", required=True, help="household points of the whole district (file#layer)")
+    pm.add_argument("--areas", required=True, help="area polygons (villages, communities) with an id column")
+    pm.add_argument("--area-id", required=True, help="the areas' id column; every output row carries it")
+    pm.add_argument("--barriers", help="roads, lanes, rivers, walls of the district (lines)")
+    pm.add_argument("--landmarks", help="landmark points/polygons of the district")
+    pm.add_argument("--out", required=True, help="X.gpkg, X.parquet (GeoParquet datasets) or a postgresql:// URL")
+    pm.add_argument("--scheduler", default="local", help="local (default: a cluster on this machine) or "
+                    "tcp://HOST:PORT of a running dask scheduler")
+    pm.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
+    pm.add_argument("--id-col", default="household_id")
+    pm.add_argument("--persons-col", default="persons")
+    pm.add_argument("--kind-col", help="barrier kind column (default: kind or highway)")
+    pm.add_argument("--min-persons", type=int, default=200)
+    pm.add_argument("--max-persons", type=int, default=300)
+    pm.add_argument("--seed", type=int, default=0)
+    pm.add_argument("--code-prefix", default="000000000000", help="12-digit code prefix for all areas")
+    pm.add_argument("--code-prefix-col", help="areas column with each area's own 12-digit code prefix")
+    pm.add_argument("--outside", choices=["error", "drop", "nearest"], default="error",
+                    help="households in no area (or in several): error (default), drop, or give to the nearest")
+    pm.add_argument("--on-infeasible", choices=["raise", "flag"], default="raise",
+                    help="flag: an area that cannot meet a bound gets its best plan with those grids flagged")
+    pm.add_argument("--crs", help="CRS of inputs that carry none, e.g. EPSG:4490")
+    pm.add_argument("--overwrite", action="store_true", help="start afresh (default: resume, skipping areas "
+                    "already done with the same inputs)")
+    pm.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
     v = sub.add_parser("validate", help="validate a grid map (ours or hand-drawn)")
     v.add_argument("plan", nargs="?", help="a plan GeoPackage (layers grids, households, boundary[, barriers])")
@@ -193,6 +223,29 @@ def _cmd_partition(a) -> int:
     print(plan.summary())
     print(f"wrote {', '.join(map(str, written))} in {time.perf_counter() - t0:.2f} s")
     return EXIT_OK
+
+
+def _cmd_partition_many(a) -> int:
+    from .batch import partition_many
+    from .errors import InputError
+
+    client = a.scheduler
+    if client != "local" and not client.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+        raise InputError(f"--scheduler must be local or tcp://HOST:PORT, got {client!r}")
+    if client != "local" and a.workers is not None:
+        raise InputError("--workers sizes the local cluster; a tcp:// scheduler has its own workers")
+    res = partition_many(
+        a.households, a.areas, a.barriers, a.landmarks, area_id_col=a.area_id, out=a.out, client=client,
+        n_workers=a.workers, min_persons=a.min_persons, max_persons=a.max_persons, seed=a.seed, id_col=a.id_col,
+        persons_col=a.persons_col, kind_col=a.kind_col, crs=a.crs, outside=a.outside, code_prefix=a.code_prefix,
+        code_prefix_col=a.code_prefix_col, on_infeasible=a.on_infeasible, overwrite=a.overwrite,
+        progress=not a.no_progress,
+    )
+    print(res.summary_text())
+    print(f"wrote {', '.join(map(str, res.paths))}")
+    if res.counts["error"]:
+        return EXIT_VIOLATIONS
+    return EXIT_INFEASIBLE if res.counts["infeasible"] else EXIT_OK
 
 
 def _plan_layers(a):
@@ -346,6 +399,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.command == "partition":
             return _cmd_partition(a)
+        if a.command == "partition-many":
+            return _cmd_partition_many(a)
         if a.command == "validate":
             return _cmd_validate(a)
         if a.command == "repair":

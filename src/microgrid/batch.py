@@ -1,0 +1,1018 @@
+"""Whole districts and cities: partition many areas in parallel on Dask.
+
+:func:`partition_many` splits the households (and barriers, landmarks) of a
+district by area in the calling process, partitions every area on a Dask
+worker with the same rules as :func:`microgrid.partition`, and writes each
+finished area from the calling process only, so a task that Dask runs twice
+(a worker died) can never write twice. A failed or infeasible area is
+recorded with its reason and does not stop the others. Every output keeps an
+``areas_status`` layer (one row per area: status, reason, counts, seconds
+and a fingerprint of the area's inputs), so a rerun skips the areas already
+done with the same inputs and parameters.
+
+Dask, distributed and tqdm are imported only when a batch runs
+(``pip install microgrid[dask]``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import logging
+import os
+import sqlite3
+import sys
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote, unquote
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from .errors import InfeasibleError, InputError, MicrogridError, ids_preview
+
+__all__ = ["partition_many", "BatchResult"]
+
+log = logging.getLogger(__name__)
+
+STATUS_LAYER = "areas_status"
+DATA_LAYERS = ("grids", "households")
+#: columns of the output layers an area id column must not be named like
+_RESERVED = {"grid_id", "code", "name", "persons", "households", "flagged", "flag_reason", "area_m2",
+             "online_share", "polsby_popper", "household_id", "stack_id", "parent_id", "geometry",
+             "status", "reason", "grids", "seconds", "notes", "worker", "fingerprint", "finished_at"}
+_STATUS_COLS = ["status", "reason", "grids", "households", "persons", "flagged", "seconds", "notes", "worker",
+                "fingerprint", "finished_at"]
+
+
+# ---------------------------------------------------------------- result
+
+
+@dataclass
+class BatchResult:
+    """What :func:`partition_many` did, one row per area.
+
+    Attributes
+    ----------
+    summary : DataFrame
+        One row per area (in the areas' order), indexed by area id: ``status``
+        (``"ok"``, ``"infeasible"`` or ``"error"``), ``reason`` (why it
+        failed), ``grids``, ``households``, ``persons``, ``flagged`` (grids
+        the caller allowed to break a bound), ``seconds`` (partition time on
+        its worker), ``notes`` (what partition repaired, snapped or dropped)
+        and ``skipped`` (True: done by an earlier run with the same inputs).
+    area_id_col : str
+        The area id column, as named in the input.
+    out : str or None
+        Where the output was written (None: kept in memory).
+    paths : list
+        Files or folders written (or the database URL without password).
+    seconds : float
+        Wall time of the whole batch.
+    dropped : list
+        Household ids left out because they lie in no area (``outside="drop"``).
+    notes : list of str
+        Batch-level notes (households assigned to the nearest area, or to the
+        first of several areas they lie in).
+    """
+
+    summary: pd.DataFrame
+    area_id_col: str
+    out: str | None
+    paths: list
+    seconds: float
+    dropped: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
+    _writer: object = field(default=None, repr=False)
+
+    @property
+    def counts(self) -> dict:
+        """Areas per status, e.g. ``{"ok": 198, "infeasible": 2, "error": 0}``."""
+        c = self.summary["status"].value_counts()
+        return {s: int(c.get(s, 0)) for s in ("ok", "infeasible", "error")}
+
+    @property
+    def ok(self) -> bool:
+        """True when every area was partitioned."""
+        return bool((self.summary["status"] == "ok").all())
+
+    @property
+    def failed(self) -> pd.DataFrame:
+        """The rows of the areas that are not ``ok``, with their reasons."""
+        return self.summary[self.summary["status"] != "ok"]
+
+    def read(self, layer: str = "grids") -> gpd.GeoDataFrame:
+        """Read one output layer back: ``grids``, ``households`` or ``areas_status``."""
+        return self._writer.read(layer)
+
+    def summary_text(self) -> str:
+        s = self.summary
+        ok = s[s["status"] == "ok"]
+        c = self.counts
+        lines = [f"{len(s)} areas: {c['ok']} ok ({int(s['skipped'].sum())} done earlier), "
+                 f"{c['infeasible']} infeasible, {c['error']} failed; {int(ok['grids'].sum())} grids, "
+                 f"{int(ok['households'].sum())} households, {int(ok['persons'].sum())} persons in "
+                 f"{self.seconds:.1f} s"]
+        for area, r in self.failed.iterrows():
+            lines.append(f"  {r['status']}: {self.area_id_col}={area!r}: {r['reason']}")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        c = self.counts
+        return (f"<BatchResult areas={len(self.summary)} ok={c['ok']} infeasible={c['infeasible']} "
+                f"error={c['error']}>")
+
+
+# ---------------------------------------------------------------- worker side
+
+
+def _prefix_ids(gdf: pd.DataFrame, area_id, cols=("grid_id", "parent_id")) -> pd.DataFrame:
+    for c in cols:
+        if c in gdf.columns:
+            gdf[c] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else f"{area_id}-{int(v):03d}"
+                      for v in gdf[c].tolist()]
+    return gdf
+
+
+def _first_cols(gdf, area_col, area_id):
+    gdf.insert(0, area_col, [area_id] * len(gdf))
+    return gdf
+
+
+def run_area(area_id, area_col: str, households, boundary, barriers, landmarks, kwargs: dict) -> dict:
+    """Partition one area (runs on a Dask worker); never raises for a bad or infeasible area.
+
+    Returns a dict with ``status``, ``reason``, the ``grids`` and
+    ``households`` layers (area id column first, grid ids prefixed with the
+    area id) and coarser ``layers``, and counts.
+    """
+    from .api import partition
+
+    t0 = time.perf_counter()
+    res = {"area": area_id, "worker": f"{os.uname().nodename}:{os.getpid()}", "layers": {}}
+    try:
+        plan = partition(households, boundary, barriers, landmarks, **kwargs)
+    except InfeasibleError as exc:
+        return res | {"status": "infeasible", "reason": str(exc), "seconds": time.perf_counter() - t0}
+    except MicrogridError as exc:
+        return res | {"status": "error", "reason": f"{type(exc).__name__}: {exc}",
+                      "seconds": time.perf_counter() - t0}
+    except Exception as exc:  # a bug in one area must not stop the district; it is reported with its area
+        return res | {"status": "error", "reason": f"{type(exc).__name__}: {exc}",
+                      "seconds": time.perf_counter() - t0}
+    grids = plan.grids.copy()
+    grids["flag_reason"] = grids["flag_reason"].astype(str)
+    grids = _first_cols(_prefix_ids(grids, area_id), area_col, area_id)
+    hh = _first_cols(_prefix_ids(plan.households.copy(), area_id, ("grid_id",)), area_col, area_id)
+    layers = {"grids": grids, "households": hh}
+    for name, lay in plan.layers.items():
+        lay = lay.copy()
+        lay["flag_reason"] = lay["flag_reason"].astype(str)
+        layers[name] = _first_cols(_prefix_ids(lay, area_id), area_col, area_id)
+    return res | {
+        "status": "ok", "reason": "", "layers": layers, "grids": len(grids), "households": len(hh),
+        "persons": int(grids["persons"].sum()) if "stack_id" not in grids.columns else int(hh["persons"].sum()),
+        "flagged": int(grids["flagged"].sum()), "notes": "; ".join(plan.report.notes)[:2000],
+        "seconds": time.perf_counter() - t0,
+    }
+
+
+# ---------------------------------------------------------------- writers
+
+
+def _status_frame(rows: list[dict], area_col: str, geoms, crs) -> gpd.GeoDataFrame:
+    df = pd.DataFrame(rows, columns=["area", *_STATUS_COLS])
+    df = df.rename(columns={"area": area_col})
+    for c in ("grids", "households", "persons", "flagged"):
+        df[c] = df[c].fillna(0).astype("int64")
+    df["seconds"] = df["seconds"].astype(float)
+    for c in ("status", "reason", "notes", "worker", "fingerprint", "finished_at"):
+        df[c] = df[c].fillna("").astype(str)
+    return gpd.GeoDataFrame(df, geometry=list(geoms), crs=crs)
+
+
+class _Writer:
+    """Streams finished areas to one output; only the calling process writes."""
+
+    paths: list
+
+    def done(self) -> pd.DataFrame | None:
+        """The status layer of an earlier run (None: a new output)."""
+        raise NotImplementedError
+
+    def remove(self, area_ids: list) -> None:
+        """Delete every row of these areas (before they are written again)."""
+        raise NotImplementedError
+
+    def write(self, layers: dict[str, list], status: gpd.GeoDataFrame) -> None:
+        """Append the areas' data layers, then their status rows (so a status means the rows are there)."""
+        raise NotImplementedError
+
+    def read(self, layer: str) -> gpd.GeoDataFrame:
+        raise NotImplementedError
+
+
+class _MemoryWriter(_Writer):
+    def __init__(self):
+        self.frames: dict[str, list] = {}
+        self.paths = []
+
+    def done(self):
+        return None
+
+    def remove(self, area_ids):
+        pass
+
+    def write(self, layers, status):
+        for name, frames in [*layers.items(), (STATUS_LAYER, [status])]:
+            self.frames.setdefault(name, []).extend(f for f in frames if len(f))
+
+    def read(self, layer):
+        frames = self.frames.get(layer)
+        if not frames:
+            raise InputError(f"no layer {layer!r} was produced (layers: {', '.join(sorted(self.frames))})")
+        return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+
+
+def _concat(frames):
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return None
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=frames[0].crs)
+
+
+class _GpkgWriter(_Writer):
+    """One GeoPackage; areas appended with pyogrio, rows of redone areas deleted with SQL."""
+
+    def __init__(self, path: Path, area_col: str, overwrite: bool):
+        self.path = path
+        self.area_col = area_col
+        self.paths = [path]
+        if path.exists() and overwrite:
+            for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+                p.unlink(missing_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+    def _layers(self) -> list[str]:
+        import pyogrio
+
+        if not self.path.exists():
+            return []
+        return [str(n) for n in pyogrio.list_layers(self.path)[:, 0]]
+
+    def done(self):
+        if not self.path.exists():
+            return None
+        names = self._layers()
+        if STATUS_LAYER not in names:
+            raise InputError(f"{self.path} exists and is not a partition_many output (no {STATUS_LAYER} layer); "
+                             "pass overwrite=True (CLI: --overwrite) to replace it, or choose another --out")
+        st = gpd.read_file(self.path, layer=STATUS_LAYER, engine="pyogrio")
+        if self.area_col not in st.columns:
+            raise InputError(f"{self.path} was written with another area id column (its {STATUS_LAYER} has no "
+                             f"column {self.area_col!r}); pass overwrite=True to replace it")
+        return st
+
+    def remove(self, area_ids):
+        if not area_ids or not self.path.exists():
+            return
+        names = self._layers()
+        con = sqlite3.connect(self.path)
+        try:
+            with con:
+                for name in names:
+                    cols = [r[1] for r in con.execute(f'PRAGMA table_info("{name}")')]
+                    if self.area_col not in cols:
+                        continue
+                    for i in range(0, len(area_ids), 500):
+                        chunk = [_sql_value(a) for a in area_ids[i:i + 500]]
+                        con.execute(f'DELETE FROM "{name}" WHERE "{self.area_col}" IN '
+                                    f'({",".join("?" * len(chunk))})', chunk)
+        finally:
+            con.close()
+
+    def write(self, layers, status):
+        import pyogrio
+
+        for name, frames in layers.items():
+            gdf = _concat(frames)
+            if gdf is not None:
+                pyogrio.write_dataframe(gdf, self.path, layer=name, driver="GPKG", append=True)
+        pyogrio.write_dataframe(status, self.path, layer=STATUS_LAYER, driver="GPKG", append=True)
+
+    def read(self, layer):
+        if layer not in self._layers():
+            raise InputError(f"{self.path} has no layer {layer!r}")
+        return gpd.read_file(self.path, layer=layer, engine="pyogrio")
+
+
+def _sql_value(v):
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    return v
+
+
+def _area_file(area_id) -> str:
+    return quote(str(area_id), safe="") + ".parquet"
+
+
+class _ParquetWriter(_Writer):
+    """GeoParquet datasets ``<stem>_<layer>.parquet/``: one file per area, written atomically."""
+
+    def __init__(self, path: Path, area_col: str, overwrite: bool):
+        self.area_col = area_col
+        self.base = path
+        self.dirs = {}
+        for name in (*DATA_LAYERS, STATUS_LAYER):
+            self.dirs[name] = self._dir(name)
+        if overwrite:
+            import shutil
+
+            for d in path.parent.glob(f"{path.stem}_*.parquet"):
+                if d.is_dir() and (d / ".microgrid-batch").exists():
+                    shutil.rmtree(d)
+        self.paths = [self.dirs[n] for n in (*DATA_LAYERS, STATUS_LAYER)]
+
+    def _dir(self, name) -> Path:
+        return self.base.with_name(f"{self.base.stem}_{name}.parquet")
+
+    def done(self):
+        d = self.dirs[STATUS_LAYER]
+        if not d.exists():
+            for name in DATA_LAYERS:
+                if self._dir(name).exists():
+                    raise InputError(f"{self._dir(name)} exists and is not a partition_many output; pass "
+                                     "overwrite=True (CLI: --overwrite) or choose another --out")
+            return None
+        files = sorted(d.glob("*.parquet"))
+        if not files:
+            return None
+        st = _concat([gpd.read_parquet(f) for f in files])
+        if self.area_col not in st.columns:
+            raise InputError(f"{d} was written with another area id column; pass overwrite=True to replace it")
+        return st
+
+    def remove(self, area_ids):
+        for name in os.listdir(self.base.parent) if self.base.parent.exists() else []:
+            d = self.base.parent / name
+            if not (d.is_dir() and name.startswith(f"{self.base.stem}_") and name.endswith(".parquet")):
+                continue
+            for a in area_ids:
+                (d / _area_file(a)).unlink(missing_ok=True)
+
+    def _put(self, name, area_id, gdf):
+        d = self._dir(name)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / ".microgrid-batch").touch()
+        target = d / _area_file(area_id)
+        tmp = d / f".{target.name}.{uuid.uuid4().hex[:8]}.tmp"
+        gdf.to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+
+    def write(self, layers, status):
+        for name, frames in layers.items():
+            for gdf in frames:
+                if len(gdf):
+                    self._put(name, gdf[self.area_col].iat[0], gdf)
+        for i in range(len(status)):
+            self._put(STATUS_LAYER, status[self.area_col].iat[i], status.iloc[[i]])
+
+    def read(self, layer):
+        d = self._dir(layer)
+        files = sorted(d.glob("*.parquet")) if d.exists() else []
+        if not files:
+            raise InputError(f"no layer {layer!r}: {d} holds no files")
+        return _concat([gpd.read_parquet(f) for f in files])
+
+
+class _PostgisWriter(_Writer):
+    """PostGIS tables ``{prefix}grids``, ``{prefix}households``, ``{prefix}areas_status``.
+
+    The URL is ``postgresql://USER:PASSWORD@HOST:PORT/DATABASE`` with an
+    optional ``#PREFIX`` or ``#SCHEMA.PREFIX`` (as for one plan). Each flush is
+    one transaction that first deletes the rows of the areas it writes, so a
+    flush repeated after a crash never duplicates an area.
+    """
+
+    def __init__(self, url: str, area_col: str, overwrite: bool, extra_layers=()):
+        from . import postgis
+
+        self.pg = postgis
+        self.base, frag = postgis._split(url)
+        schema, self.prefix = postgis._table_spec(frag)
+        self.schema = schema or "public"
+        self.engine = postgis._engine(self.base)
+        self.sa = postgis._require()
+        self.area_col = area_col
+        self.names = [f"{self.prefix}{n}" for n in (*DATA_LAYERS, *extra_layers, STATUS_LAYER)]
+        self.paths = [f"{postgis.mask_password(self.base)}#{self.schema}.{n}" for n in self.names]
+        with self._begin("preparing the output tables") as con:
+            postgis._require_postgis(con, self.base)
+            con.execute(self.sa.text(f"CREATE SCHEMA IF NOT EXISTS {postgis._quote(self.schema)}"))
+            if overwrite:
+                for name in self.names:
+                    con.execute(self.sa.text(f"DROP TABLE IF EXISTS {postgis._quote(self.schema, name)}"))
+
+    @contextmanager
+    def _begin(self, doing):
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            con = self.engine.connect()
+        except SQLAlchemyError as exc:
+            raise InputError(f"cannot connect to the database {self.pg.mask_password(self.base)}: "
+                             f"{self.pg._cause(exc)}") from None
+        with con, self.pg._db_errors(self.base, doing), con.begin():
+            yield con
+
+    def _table(self, layer):
+        return f"{self.prefix}{layer}"
+
+    def _present(self, con) -> set:
+        return set(self.sa.inspect(con).get_table_names(schema=self.schema))
+
+    def done(self):
+        st_name = self._table(STATUS_LAYER)
+        with self._begin("reading the batch status") as con:
+            present = self._present(con)
+            if st_name not in present:
+                clash = sorted(present & {self._table(n) for n in DATA_LAYERS})
+                if clash:
+                    raise InputError(f"the database already has tables {', '.join(clash)} but no {st_name}: not a "
+                                     "partition_many output; pass overwrite=True (CLI: --overwrite) to replace "
+                                     "them, or give another #prefix")
+                return None
+            st = gpd.read_postgis(f"SELECT * FROM {self.pg._quote(self.schema, st_name)}", con,
+                                  geom_col="geometry")
+        if self.area_col not in st.columns:
+            raise InputError(f"{st_name} has no column {self.area_col!r}; pass overwrite=True to replace it")
+        return st
+
+    def _delete(self, con, area_ids):
+        if not area_ids:
+            return
+        present = self._present(con)
+        for name in self.names:
+            if name in present:
+                cols = {c["name"] for c in self.sa.inspect(con).get_columns(name, schema=self.schema)}
+                if self.area_col in cols:
+                    con.execute(self.sa.text(f"DELETE FROM {self.pg._quote(self.schema, name)} "
+                                             f"WHERE {self.pg._quote(self.area_col)} = ANY(:ids)"),
+                                {"ids": [_sql_value(a) for a in area_ids]})
+
+    def remove(self, area_ids):
+        with self._begin("removing redone areas") as con:
+            self._delete(con, list(area_ids))
+
+    def write(self, layers, status):
+        with self._begin("writing finished areas") as con:
+            self._delete(con, status[self.area_col].tolist())
+            for name, frames in [*layers.items(), (STATUS_LAYER, [status])]:
+                gdf = _concat(frames)
+                if gdf is not None:
+                    if gdf.geometry.name != "geometry":
+                        gdf = gdf.rename_geometry("geometry")
+                    gdf.to_postgis(self._table(name), con, schema=self.schema,
+                                                               if_exists="append", index=False)
+
+    def read(self, layer):
+        with self._begin(f"reading {layer}") as con:
+            return gpd.read_postgis(f"SELECT * FROM {self.pg._quote(self.schema, self._table(layer))}", con,
+                                    geom_col="geometry")
+
+
+def _writer(out, area_col, overwrite, extra_layers=()) -> _Writer:
+    from .postgis import db_url_of
+
+    if out is None:
+        return _MemoryWriter()
+    if db_url_of(out) is not None:
+        return _PostgisWriter(db_url_of(out), area_col, overwrite, extra_layers)
+    path = Path(out)
+    suffix = path.suffix.lower()
+    if suffix in ("", ".gpkg"):
+        return _GpkgWriter(path.with_suffix(".gpkg"), area_col, overwrite)
+    if suffix in (".parquet", ".geoparquet"):
+        return _ParquetWriter(path, area_col, overwrite)
+    raise InputError(f"unknown batch output {out!r}: use a .gpkg file, a .parquet name (GeoParquet datasets) "
+                     "or a postgresql:// URL")
+
+
+# ---------------------------------------------------------------- the driver
+
+
+def _read_inputs(households, areas, barriers, landmarks, *, area_id_col, id_col, persons_col, crs,
+                 code_prefix_col, need_persons):
+    from .inputs import read_layer
+
+    problems = []
+    hh = read_layer(households, what="households")
+    ar = read_layer(areas, what="areas")
+    bar = read_layer(barriers, what="barriers")
+    lm = read_layer(landmarks, what="landmarks")
+    if hh is None or ar is None:
+        raise InputError("partition_many needs households and areas")
+    for name, gdf in (("households", hh), ("areas", ar), ("barriers", bar), ("landmarks", lm)):
+        if gdf is not None and gdf.crs is None:
+            if crs is None:
+                problems.append(f"{name} have no CRS; set it on the data or pass crs=... (CLI: --crs EPSG:XXXX)")
+            else:
+                gdf.set_crs(crs, inplace=True)
+    if not isinstance(area_id_col, str) or not area_id_col:
+        raise InputError(f"area_id_col must name the areas' id column, got {area_id_col!r}")
+    if area_id_col not in ar.columns:
+        problems.append(f"areas have no column {area_id_col!r} (columns: "
+                        f"{', '.join(c for c in ar.columns if c != ar.geometry.name)}); pass area_id_col=... "
+                        "(CLI: --area-id) naming the areas' id column")
+    elif area_id_col in _RESERVED:
+        problems.append(f"the area id column {area_id_col!r} clashes with an output column; rename it in the "
+                        "areas (e.g. to area_id)")
+    else:
+        ids = ar[area_id_col]
+        if ids.isna().any():
+            problems.append(f"{int(ids.isna().sum())} areas have no {area_id_col} (rows "
+                            f"{ids_preview(np.flatnonzero(ids.isna().to_numpy()).tolist())}); give every area an id")
+        dup = ids[ids.duplicated(keep=False) & ids.notna()]
+        if len(dup):
+            problems.append(f"area ids in {area_id_col!r} are not unique: {ids_preview(sorted(set(dup.tolist()), key=str))}"
+                            "; give each area its own id")
+    geoms = ar.geometry.to_numpy()
+    bad = ~np.isin(shapely.get_type_id(geoms), [3, 6]) | shapely.is_empty(geoms)
+    if bad.any():
+        lab = ar[area_id_col].to_numpy()[bad].tolist() if area_id_col in ar.columns else \
+            np.flatnonzero(bad).tolist()
+        problems.append(f"{int(bad.sum())} areas are not polygons ({ids_preview(lab)}); give polygon outlines")
+    if code_prefix_col is not None:
+        if code_prefix_col not in ar.columns:
+            problems.append(f"areas have no column {code_prefix_col!r} for the code prefixes")
+        else:
+            bad_p = ~ar[code_prefix_col].astype(str).str.fullmatch(r"\d{12}")
+            if bad_p.any():
+                problems.append(f"{int(bad_p.sum())} areas have a {code_prefix_col} that is not 12 digits: "
+                                f"{ids_preview(ar[code_prefix_col][bad_p].astype(str).tolist())}")
+    if id_col not in hh.columns:
+        problems.append(f"households have no id column {id_col!r}; pass id_col=... (CLI: --id-col)")
+    else:
+        hid = hh[id_col]
+        dup = hid[hid.duplicated(keep=False) & hid.notna()]
+        if len(dup):
+            problems.append(f"household ids are not unique across the district: "
+                            f"{ids_preview(sorted(set(dup.tolist()), key=str))}; give each household its own id")
+    if need_persons and persons_col not in hh.columns:
+        problems.append(f"households have no persons column {persons_col!r}; pass persons_col=... "
+                        "(CLI: --persons-col) or default_persons=...")
+    nogeom = hh.geometry.isna().to_numpy() | shapely.is_empty(hh.geometry.to_numpy())
+    if nogeom.any() and id_col in hh.columns:
+        problems.append(f"{int(nogeom.sum())} households have no location: "
+                        f"{ids_preview(hh[id_col].to_numpy()[nogeom].tolist())}; give each a point")
+    if problems:
+        raise InputError(problems)
+    ar = ar.to_crs(hh.crs) if ar.crs != hh.crs else ar
+    bar = bar.to_crs(hh.crs) if bar is not None and bar.crs != hh.crs else bar
+    lm = lm.to_crs(hh.crs) if lm is not None and lm.crs != hh.crs else lm
+    return hh.reset_index(drop=True), ar.reset_index(drop=True), bar, lm
+
+
+def _assign(hh, ar, area_id_col, id_col, outside):
+    """Area index per household (-1: none, dropped); notes on border and nearest households."""
+    pts = hh.geometry.to_numpy()
+    geoms = ar.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    qi, ai = tree.query(pts, predicate="intersects")
+    n_in = np.bincount(qi, minlength=len(hh))
+    area_of = np.full(len(hh), len(ar), dtype=np.int64)
+    np.minimum.at(area_of, qi, ai)
+    area_of[n_in == 0] = -1
+    hid = hh[id_col].to_numpy()
+    none, multi = np.flatnonzero(n_in == 0), np.flatnonzero(n_in > 1)
+    notes, dropped = [], []
+    if outside == "error" and (len(none) or len(multi)):
+        problems = []
+        if len(none):
+            problems.append(f"{len(none)} households lie in no area: {ids_preview(hid[none].tolist())}; fix the "
+                            "areas or the points, or pass outside='drop' to leave them out or outside='nearest' to "
+                            "give each to the nearest area (CLI: --outside drop|nearest)")
+        if len(multi):
+            problems.append(f"{len(multi)} households lie in more than one area (on a shared border or where "
+                            f"areas overlap): {ids_preview(hid[multi].tolist())}; fix the areas, or pass "
+                            "outside='drop' or 'nearest' to give each to the first area it lies in")
+        raise InputError(problems)
+    if len(multi):
+        ids_ = ar[area_id_col].to_numpy()
+        notes.append(f"{len(multi)} households lie in more than one area and were given to the first one: "
+                     + ids_preview([f"{h} -> {ids_[a]}" for h, a in zip(hid[multi], area_of[multi])]))
+    if len(none):
+        if outside == "drop":
+            dropped = hid[none].tolist()
+            notes.append(f"{len(none)} households lie in no area and were left out: {ids_preview(dropped)}")
+        else:
+            _, near = tree.query_nearest(pts[none], all_matches=False)
+            area_of[none] = near
+            ids_ = ar[area_id_col].to_numpy()
+            notes.append(f"{len(none)} households lie in no area and were given to the nearest one (moved inside "
+                         "it): " + ids_preview([f"{h} -> {ids_[a]}" for h, a in zip(hid[none], area_of[none])]))
+    return area_of, dropped, notes
+
+
+def _clip_lines(gdf, geoms_idx, geom):
+    """Rows of ``gdf`` near ``geom``, clipped to its box widened by 2% (roads keep their ends near the edge)."""
+    if gdf is None or len(geoms_idx) == 0:
+        return None if gdf is None else gdf.iloc[:0]
+    sub = gdf.iloc[geoms_idx]
+    x0, y0, x1, y1 = geom.bounds
+    d = 0.02 * max(x1 - x0, y1 - y0) + 1e-9
+    clipped = shapely.clip_by_rect(sub.geometry.to_numpy(), x0 - d, y0 - d, x1 + d, y1 + d)
+    keep = ~shapely.is_empty(clipped)
+    return sub[keep].set_geometry(gpd.GeoSeries(clipped[keep], index=sub.index[keep], crs=sub.crs))
+
+
+def _fingerprint(area_geom, hh, bar, lm, params: dict) -> str:
+    h = hashlib.sha256()
+    h.update(shapely.to_wkb(area_geom))
+    h.update(json.dumps(params, sort_keys=True, default=str).encode())
+    for gdf in (hh, bar, lm):
+        if gdf is None:
+            h.update(b"-")
+            continue
+        h.update(pd.util.hash_pandas_object(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), index=False)
+                 .to_numpy().tobytes())
+        h.update(b"".join(shapely.to_wkb(gdf.geometry.to_numpy()).tolist()))
+    return h.hexdigest()[:24]
+
+
+def _connect(client, n_workers):
+    """A Dask client and what to close afterwards."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:  # pragma: no cover - the dask extra is missing
+        raise InputError("partition_many needs the dask extra: pip install microgrid[dask]") from None
+    if client is None or client == "local":
+        if n_workers is None:
+            n_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)) or n_workers < 1:
+            raise InputError(f"n_workers must be a whole number >= 1, got {n_workers!r}")
+        cluster = LocalCluster(n_workers=int(n_workers), threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        c = Client(cluster)
+        return c, [c, cluster]
+    if n_workers is not None:
+        raise InputError("n_workers sizes the local cluster; a given client or scheduler has its own workers")
+    if isinstance(client, str):
+        try:
+            c = Client(client, timeout=30)
+        except OSError as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {client}: {exc}") from None
+        return c, [c]
+    if not hasattr(client, "submit"):
+        raise InputError(f"client must be a dask.distributed.Client, a scheduler address or None, got {client!r}")
+    return client, []
+
+
+def partition_many(
+    households,
+    areas,
+    barriers=None,
+    landmarks=None,
+    *,
+    area_id_col: str,
+    out=None,
+    min_persons: int = 200,
+    max_persons: int = 300,
+    seed: int = 0,
+    id_col: str = "household_id",
+    persons_col: str = "persons",
+    kind_col: str | None = None,
+    crs=None,
+    outside: str = "error",
+    code_prefix: str = "000000000000",
+    code_prefix_col: str | None = None,
+    client=None,
+    n_workers: int | None = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    retries: int = 2,
+    flush_seconds: float = 2.0,
+    **partition_kwargs,
+) -> BatchResult:
+    """Partition every area of a district (villages, communities) in parallel on Dask.
+
+    Each area is partitioned with its own households, barriers and landmarks
+    exactly as :func:`microgrid.partition` would (same rules, same checks, a
+    valid plan or a reason). Finished areas stream to ``out`` as they come in.
+
+    Parameters
+    ----------
+    households : GeoDataFrame or path
+        All household points of the district (ids unique across it).
+    areas : GeoDataFrame or path
+        One polygon per area with an id column ``area_id_col``.
+    barriers, landmarks : GeoDataFrame or path, optional
+        District-wide layers; each area gets the part near it.
+    area_id_col : str
+        The areas' id column. Every output row carries it under this name,
+        and grid ids become ``"<area id>-<nnn>"`` so they are unique across
+        the district.
+    out : path or URL, optional
+        ``X.gpkg`` (layers ``grids``, ``households``, ``areas_status``, and
+        ``grids_<level>`` for nested levels), ``X.parquet`` (GeoParquet
+        datasets ``X_grids.parquet/``, ``X_households.parquet/``,
+        ``X_areas_status.parquet/`` with one file per area), or a
+        ``postgresql://`` URL (tables of those names; ``pip install
+        microgrid[postgis]``). None keeps everything in memory
+        (``result.read("grids")``).
+    min_persons, max_persons, seed, id_col, persons_col, kind_col, crs
+        As in :func:`microgrid.partition`, for every area.
+    outside : {"error", "drop", "nearest"}
+        Households in no area (or in more than one): raise
+        :class:`InputError` listing them (default); leave out the ones in no
+        area (``result.dropped``); or give them to the nearest area. With
+        ``"drop"``/``"nearest"`` a household in several areas goes to the
+        first of them. Never silent: ``result.notes`` lists them.
+    code_prefix : str
+        12-digit code prefix for all areas, or
+    code_prefix_col : str, optional
+        an areas column with each area's own 12-digit prefix.
+    client : dask.distributed.Client, str or None
+        None (or ``"local"``): an in-process LocalCluster with ``n_workers``
+        single-threaded worker processes (default: one per core), closed
+        afterwards. A ``Client`` or a scheduler address (``"tcp://host:8786"``)
+        uses that cluster (and leaves it running).
+    n_workers : int, optional
+        Workers of the local cluster.
+    overwrite : bool
+        Start afresh. Without it an existing output is resumed: areas done
+        with the same inputs and parameters are skipped, the others redone.
+    progress : bool
+        A progress bar on stderr (tqdm).
+    retries : int
+        Dask retries of a task that raised (a worker that dies is handled by
+        Dask's own rescheduling).
+    flush_seconds : float
+        Finished areas are written at least this often.
+    **partition_kwargs
+        Any other :func:`microgrid.partition` option (``levels``,
+        ``on_infeasible``, ``oversize``, ``tries``...); not ``n_grids`` or
+        ``parents``.
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    InputError
+        Bad inputs for the whole batch (missing id column, duplicate area or
+        household ids, households in no area...). An area's own bad input or
+        infeasibility is reported in ``result.summary``, not raised.
+    """
+    t_start = time.perf_counter()
+    from .api import partition
+    from .naming import check_prefix
+
+    sig = inspect.signature(partition).parameters
+    for k in partition_kwargs:
+        if k not in sig:
+            raise InputError(f"partition_many got an unknown option {k!r}")
+        if k in ("n_grids", "parents", "parent_id_col"):
+            raise InputError(f"{k} cannot be used in a batch: every area gets its own grid count; give the "
+                             "areas as the parents")
+    if outside not in ("error", "drop", "nearest"):
+        raise InputError(f"outside must be 'error', 'drop' or 'nearest', got {outside!r}")
+    if code_prefix_col is None:
+        check_prefix(code_prefix)
+    hh, ar, bar, lm = _read_inputs(
+        households, areas, barriers, landmarks, area_id_col=area_id_col, id_col=id_col, persons_col=persons_col,
+        crs=crs, code_prefix_col=code_prefix_col, need_persons=partition_kwargs.get("default_persons") is None,
+    )
+    # the per-area calls check the bounds; check them once here so a typo fails fast
+    from .api import _check_params
+
+    _check_params(min_persons, max_persons, None, partition_kwargs.get("on_infeasible", "raise"),
+                  partition_kwargs.get("snap_tolerance", 2.0))
+    area_of, dropped, notes = _assign(hh, ar, area_id_col, id_col, outside)
+    if area_id_col in hh.columns:
+        hh = hh.drop(columns=[area_id_col])
+    area_ids = ar[area_id_col].tolist()
+    levels = partition_kwargs.get("levels") or []
+    extra_layers = [f"grids_{lv.name}" for lv in levels[:-1]] if levels else []
+    writer = _writer(out, area_id_col, overwrite, extra_layers)
+    earlier = writer.done()
+
+    # the work: households, barriers and landmarks of each area
+    order = np.argsort(area_of, kind="stable")
+    starts = np.searchsorted(area_of[order], np.arange(len(ar) + 1))
+    bar_tree = shapely.STRtree(bar.geometry.to_numpy()) if bar is not None and len(bar) else None
+    lm_tree = shapely.STRtree(lm.geometry.to_numpy()) if lm is not None and len(lm) else None
+    geoms = ar.geometry.to_numpy()
+    base_kwargs = dict(min_persons=min_persons, max_persons=max_persons, seed=seed, id_col=id_col,
+                       persons_col=persons_col, kind_col=kind_col, outside="snap", **partition_kwargs)
+    param_fp = {k: (repr(v) if k == "levels" else v) for k, v in base_kwargs.items()}
+    tasks = []  # (index, fingerprint, args)
+    empty = []
+    for i, aid in enumerate(area_ids):
+        idx = order[starts[i]:starts[i + 1]]
+        prefix = str(ar[code_prefix_col].iat[i]) if code_prefix_col else code_prefix
+        h_a = hh.iloc[np.sort(idx)]
+        b_a = _clip_lines(bar, bar_tree.query(geoms[i]) if bar_tree is not None else [], geoms[i]) \
+            if bar is not None else None
+        l_a = lm.iloc[np.sort(lm_tree.query(geoms[i], predicate="intersects"))] if lm_tree is not None else None
+        fp = _fingerprint(geoms[i], h_a, b_a, l_a, param_fp | {"code_prefix": prefix})
+        if len(h_a) == 0:
+            empty.append((i, fp))
+            continue
+        bnd = gpd.GeoDataFrame({area_id_col: [aid]}, geometry=[geoms[i]], crs=ar.crs)
+        tasks.append((i, fp, (aid, area_id_col, h_a, bnd, b_a, l_a, base_kwargs | {"code_prefix": prefix})))
+
+    # what an earlier run already did
+    skip: dict[int, dict] = {}
+    to_remove = []
+    if earlier is not None and len(earlier):
+        prev = {}
+        for r in earlier.drop(columns=earlier.geometry.name).to_dict("records"):
+            prev[r[area_id_col]] = r
+        fps = {i: fp for i, fp, _ in tasks} | {i: fp for i, fp in empty}
+        for i, aid in enumerate(area_ids):
+            r = prev.pop(aid, None)
+            if r is not None and r["status"] == "ok" and r["fingerprint"] == fps[i]:
+                skip[i] = r
+        to_remove = [a for a in area_ids if a in {k for k in (earlier[area_id_col].tolist())}
+                     and area_ids.index(a) not in skip]
+        if prev:
+            notes.append(f"{len(prev)} areas of the earlier run are not in the areas any more and were removed "
+                         f"from the output: {ids_preview(list(prev))}")
+            to_remove.extend(prev)
+    # rows of areas about to be redone (or left half-written by an interrupted run) go first
+    data_present = _present_ids(writer, area_id_col)
+    to_remove = list(dict.fromkeys([*to_remove, *[a for a in data_present if a in set(area_ids)
+                                                   and area_ids.index(a) not in skip]]))
+    if to_remove:
+        writer.remove(to_remove)
+    tasks = [t for t in tasks if t[0] not in skip]
+    # big areas first: the last ones to finish are small, so workers end together
+    tasks.sort(key=lambda t: -len(t[2][2]))
+
+    rows: dict[int, dict] = {}
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    for i, fp in empty:
+        if i in skip:
+            continue
+        rows[i] = {"area": area_ids[i], "status": "infeasible", "reason": "no households in this area",
+                   "grids": 0, "households": 0, "persons": 0, "flagged": 0, "seconds": 0.0, "notes": "",
+                   "worker": "", "fingerprint": fp, "finished_at": now}
+    buffered: list[dict] = []
+    buffered_status: list[int] = list(rows)
+
+    def flush():
+        if not buffered and not buffered_status:
+            return
+        layers: dict[str, list] = {}
+        for res in buffered:
+            for name, gdf in res["layers"].items():
+                layers.setdefault(name, []).append(gdf)
+        ids_ = list(buffered_status)
+        st = _status_frame([rows[i] for i in ids_], area_id_col, [geoms[i] for i in ids_], ar.crs)
+        writer.write(layers, st)
+        buffered.clear()
+        buffered_status.clear()
+
+    try:
+        if tasks:
+            _run_tasks(tasks, rows, buffered, buffered_status, flush, client=client, n_workers=n_workers,
+                       retries=retries, progress=progress, flush_seconds=flush_seconds, n_total=len(area_ids),
+                       n_skipped=len(skip))
+    finally:  # whatever finished is kept, also when interrupted: a rerun skips it
+        flush()
+
+    # the summary, in the areas' order
+    summary_rows = []
+    for i, aid in enumerate(area_ids):
+        if i in skip:
+            r = dict(skip[i])
+            summary_rows.append({"area": aid, **{c: r.get(c) for c in _STATUS_COLS}, "skipped": True})
+        else:
+            summary_rows.append({**rows[i], "skipped": False})
+    summary = pd.DataFrame(summary_rows).set_index("area")
+    summary.index.name = area_id_col
+    summary = summary[["status", "reason", "grids", "households", "persons", "flagged", "seconds", "notes",
+                       "skipped", "worker"]]
+    for c in ("grids", "households", "persons", "flagged"):
+        summary[c] = summary[c].fillna(0).astype("int64")
+    return BatchResult(summary=summary, area_id_col=area_id_col, out=_shown(out),
+                       paths=list(writer.paths), seconds=time.perf_counter() - t_start, dropped=dropped,
+                       notes=notes, _writer=writer)
+
+
+def _shown(out) -> str | None:
+    from .postgis import db_url_of, mask_password
+
+    if out is None:
+        return None
+    url = db_url_of(out)
+    return mask_password(url) if url else str(out)
+
+
+def _present_ids(writer, area_col) -> list:
+    """Area ids that have rows in the data layers (a crashed run may have left rows without a status)."""
+    if isinstance(writer, _GpkgWriter) and writer.path.exists():
+        con = sqlite3.connect(writer.path)
+        try:
+            ids = []
+            for name in writer._layers():
+                cols = [r[1] for r in con.execute(f'PRAGMA table_info("{name}")')]
+                if name != STATUS_LAYER and area_col in cols:
+                    ids.extend(r[0] for r in con.execute(f'SELECT DISTINCT "{area_col}" FROM "{name}"'))
+            return list(dict.fromkeys(ids))
+        finally:
+            con.close()
+    if isinstance(writer, _ParquetWriter):
+        ids = []
+        for name in DATA_LAYERS:
+            d = writer._dir(name)
+            if d.exists():
+                ids.extend(f.name[:-len(".parquet")] for f in d.glob("*.parquet"))
+        return list(dict.fromkeys(unquote(i) for i in ids))
+    return []  # PostGIS: every flush deletes its areas' rows in its own transaction
+
+
+def _run_tasks(tasks, rows, buffered, buffered_status, flush, *, client, n_workers, retries, progress,
+               flush_seconds, n_total, n_skipped):
+    from dask.distributed import as_completed
+    from tqdm.auto import tqdm
+
+    c, to_close = _connect(client, n_workers)
+    token = uuid.uuid4().hex[:8]
+    area_of_task = {t[0]: t[2][0] for t in tasks}
+    futures = {}
+    pending = list(tasks)
+    ac = as_completed(loop=c.loop)
+    bar = tqdm(total=n_total, initial=n_skipped, desc="areas", unit="area", file=sys.stderr, disable=not progress,
+               dynamic_ncols=True, leave=True)
+    failed = 0
+
+    def window():
+        try:
+            threads = sum(c.nthreads().values())
+        except Exception:  # the scheduler is gone: the futures will say so
+            threads = 1
+        return max(4, 2 * threads + 2)
+
+    def submit_more():
+        while pending and len(futures) < window():
+            i, fp, args = pending.pop(0)
+            f = c.submit(run_area, *args, key=f"microgrid-area-{token}-{i}", pure=False, retries=retries)
+            futures[f.key] = (i, fp)
+            ac.add(f)
+
+    try:
+        submit_more()
+        last = time.monotonic()
+        for f in ac:
+            i, fp = futures.pop(f.key)
+            try:
+                res = f.result()
+            except Exception as exc:  # KilledWorker, a lost scheduler: this area failed, the rest go on
+                res = {"status": "error", "reason": f"{type(exc).__name__}: {exc} (the Dask task failed; "
+                       "rerun to retry this area)"}
+            f.release()
+            if i in rows:  # never write an area twice, whatever Dask delivers
+                continue
+            status = res["status"]
+            rows[i] = {"area": area_of_task[i], "status": status, "reason": res.get("reason", ""),
+                       "grids": res.get("grids", 0), "households": res.get("households", 0),
+                       "persons": res.get("persons", 0), "flagged": res.get("flagged", 0),
+                       "seconds": float(res.get("seconds", 0.0)), "notes": res.get("notes", ""),
+                       "worker": res.get("worker", ""), "fingerprint": fp if status == "ok" else "",
+                       "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            if status == "ok":
+                buffered.append(res)
+            else:
+                failed += 1
+            buffered_status.append(i)
+            bar.update(1)
+            if failed:
+                bar.set_postfix(failed=failed, refresh=False)
+            submit_more()
+            if time.monotonic() - last >= flush_seconds:
+                flush()
+                last = time.monotonic()
+    except BaseException:
+        for f in ac.futures:
+            f.cancel()
+        raise
+    finally:
+        bar.close()
+        for obj in to_close:
+            try:
+                obj.close()
+            except Exception:  # closing a cluster that is already gone
+                log.debug("closing %r failed", obj, exc_info=True)
