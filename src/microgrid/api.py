@@ -248,6 +248,9 @@ def partition(
                          (landmarks, "landmarks"), (parents, "parents"))
         )
     _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries, restarts)
+    if not (seed is None or isinstance(seed, np.random.Generator)
+            or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0)):
+        raise InputError(f"seed must be a whole number >= 0, a numpy Generator or None, got {seed!r}")
     check_prefix(code_prefix)
     if oversize not in (None, "flag", "stack"):
         raise InputError(f"oversize must be None, 'flag' or 'stack', got {oversize!r}")

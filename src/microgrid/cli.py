@@ -32,6 +32,20 @@ def _layer_or_none(path: str | None, layer: str):
     return f"{path}#{layer}" if layer in names else None
 
 
+def _list_layers(path: str) -> list[str]:
+    """Layer names of a file; InputError when it is not readable geodata."""
+    import pyogrio
+
+    from .errors import InputError
+
+    try:
+        return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception as exc:  # GDAL raises several types for files it cannot open
+        raise InputError(f"cannot read {path} as geodata ({type(exc).__name__}: "
+                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'}); check the file "
+                         "is a complete GeoPackage, GeoJSON, Shapefile or GeoParquet") from None
+
+
 def _add_common_inputs(p: argparse.ArgumentParser):
     p.add_argument("input", nargs="?", help="a GeoPackage with layers households (or buildings), boundary, "
                    "and optionally barriers and landmarks")
@@ -166,6 +180,14 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--composition", default="leader:1,worker:3,volunteer:2",
                    help="slots per grid and role (default leader:1,worker:3,volunteer:2)")
     t.add_argument("--out", help="write the team table as CSV")
+
+    sv = sub.add_parser("serve", help="run the HTTP service (pip install microgrid[service])")
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--jobs", type=int, help="jobs run at once, each in its own process (default: CPUs)")
+    sv.add_argument("--queue", type=int, default=64, help="requests that may wait for a job slot (more get 503)")
+    sv.add_argument("--timeout", type=float, default=300.0, help="seconds a job may run (then 504)")
+    sv.add_argument("--max-body-mb", type=float, default=50.0, help="largest request body in MB (then 413)")
     return ap
 
 
@@ -177,6 +199,8 @@ def _cmd_partition(a) -> int:
     hh, bnd, bar, lm = a.households, a.boundary, a.barriers, a.landmarks
     buildings = a.buildings
     if a.input:
+        if Path(a.input).exists():
+            _list_layers(a.input)  # an unreadable file is an error of its own, not "no layers"
         hh = hh or _layer_or_none(a.input, "households")
         if hh is None and buildings is None:
             buildings = _layer_or_none(a.input, "buildings")
@@ -388,6 +412,21 @@ def _cmd_staff(a) -> int:
     return EXIT_OK
 
 
+def _cmd_serve(a) -> int:
+    from .errors import InputError
+
+    try:
+        from .service import serve
+    except ImportError as exc:
+        raise InputError(f"the service needs the service extra ({exc.name} is missing): "
+                         'pip install "microgrid[service]"') from None
+    if not 0 < a.port < 65536 or (a.jobs is not None and a.jobs < 1) or a.timeout <= 0 or a.max_body_mb <= 0:
+        raise InputError("--port must be 1..65535, --jobs >= 1, --timeout and --max-body-mb > 0")
+    serve(a.host, a.port, max_jobs=a.jobs, max_queue=a.queue, timeout=a.timeout,
+          max_body_bytes=int(a.max_body_mb * 1024 * 1024))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     ap = _build_parser()
@@ -411,6 +450,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_staff(a)
         if a.command == "repartition":
             return _cmd_repartition(a)
+        if a.command == "serve":
+            return _cmd_serve(a)
     except InfeasibleError as exc:
         print(f"infeasible: {exc}", file=sys.stderr)
         return EXIT_INFEASIBLE

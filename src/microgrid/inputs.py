@@ -153,6 +153,11 @@ def read_layer(
         else:
             import pyogrio
 
+            if layer is not None and not path.lower().endswith((".shp", ".geojson", ".json", ".csv")):
+                names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+                if layer not in names:
+                    raise InputError(f"{what}: {path} has no layer {layer!r}; its layers are "
+                                     f"{', '.join(names) or '(none)'}; name one as {path}#LAYER")
             if layer is None:
                 layers = pyogrio.list_layers(path)
                 if len(layers) > 1:
@@ -431,6 +436,11 @@ def _check_barriers(bar: gpd.GeoDataFrame, kind_col: str | None, problems: list[
     return gpd.GeoDataFrame(cols, geometry=parts[ok], crs=bar.crs)
 
 
+#: Households this close to the boundary line (m) count as on it, hence inside: rounding of
+#: coordinates must not turn a household digitized onto the boundary into an "outside" error.
+ON_LINE_TOLERANCE = 0.01
+
+
 def prepare_inputs(
     households,
     boundary,
@@ -487,6 +497,11 @@ def prepare_inputs(
         bnd_w = _polygonal(np.array([shapely.make_valid(bnd_w)]))
     if bar is not None and len(bar):
         bar = to_work(bar)
+        far = ~shapely.intersects(bnd_w, bar.geometry.to_numpy())
+        if far.any():
+            notes.append(f"{int(far.sum())} barrier lines lie entirely outside the boundary and play no part"
+                         + (f" ({ids_preview(sorted(set(map(str, bar['name'][far].dropna()))))})"
+                            if "name" in bar.columns and bar["name"][far].notna().any() else ""))
     else:
         bar = gpd.GeoDataFrame({"kind": [], "rank": []}, geometry=[], crs=work)
     lm = None
@@ -509,6 +524,19 @@ def prepare_inputs(
     pts = hh.geometry.to_numpy()
     shapely.prepare(bnd_w)
     inside = shapely.covers(bnd_w, pts)
+    on_line = np.zeros(len(pts), dtype=bool)
+    if not inside.all():  # on the boundary line up to rounding (e.g. digitized onto it): inside
+        on_line[~inside] = shapely.dwithin(bnd_w, pts[~inside], ON_LINE_TOLERANCE)
+    if on_line.any():  # nudge them just inside, so that they fall in a grid and not on the rim of none
+        inner = bnd_w.buffer(-ON_LINE_TOLERANCE / 2)
+        if not inner.is_empty:
+            pts = pts.copy()
+            pts[on_line] = shapely.get_point(shapely.shortest_line(pts[on_line], inner), 1)
+            hh = hh.set_geometry(gpd.GeoSeries(pts, crs=work, index=hh.index))
+            notes.append(f"{int(on_line.sum())} households on the boundary line (within {ON_LINE_TOLERANCE} m) "
+                         f"were moved up to {ON_LINE_TOLERANCE} m inside: "
+                         f"{ids_preview(hh['household_id'].to_numpy()[on_line].tolist())}")
+        inside |= on_line
     dropped: list = []
     snapped: list = []
     if not inside.all():
