@@ -219,8 +219,10 @@ def _cmd_partition(a) -> int:
     if hh is None or bnd is None:
         raise InputError("give households (--households or --buildings) and a boundary (--boundary), "
                          "or one GeoPackage with layers households and boundary")
-    out = Path(a.out)
-    if out.exists() and not a.overwrite:
+    from .postgis import is_db_url
+
+    out = a.out if is_db_url(a.out) else Path(a.out)  # a database URL is no path: keep its "//"
+    if isinstance(out, Path) and out.exists() and not a.overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
     levels = None
     if a.level:
