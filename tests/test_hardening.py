@@ -414,3 +414,34 @@ def test_same_plan_in_processes_with_different_hash_seeds():
         assert out.returncode == 0, out.stderr[-2000:]
         digests.append(out.stdout.strip())
     assert len(digests[0]) == 64 and digests[0] == digests[1]
+
+
+def test_repartition_bad_households_are_input_errors(village):
+    hh, bnd, bars, _ = village
+    plan = microgrid.partition(hh, bnd, bars)
+    bad = hh.copy()
+    bad["persons"] = bad["persons"].astype(object)
+    bad.loc[bad.index[:2], "persons"] = "many"
+    with pytest.raises(InputError, match="not a number") as ei:
+        microgrid.repartition(plan, bad)
+    assert "H001" in str(ei.value) and "H002" in str(ei.value)
+    far = _replace(hh, slice(0, 1), shapely.Point(0, 0))
+    with pytest.raises(InputError, match="H001"):
+        microgrid.repartition(plan, far)
+
+
+def test_a_wrong_result_raises_internal_error(village, monkeypatch):
+    """If a bug ever loses a household, the end-of-run check stops it."""
+    rp = sys.modules["microgrid.repartition"]  # the module, not the function of the same name
+
+    hh, bnd, bars, _ = village
+    plan = microgrid.partition(hh, bnd, bars)
+    real = rp.validate
+
+    def lossy(grids, households, *a, **k):
+        return real(grids, households.iloc[1:], *a, **k)
+
+    monkeypatch.setattr(rp, "validate", lossy)
+    more = pd.concat([hh, hh.iloc[:30].assign(household_id=[f"N{i}" for i in range(30)])], ignore_index=True)
+    with pytest.raises(InternalError, match="households in"):
+        microgrid.repartition(plan, more)

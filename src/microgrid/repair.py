@@ -33,7 +33,7 @@ from .graph import build_graph
 from .inputs import adopt_crs, read_layer
 from .plan import ValidationReport
 from .units import Units
-from .validate import validate
+from .validate import check_invariants, validate
 
 __all__ = ["repair", "RepairResult"]
 
@@ -298,6 +298,9 @@ def repair(
                               household_id_col=household_id_col, persons_col=persons_col,
                               assignment_col=assignment_col or grid_id_col)
         hh_out = hw.to_crs(h.crs)
+        if report is not None:  # the map may break bounds, but nothing may be lost and the coverage must hold
+            check_invariants(report, households_in=len(h), persons_in=int(pd.to_numeric(h[persons_col]).sum()),
+                             what="repair", all_errors=False)
     cols = ["action", "grid_id", "from_grid", "area_m2", "household_id", "geometry"]
     ch = gpd.GeoDataFrame(pd.DataFrame(changes, columns=cols), geometry="geometry", crs=work)
     return RepairResult(grids=fixed.to_crs(out_crs), households=hh_out, changes=ch, report=report)

@@ -19,12 +19,12 @@ import shapely
 
 from .api import partition
 from .crs import metric_crs_for
-from .errors import InfeasibleError, InputError
-from .inputs import read_layer
+from .errors import InfeasibleError, InputError, InternalError, ids_preview
+from .inputs import _check_households, read_layer
 from .locate import locate
 from .naming import grid_codes
 from .plan import Plan
-from .validate import validate
+from .validate import check_invariants, validate
 
 __all__ = ["repartition", "ChangeReport"]
 
@@ -137,8 +137,14 @@ def repartition(
     hh = read_layer(households, what="households")
     if hh.crs is None:
         hh = hh.set_crs(grids.crs)
-    if id_col not in hh.columns or persons_col not in hh.columns:
-        raise InputError(f"households need columns {id_col!r} and {persons_col!r}")
+    problems: list[str] = []
+    checked = _check_households(hh, id_col, persons_col, None, problems)  # the same checks as partition()
+    if problems:
+        raise InputError(problems)
+    hh = hh.copy()
+    hh[persons_col] = pd.to_numeric(checked["persons"]).round().astype(np.int64).to_numpy()
+    hh = hh.set_geometry(gpd.GeoSeries(checked.geometry.to_numpy(), crs=hh.crs, index=hh.index))
+    n_in = len(hh)
     # all geometry work in one metric CRS, so kept and re-drawn grids share exact edges
     out_crs = grids.crs
     work = metric_crs_for(grids)
@@ -163,8 +169,8 @@ def repartition(
             assign.append(loc.iloc[i])
     assign = pd.Series(assign, index=hh.index)
     if assign.isna().any():
-        raise InputError(f"households {assign[assign.isna()].index[:10].tolist()} lie outside every grid; "
-                         "fix their positions or partition again")
+        raise InputError(f"households {ids_preview(hh[id_col][assign.isna()].tolist())} lie outside every grid; "
+                         "fix their positions, or partition again with a boundary that holds them")
     persons = pd.to_numeric(hh[persons_col]).to_numpy()
     gp = pd.Series(persons).groupby(assign.to_numpy()).sum().reindex(grids["grid_id"]).fillna(0).to_numpy()
     bad = set(np.flatnonzero((gp < lo) | (gp > hi)).tolist())
@@ -254,6 +260,10 @@ def repartition(
     bnd = bnd.to_crs(out_crs)
     bars = bars.to_crs(out_crs) if bars is not None else None
     report = validate(out_grids, hh_out, bnd, bars, min_persons=lo, max_persons=hi, assignment_col="grid_id")
+    check_invariants(report, households_in=len(hh_out), persons_in=int(hh_out["persons"].sum()),
+                     what="repartition")
+    if len(hh_out) != n_in:
+        raise InternalError(f"repartition: {n_in} households went in and {len(hh_out)} came out")
     both = [h for h in new_ids if h in old_of]
     new_of = dict(zip(hh_out["household_id"], hh_out["grid_id"]))
     moved = [h for h in both if new_of[h] != old_of[h]]

@@ -334,3 +334,49 @@ def validate(
     cols = ["check", "severity", "ids", "figure", "message", "geometry"]
     viol = gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry="geometry", crs=work)
     return ValidationReport(violations=viol, metrics=metrics, per_grid=per_grid, notes=list(notes or []))
+
+
+def check_invariants(report: ValidationReport, *, households_in: int, persons_in: int, what: str,
+                     all_errors: bool = True) -> None:
+    """Raise :class:`InternalError` unless households and persons in = out and coverage is valid.
+
+    Run at the end of every partition, repartition and repair: a wrong plan
+    is never returned as a right one.
+
+    Parameters
+    ----------
+    report : ValidationReport
+        The validation of the result.
+    households_in, persons_in : int
+        What went in.
+    what : str
+        The operation, for the message.
+    all_errors : bool
+        Also fail on any other violation of severity ``"error"``.
+
+    Examples
+    --------
+    >>> import microgrid
+    >>> hh, bnd, roads, _ = microgrid.samples.make_village(n_households=300, seed=1)
+    >>> plan = microgrid.partition(hh, bnd, roads)
+    >>> check_invariants(plan.report, households_in=300, persons_in=int(hh["persons"].sum()), what="partition")
+    >>> check_invariants(plan.report, households_in=301, persons_in=0, what="example")
+    Traceback (most recent call last):
+    ...
+    microgrid.errors.InternalError: the example result failed its own checks: households in 301 != out 300; ...
+    """
+    from .errors import InternalError
+
+    m = report.metrics
+    broken = []
+    if m["households_out"] != households_in:
+        broken.append(f"households in {households_in} != out {m['households_out']}")
+    if m["persons_out"] != persons_in:
+        broken.append(f"persons in {persons_in} != out {m['persons_out']}")
+    if not m["coverage_valid"]:
+        broken.append(f"coverage invalid (gaps {m['gap_area']:.3f} m2, overlaps {m['overlap_area']:.3f} m2)")
+    if all_errors:
+        broken.extend(r.message for r in report.errors.itertuples())
+    if broken:
+        raise InternalError(f"the {what} result failed its own checks: " + "; ".join(broken[:10]))
+
