@@ -102,6 +102,30 @@ def _lca(a: np.ndarray, b: np.ndarray, depth: np.ndarray, up: list[np.ndarray]) 
     return np.where(a == b, a, up[0][a])
 
 
+def _subtree_ends(dpos: np.ndarray, pos: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """End (exclusive) of each node's subtree in a preorder: the first later position at its depth or above.
+
+    ``dpos`` is the depth at each preorder position. A sparse table of range
+    minima lets every node jump ahead in O(log n) vectorized steps.
+    """
+    n = len(dpos)
+    tables = [dpos]
+    while (1 << len(tables)) <= n:
+        half = 1 << (len(tables) - 1)
+        prev = tables[-1]
+        tables.append(np.minimum(prev[:-half], prev[half:]))
+    p = pos + 1
+    dv = depth
+    for j in range(len(tables) - 1, -1, -1):
+        span = 1 << j
+        t = tables[j]
+        can = p <= n - span
+        idx = np.flatnonzero(can)
+        jump = t[p[idx]] > dv[idx]
+        p[idx[jump]] += span
+    return p
+
+
 def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: float, kmin: int = 1):
     """Best grid count ``k1`` for a side of weight ``s`` (the rest gets ``k - k1``).
 
@@ -189,19 +213,19 @@ class _Bisector:
         # (negative cost) are the last to join the maximum spanning tree
         cpos = np.maximum(c, 0.0)
         cmax = float(cpos.max()) if len(c) and cpos.max() > 0 else 1.0
+        # the sparse structure is the same for every tree drawn: build it once, refill its data
+        struct = sp.csr_matrix((np.arange(1, len(a) + 1, dtype=np.float64), (a, b)), shape=(n, n))
+        perm = struct.data.astype(np.int64) - 1
         for t in range(tries or self.tries):
             jitter = np.exp(self.rng.normal(0.0, 0.6 if t else 0.0, size=len(c)))
             key = 1.0 / (cpos * jitter / cmax + 1e-6)
-            g = sp.coo_matrix((key, (a, b)), shape=(n, n)).tocsr()
-            tree = minimum_spanning_tree(g)
-            tree = (tree + tree.T).tocsr()
+            g = sp.csr_matrix((key[perm], struct.indices, struct.indptr), shape=(n, n))
+            tree = minimum_spanning_tree(g)  # one direction per edge: the traversal below reads it undirected
             order, pred = depth_first_order(tree, 0, directed=False, return_predecessors=True)
             if len(order) != n:
                 return []  # region not connected: cannot happen for tree-cut sides
             pred = pred.copy()
             pred[0] = 0
-            ol = order.tolist()
-            pl = pred.tolist()
             # depth by pointer jumping; the jump tables serve the LCA queries too
             depth = (np.arange(n) != 0).astype(np.int64)
             up = [pred]
@@ -216,22 +240,23 @@ class _Bisector:
             lca = _lca(a, b, depth, up)
             acc = np.bincount(a, weights=c, minlength=n) + np.bincount(b, weights=c, minlength=n)
             acc -= 2 * np.bincount(lca, weights=c, minlength=n)
-            sw = w.astype(np.float64).tolist()
-            sa = acc.tolist()
-            sz = [1] * n
-            for i in reversed(ol[1:]):
-                p = pl[i]
-                sw[p] += sw[i]
-                sa[p] += sa[i]
-                sz[p] += sz[i]
-            s = np.asarray(sw)
-            cut = np.asarray(sa)
             pos = np.empty(n, np.int64)
             pos[order] = np.arange(n)
+            # a preorder lists each subtree contiguously: its sums are differences of prefix sums
+            end = _subtree_ends(depth[order], pos, depth)
+            sz = end - pos
+            cw = np.concatenate(([0], np.cumsum(w[order], dtype=np.int64)))
+            ca = np.concatenate(([0.0], np.cumsum(acc[order])))
+            s = (cw[end] - cw[pos]).astype(np.float64)
+            cut = ca[end] - ca[pos]
             # large regions split near the middle so the recursion stays log(k) deep
-            k1, ok_strict = _choose_k1(s, W, k, lo, hi, self.margin, kmin=max(1, k // BALANCE))
+            # only sides that can hold a grid each are worth scoring (most subtrees are far too light)
+            maybe = np.flatnonzero((s >= lo) & (s <= W - lo))
+            maybe = maybe[maybe != 0]
+            k1 = np.zeros(n, np.int64)
+            ok_strict = np.zeros(n, bool)
+            k1[maybe], ok_strict[maybe] = _choose_k1(s[maybe], W, k, lo, hi, self.margin, kmin=max(1, k // BALANCE))
             valid = k1 > 0
-            valid[0] = False
             strict = valid & ok_strict
             idx = np.flatnonzero(strict if strict.any() else valid)
             if len(idx) == 0:
