@@ -167,6 +167,11 @@ def test_locate_matches_assignment(server, partitioned):
         {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [0.0, 0.0]}}]}
     r = httpx.post(server + "/v1/locate", json={"grids": partitioned["grids"], "points": outside})
     assert r.json()["results"][0]["grid_id"] is None and r.json()["located"] == 0
+    # found and not found together: ids stay whole numbers, the missing one is null (was a 500: NaN in JSON)
+    mixed = {"type": "FeatureCollection", "features": partitioned["households"]["features"][:1] + outside["features"]}
+    r = httpx.post(server + "/v1/locate", json={"grids": partitioned["grids"], "points": mixed})
+    assert r.status_code == 200, r.text
+    assert [row["grid_id"] for row in r.json()["results"]] == [expected[0], None]
 
 
 def test_repartition_round_trip(server, village, partitioned):

@@ -46,6 +46,20 @@ def _is_cgcs2000(crs: pyproj.CRS) -> bool:
 def gauss_kruger_zone(lon: float) -> pyproj.CRS:
     """CGCS2000 3-degree Gauss-Krüger CRS (EPSG:4534-4554) whose central meridian is nearest ``lon``.
 
+    Parameters
+    ----------
+    lon : float
+        Longitude in degrees, 73.5-136.5 E.
+
+    Returns
+    -------
+    pyproj.CRS
+
+    Raises
+    ------
+    InputError
+        Outside the zones.
+
     Examples
     --------
     >>> gauss_kruger_zone(116.3).to_epsg()
@@ -66,6 +80,17 @@ def metric_crs(crs, lon: float, lat: float) -> pyproj.CRS:
     A projected CRS in metres is kept as it is. Geographic CGCS2000 input gets
     its 3-degree Gauss-Krüger zone; any other geographic CRS gets its local UTM
     zone.
+
+    Parameters
+    ----------
+    crs : CRS-like
+        The data's CRS (anything :class:`pyproj.CRS` accepts).
+    lon, lat : float
+        Degrees: the middle of the data.
+
+    Returns
+    -------
+    pyproj.CRS
 
     Examples
     --------
@@ -94,6 +119,17 @@ def metric_crs_for(gdf, crs=None) -> pyproj.CRS:
 
     ``crs`` decides the kind of CRS (default: the layer's own), e.g. the
     households' CRS when choosing for a whole set of inputs.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame or GeoSeries
+        A layer with a CRS.
+    crs : CRS-like, optional
+        The CRS whose kind decides (default: ``gdf.crs``).
+
+    Returns
+    -------
+    pyproj.CRS
 
     Examples
     --------
@@ -134,6 +170,16 @@ def normalize_system(system) -> str:
 
     Case, hyphens and spaces do not matter (``"GCJ-02"``, ``"BD-09"``).
 
+    Parameters
+    ----------
+    system : str
+        A name of WGS84, GCJ-02 or BD-09 (see ``SYSTEMS``), e.g. ``"amap"``
+        or ``"baidu"``.
+
+    Returns
+    -------
+    str
+
     Raises
     ------
     InputError
@@ -173,6 +219,15 @@ def out_of_china(lon, lat):
 
     The box is the one all published implementations use: longitude
     72.004..137.8347, latitude 0.8293..55.8271 degrees.
+
+    Parameters
+    ----------
+    lon, lat : float or array_like
+        Degrees.
+
+    Returns
+    -------
+    bool ndarray
 
     Examples
     --------
@@ -293,6 +348,15 @@ def gcj02_to_wgs84(lon, lat):
     Inverts :func:`wgs84_to_gcj02` by iteration (the usual one-step formula
     is off by up to a few metres).
 
+    Parameters
+    ----------
+    lon, lat : float or array_like
+        Degrees; arrays of any (broadcastable) shape.
+
+    Returns
+    -------
+    (lon, lat) : tuple of float or ndarray
+
     Examples
     --------
     >>> lon, lat = gcj02_to_wgs84(116.410244499, 39.916404282)
@@ -306,6 +370,15 @@ def gcj02_to_wgs84(lon, lat):
 
 def gcj02_to_bd09(lon, lat):
     """GCJ-02 longitude/latitude to Baidu's BD-09.
+
+    Parameters
+    ----------
+    lon, lat : float or array_like
+        Degrees; arrays of any (broadcastable) shape.
+
+    Returns
+    -------
+    (lon, lat) : tuple of float or ndarray
 
     Examples
     --------
@@ -323,6 +396,15 @@ def bd09_to_gcj02(lon, lat):
     The usual closed formula is refined by iteration until
     :func:`gcj02_to_bd09` gives back the input.
 
+    Parameters
+    ----------
+    lon, lat : float or array_like
+        Degrees; arrays of any (broadcastable) shape.
+
+    Returns
+    -------
+    (lon, lat) : tuple of float or ndarray
+
     Examples
     --------
     >>> lon, lat = bd09_to_gcj02(116.410369494, 39.921336994)
@@ -336,6 +418,15 @@ def bd09_to_gcj02(lon, lat):
 def wgs84_to_bd09(lon, lat):
     """WGS84 longitude/latitude to BD-09 (through GCJ-02).
 
+    Parameters
+    ----------
+    lon, lat : float or array_like
+        Degrees; arrays of any (broadcastable) shape.
+
+    Returns
+    -------
+    (lon, lat) : tuple of float or ndarray
+
     Examples
     --------
     >>> lon, lat = wgs84_to_bd09(116.404, 39.915)
@@ -348,6 +439,15 @@ def wgs84_to_bd09(lon, lat):
 
 def bd09_to_wgs84(lon, lat):
     """BD-09 longitude/latitude to WGS84 (through GCJ-02), exact to well below 0.01 m.
+
+    Parameters
+    ----------
+    lon, lat : float or array_like
+        Degrees; arrays of any (broadcastable) shape.
+
+    Returns
+    -------
+    (lon, lat) : tuple of float or ndarray
 
     Examples
     --------
@@ -434,6 +534,18 @@ def from_wgs84(obj, system):
     EPSG:4326; the result keeps the label EPSG:4326 although its coordinates
     are in ``system`` (GCJ-02 and BD-09 have no EPSG code).
 
+    Parameters
+    ----------
+    obj : GeoDataFrame, GeoSeries, shapely geometry or array of geometries
+        WGS84 geometries (any geometry type; Z is kept).
+    system : str
+        See :func:`normalize_system`.
+
+    Returns
+    -------
+    Same type as ``obj``
+        A copy; GeoDataFrames and GeoSeries come back labelled EPSG:4326.
+
     Examples
     --------
     >>> import shapely
@@ -453,6 +565,30 @@ def layer_to_wgs84(src, system, *, what: str = "layer", crs=None):
     A layer without a CRS takes ``crs`` when given, else is taken as
     longitude/latitude. Used by :func:`microgrid.partition` for
     ``input_crs=``.
+
+    Parameters
+    ----------
+    src : GeoDataFrame, GeoSeries, shapely geometry, path or None
+        Anything :func:`microgrid.read_layer` reads.
+    system : str
+        See :func:`normalize_system`.
+    what : str
+        Name of the input, used in error messages.
+    crs : optional
+        CRS of a layer that has none (default: longitude/latitude).
+
+    Returns
+    -------
+    GeoDataFrame or None
+        In WGS84 (EPSG:4326); ``None`` for ``None``.
+
+    Examples
+    --------
+    >>> import shapely
+    >>> gdf = layer_to_wgs84(shapely.Point(116.410244499, 39.916404282), "gcj02", what="households")
+    >>> p = gdf.geometry.iloc[0]
+    >>> gdf.crs.to_epsg(), round(p.x, 6), round(p.y, 6)
+    (4326, 116.404, 39.915)
     """
     from .inputs import read_layer
 
@@ -467,8 +603,29 @@ def layer_to_wgs84(src, system, *, what: str = "layer", crs=None):
 def plan_from_wgs84(plan, system):
     """``plan`` with every GeoDataFrame in it (also in reports and layers) converted to ``system``.
 
-    Returns a new plan (plans are frozen); ``params["input_crs"]`` records
-    ``system``.
+    Parameters
+    ----------
+    plan : Plan
+        A plan made from WGS84 inputs.
+    system : str
+        See :func:`normalize_system`.
+
+    Returns
+    -------
+    Plan
+        A new plan (plans are frozen); ``params["input_crs"]`` records
+        ``system``. :func:`microgrid.partition` does this for ``input_crs=``.
+
+    Examples
+    --------
+    >>> import microgrid
+    >>> plan = microgrid.partition(*microgrid.samples.make_village(300, seed=1, crs="EPSG:4326"))
+    >>> gcj = plan_from_wgs84(plan, "GCJ-02")
+    >>> gcj.params["input_crs"], gcj.grids.crs.to_epsg()
+    ('gcj02', 4326)
+    >>> shift = gcj.households.geometry.x - plan.households.geometry.x  # degrees east
+    >>> bool(shift.between(0.005, 0.007).all())
+    True
     """
     import dataclasses
 

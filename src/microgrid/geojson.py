@@ -153,6 +153,17 @@ def to_feature_collection(gdf: gpd.GeoDataFrame | None, *, crs=None) -> dict | N
     Non-finite numbers become ``null``; a non-WGS84 ``crs`` is named in a
     ``crs`` member so that clients cannot mistake the coordinates.
 
+    Parameters
+    ----------
+    gdf : GeoDataFrame or None
+        Any layer with a CRS; ``None`` gives ``None``.
+    crs : optional
+        Output CRS (default WGS84, RFC 7946).
+
+    Returns
+    -------
+    dict or None
+
     Examples
     --------
     >>> import geopandas as gpd, shapely
@@ -182,8 +193,27 @@ def plan_to_geojson(plan, *, crs=None) -> dict:
     Parameters
     ----------
     plan : Plan
+        Any plan, e.g. from :func:`microgrid.partition`.
     crs : optional
-        Output CRS (default WGS84, RFC 7946).
+        Output CRS (default WGS84, RFC 7946); any other CRS is named in each
+        collection's ``crs`` member.
+
+    Returns
+    -------
+    dict of str to dict
+        ``{"grids": FeatureCollection, "households": FeatureCollection, ...}``.
+
+    Examples
+    --------
+    >>> import microgrid
+    >>> plan = microgrid.partition(*microgrid.samples.make_village(300, seed=1))
+    >>> fc = plan_to_geojson(plan)
+    >>> sorted(fc), len(fc["grids"]["features"]), len(fc["households"]["features"])
+    (['grids', 'households'], 3, 300)
+    >>> fc["grids"]["features"][0]["properties"]["code"]
+    '000000000000001'
+    >>> plan_to_geojson(plan, crs="EPSG:32650")["grids"]["crs"]
+    {'type': 'name', 'properties': {'name': 'EPSG:32650'}}
     """
     out = {"grids": to_feature_collection(plan.grids, crs=crs),
            "households": to_feature_collection(plan.households, crs=crs)}

@@ -117,6 +117,22 @@ def read_layer(
     ------
     InputError
         When the file (or database table) is missing, unreadable, or not geodata.
+
+    Examples
+    --------
+    >>> import microgrid, pathlib, tempfile
+    >>> hh, bnd, roads, marks = microgrid.samples.make_village(300, seed=1)
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> path = pathlib.Path(tmp.name) / "village.gpkg"
+    >>> roads.to_file(path, layer="roads")
+    >>> lines = read_layer(f"{path}#roads")
+    >>> len(lines), lines.crs.to_epsg(), list(lines.columns)
+    (8, 32650, ['kind', 'name', 'geometry'])
+    >>> read_layer(f"{path}#houses", what="households")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    microgrid.errors.InputError: households: ...village.gpkg has no layer 'houses'; its layers are roads; ...
+    >>> tmp.cleanup()
     """
     if src is None:
         return None

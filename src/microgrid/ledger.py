@@ -15,8 +15,28 @@ __all__ = ["ledger_table", "write_ledger"]
 def ledger_table(grids, households, *, grid_id_col: str = "grid_id") -> pd.DataFrame:
     """One row per household with its grid's code and name, ordered by grid code then household id.
 
-    Columns: ``grid_id``, ``code``, ``name``, ``household_id``, ``persons``,
-    then every other household column (address, head of household...).
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        Grids with ``grid_id`` and, for a plan, ``code`` and ``name``.
+    households : GeoDataFrame
+        Households with ``household_id``, ``persons`` and the ``grid_id`` of
+        their grid (``plan.households``).
+    grid_id_col : str
+        The grid id column of both layers.
+
+    Returns
+    -------
+    DataFrame
+        Columns ``grid_id``, ``code``, ``name``, ``household_id``,
+        ``persons``, then every other household column (address, head of
+        household...).
+
+    Raises
+    ------
+    InputError
+        A layer has no ``grid_id_col``, or a household names a grid that is
+        not in ``grids``.
 
     Examples
     --------
@@ -50,10 +70,34 @@ def _sheet_name(code: str, name) -> str:
 
 
 def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id") -> list[Path]:
-    """Write the ledger: ``out.xlsx`` (one sheet per grid plus a summary; needs
-    ``pip install microgrid[xlsx]``) or a folder of CSV files (``ledger.csv``
-    with every household, and ``<code>.csv`` per grid, UTF-8 with BOM so Excel
-    shows Chinese text). Returns the paths written.
+    """Write the ledger (台账) as a folder of CSV files or one XLSX workbook.
+
+    Parameters
+    ----------
+    grids, households : GeoDataFrame
+        As for :func:`ledger_table`, e.g. ``plan.grids`` and ``plan.households``.
+    out : path
+        ``FILE.xlsx``: one sheet per grid plus a ``summary`` sheet (needs
+        ``pip install microgrid[xlsx]``). A path without a suffix: a folder
+        of CSV files, ``ledger.csv`` with every household and ``<code>.csv``
+        per grid, UTF-8 with BOM so that Excel shows Chinese text.
+    grid_id_col : str
+        The grid id column of both layers.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+
+    Examples
+    --------
+    >>> import microgrid, pathlib, tempfile
+    >>> plan = microgrid.partition(*microgrid.samples.make_village(300, seed=1))
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> paths = write_ledger(plan.grids, plan.households, pathlib.Path(tmp.name) / "ledger")
+    >>> [p.name for p in paths]
+    ['ledger.csv', '000000000000001.csv', '000000000000002.csv', '000000000000003.csv']
+    >>> tmp.cleanup()
     """
     t = ledger_table(grids, households, grid_id_col=grid_id_col)
     out = Path(out)

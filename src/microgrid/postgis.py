@@ -75,6 +75,14 @@ def db_url_of(path) -> str | None:
     Returns
     -------
     str or None
+
+    Examples
+    --------
+    >>> import pathlib
+    >>> db_url_of(pathlib.Path("postgresql://me@dbhost/gis#plan_"))
+    'postgresql://me@dbhost/gis#plan_'
+    >>> db_url_of("plan.gpkg") is None
+    True
     """
     if isinstance(path, str):
         return path if is_db_url(path) else None
@@ -237,6 +245,20 @@ def read_table(src: str, *, table: str | None = None, what: str = "layer"):
     InputError
         When the URL is malformed, the server is unreachable, the database has
         no PostGIS, or the table is missing or has no geometry column.
+
+    Examples
+    --------
+    >>> hh = read_table("postgresql://me:secret@dbhost:5432/gis#survey.households")  # doctest: +SKIP
+
+    Without a server at hand the call fails with an :class:`InputError`
+    naming the URL, password masked:
+
+    >>> import microgrid
+    >>> try:
+    ...     read_table("postgresql://me:secret@127.0.0.1:9/gis#survey.households")
+    ... except microgrid.InputError as exc:
+    ...     print(str(exc).split(": ")[0])
+    cannot connect to the database postgresql://me:***@127.0.0.1:9/gis
     """
     base, frag = _split(src)
     spec = table or frag
@@ -313,6 +335,20 @@ def read_plan(url: str):
     -------
     (GeoDataFrame, GeoDataFrame)
         Grids and households.
+
+    Examples
+    --------
+    >>> grids, households = read_plan("postgresql://me:secret@dbhost/gis#plans.v1_")  # doctest: +SKIP
+
+    Without a server at hand the call fails with an :class:`InputError`
+    naming the URL, password masked:
+
+    >>> import microgrid
+    >>> try:
+    ...     read_plan("postgresql://me:secret@127.0.0.1:9/gis#plans.v1_")
+    ... except microgrid.InputError as exc:
+    ...     print(str(exc).split(": ")[0])
+    cannot connect to the database postgresql://me:***@127.0.0.1:9/gis
     """
     base, frag = _split(url)
     schema, prefix = _table_spec(frag)
@@ -404,6 +440,22 @@ def write_plan(plan, url: str, *, prefix: str = "", schema: str | None = None, o
     InputError
         When a table exists and ``overwrite`` is False, the server is
         unreachable, or the database refuses the write.
+
+    Examples
+    --------
+    >>> import microgrid
+    >>> plan = microgrid.partition(*microgrid.samples.make_village(300, seed=1))
+    >>> write_plan(plan, "postgresql://me:secret@dbhost/gis", prefix="v1_", schema="plans")  # doctest: +SKIP
+    ['postgresql://me:***@dbhost/gis#plans.v1_grids', 'postgresql://me:***@dbhost/gis#plans.v1_households', ...]
+
+    Without a server at hand the call fails with an :class:`InputError`
+    naming the URL, password masked, and writes nothing:
+
+    >>> try:
+    ...     write_plan(plan, "postgresql://me:secret@127.0.0.1:9/gis#plans.v1_")
+    ... except microgrid.InputError as exc:
+    ...     print(str(exc).split(": ")[0])
+    cannot connect to the database postgresql://me:***@127.0.0.1:9/gis
     """
     base, frag = _split(url)
     if frag and not prefix and schema is None:

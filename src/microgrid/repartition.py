@@ -107,12 +107,34 @@ def repartition(
         Default: the plan's own layers.
     min_persons, max_persons : int, optional
         Default: the plan's bounds.
+    id_col, persons_col : str
+        Household id and persons columns of ``households``.
+    seed : int
+        Seed of the partition of the re-drawn area.
     max_rings : int
         How many rings of neighbours may join the re-partitioned area.
 
     Returns
     -------
     (Plan, ChangeReport)
+
+    Examples
+    --------
+    Fifteen households of grid 1 grow by two persons each, so grid 1 holds
+    more than 300 persons; it is re-drawn together with its neighbours 2 and
+    5, and the other grids keep their lines, ids and codes:
+
+    >>> import microgrid
+    >>> hh, bnd, roads, marks = microgrid.samples.make_village(600, seed=1)
+    >>> plan = microgrid.partition(hh, bnd, roads, marks)
+    >>> in_1 = plan.households.loc[plan.households["grid_id"] == 1, "household_id"]
+    >>> grown = hh.copy()
+    >>> grown.loc[grown["household_id"].isin(in_1.iloc[:15]), "persons"] += 2
+    >>> new_plan, changes = microgrid.repartition(plan, grown)
+    >>> changes.grids_kept, changes.grids_changed
+    ([3, 4, 6, 7], [1, 2, 5])
+    >>> new_plan.report.ok, bool(new_plan.grids["persons"].between(200, 300).all())
+    (True, True)
     """
     if isinstance(plan, Plan):
         grids, old_hh, bnd, bars = plan.grids, plan.households, plan.boundary, plan.barriers

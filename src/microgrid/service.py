@@ -260,7 +260,8 @@ def _job_locate(p: dict) -> dict:
     ids = res["grid_id"]
     res = res.astype(object).where(res.notna(), None)
     if id_col in grids and grids[id_col].dtype.kind in "iu":  # missing values made the ids float: undo
-        res["grid_id"] = [None if pd.isna(v) else int(v) for v in ids]
+        # an object Series: a plain list of ints and None would become floats and NaN (pandas 3)
+        res["grid_id"] = pd.Series([None if pd.isna(v) else int(v) for v in ids], index=res.index, dtype=object)
     rows = [{"index": i, **_jsonable(r)} for i, r in zip(range(len(res)), res.to_dict("records"))]
     return {"located": int(res["grid_id"].notna().sum()), "results": rows}
 
@@ -294,7 +295,37 @@ def _problem_of(exc: BaseException) -> dict:
 
 
 def run_job(kind: str, payload: dict) -> tuple[str, dict]:
-    """Run one job in this process: ``("ok", result)`` or ``("error", problem)``."""
+    """Run one job in this process: ``("ok", result)`` or ``("error", problem)``.
+
+    The service runs this in a worker process for every request; it is the
+    service without HTTP, e.g. for tests or a queue consumer.
+
+    Parameters
+    ----------
+    kind : {"partition", "validate", "repartition", "locate"}
+        The endpoint, ``/v1/<kind>``.
+    payload : dict
+        The request body, as JSON-decoded data.
+
+    Returns
+    -------
+    (str, dict)
+        ``"ok"`` and the answer body, or ``"error"`` and an RFC 9457 problem
+        (``type``, ``title``, ``status``, ``detail``; ``problems``, ``cause``
+        and ``ids`` where there are any). Errors are never raised.
+
+    Examples
+    --------
+    >>> fc = lambda *features: {"type": "FeatureCollection", "features": list(features)}
+    >>> grid = {"type": "Feature", "properties": {"grid_id": 7}, "geometry": {"type": "Polygon",
+    ...         "coordinates": [[[116.30, 39.92], [116.31, 39.92], [116.31, 39.93], [116.30, 39.93], [116.30, 39.92]]]}}
+    >>> point = lambda x, y: {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [x, y]}}
+    >>> run_job("locate", {"grids": fc(grid), "points": fc(point(116.305, 39.925), point(116.40, 39.90))})
+    ('ok', {'located': 1, 'results': [{'index': 0, 'grid_id': 7}, {'index': 1, 'grid_id': None}]})
+    >>> status, problem = run_job("partition", {"households": fc(), "boundary": fc(grid)})
+    >>> status, problem["status"], problem["detail"]
+    ('error', 422, 'households layer is empty; give at least one household point')
+    """
     try:
         return "ok", _JOBS[kind](payload)
     except Exception as exc:
@@ -452,6 +483,20 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
         Run each job in its own worker process (default; the only way a
         job past its time limit can be stopped). ``False`` runs jobs in
         threads of this process, e.g. under a debugger.
+
+    Returns
+    -------
+    FastAPI
+        An ASGI application; serve it with uvicorn (as :func:`serve` does)
+        or any other ASGI server.
+
+    Examples
+    --------
+    >>> app = create_app(max_jobs=2, timeout=120, max_body_bytes=20 * 2**20)
+    >>> sorted(r.path for r in app.routes if r.path.startswith(("/v1/", "/healthz")))
+    ['/healthz', '/v1/locate', '/v1/partition', '/v1/repartition', '/v1/validate']
+    >>> import uvicorn
+    >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
     max_jobs = max_jobs or os.cpu_count() or 1
     app = FastAPI(title="microgrid", version=__version__,
@@ -530,7 +575,41 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
 
 
 def serve(host: str = "127.0.0.1", port: int = 8000, **kw) -> None:
-    """Run the service with uvicorn (blocks); ``kw`` go to :func:`create_app`."""
+    """Run the service with uvicorn until stopped (``microgrid serve`` calls this).
+
+    Parameters
+    ----------
+    host : str
+        Address to listen on; ``"0.0.0.0"`` for every interface.
+    port : int
+        Port to listen on.
+    **kw
+        Options of :func:`create_app`: ``max_jobs``, ``max_queue``,
+        ``timeout``, ``max_body_bytes``, ``isolate``.
+
+    Examples
+    --------
+    It blocks until stopped (Ctrl-C or a signal), so here it runs in a
+    process of its own, on a free port, and is asked for ``/healthz``:
+
+    >>> import json, socket, subprocess, sys, time, urllib.request
+    >>> with socket.socket() as s:
+    ...     s.bind(("127.0.0.1", 0))
+    ...     port = s.getsockname()[1]
+    >>> code = f"from microgrid.service import serve; serve('127.0.0.1', {port}, max_jobs=1)"
+    >>> proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    >>> def healthz():
+    ...     for _ in range(300):  # up to 30 s for the imports
+    ...         try:
+    ...             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+    ...                 return json.load(r)
+    ...         except OSError:
+    ...             time.sleep(0.1)
+    >>> healthz()["status"]
+    'ok'
+    >>> proc.terminate()
+    >>> _ = proc.wait(30)
+    """
     import uvicorn
 
     uvicorn.run(create_app(**kw), host=host, port=port, log_level="info")
