@@ -20,10 +20,10 @@ import sys
 
 import numpy as np
 import shapely
+from _common import HI, LO, OSM_CASES, available_cases, build_case, machine
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from _common import HI, LO, OSM_CASES, available_cases, build_case, machine
 from microgrid.graph import whole_groups
 from microgrid.regions import partition_graph
 
