@@ -477,13 +477,19 @@ class _PostgisWriter(_Writer):
     def write(self, layers, status):
         with self._begin("writing finished areas") as con:
             self._delete(con, status[self.area_col].tolist())
+            present = self._present(con)
             for name, frames in [*layers.items(), (STATUS_LAYER, [status])]:
                 gdf = _concat(frames)
-                if gdf is not None:
-                    if gdf.geometry.name != "geometry":
-                        gdf = gdf.rename_geometry("geometry")
-                    gdf.to_postgis(self._table(name), con, schema=self.schema,
-                                                               if_exists="append", index=False)
+                if gdf is None:
+                    continue
+                if gdf.geometry.name != "geometry":
+                    gdf = gdf.rename_geometry("geometry")
+                table = self._table(name)
+                gdf.to_postgis(table, con, schema=self.schema, if_exists="append", index=False)
+                if table not in present:  # a new table: spatial index, and an index on the area id
+                    q = self.pg._quote(self.schema, table)
+                    con.execute(self.sa.text(f"CREATE INDEX ON {q} USING GIST (geometry)"))
+                    con.execute(self.sa.text(f"CREATE INDEX ON {q} ({self.pg._quote(self.area_col)})"))
 
     def read(self, layer):
         with self._begin(f"reading {layer}") as con:
@@ -661,8 +667,10 @@ def _connect(client, n_workers):
             n_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)) or n_workers < 1:
             raise InputError(f"n_workers must be a whole number >= 1, got {n_workers!r}")
+        # no dashboard; the scheduler's small HTTP server on a free local port (not 8787, maybe taken)
         cluster = LocalCluster(n_workers=int(n_workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                               silence_logs=logging.ERROR)
         c = Client(cluster)
         return c, [c, cluster]
     if n_workers is not None:
@@ -745,8 +753,10 @@ def partition_many(
     client : dask.distributed.Client, str or None
         None (or ``"local"``): an in-process LocalCluster with ``n_workers``
         single-threaded worker processes (default: one per core), closed
-        afterwards. A ``Client`` or a scheduler address (``"tcp://host:8786"``)
-        uses that cluster (and leaves it running).
+        afterwards (its workers are new processes: a script needs the
+        ``if __name__ == "__main__":`` guard). A ``Client`` or a scheduler
+        address (``"tcp://host:8786"``) uses that cluster (and leaves it
+        running).
     n_workers : int, optional
         Workers of the local cluster.
     overwrite : bool
@@ -774,6 +784,24 @@ def partition_many(
         Bad inputs for the whole batch (missing id column, duplicate area or
         household ids, households in no area...). An area's own bad input or
         infeasibility is reported in ``result.summary``, not raised.
+
+    Examples
+    --------
+    Four villages of 300 households on a small in-process Dask cluster (by
+    default a local cluster with one worker process per core is started):
+
+    >>> import microgrid
+    >>> from dask.distributed import Client
+    >>> hh, villages, roads = microgrid.samples.make_district(4, 300, seed=1)
+    >>> with Client(processes=False, n_workers=1, dashboard_address=None) as client:
+    ...     res = microgrid.partition_many(hh, villages, roads, area_id_col="area_id", client=client,
+    ...                                    progress=False)
+    >>> res
+    <BatchResult areas=4 ok=4 infeasible=0 error=0>
+    >>> res.summary["grids"].to_dict()
+    {'V001': 4, 'V002': 3, 'V003': 3, 'V004': 3}
+    >>> sorted(res.read("grids")["grid_id"])[:4]
+    ['V001-001', 'V001-002', 'V001-003', 'V001-004']
     """
     t_start = time.perf_counter()
     from .api import partition
@@ -835,26 +863,28 @@ def partition_many(
 
     # what an earlier run already did
     skip: dict[int, dict] = {}
+    index_of = {str(a): i for i, a in enumerate(area_ids)}
     to_remove = []
     if earlier is not None and len(earlier):
-        prev = {}
-        for r in earlier.drop(columns=earlier.geometry.name).to_dict("records"):
-            prev[r[area_id_col]] = r
         fps = {i: fp for i, fp, _ in tasks} | {i: fp for i, fp in empty}
-        for i, aid in enumerate(area_ids):
-            r = prev.pop(aid, None)
-            if r is not None and r["status"] == "ok" and r["fingerprint"] == fps[i]:
+        stale = []
+        for r in earlier.drop(columns=earlier.geometry.name).to_dict("records"):
+            i = index_of.get(str(r[area_id_col]))
+            if i is None:
+                stale.append(r[area_id_col])
+            elif r["status"] == "ok" and r["fingerprint"] == fps[i]:
                 skip[i] = r
-        to_remove = [a for a in area_ids if a in {k for k in (earlier[area_id_col].tolist())}
-                     and area_ids.index(a) not in skip]
-        if prev:
-            notes.append(f"{len(prev)} areas of the earlier run are not in the areas any more and were removed "
-                         f"from the output: {ids_preview(list(prev))}")
-            to_remove.extend(prev)
-    # rows of areas about to be redone (or left half-written by an interrupted run) go first
-    data_present = _present_ids(writer, area_id_col)
-    to_remove = list(dict.fromkeys([*to_remove, *[a for a in data_present if a in set(area_ids)
-                                                   and area_ids.index(a) not in skip]]))
+            to_remove.append(r[area_id_col] if i is None else area_ids[i])
+        if stale:
+            notes.append(f"{len(stale)} areas of the earlier run are not in the areas any more and were removed "
+                         f"from the output: {ids_preview(stale)}")
+    # rows of areas about to be redone, or left half-written by an interrupted run, go first
+    to_remove.extend(_present_ids(writer, area_id_col))
+    first: dict = {}
+    for a in to_remove:
+        if index_of.get(str(a)) not in skip:
+            first.setdefault(str(a), a)
+    to_remove = list(first.values())
     if to_remove:
         writer.remove(to_remove)
     tasks = [t for t in tasks if t[0] not in skip]
