@@ -111,20 +111,29 @@ class ValidationReport:
         for (sev, chk), c in counts.items():
             lines.append(f"  {sev}: {chk} x{c}")
         if self.ok:
-            lines.append("valid" + (" (with flagged grids)" if len(self.violations) else ""))
+            sev = set(self.violations["severity"])
+            lines.append("valid" + (" (with flagged grids)" if "flagged" in sev else "")
+                         + (" (with warnings)" if "warning" in sev else ""))
         return "\n".join(lines)
 
     def plot(self, grids, households=None, **kw):
-        """Static map with every violation highlighted (matplotlib)."""
+        """Static map with every violation highlighted (matplotlib); returns the Axes.
+
+        Keyword arguments go to :func:`microgrid.viz.plot_report` (``barriers``, ``boundary``, ``ax``,
+        ``labels``, ``title``, ...).
+        """
         from .viz import plot_report
 
         return plot_report(self, grids, households, **kw)
 
-    def explore(self, grids, households=None):
-        """Interactive map (folium, ``pip install microgrid[viz]``)."""
+    def explore(self, grids, households=None, **kw):
+        """Interactive map (folium, ``pip install microgrid[viz]``); returns the ``folium.Map``.
+
+        Keyword arguments go to :func:`microgrid.viz.explore_report` (``barriers``, ``boundary``, ...).
+        """
         from .viz import explore_report
 
-        return explore_report(self, grids, households)
+        return explore_report(self, grids, households, **kw)
 
     def __repr__(self) -> str:
         return f"<ValidationReport ok={self.ok} violations={len(self.violations)}>"
@@ -268,6 +277,27 @@ class Plan:
                 _atomic_write(target, lambda tmp, g=gdf, d=drv: g.to_file(tmp, driver=d, engine="pyogrio"), overwrite)
             out.append(target)
         return out
+
+    def plot(self, **kw):
+        """Static map (matplotlib): grids coloured so neighbours differ, labelled with code and persons,
+        barriers by class, households, flagged grids hatched, legend, scale bar. Returns the Axes.
+
+        Keyword arguments go to :func:`microgrid.viz.plot_plan` (``ax``, ``labels``, ``households``,
+        ``barriers``, ``title``, ``figsize``, ``legend``, ...).
+        """
+        from .viz import plot_plan
+
+        return plot_plan(self, **kw)
+
+    def explore(self, **kw):
+        """Interactive map (folium, ``pip install microgrid[viz]``): popups with code, name, persons,
+        households and team, violations in red, a layer control. Returns the ``folium.Map``.
+
+        Keyword arguments go to :func:`microgrid.viz.explore_plan` (``teams``, ``households``, ...).
+        """
+        from .viz import explore_plan
+
+        return explore_plan(self, **kw)
 
     def __repr__(self) -> str:
         return f"<Plan grids={len(self.grids)} households={len(self.households)} ok={self.report.ok}>"
