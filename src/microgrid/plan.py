@@ -306,9 +306,30 @@ class Plan:
 def read_plan(path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Read the ``grids`` and ``households`` layers of a plan GeoPackage.
 
-    ``path`` may be a PostgreSQL URL ``postgresql://.../DB#[SCHEMA.]PREFIX``
-    naming the tables ``{PREFIX}grids`` and ``{PREFIX}households`` written by
-    :meth:`Plan.to_file`.
+    Parameters
+    ----------
+    path : path or str
+        A plan GeoPackage written by :meth:`Plan.to_file` (or ``microgrid
+        partition --out``), or a PostgreSQL URL
+        ``postgresql://.../DB#[SCHEMA.]PREFIX`` naming the tables
+        ``{PREFIX}grids`` and ``{PREFIX}households``.
+
+    Returns
+    -------
+    (GeoDataFrame, GeoDataFrame)
+        The grids and the households (with their ``grid_id``).
+
+    Examples
+    --------
+    >>> import microgrid, pathlib, tempfile
+    >>> plan = microgrid.partition(*microgrid.samples.make_village(300, seed=1))
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> [p.name for p in plan.to_file(pathlib.Path(tmp.name) / "plan.gpkg")]
+    ['plan.gpkg']
+    >>> grids, households = read_plan(pathlib.Path(tmp.name) / "plan.gpkg")
+    >>> len(grids), len(households), bool(households["grid_id"].isin(grids["grid_id"]).all())
+    (3, 300, True)
+    >>> tmp.cleanup()
     """
     from .inputs import read_layer
     from .postgis import db_url_of
