@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import shapely
 
@@ -62,3 +63,32 @@ def test_cli_repartition(base, tmp_path):
     out = tmp_path / "new.gpkg"
     assert main(["repartition", str(old), "--households", str(new_hh), "--out", str(out)]) == 0
     assert main(["validate", str(out)]) == 0
+
+
+def test_redrawn_grids_are_whole_unique_and_measured():
+    """Regression: re-drawn grids came back flagged multi-part (slivers between the area's outline and the
+    roads along it), a new grid took the code of a re-drawn one, and re-drawn grids had no measures."""
+    import geopandas as gpd
+    import pandas as pd
+    import shapely
+
+    hh, boundary, roads, landmarks = microgrid.samples.make_village(1200, seed=12)
+    plan = microgrid.partition(hh, boundary, roads, landmarks, seed=0)
+    rng = np.random.default_rng(1)
+    x0, y0, x1, y1 = boundary.total_bounds
+    corner = shapely.box(x0 + 0.55 * (x1 - x0), y0 + 0.55 * (y1 - y0), x1, y1)
+    near = hh[hh.within(corner)].sample(120, replace=True, random_state=1)
+    pts = shapely.points(near.geometry.x + rng.normal(0, 6, 120), near.geometry.y + rng.normal(0, 6, 120))
+    inside = boundary.geometry.iloc[0]
+    pts = [p if inside.contains(p) else q for p, q in zip(pts, near.geometry)]
+    new = gpd.GeoDataFrame({"household_id": [f"N{i:04d}" for i in range(120)], "persons": rng.integers(1, 6, 120)},
+                           geometry=pts, crs=hh.crs)
+    new_plan, change = microgrid.repartition(plan, pd.concat([hh, new], ignore_index=True))
+    g = new_plan.grids
+    assert change.grids_changed or change.grids_new
+    assert not g["flagged"].any(), g.loc[g["flagged"], "flag_reason"].tolist()
+    assert (g.geometry.geom_type == "Polygon").all()
+    assert g["code"].is_unique and g["grid_id"].is_unique
+    assert all(isinstance(x, (int, np.integer)) for x in change.grids_changed + change.grids_new)
+    assert g[["area_m2", "polsby_popper", "online_share"]].notna().all().all()
+    assert new_plan.report.ok

@@ -214,3 +214,17 @@ def test_plan_units_hold_their_households(sample_village, sample_plan):
     g = sample_plan.grids.set_index("grid_id").geometry
     for gid, grp in units.groupby("grid_id"):
         assert shapely.covers(g.loc[gid].buffer(1e-6), grp.geometry.to_numpy()).all()
+
+
+def test_a_road_along_the_boundary_adds_no_slivers():
+    """A village edge drawn on its road: the road's stretch along the edge must not cut sliver units."""
+    along = [[(-10, 100), (110, 100)], [(100.0, -10), (100.0, 110)]]  # on the north and east edges
+    crossing = [[(50, -10), (50, 110)]]
+    base = units_of([], SQ, crossing, snap=0.0)
+    u = units_of([], SQ, crossing + along, snap=0.0)
+    assert u.n == base.n == 2
+    assert_tiles(u, SQ)
+    assert shapely.area(u.geometry).min() > 100
+    # a road that runs along the edge and then turns inside still cuts where it is inside
+    bend = [[(-10, 100), (30, 100), (30, 0)]]
+    assert units_of([], SQ, bend, snap=2.0).n == 2

@@ -324,7 +324,7 @@ def partition(
         final = new_id[labels]  # 0-based grid index in final order, per unit
         reasons = [""] * k
         for r, rs in flags.items():
-            reasons[new_id[r]] = "; ".join(rs)
+            reasons[new_id[r]] = "; ".join(dict.fromkeys(rs))  # each reason once, in order
         cols = {
             "grid_id": np.arange(1, k + 1),
             "code": codes,

@@ -179,7 +179,8 @@ def repartition(
     old_of = dict(zip(old_hh["household_id"].tolist(), old_hh["grid_id"].tolist()))
     new_ids = hh[id_col].tolist()
     # every household to the grid it falls in (kept households keep theirs when still inside it)
-    loc = locate(grids, hh.geometry)["grid_id"]
+    own_id = {g: g for g in grids["grid_id"].tolist()}  # locate gives 3.0 for 3 when some points miss
+    loc = locate(grids, hh.geometry)["grid_id"].map(lambda v: own_id.get(v, v))
     pos = {g: i for i, g in enumerate(grids["grid_id"].tolist())}
     geoms = grids.geometry.to_numpy()
     assign = []
@@ -244,14 +245,15 @@ def repartition(
                 changed.append(gid)
             new_rows.append({"grid_id": gid, "persons": r.persons, "households": r.households,
                              "flagged": r.flagged, "flag_reason": r.flag_reason, "geometry": r.geometry,
-                             "_new": r.grid_id})
+                             "name": getattr(r, "name", None), "_new": r.grid_id})
         removed = [o for o in old_ids if o not in taken]
         kept = out_grids[~out_grids["grid_id"].isin(old_ids)]
         fresh = gpd.GeoDataFrame(new_rows, geometry="geometry", crs=grids.crs)
         if "code" in grids.columns:
             codes = dict(zip(grids["grid_id"], grids["code"]))
             prefix = str(grids["code"].iloc[0])[:-3]
-            used = {int(str(c)[-3:]) for c in kept["code"]}
+            held = list(kept["code"]) + [codes[g] for g in fresh["grid_id"] if g in codes and g not in new]
+            used = {int(str(c)[len(prefix):]) for c in held if str(c)[len(prefix):].isdigit()}
             seqs = iter(s for s in range(1, 10**4) if s not in used)
             fresh["code"] = [codes.get(g) if g in codes and g not in new else grid_codes([next(seqs)], prefix)[0]
                              for g in fresh["grid_id"]]
@@ -284,6 +286,15 @@ def repartition(
     report = validate(out_grids, hh_out, bnd, bars, min_persons=lo, max_persons=hi, assignment_col="grid_id")
     check_invariants(report, households_in=len(hh_out), persons_in=int(hh_out["persons"].sum()),
                      what="repartition")
+    if bad:  # re-drawn grids need their measures; kept ones get the same values again
+        per = report.per_grid
+        for col in ("area_m2", "online_share", "polsby_popper"):
+            if col in per.columns:
+                out_grids[col] = per[col].to_numpy()
+        if "name" in grids_in.columns:  # a changed grid keeps its name; a new one is named by the sub-plan
+            old_name = dict(zip(grids_in["grid_id"], grids_in["name"]))
+            out_grids["name"] = [old_name.get(g) if g in old_name and isinstance(old_name.get(g), str) else nm
+                                 for g, nm in zip(out_grids["grid_id"], out_grids["name"])]
     if len(hh_out) != n_in:
         raise InternalError(f"repartition: {n_in} households went in and {len(hh_out)} came out")
     both = [h for h in new_ids if h in old_of]

@@ -91,6 +91,10 @@ def snap_ends(lines: np.ndarray, boundary: shapely.Geometry, tolerance: float) -
     return np.concatenate([lines, near]), line_of_pt[pi]
 
 
+#: Barrier stretches closer than this (m) to the boundary line run along it and are dropped.
+ALONG_TOLERANCE = 0.05
+
+
 def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
     if len(lines) == 0:
         return np.empty(0, object), np.empty(0, int)
@@ -101,6 +105,25 @@ def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarr
     parts, pidx = shapely.get_parts(clipped, return_index=True)
     is_line = shapely.get_type_id(parts) == 1
     parts, pidx = parts[is_line], pidx[is_line]
+    # a barrier running along the boundary (a village edge drawn on its road) adds nothing but slivers
+    # of no width between the two lines: drop the stretches within ALONG_TOLERANCE of the boundary; the
+    # ends it shortens are snapped back onto the boundary by snap_ends
+    zone = shapely.buffer(boundary.boundary, ALONG_TOLERANCE)
+    shapely.prepare(zone)
+    near = np.flatnonzero(shapely.intersects(zone, parts))
+    if len(near):  # only lines that run along it (a stretch > 1 m inside the zone), not those that cross it
+        inner, which = shapely.get_parts(shapely.intersection(parts[near], zone), return_index=True)
+        longest = np.zeros(len(near))
+        np.maximum.at(longest, which, shapely.length(inner))
+        near = near[longest > 1.0]
+    if len(near):
+        trimmed = shapely.difference(parts[near], zone, grid_size=GRID_SIZE)
+        keep = np.ones(len(parts), bool)
+        keep[near] = False
+        tp, ti = shapely.get_parts(trimmed, return_index=True)
+        line = shapely.get_type_id(tp) == 1
+        parts = np.concatenate([parts[keep], tp[line]])
+        pidx = np.concatenate([pidx[keep], pidx[near][ti[line]]])
     ok = shapely.length(parts) > 0
     return parts[ok], idx[pidx[ok]]
 
