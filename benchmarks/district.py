@@ -40,7 +40,8 @@ class Monitor:
     """Sampled in a thread: the largest sum of RSS over this process and its descendants, and CPU use.
 
     ``ours_cpu``: CPU seconds of this process and its descendants (the last
-    reading of each process); ``others_cpu``: CPU seconds the whole machine
+    reading of each process); ``driver_cpu``: of this process alone (it runs
+    the Dask scheduler, gathers results and writes the output); ``others_cpu``: CPU seconds the whole machine
     was busy with anything else meanwhile (other users' work on a shared box).
     """
 
@@ -89,6 +90,7 @@ class Monitor:
         self.peak = max(self.peak, self._sample())
         self.wall = time.perf_counter() - self.t0
         self.ours_cpu = sum(self.cpu.values()) - self.cpu0
+        self.driver_cpu = sum(self.proc.cpu_times()[:2]) - self.cpu0
         self.others_cpu = max(0.0, self._busy(self.psutil.cpu_times()) - self.sys0 - self.ours_cpu)
 
 
@@ -120,7 +122,7 @@ def one_run(district, workers: int, out: Path) -> dict:
     assert n_hh[0] == n_hh[1] == int(res.summary.loc[ok, "households"].sum()), n_hh
     return {"cluster": t1 - t0, "batch": t2 - t1, "peak_mb": mem.peak / 2**20, "grids": n_grids,
             "area_s": float(res.summary["seconds"].sum()), "ok": int(ok.sum()), "households": n_hh[0],
-            "others": mem.others_cpu / mem.wall}
+            "others": mem.others_cpu / mem.wall, "driver_cpu": mem.driver_cpu}
 
 
 def main():
@@ -151,15 +153,16 @@ def main():
     print()
     print("| workers | households | runs | batch s (median) | cluster start s | households/s | areas' own "
           "partition s (sum) | peak RSS MB (driver+workers) | areas ok | households written | grids | other load "
-          "(cores) | speed-up |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "(cores) | driver CPU s | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w, runs in results.items():
         b = float(np.median([r["batch"] for r in runs]))
         others = ", ".join(f"{r['others']:.2f}" for r in runs)
         print(f"| {w} | {n_hh:,} | {len(runs)} | {b:.1f} | {np.median([r['cluster'] for r in runs]):.1f} | "
               f"{n_hh / b:,.0f} | {np.median([r['area_s'] for r in runs]):.1f} | "
               f"{max(r['peak_mb'] for r in runs):,.0f} | {min(r['ok'] for r in runs)}/{a.areas} | "
-              f"{min(r['households'] for r in runs):,} | {runs[0]['grids']:,} | {others} | {base / b:.2f}x |")
+              f"{min(r['households'] for r in runs):,} | {runs[0]['grids']:,} | {others} | "
+              f"{np.median([r['driver_cpu'] for r in runs]):.1f} | {base / b:.2f}x |")
     print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

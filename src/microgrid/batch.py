@@ -157,7 +157,9 @@ def run_area(area_id, area_col: str, households, boundary, barriers, landmarks, 
     from .api import partition
 
     t0 = time.perf_counter()
-    res = {"area": area_id, "worker": f"{os.uname().nodename}:{os.getpid()}", "layers": {}}
+    import platform
+
+    res = {"area": area_id, "worker": f"{platform.node()}:{os.getpid()}", "layers": {}}
     try:
         plan = partition(households, boundary, barriers, landmarks, **kwargs)
     except InfeasibleError as exc:
@@ -171,6 +173,8 @@ def run_area(area_id, area_col: str, households, boundary, barriers, landmarks, 
     grids = plan.grids.copy()
     grids["flag_reason"] = grids["flag_reason"].astype(str)
     grids = _first_cols(_prefix_ids(grids, area_id), area_col, area_id)
+    if "stack_id" in grids.columns:  # stacks are named per area too
+        grids["stack_id"] = [None if v is None else f"{area_id}-{v}" for v in grids["stack_id"].tolist()]
     hh = _first_cols(_prefix_ids(plan.households.copy(), area_id, ("grid_id",)), area_col, area_id)
     layers = {"grids": grids, "households": hh}
     for name, lay in plan.layers.items():
@@ -179,7 +183,7 @@ def run_area(area_id, area_col: str, households, boundary, barriers, landmarks, 
         layers[name] = _first_cols(_prefix_ids(lay, area_id), area_col, area_id)
     return res | {
         "status": "ok", "reason": "", "layers": layers, "grids": len(grids), "households": len(hh),
-        "persons": int(grids["persons"].sum()) if "stack_id" not in grids.columns else int(hh["persons"].sum()),
+        "persons": int(hh["persons"].sum()),
         "flagged": int(grids["flagged"].sum()), "notes": "; ".join(plan.report.notes)[:2000],
         "seconds": time.perf_counter() - t0,
     }
