@@ -206,69 +206,85 @@ class _Bisector:
         raise _NoCut
 
     def _cuts(self, n, a, b, c, w, k, tries=None):
+        """Candidate cuts from ``tries`` jittered maximum spanning trees, cheapest first.
+
+        All trees are drawn at once: ``T`` copies of the region side by side in
+        one sparse graph, their spanning forest rooted at a virtual node, so
+        every step below is one vectorized pass over all trees instead of one
+        pass per tree (small regions are most of the calls).
+        """
+        T = tries or self.tries
         W = int(w.sum())
         lo, hi = self.lo, self.hi
-        found = {}
+        m = len(c)
         # tree weights must be positive: edges rewarded for lying on a barrier
         # (negative cost) are the last to join the maximum spanning tree
         cpos = np.maximum(c, 0.0)
-        cmax = float(cpos.max()) if len(c) and cpos.max() > 0 else 1.0
-        # the sparse structure is the same for every tree drawn: build it once, refill its data
-        struct = sp.csr_matrix((np.arange(1, len(a) + 1, dtype=np.float64), (a, b)), shape=(n, n))
-        perm = struct.data.astype(np.int64) - 1
-        for t in range(tries or self.tries):
-            jitter = np.exp(self.rng.normal(0.0, 0.6 if t else 0.0, size=len(c)))
-            key = 1.0 / (cpos * jitter / cmax + 1e-6)
-            g = sp.csr_matrix((key[perm], struct.indices, struct.indptr), shape=(n, n))
-            tree = minimum_spanning_tree(g)  # one direction per edge: the traversal below reads it undirected
-            order, pred = depth_first_order(tree, 0, directed=False, return_predecessors=True)
-            if len(order) != n:
-                return []  # region not connected: cannot happen for tree-cut sides
-            pred = pred.copy()
-            pred[0] = 0
-            # depth by pointer jumping; the jump tables serve the LCA queries too
-            depth = (np.arange(n) != 0).astype(np.int64)
-            up = [pred]
-            anc = pred
-            while True:
-                depth = depth + depth[anc] * (anc != 0)
-                nxt = anc[anc]
-                if np.array_equal(nxt, anc):
-                    break
-                anc = nxt
-                up.append(anc)
-            lca = _lca(a, b, depth, up)
-            acc = np.bincount(a, weights=c, minlength=n) + np.bincount(b, weights=c, minlength=n)
-            acc -= 2 * np.bincount(lca, weights=c, minlength=n)
-            pos = np.empty(n, np.int64)
-            pos[order] = np.arange(n)
-            # a preorder lists each subtree contiguously: its sums are differences of prefix sums
-            end = _subtree_ends(depth[order], pos, depth)
-            sz = end - pos
-            cw = np.concatenate(([0], np.cumsum(w[order], dtype=np.int64)))
-            ca = np.concatenate(([0.0], np.cumsum(acc[order])))
-            s = (cw[end] - cw[pos]).astype(np.float64)
-            cut = ca[end] - ca[pos]
-            # large regions split near the middle so the recursion stays log(k) deep
-            # only sides that can hold a grid each are worth scoring (most subtrees are far too light)
-            maybe = np.flatnonzero((s >= lo) & (s <= W - lo))
-            maybe = maybe[maybe != 0]
-            k1 = np.zeros(n, np.int64)
-            ok_strict = np.zeros(n, bool)
-            k1[maybe], ok_strict[maybe] = _choose_k1(s[maybe], W, k, lo, hi, self.margin, kmin=max(1, k // BALANCE))
-            valid = k1 > 0
-            strict = valid & ok_strict
-            idx = np.flatnonzero(strict if strict.any() else valid)
+        cmax = float(cpos.max()) if m and cpos.max() > 0 else 1.0
+        scale = np.full((T, 1), 0.6)
+        scale[0] = 0.0  # the first tree is the plain one
+        jitter = np.exp(self.rng.normal(0.0, scale, size=(T, m)))
+        key = 1.0 / (cpos[None, :] * jitter / cmax + 1e-6)
+        N = T * n  # node N is the virtual root; copy t holds nodes t*n .. t*n + n - 1
+        off = (np.arange(T, dtype=np.int64) * n)[:, None]
+        A = (a[None, :] + off).ravel()
+        B = (b[None, :] + off).ravel()
+        forest = minimum_spanning_tree(sp.csr_matrix((key.ravel(), (A, B)), shape=(N + 1, N + 1))).tocoo()
+        roots = np.arange(T, dtype=np.int64) * n
+        tg = sp.csr_matrix((np.ones(len(forest.row) + T), (np.r_[forest.row, np.full(T, N)], np.r_[forest.col, roots])),
+                           shape=(N + 1, N + 1))
+        order, pred = depth_first_order(tg, N, directed=False, return_predecessors=True)
+        if len(order) != N + 1:
+            return []  # region not connected: cannot happen for tree-cut sides
+        pred = pred.copy()
+        pred[N] = N
+        # depth by pointer jumping; the jump tables serve the LCA queries too
+        depth = (np.arange(N + 1) != N).astype(np.int64)
+        up = [pred]
+        anc = pred
+        while True:
+            depth = depth + depth[anc] * (anc != N)
+            nxt = anc[anc]
+            if np.array_equal(nxt, anc):
+                break
+            anc = nxt
+            up.append(anc)
+        cT = np.tile(c, T)
+        lca = _lca(A, B, depth, up)
+        acc = np.bincount(A, weights=cT, minlength=N + 1) + np.bincount(B, weights=cT, minlength=N + 1)
+        acc -= 2 * np.bincount(lca, weights=cT, minlength=N + 1)
+        pos = np.empty(N + 1, np.int64)
+        pos[order] = np.arange(N + 1)
+        # a preorder lists each subtree contiguously: its sums are differences of prefix sums
+        end = _subtree_ends(depth[order], pos, depth)
+        wT = np.r_[np.tile(np.asarray(w, dtype=np.int64), T), 0]
+        cw = np.concatenate(([0], np.cumsum(wT[order], dtype=np.int64)))
+        ca = np.concatenate(([0.0], np.cumsum(acc[order])))
+        s = (cw[end] - cw[pos]).astype(np.float64)
+        cut = ca[end] - ca[pos]
+        # only sides that can hold a grid each are worth scoring (most subtrees are far too light);
+        # large regions split near the middle so the recursion stays log(k) deep
+        local = np.r_[np.tile(np.arange(n), T), -1]
+        maybe = np.flatnonzero((s >= lo) & (s <= W - lo) & (local > 0))
+        k1 = np.zeros(N + 1, np.int64)
+        ok_strict = np.zeros(N + 1, bool)
+        k1[maybe], ok_strict[maybe] = _choose_k1(s[maybe], W, k, lo, hi, self.margin, kmin=max(1, k // BALANCE))
+        found = {}
+        for t in range(T):
+            lo_t, hi_t = t * n, (t + 1) * n
+            valid = k1[lo_t:hi_t] > 0
+            strict = valid & ok_strict[lo_t:hi_t]
+            idx = np.flatnonzero(strict if strict.any() else valid)  # local node ids of this tree
             if len(idx) == 0:
                 continue
             tier = 0 if strict.any() else 1
+            g_idx = idx + lo_t
             # cheapest cuts first; ties broken by balance, then by index
-            bal = np.abs(s[idx] / W - 0.5)
-            o = np.lexsort((idx, bal, np.round(cut[idx], 6)))
-            for j in idx[o[: self.candidates]]:
-                # a depth-first order lists each subtree contiguously
+            bal = np.abs(s[g_idx] / W - 0.5)
+            o = np.lexsort((idx, bal, np.round(cut[g_idx], 6)))
+            for j in g_idx[o[: self.candidates]]:
                 side = np.zeros(n, bool)
-                side[order[pos[j]:pos[j] + sz[j]]] = True
+                side[order[pos[j]:end[j]] - lo_t] = True
                 keyside = side.tobytes()
                 if keyside not in found:
                     found[keyside] = (tier, float(cut[j]), side, int(k1[j]))

@@ -72,6 +72,30 @@ def _clean(geoms: np.ndarray) -> np.ndarray:
     return shapely.coverage_clean(geoms)
 
 
+_NEW = "\0new household"  # stands for "no grid before" when pairing old and new grids
+
+
+def _match(sub, hh_ids: list, old_grid: list) -> tuple[dict, set, int]:
+    """Old grid id for each new grid of ``sub``, pairing those that share most households.
+
+    Returns ``(id_of_new, taken, kept)``: the pairing, the old ids used, and
+    how many households stay in a grid of the same id.
+    """
+    sub_assign = dict(zip(sub.households["household_id"], sub.households["grid_id"]))
+    overlap = pd.crosstab(pd.Series([sub_assign[h] for h in hh_ids], name="new"), pd.Series(old_grid, name="old"))
+    pairs = sorted(((overlap.loc[n, o], n, o) for n in overlap.index for o in overlap.columns
+                    if overlap.loc[n, o] > 0), key=lambda t: (-t[0], str(t[1]), str(t[2])))
+    id_of_new, taken, kept = {}, set(), 0
+    for cnt, n_, o_ in pairs:
+        if o_ is _NEW or o_ == _NEW:
+            continue
+        if n_ not in id_of_new and o_ not in taken:
+            id_of_new[n_] = o_
+            taken.add(o_)
+            kept += int(cnt)
+    return id_of_new, taken, kept
+
+
 def _neighbours(geoms: np.ndarray, idx: set[int]) -> set[int]:
     tree = shapely.STRtree(geoms)
     out = set()
@@ -94,6 +118,7 @@ def repartition(
     persons_col: str = "persons",
     seed: int = 0,
     max_rings: int = 4,
+    draws: int = 8,
 ) -> tuple[Plan, ChangeReport]:
     """Update ``plan`` for a new set of households with the least churn.
 
@@ -113,6 +138,9 @@ def repartition(
         Seed of the partition of the re-drawn area.
     max_rings : int
         How many rings of neighbours may join the re-partitioned area.
+    draws : int
+        Partitions of the area drawn with different seeds; the one that
+        keeps most households in a grid of the same id is used.
 
     Returns
     -------
@@ -203,35 +231,50 @@ def repartition(
     changed, new, removed = [], [], []
     area = set(bad)
     if bad:
+        best, found_at = None, None
         for attempt in range(max_rings + 2):
-            if attempt:  # the grids out of bounds alone could not be fixed: add a ring of neighbours
-                area |= _neighbours(geoms, area)
+            if attempt:  # add a ring of neighbours: the area alone could not be fixed, or a wider one may churn less
+                wider = _neighbours(geoms, area)
+                if not wider:
+                    break
+                area |= wider
             idx = sorted(area)
             region = shapely.coverage_union_all(geoms[idx])
             inside = assign.isin(grids["grid_id"].to_numpy()[idx]).to_numpy()
             sub_hh = hh[inside]
-            try:
-                sub = partition(sub_hh, gpd.GeoDataFrame(geometry=[region], crs=grids.crs), bars,
-                                min_persons=lo, max_persons=hi, seed=seed, id_col=id_col,
-                                persons_col=persons_col, outside="snap")
-                break
-            except InfeasibleError:
-                if attempt and not _neighbours(geoms, area):
-                    raise
-        else:  # pragma: no cover
-            raise InfeasibleError("no least-churn re-partition found; partition the area again")
-        # match new grids to old ids by shared households
-        sub_assign = dict(zip(sub.households["household_id"], sub.households["grid_id"]))
+            sub_ids = sub_hh[id_col].tolist()
+            # households new to the plan cannot "keep" a grid: they never count as kept
+            was = [g if h in old_of else _NEW for h, g in zip(sub_ids, assign[inside].tolist())]
+            n_before = sum(1 for h in sub_ids if h in old_of)
+            kept_geoms = np.delete(geoms, idx)
+            kept_geoms = kept_geoms[shapely.intersects(kept_geoms, shapely.buffer(region, 1.0))]  # its rim
+            for draw in range(draws):
+                try:
+                    cand = partition(sub_hh, gpd.GeoDataFrame(geometry=[region], crs=grids.crs), bars,
+                                     min_persons=lo, max_persons=hi, seed=seed + 1000 * attempt + draw,
+                                     id_col=id_col, persons_col=persons_col, outside="snap")
+                except InfeasibleError:
+                    break  # the same area will not become feasible with another seed
+                # matching the kept grids' edges must not pinch a grid in two (two pieces joined by a
+                # hair-thin neck become two parts once the edges are cleaned): such a draw is not used
+                trial = _clean(np.concatenate([kept_geoms, cand.grids.to_crs(grids.crs).geometry.to_numpy()]))
+                before = np.concatenate([shapely.get_num_geometries(kept_geoms), np.ones(len(cand.grids), int)])
+                if (shapely.get_num_geometries(trial) > before).any():
+                    log.debug("draw %d of attempt %d would be pinched in two by edge cleaning", draw, attempt)
+                    continue
+                id_of_new, taken, kept = _match(cand, sub_ids, was)
+                moved = n_before - kept
+                if best is None or moved < best[0]:
+                    best = (moved, cand, id_of_new, taken, idx, inside, sub_hh)
+            if best is not None and found_at is None:
+                found_at = attempt
+            if found_at is not None and attempt >= found_at + 1:
+                break  # the first area that works and one ring wider have been tried
+        if best is None:
+            raise InfeasibleError("no least-churn re-partition found: even with all neighbouring grids the "
+                                  "bounds cannot be met; partition the area again")
+        _moved, sub, id_of_new, taken, idx, inside, sub_hh = best
         old_ids = grids["grid_id"].to_numpy()[idx].tolist()
-        overlap = pd.crosstab(pd.Series([sub_assign[h] for h in sub_hh[id_col]], name="new"),
-                              pd.Series(assign[inside].to_numpy(), name="old"))
-        pairs = sorted(((overlap.loc[n, o], n, o) for n in overlap.index for o in overlap.columns
-                        if overlap.loc[n, o] > 0), key=lambda t: (-t[0], str(t[1]), str(t[2])))
-        id_of_new, taken = {}, set()
-        for _, n_, o_ in pairs:
-            if n_ not in id_of_new and o_ not in taken:
-                id_of_new[n_] = o_
-                taken.add(o_)
         next_id = int(pd.to_numeric(grids["grid_id"], errors="coerce").max()) + 1
         new_rows = []
         sub_g = sub.grids.to_crs(grids.crs)
