@@ -86,44 +86,52 @@ class _GiveUp(_NoCut):
     """The backtracking budget of a bisection is spent."""
 
 
-def _lca(a: np.ndarray, b: np.ndarray, depth: np.ndarray, up: list[np.ndarray]) -> np.ndarray:
-    a = a.copy()
-    b = b.copy()
-    swap = depth[a] < depth[b]
-    a[swap], b[swap] = b[swap], a[swap]
-    diff = depth[a] - depth[b]
-    for j, upj in enumerate(up):
-        bit = (diff >> j) & 1 == 1
-        a[bit] = upj[a[bit]]
-    for upj in reversed(up):
-        m = upj[a] != upj[b]
-        a[m] = upj[a[m]]
-        b[m] = upj[b[m]]
-    return np.where(a == b, a, up[0][a])
+class _PreorderRMQ:
+    """Range minima of (depth, position) over a preorder, by a sparse table.
 
-
-def _subtree_ends(dpos: np.ndarray, pos: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """End (exclusive) of each node's subtree in a preorder: the first later position at its depth or above.
-
-    ``dpos`` is the depth at each preorder position. A sparse table of range
-    minima lets every node jump ahead in O(log n) vectorized steps.
+    Serves both questions the tree cuts ask: where each subtree ends (the
+    first later position at its depth or above) and the lowest common
+    ancestor of each edge's ends (the parent of the shallowest node strictly
+    after the first end, up to the second), each in O(1) or O(log n)
+    vectorized steps.
     """
-    n = len(dpos)
-    tables = [dpos]
-    while (1 << len(tables)) <= n:
-        half = 1 << (len(tables) - 1)
-        prev = tables[-1]
-        tables.append(np.minimum(prev[:-half], prev[half:]))
-    p = pos + 1
-    dv = depth
-    for j in range(len(tables) - 1, -1, -1):
-        span = 1 << j
-        t = tables[j]
-        can = p <= n - span
-        idx = np.flatnonzero(can)
-        jump = t[p[idx]] > dv[idx]
-        p[idx[jump]] += span
-    return p
+
+    def __init__(self, order: np.ndarray, depth: np.ndarray):
+        self.n = n = len(order)
+        self.order = order
+        key = depth[order].astype(np.int64) * n + np.arange(n)  # min key: shallowest, then first
+        self.tables = [key]
+        while (1 << len(self.tables)) <= n:
+            half = 1 << (len(self.tables) - 1)
+            prev = self.tables[-1]
+            self.tables.append(np.minimum(prev[:-half], prev[half:]))
+
+    def subtree_ends(self, pos: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """End (exclusive) of each node's subtree in the preorder."""
+        n = self.n
+        p = pos + 1
+        bound = (depth.astype(np.int64) + 1) * n  # keys at this bound or above are deeper than the node
+        for j in range(len(self.tables) - 1, -1, -1):
+            span = 1 << j
+            idx = np.flatnonzero(p <= n - span)
+            jump = self.tables[j][p[idx]] >= bound[idx]
+            p[idx[jump]] += span
+        return p
+
+    def lca(self, a: np.ndarray, b: np.ndarray, pos: np.ndarray, pred: np.ndarray) -> np.ndarray:
+        """Lowest common ancestor of each pair ``a[i] != b[i]``."""
+        pa, pb = pos[a], pos[b]
+        lo_ = np.minimum(pa, pb) + 1
+        hi_ = np.maximum(pa, pb)  # inclusive
+        length = hi_ - lo_ + 1
+        j = np.floor(np.log2(length)).astype(np.int64)
+        out = np.empty(len(a), np.int64)
+        for level in np.unique(j):
+            sel = np.flatnonzero(j == level)
+            t = self.tables[level]
+            m = np.minimum(t[lo_[sel]], t[hi_[sel] - (1 << level) + 1])
+            out[sel] = m % self.n
+        return pred[self.order[out]]
 
 
 def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: float, kmin: int = 1):
@@ -238,9 +246,8 @@ class _Bisector:
             return []  # region not connected: cannot happen for tree-cut sides
         pred = pred.copy()
         pred[N] = N
-        # depth by pointer jumping; the jump tables serve the LCA queries too
+        # depth by pointer jumping
         depth = (np.arange(N + 1) != N).astype(np.int64)
-        up = [pred]
         anc = pred
         while True:
             depth = depth + depth[anc] * (anc != N)
@@ -248,15 +255,17 @@ class _Bisector:
             if np.array_equal(nxt, anc):
                 break
             anc = nxt
-            up.append(anc)
-        cT = np.tile(c, T)
-        lca = _lca(A, B, depth, up)
-        acc = np.bincount(A, weights=cT, minlength=N + 1) + np.bincount(B, weights=cT, minlength=N + 1)
-        acc -= 2 * np.bincount(lca, weights=cT, minlength=N + 1)
         pos = np.empty(N + 1, np.int64)
         pos[order] = np.arange(N + 1)
+        rmq = _PreorderRMQ(order, depth)
+        # cut cost of each subtree: its nodes' edge costs, less twice those of edges inside it
+        # (an edge is inside the subtrees of its ends' lowest common ancestor and above)
+        cT = np.tile(c, T)
+        lca = rmq.lca(A, B, pos, pred)
+        acc = np.bincount(A, weights=cT, minlength=N + 1) + np.bincount(B, weights=cT, minlength=N + 1)
+        acc -= 2 * np.bincount(lca, weights=cT, minlength=N + 1)
         # a preorder lists each subtree contiguously: its sums are differences of prefix sums
-        end = _subtree_ends(depth[order], pos, depth)
+        end = rmq.subtree_ends(pos, depth)
         wT = np.r_[np.tile(np.asarray(w, dtype=np.int64), T), 0]
         cw = np.concatenate(([0], np.cumsum(wT[order], dtype=np.int64)))
         ca = np.concatenate(([0.0], np.cumsum(acc[order])))
