@@ -100,11 +100,15 @@ class _PreorderRMQ:
         self.n = n = len(order)
         self.order = order
         key = depth[order].astype(np.int64) * n + np.arange(n)  # min key: shallowest, then first
-        self.tables = [key]
-        while (1 << len(self.tables)) <= n:
-            half = 1 << (len(self.tables) - 1)
-            prev = self.tables[-1]
-            self.tables.append(np.minimum(prev[:-half], prev[half:]))
+        levels = max(1, int(n).bit_length())
+        # row j: minimum over [p, p + 2**j); entries past the end are never read
+        self.tab = np.empty((levels, n), np.int64)
+        self.tab[0] = key
+        for j in range(1, levels):
+            half = 1 << (j - 1)
+            self.tab[j, : n - half] = np.minimum(self.tab[j - 1, : n - half], self.tab[j - 1, half:])
+            self.tab[j, n - half:] = self.tab[j - 1, n - half:]
+        self.tables = [self.tab[j, : n - (1 << j) + 1] for j in range(levels)]
 
     def subtree_ends(self, pos: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """End (exclusive) of each node's subtree in the preorder."""
@@ -125,13 +129,8 @@ class _PreorderRMQ:
         hi_ = np.maximum(pa, pb)  # inclusive
         length = hi_ - lo_ + 1
         j = np.floor(np.log2(length)).astype(np.int64)
-        out = np.empty(len(a), np.int64)
-        for level in np.unique(j):
-            sel = np.flatnonzero(j == level)
-            t = self.tables[level]
-            m = np.minimum(t[lo_[sel]], t[hi_[sel] - (1 << level) + 1])
-            out[sel] = m % self.n
-        return pred[self.order[out]]
+        m = np.minimum(self.tab[j, lo_], self.tab[j, hi_ - (np.int64(1) << j) + 1])
+        return pred[self.order[m % self.n]]
 
 
 def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: float, kmin: int = 1):
