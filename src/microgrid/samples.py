@@ -30,6 +30,15 @@ def _curve(rng, p0, p1, bend, n=24):
     return shapely.LineString(pts)
 
 
+def _normal_at(line, t: float, side: int):
+    """The point at fraction ``t`` of ``line`` and the unit normal there, to the left (1) or right (-1)."""
+    p = line.interpolate(t, normalized=True)
+    q = line.interpolate(min(t + 0.01, 1.0), normalized=True)
+    d = np.array([q.x - p.x, q.y - p.y])
+    d /= np.hypot(*d) + 1e-12
+    return p, np.array([-d[1], d[0]]) * side
+
+
 def make_village(
     n_households: int = 2000,
     *,
@@ -87,11 +96,7 @@ def make_village(
     lanes = []
     for i in range(n_lanes):
         t = (i + rng.uniform(0.3, 0.7)) / n_lanes
-        p = main.interpolate(t, normalized=True)
-        q = main.interpolate(min(t + 0.01, 1.0), normalized=True)
-        d = np.array([q.x - p.x, q.y - p.y])
-        d /= np.hypot(*d) + 1e-12
-        nrm = np.array([-d[1], d[0]]) * (1 if i % 2 else -1)
+        p, nrm = _normal_at(main, t, 1 if i % 2 else -1)
         length = radius * rng.uniform(0.35, 1.1)
         end = (p.x + nrm[0] * length, p.y + nrm[1] * length)
         lane = _curve(rng, (p.x, p.y), end, rng.normal(0, length * 0.08))
@@ -264,11 +269,7 @@ def make_district(
         lanes = []
         for j in range(n_lanes):
             t = (j + rng.uniform(0.3, 0.7)) / n_lanes
-            p = main.interpolate(t, normalized=True)
-            q = main.interpolate(min(t + 0.01, 1.0), normalized=True)
-            d = np.array([q.x - p.x, q.y - p.y])
-            d /= np.hypot(*d) + 1e-12
-            nrm = np.array([-d[1], d[0]]) * (1 if j % 2 else -1)
+            p, nrm = _normal_at(main, t, 1 if j % 2 else -1)
             length = radius * rng.uniform(0.35, 1.0)
             lane = _curve(rng, (p.x, p.y), (p.x + nrm[0] * length, p.y + nrm[1] * length), rng.normal(0, length * 0.08))
             lanes.append(lane)
