@@ -57,6 +57,27 @@ class ValidationReport:
         Per grid: persons, households, area, on-line share, Polsby-Popper.
     notes : list of str
         What was repaired or dropped on the way in.
+
+    Examples
+    --------
+    >>> import json, microgrid
+    >>> plan = microgrid.partition(*microgrid.samples.make_village(300, seed=1))
+    >>> plan.report.ok, len(plan.report.errors)
+    (True, 0)
+    >>> sorted(json.loads(plan.report.to_json()))
+    ['metrics', 'notes', 'ok', 'violations']
+
+    Take one grid away and the report names the gap and every household left
+    without a grid:
+
+    >>> grids = plan.grids[plan.grids["grid_id"] != 1]
+    >>> report = microgrid.validate(grids, plan.households, plan.boundary, assignment_col="grid_id")
+    >>> report.ok, "gap" in report.checks, "household_unknown_grid" in report.checks
+    (False, True, True)
+    >>> report.table("gap")["severity"].tolist()
+    ['error']
+    >>> "coverage INVALID" in report.summary()
+    True
     """
 
     violations: gpd.GeoDataFrame
@@ -193,6 +214,23 @@ class Plan:
         grid's children in the next finer layer carry its id as ``parent_id``.
     level_reports : dict of ValidationReport
         Validation of each coarser level against its own bounds.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile, microgrid
+    >>> plan = microgrid.partition(*microgrid.samples.make_village(300, seed=1))
+    >>> plan
+    <Plan grids=3 households=300 ok=True>
+    >>> plan.summary().splitlines()[0]
+    '3 grids, 825 persons in 300 households; persons per grid 258..284'
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> [p.name for p in plan.to_file(pathlib.Path(tmp.name) / "plan.gpkg")]
+    ['plan.gpkg']
+    >>> plan.to_file(pathlib.Path(tmp.name) / "plan.gpkg")  # never replaced by accident
+    Traceback (most recent call last):
+    ...
+    microgrid.errors.InputError: ... exists; pass overwrite=True (CLI: --overwrite) to replace it
+    >>> tmp.cleanup()
     """
 
     grids: gpd.GeoDataFrame
