@@ -15,7 +15,7 @@ import shapely
 import microgrid
 from microgrid.graph import build_graph
 from microgrid.inputs import estimate_households, prepare_inputs
-from microgrid.units import build_units
+from microgrid.units import units_from_inputs
 from microgrid.validate import grid_metrics
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,12 +60,7 @@ class Case:
 def build_case(name: str) -> Case:
     hh, bnd, bar, lm = case_inputs(name)
     inp = prepare_inputs(hh, bnd, bar, lm)
-    xy = shapely.get_coordinates(inp.households.geometry.to_numpy())
-    units = build_units(
-        xy, inp.households["persons"].to_numpy(), inp.boundary, inp.barriers.geometry.to_numpy(),
-        inp.barriers["rank"].to_numpy(), inp.barriers["kind"].to_numpy(dtype=object),
-        landmarks=None if inp.landmarks is None else inp.landmarks.geometry.to_numpy(),
-    )
+    units = units_from_inputs(inp)
     graph = build_graph(units)
     return Case(name, units, graph, units.boundary, units.barriers, int(units.persons.sum()))
 

@@ -70,18 +70,10 @@ def test_partial_barrier_edge():
 
 def test_3x3_village_graph(village3x3):
     from microgrid.inputs import prepare_inputs
-    from microgrid.units import build_units
+    from microgrid.units import units_from_inputs
 
     inp = prepare_inputs(*village3x3)
-    xy = shapely.get_coordinates(inp.households.geometry.to_numpy())
-    u = build_units(
-        xy,
-        inp.households["persons"].to_numpy(),
-        inp.boundary,
-        inp.barriers.geometry.to_numpy(),
-        inp.barriers["rank"].to_numpy(),
-        inp.barriers["kind"].to_numpy(dtype=object),
-    )
+    u = units_from_inputs(inp)
     g = build_graph(u)
     on = g.rank > 0
     assert on.any() and (~on).any()

@@ -10,7 +10,7 @@ import shapely
 import microgrid
 from conftest import CRS, SQ, X0, Y0, block_village, households_gdf, units_of
 from microgrid.inputs import prepare_inputs
-from microgrid.units import build_units, household_sites, snap_ends
+from microgrid.units import household_sites, snap_ends, units_from_inputs
 
 
 def assert_tiles(units, boundary):
@@ -34,17 +34,9 @@ def assert_households_in_units(units, xy):
 def test_3x3_village_units_tile_the_boundary():
     hh, bnd, roads = block_village()
     inp = prepare_inputs(hh, bnd, roads)
-    xy = shapely.get_coordinates(inp.households.geometry.to_numpy())
-    u = build_units(
-        xy,
-        inp.households["persons"].to_numpy(),
-        inp.boundary,
-        inp.barriers.geometry.to_numpy(),
-        inp.barriers["rank"].to_numpy(),
-        inp.barriers["kind"].to_numpy(dtype=object),
-    )
+    u = units_from_inputs(inp)
     assert_tiles(u, inp.boundary)
-    assert_households_in_units(u, xy)
+    assert_households_in_units(u, shapely.get_coordinates(inp.households.geometry.to_numpy()))
     assert u.n == 225  # one cell per household; roads coincide with cell edges
     assert u.persons.sum() == 675
     assert u.n_households.sum() == 225

@@ -31,7 +31,7 @@ import microgrid  # noqa: E402
 from microgrid.graph import build_graph  # noqa: E402
 from microgrid.inputs import prepare_inputs  # noqa: E402
 from microgrid.regions import _Bisector  # noqa: E402
-from microgrid.units import build_units  # noqa: E402
+from microgrid.units import units_from_inputs  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "img"
 DPI = 110
@@ -111,8 +111,7 @@ def main() -> None:
     inp = prepare_inputs(hh, bnd, roads, marks)
     xy = shapely.get_coordinates(inp.households.geometry.to_numpy())
     persons = inp.households["persons"].to_numpy(np.int64)
-    units = build_units(xy, persons, inp.boundary, inp.barriers.geometry.to_numpy(), inp.barriers["rank"].to_numpy(),
-                        inp.barriers["kind"].to_numpy(dtype=object), landmarks=inp.landmarks.geometry.to_numpy())
+    units = units_from_inputs(inp)
     graph = build_graph(units)
     rng = np.random.default_rng(0)
 

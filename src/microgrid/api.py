@@ -18,7 +18,7 @@ from .inputs import prepare_inputs
 from .naming import check_prefix, grid_codes, grid_names
 from .plan import Plan
 from .regions import partition_graph
-from .units import build_units
+from .units import units_from_inputs
 from .validate import validate
 
 __all__ = ["partition", "order_grids", "Level"]
@@ -261,19 +261,14 @@ def partition(
         default_persons=default_persons, kind_col=kind_col, crs=crs, outside=outside,
     )
     hh = inp.households
-    xy = shapely.get_coordinates(hh.geometry.to_numpy())
     persons = hh["persons"].to_numpy(np.int64)
-    lm_polys = None
-    if inp.landmarks is not None:
-        lm_polys = inp.landmarks.geometry.to_numpy()
     par = None
     if parents is not None:
         if n_grids is not None:
             raise InputError("n_grids cannot be combined with parents; each parent gets its own count")
         par = _read_parents(parents, parent_id_col, inp)
-    units = build_units(
-        xy, persons, inp.boundary, inp.barriers.geometry.to_numpy(), inp.barriers["rank"].to_numpy(),
-        inp.barriers["kind"].to_numpy(dtype=object), landmarks=lm_polys, snap_tolerance=snap_tolerance,
+    units = units_from_inputs(
+        inp, snap_tolerance=snap_tolerance,
         cut_lines=None if par is None else shapely.get_parts(shapely.boundary(par.geometry.to_numpy())),
     )
     t_units = time.perf_counter()

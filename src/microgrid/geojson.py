@@ -33,6 +33,8 @@ _GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Poly
 def _crs_of(crs):
     import pyproj
 
+    if isinstance(crs, dict):  # the 2008 GeoJSON form {"type": "name", "properties": {"name": ...}}
+        crs = (crs.get("properties") or {}).get("name")
     if crs is None:
         return pyproj.CRS.from_user_input(WGS84)
     try:

@@ -108,17 +108,16 @@ class _PreorderRMQ:
             half = 1 << (j - 1)
             self.tab[j, : n - half] = np.minimum(self.tab[j - 1, : n - half], self.tab[j - 1, half:])
             self.tab[j, n - half:] = self.tab[j - 1, n - half:]
-        self.tables = [self.tab[j, : n - (1 << j) + 1] for j in range(levels)]
 
     def subtree_ends(self, pos: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """End (exclusive) of each node's subtree in the preorder."""
         n = self.n
         p = pos + 1
         bound = (depth.astype(np.int64) + 1) * n  # keys at this bound or above are deeper than the node
-        for j in range(len(self.tables) - 1, -1, -1):
+        for j in range(len(self.tab) - 1, -1, -1):
             span = 1 << j
             idx = np.flatnonzero(p <= n - span)
-            jump = self.tables[j][p[idx]] >= bound[idx]
+            jump = self.tab[j, p[idx]] >= bound[idx]
             p[idx[jump]] += span
         return p
 

@@ -39,6 +39,29 @@ def _normal_at(line, t: float, side: int):
     return p, np.array([-d[1], d[0]]) * side
 
 
+def _add_lanes(rng, main, radius: float, lanes_per_km: float, reach: float, lines: list, kinds: list) -> list:
+    """Lanes off ``main`` on alternating sides (up to ``reach`` x ``radius`` long), some linked by footpaths.
+
+    Appends every line to ``lines`` with its kind in ``kinds``; returns the lanes.
+    """
+    n_lanes = max(2, int(round(main.length / 1000 * lanes_per_km)))
+    lanes = []
+    for i in range(n_lanes):
+        t = (i + rng.uniform(0.3, 0.7)) / n_lanes
+        p, nrm = _normal_at(main, t, 1 if i % 2 else -1)
+        length = radius * rng.uniform(0.35, reach)
+        lane = _curve(rng, (p.x, p.y), (p.x + nrm[0] * length, p.y + nrm[1] * length), rng.normal(0, length * 0.08))
+        lanes.append(lane)
+        lines.append(lane)
+        kinds.append("lane")
+        if i > 0 and rng.random() < 0.5:  # a footpath linking this lane to the previous one
+            a1 = lanes[-2].interpolate(rng.uniform(0.3, 0.8), normalized=True)
+            a2 = lane.interpolate(rng.uniform(0.3, 0.8), normalized=True)
+            lines.append(shapely.LineString([a1, a2]))
+            kinds.append("footpath")
+    return lanes
+
+
 def make_village(
     n_households: int = 2000,
     *,
@@ -92,23 +115,7 @@ def make_village(
     lines = [main, river]
     kinds = ["main", "river"]
     # lanes perpendicular to the main road, alternating sides
-    n_lanes = max(2, int(round(main.length / 1000 * lanes_per_km)))
-    lanes = []
-    for i in range(n_lanes):
-        t = (i + rng.uniform(0.3, 0.7)) / n_lanes
-        p, nrm = _normal_at(main, t, 1 if i % 2 else -1)
-        length = radius * rng.uniform(0.35, 1.1)
-        end = (p.x + nrm[0] * length, p.y + nrm[1] * length)
-        lane = _curve(rng, (p.x, p.y), end, rng.normal(0, length * 0.08))
-        lanes.append(lane)
-        lines.append(lane)
-        kinds.append("lane")
-        # a footpath linking some lanes
-        if i > 0 and rng.random() < 0.5:
-            a1 = lanes[-2].interpolate(rng.uniform(0.3, 0.8), normalized=True)
-            a2 = lane.interpolate(rng.uniform(0.3, 0.8), normalized=True)
-            lines.append(shapely.LineString([a1, a2]))
-            kinds.append("footpath")
+    lanes = _add_lanes(rng, main, radius, lanes_per_km, 1.1, lines, kinds)
     # households clustered along lanes (and the main road), off the road surface
     carriers = lanes + [main]
     w = np.array([ln.length for ln in carriers])
@@ -265,21 +272,7 @@ def make_district(
         main = shapely.intersection(main, poly)
         main = max(shapely.get_parts(main), key=lambda g: g.length) if main.geom_type != "LineString" else main
         lines, kinds = [main], ["main"]
-        n_lanes = max(2, int(round(main.length / 1000 * lanes_per_km)))
-        lanes = []
-        for j in range(n_lanes):
-            t = (j + rng.uniform(0.3, 0.7)) / n_lanes
-            p, nrm = _normal_at(main, t, 1 if j % 2 else -1)
-            length = radius * rng.uniform(0.35, 1.0)
-            lane = _curve(rng, (p.x, p.y), (p.x + nrm[0] * length, p.y + nrm[1] * length), rng.normal(0, length * 0.08))
-            lanes.append(lane)
-            lines.append(lane)
-            kinds.append("lane")
-            if j > 0 and rng.random() < 0.5:
-                a1 = lanes[-2].interpolate(rng.uniform(0.3, 0.8), normalized=True)
-                a2 = lane.interpolate(rng.uniform(0.3, 0.8), normalized=True)
-                lines.append(shapely.LineString([a1, a2]))
-                kinds.append("footpath")
+        lanes = _add_lanes(rng, main, radius, lanes_per_km, 1.0, lines, kinds)
         carriers = np.array(lanes + [main], dtype=object)
         w = np.array([ln.length for ln in carriers])
         w = w / w.sum()

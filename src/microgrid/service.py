@@ -192,17 +192,11 @@ _PARTITION_ARGS = ("min_persons", "max_persons", "n_grids", "seed", "id_col", "p
                    "oversize", "stack_col")
 
 
-def _crs_arg(crs):
-    if isinstance(crs, dict):  # the 2008 GeoJSON form {"type": "name", "properties": {"name": ...}}
-        crs = (crs.get("properties") or {}).get("name")
-    return crs
-
-
 def _job_partition(p: dict) -> dict:
     from .api import partition
     from .geojson import plan_to_geojson, read_feature_collection
 
-    crs = _crs_arg(p.get("crs"))
+    crs = p.get("crs")
     layers = {k: read_feature_collection(p.get(k), what=k, crs=crs)
               for k in ("households", "boundary", "barriers", "landmarks")}
     kw = {k: p[k] for k in _PARTITION_ARGS if k in p and p[k] is not None}
@@ -214,7 +208,7 @@ def _job_validate(p: dict) -> dict:
     from .geojson import read_feature_collection
     from .validate import validate
 
-    crs = _crs_arg(p.get("crs"))
+    crs = p.get("crs")
     layers = {k: read_feature_collection(p.get(k), what=k, crs=crs)
               for k in ("grids", "households", "boundary", "barriers")}
     kw = {k: p[k] for k in ("min_persons", "max_persons", "grid_id_col", "household_id_col", "persons_col",
@@ -228,7 +222,7 @@ def _job_repartition(p: dict) -> dict:
     from .plan import Plan
     from .repartition import repartition
 
-    crs = _crs_arg(p.get("crs"))
+    crs = p.get("crs")
     plan_in = p["plan"]
     old = Plan(grids=read_feature_collection(plan_in.get("grids"), what="plan.grids", crs=crs),
                households=read_feature_collection(plan_in.get("households"), what="plan.households", crs=crs),
@@ -252,7 +246,7 @@ def _job_locate(p: dict) -> dict:
     from .locate import locate
     from .plan import _jsonable
 
-    crs = _crs_arg(p.get("crs"))
+    crs = p.get("crs")
     grids = read_feature_collection(p.get("grids"), what="grids", crs=crs)
     pts = read_feature_collection(p.get("points"), what="points", crs=crs)
     id_col = p.get("grid_id_col", "grid_id")
@@ -329,9 +323,9 @@ def run_job(kind: str, payload: dict) -> tuple[str, dict]:
     try:
         return "ok", _JOBS[kind](payload)
     except Exception as exc:
-        from .errors import MicrogridError
+        from .errors import InternalError, MicrogridError
 
-        if not isinstance(exc, MicrogridError) or exc.__class__.__name__ == "InternalError":
+        if not isinstance(exc, MicrogridError) or isinstance(exc, InternalError):
             log.error("job %s failed:\n%s", kind, traceback.format_exc())
         return "error", _problem_of(exc)
 

@@ -128,6 +128,23 @@ def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarr
     return parts[ok], idx[pidx[ok]]
 
 
+def units_from_inputs(inp, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray | None = None) -> Units:
+    """:func:`build_units` on checked inputs (:class:`microgrid.inputs.Inputs`): households, boundary,
+    ranked barriers and landmark polygons, all in the metric working CRS."""
+    hh = inp.households
+    return build_units(
+        shapely.get_coordinates(hh.geometry.to_numpy()),
+        hh["persons"].to_numpy(np.int64),
+        inp.boundary,
+        inp.barriers.geometry.to_numpy(),
+        inp.barriers["rank"].to_numpy(),
+        inp.barriers["kind"].to_numpy(dtype=object),
+        landmarks=None if inp.landmarks is None else inp.landmarks.geometry.to_numpy(),
+        snap_tolerance=snap_tolerance,
+        cut_lines=cut_lines,
+    )
+
+
 def household_sites(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distinct sites of household points: coincident households share a site.
 
