@@ -15,6 +15,7 @@ import sys
 import warnings
 
 import numpy as np
+import shapely
 from _common import HI, LO, OSM_CASES, available_cases, build_case, machine, measure, median_runs
 
 from microgrid.graph import whole_groups
@@ -23,10 +24,13 @@ from microgrid.regions import partition_graph
 DEFAULT = ["sample", *OSM_CASES, "synthetic-500", "synthetic-1k", "synthetic-10k", "synthetic-100k"]
 
 
-def run_microgrid(case, k):
+def run_microgrid(case, k, compactness=0.5):
+    """microgrid's partition step as ``microgrid.partition`` runs it (default compactness)."""
     g = case.graph
     return partition_graph(case.units.persons, g.u, g.v, g.cost, lo=LO, hi=HI, k=k, seed=0,
-                           on_infeasible="flag", groups=whole_groups(case.units, g)).labels
+                           on_infeasible="flag", groups=whole_groups(case.units, g),
+                           area=shapely.area(case.units.geometry), perimeter=shapely.length(case.units.geometry),
+                           length=g.length, compactness=compactness).labels
 
 
 def run_metis(case, k):

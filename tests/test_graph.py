@@ -125,3 +125,22 @@ def test_exclave_is_disconnected():
     b = shapely.MultiPolygon([SQ, shapely.box(200, 0, 230, 30)])
     g = build_graph(units_of([(10, 10), (90, 90), (210, 10)], b))
     assert nx.number_connected_components(g.to_networkx()) == 2
+
+
+def test_rounding_contacts_are_not_edges():
+    """Households in lon/lat, boundary and roads in UTM: rounding leaves contacts of ~1e-10 m between units.
+
+    Such a contact must not count as adjacency, or a grid joined only through it dissolves into two parts.
+    """
+    import microgrid
+    from conftest import block_village
+    from microgrid.graph import MIN_SHARED
+    from microgrid.inputs import prepare_inputs
+    from microgrid.units import units_from_inputs
+
+    hh, bnd, roads = block_village()
+    units = units_from_inputs(prepare_inputs(hh.to_crs(4326), bnd, roads))
+    g = build_graph(units)
+    assert len(g.u) > 0 and (g.length >= MIN_SHARED).all()
+    plan = microgrid.partition(hh.to_crs(4326), bnd, roads, compactness=0.5)
+    assert plan.report.ok

@@ -26,7 +26,8 @@ __all__ = ["partition", "order_grids", "Level"]
 log = logging.getLogger(__name__)
 
 
-def _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries=6, restarts=3):
+def _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries=6, restarts=3,
+                  compactness=0.5):
     problems = []
     for name, val in (("min_persons", min_persons), ("max_persons", max_persons)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or not (0 <= val <= 10**9):
@@ -41,6 +42,9 @@ def _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_toleran
     for name, val in (("tries", tries), ("restarts", restarts)):
         if isinstance(val, bool) or not isinstance(val, (int, np.integer)) or val < 1:
             problems.append(f"{name} must be a whole number >= 1, got {val!r}")
+    if isinstance(compactness, bool) or not isinstance(compactness, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(compactness) or compactness < 0:
+        problems.append(f"compactness must be a number >= 0 (0 = lines only), got {compactness!r}")
     if on_infeasible not in ("raise", "flag"):
         problems.append(f"on_infeasible must be 'raise' or 'flag', got {on_infeasible!r}")
     if not (isinstance(snap_tolerance, (int, float)) and math.isfinite(snap_tolerance) and snap_tolerance >= 0):
@@ -129,6 +133,7 @@ def partition(
     tries: int = 6,
     restarts: int = 3,
     refine: bool = True,
+    compactness: float = 0.5,
     code_prefix: str = "000000000000",
     levels: list | None = None,
     parents=None,
@@ -182,6 +187,13 @@ def partition(
         Independent bisections; the one with the cheapest cut is kept.
     refine : bool
         Improve the lines by moving boundary units after the first cut.
+    compactness : float
+        Weight of compact shapes against lines off the barriers in that
+        refinement: raising one grid's Polsby-Popper score by 0.1 is worth
+        ``0.1 * compactness * s`` metres of line through a block, ``s`` being
+        the side of a square of the mean grid area. 0 follows the barriers
+        only; higher values give rounder grids with a little more line off
+        the barriers (see docs/benchmarks.md).
     code_prefix : str
         12 digits (6-digit division code + 3-digit street/town + 3-digit
         community) before each grid's 3-digit sequence in column ``code``.
@@ -247,7 +259,7 @@ def partition(
             for x, w in ((households, "households"), (boundary, "boundary"), (barriers, "barriers"),
                          (landmarks, "landmarks"), (parents, "parents"))
         )
-    _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries, restarts)
+    _check_params(min_persons, max_persons, n_grids, on_infeasible, snap_tolerance, tries, restarts, compactness)
     if not (seed is None or isinstance(seed, np.random.Generator)
             or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0)):
         raise InputError(f"seed must be a whole number >= 0, a numpy Generator or None, got {seed!r}")
@@ -297,7 +309,7 @@ def partition(
         labels, flags, parent_of_region = _partition_within(
             units, graph, parent_of_unit, lo=max(int(lo_l), 1), hi=int(hi_l),
             k=n_grids if not levels else None, groups=whole, seed=seed, tries=tries, refine=refine,
-            on_infeasible=on_infeasible, names=names, xy=unit_xy, restarts=restarts,
+            on_infeasible=on_infeasible, names=names, xy=unit_xy, restarts=restarts, compactness=compactness,
             heavy=(oversize or "raise") if _name == specs[-1][0] else "raise",
         )
         k = int(labels.max()) + 1
@@ -555,16 +567,19 @@ def parent_index_of(layers: list, level: int, finest: np.ndarray) -> np.ndarray:
 
 
 def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, tries, refine,
-                      on_infeasible, names, xy, restarts, heavy="raise"):
+                      on_infeasible, names, xy, restarts, heavy="raise", compactness=0.5):
     """Partition the whole unit graph, or each parent region's part of it separately.
 
     Returns labels per unit (0..k-1), flags per label and the parent index of
     each label (None without parents).
     """
+    area = shapely.area(units.geometry)
+    perimeter = shapely.length(units.geometry)
     if parent_of_unit is None:
         r = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=lo, hi=hi, k=k, groups=groups,
                             seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible, names=names,
-                            xy=xy, restarts=restarts, heavy=heavy)
+                            xy=xy, restarts=restarts, heavy=heavy, area=area, perimeter=perimeter,
+                            length=graph.length, compactness=compactness)
         return r.labels, r.flags, None
     rng = np.random.default_rng(seed)
     labels = np.full(units.n, -1)
@@ -577,7 +592,8 @@ def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, 
         m = (parent_of_unit[graph.u] == pr) & (parent_of_unit[graph.v] == pr)
         r = partition_graph(units.persons[idx], local[graph.u[m]], local[graph.v[m]], graph.cost[m], lo=lo, hi=hi,
                             groups=groups[idx], seed=rng, tries=tries, refine=refine, on_infeasible=on_infeasible,
-                            names=names[idx], xy=xy[idx], restarts=restarts, heavy=heavy)
+                            names=names[idx], xy=xy[idx], restarts=restarts, heavy=heavy, area=area[idx],
+                            perimeter=perimeter[idx], length=graph.length[m], compactness=compactness)
         off = len(parent_of_region)
         labels[idx] = r.labels + off
         for key, val in r.flags.items():

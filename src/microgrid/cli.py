@@ -87,6 +87,8 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="nested level, repeatable, coarse to fine (e.g. --level grid:800:1500 "
                         "--level microgrid:200:300); replaces --min/--max-persons")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--compactness", type=float, default=0.5,
+                   help="weight of round grids against lines off the barriers (0 = follow barriers only)")
     p.add_argument("--code-prefix", default="000000000000",
                    help="12 digits: 6-digit division + 3-digit street/town + 3-digit community code")
     p.add_argument("--outside", choices=["error", "drop", "snap"], default="error",
@@ -241,7 +243,7 @@ def _cmd_partition(a) -> int:
         kind_col=a.kind_col, crs=a.crs, outside=a.outside, snap_tolerance=a.snap_tolerance,
         on_infeasible=a.on_infeasible, code_prefix=a.code_prefix, levels=levels,
         parents=a.parents, parent_id_col=a.parent_id_col, oversize=a.oversize, stack_col=a.stack_col,
-        input_crs=a.input_crs,
+        input_crs=a.input_crs, compactness=a.compactness,
     )
     written = plan.to_file(out, overwrite=a.overwrite)
     if a.report:

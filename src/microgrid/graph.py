@@ -19,6 +19,9 @@ from .units import GRID_SIZE, Units
 
 __all__ = ["UnitGraph", "build_graph", "whole_groups"]
 
+#: Shortest shared edge (m) that makes two units neighbours; shorter contacts are rounding.
+MIN_SHARED = GRID_SIZE / 10
+
 
 @dataclass
 class UnitGraph:
@@ -139,9 +142,12 @@ def build_graph(units: Units) -> UnitGraph:
     best = o[firstp]
     rank = np.where(rank_for_min[best] == 99, 0, rank_for_min[best])
     kind = np.where(rank > 0, pkind[best], None)
+    # units meeting along less than a millimetre only touch (rounding left a sliver of an edge): a grid
+    # joined through such a contact would dissolve into two polygons
+    real = length >= MIN_SHARED
     return UnitGraph(
-        n=n, u=(uniq // n).astype(int), v=(uniq % n).astype(int), length=length,
-        barrier_length=blen, rank=rank, kind=kind, cost=cost,
+        n=n, u=(uniq[real] // n).astype(int), v=(uniq[real] % n).astype(int), length=length[real],
+        barrier_length=blen[real], rank=rank[real], kind=kind[real], cost=cost[real],
     )
 
 

@@ -222,7 +222,7 @@ class Plan:
     >>> plan
     <Plan grids=3 households=300 ok=True>
     >>> plan.summary().splitlines()[0]
-    '3 grids, 825 persons in 300 households; persons per grid 258..284'
+    '3 grids, 825 persons in 300 households; persons per grid 258..288'
     >>> tmp = tempfile.TemporaryDirectory()
     >>> [p.name for p in plan.to_file(pathlib.Path(tmp.name) / "plan.gpkg")]
     ['plan.gpkg']

@@ -14,10 +14,16 @@ The engine has two phases, both deterministic for a seed:
    wins. This is GerryChain's ``recursive_tree_part`` made exact (hard
    bounds instead of ``±ε``) and road-aware (cost-weighted trees, exact cut
    cost instead of a random valid edge).
-2. **Refinement.** Boundary units move to a neighbouring region when that
-   lowers the total cut cost, keeps both regions within bounds, and keeps
-   the region they leave connected (Fiduccia-Mattheyses-style single moves,
-   positive gain only, so it always terminates).
+2. **Multilevel refinement.** Boundary units move to a neighbouring region
+   when that lowers the objective, keeps both regions within bounds, and
+   keeps the region they leave connected (Fiduccia-Mattheyses-style single
+   moves, positive gain only, so it always terminates). The objective is the
+   total cut cost less ``compactness`` times the regions' Polsby-Popper
+   scores (exact, from the areas and perimeters of the two regions a move
+   touches). The moves run on a V-cycle as in METIS and KaHIP: units of one
+   region are merged pairwise with their heaviest same-region neighbour
+   level after level, the coarsest level is refined first (a coarse move
+   shifts a whole stretch of boundary) and each finer level after it.
 
 Units heavier than ``hi`` become their own region and are flagged; parts of
 the graph that cannot hold a region are diagnosed, not silently broken.
@@ -299,8 +305,16 @@ class _Bisector:
         return [(c_, side, k1_) for _t, c_, side, k1_ in ranked]
 
 
-def _refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passes: int = 20):
-    """Greedy positive-gain single-unit moves that keep bounds and contiguity."""
+def _refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passes: int = 20, shape=None):
+    """Greedy positive-gain single-unit moves that keep bounds and contiguity.
+
+    The gain of a move is the drop in total cut cost. With ``shape`` =
+    ``(area, perimeter, lengths, weight)`` (per node area and perimeter, the
+    shared length of each entry of ``adj``, and the weight of compactness in
+    cost units), the gain also counts ``weight`` times the rise in the sum of
+    the two regions' Polsby-Popper scores, computed exactly from the areas
+    and perimeters of the regions before and after the move.
+    """
     n = len(labels)
     indptr, indices, data = adj.indptr, adj.indices, adj.data
     nbrs = [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
@@ -311,6 +325,19 @@ def _refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passe
     pw = np.bincount(labels, weights=w, minlength=k).tolist()
     size = np.bincount(labels, minlength=k).tolist()
     fr = frozen.tolist()
+    if shape is not None:
+        area, perim, lens, lam = shape
+        lens_l = [lens[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
+        ar = np.bincount(labels, weights=area, minlength=k).tolist()
+        row0 = np.repeat(np.arange(n), np.diff(indptr))
+        inner = labels[indices] == labels[row0]
+        pr = (np.bincount(labels, weights=perim, minlength=k)
+              - np.bincount(labels[row0[inner]], weights=lens[inner], minlength=k)).tolist()
+        al, pl = area.tolist(), perim.tolist()
+        four_pi = 4.0 * math.pi
+
+        def pp(a, p):
+            return four_pi * a / (p * p) if p > 0 else 0.0
     total_gain = 0.0
     for _ in range(max_passes):
         moved = 0
@@ -320,19 +347,30 @@ def _refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passe
             A = lab[u]
             if fr[A] or size[A] <= 1:
                 continue
+            wu = wl[u]
+            if pw[A] - wu < lo:
+                continue
             conn: dict[int, float] = {}
             for v, cv in zip(nbrs[u], costs[u]):
                 conn[lab[v]] = conn.get(lab[v], 0.0) + cv
             inA = conn.get(A, 0.0)
-            wu = wl[u]
-            if pw[A] - wu < lo:
-                continue
+            if shape is not None:
+                shl: dict[int, float] = {}
+                for v, lv in zip(nbrs[u], lens_l[u]):
+                    shl[lab[v]] = shl.get(lab[v], 0.0) + lv
+                au, pu = al[u], pl[u]
+                newA_a, newA_p = ar[A] - au, pr[A] - pu + 2 * shl.get(A, 0.0)
+                base_A = pp(ar[A], pr[A])
+                dA = pp(newA_a, newA_p) - base_A
             best, bestgain = -1, 1e-9
             for B, cB in sorted(conn.items()):
                 if B == A or fr[B] or pw[B] + wu > hi:
                     continue
-                if cB - inA > bestgain:
-                    best, bestgain = B, cB - inA
+                gain = cB - inA
+                if shape is not None:
+                    gain += lam * (dA + pp(ar[B] + au, pr[B] + pu - 2 * shl[B]) - pp(ar[B], pr[B]))
+                if gain > bestgain:
+                    best, bestgain = B, gain
             if best < 0:
                 continue
             # contiguity of A without u
@@ -351,6 +389,10 @@ def _refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passe
                             q.append(y)
                 if target:
                     continue
+            if shape is not None:
+                ar[A], pr[A] = newA_a, newA_p
+                ar[best] += au
+                pr[best] += pu - 2 * shl[best]
             lab[u] = best
             pw[A] -= wu
             pw[best] += wu
@@ -363,6 +405,76 @@ def _refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passe
             break
     log.debug("refinement gained %.1f", total_gain)
     return labels
+
+
+def _contract(labels, w, adj: sp.csr_matrix, shape, rng):
+    """One coarsening level that respects ``labels``: mutual heaviest same-region neighbours merge.
+
+    Returns the map fine -> coarse and the coarse (weights, adjacency, shape),
+    or None when too few nodes merge to be worth a level.
+    """
+    n = len(labels)
+    row = np.repeat(np.arange(n), np.diff(adj.indptr))
+    col = adj.indices
+    same = labels[row] == labels[col]
+    if not same.any():
+        return None
+    val = np.where(same, adj.data * np.exp(rng.normal(0.0, 0.1, len(col))), -np.inf)
+    o = np.lexsort((val, row))
+    last = np.r_[row[o][1:] != row[o][:-1], True]
+    best = np.full(n, -1)
+    pick = o[last]
+    ok = np.isfinite(val[pick])
+    best[row[pick[ok]]] = col[pick[ok]]
+    has = best >= 0
+    mutual = np.zeros(n, bool)
+    mutual[has] = best[best[has]] == np.flatnonzero(has)
+    rep = np.arange(n)
+    rep[mutual] = np.minimum(np.flatnonzero(mutual), best[mutual])
+    uniq, cmap = np.unique(rep, return_inverse=True)
+    nc = len(uniq)
+    if nc > 0.9 * n:
+        return None
+    keep = cmap[row] != cmap[col]
+    cadj = sp.coo_matrix((adj.data[keep], (cmap[row[keep]], cmap[col[keep]])), shape=(nc, nc)).tocsr()
+    cadj.sum_duplicates()
+    cw = np.bincount(cmap, weights=w, minlength=nc).astype(w.dtype)
+    cshape = None
+    if shape is not None:
+        area, perim, lens, lam = shape
+        cl = sp.coo_matrix((lens[keep], (cmap[row[keep]], cmap[col[keep]])), shape=(nc, nc)).tocsr()
+        cl.sum_duplicates()
+        if not (np.array_equal(cl.indptr, cadj.indptr) and np.array_equal(cl.indices, cadj.indices)):
+            return None  # pragma: no cover - both are built from the same pairs
+        cperim = np.bincount(cmap, weights=perim, minlength=nc) - np.bincount(cmap[row[~keep]], weights=lens[~keep],
+                                                                              minlength=nc)
+        cshape = [np.bincount(cmap, weights=area, minlength=nc), cperim, cl.data, lam]
+    return cmap, cw, cadj, cshape
+
+
+def _vcycle(labels, w, adj: sp.csr_matrix, lo, hi, frozen, shape, rng, max_levels: int = 8):
+    """Multilevel refinement: coarsen within regions, refine from the coarsest level down.
+
+    Coarse nodes are connected groups of units of one region, so a move at a
+    coarse level shifts a whole stretch of boundary at once, which single
+    unit moves cannot do when every step alone would raise the cost; a region
+    that is connected at a coarse level is connected at every finer one.
+    """
+    levels = []
+    cur_w, cur_adj, cur_shape, cur_lab = w, adj, shape, labels
+    for _ in range(max_levels):
+        c = _contract(cur_lab, cur_w, cur_adj, cur_shape, rng)
+        if c is None:
+            break
+        cmap, cw, cadj, cshape = c
+        clab = np.empty(len(cw), np.int64)
+        clab[cmap] = cur_lab
+        levels.append((cmap, cur_w, cur_adj, cur_shape))
+        cur_w, cur_adj, cur_shape, cur_lab = cw, cadj, cshape, clab
+    lab = _refine(cur_lab, cur_w, cur_adj, lo, hi, frozen, shape=cur_shape)
+    for cmap, fw, fadj, fshape in reversed(levels):
+        lab = _refine(lab[cmap], fw, fadj, lo, hi, frozen, shape=fshape)
+    return lab
 
 
 def _cut_cost(labels: np.ndarray, adj: sp.csr_matrix) -> float:
@@ -417,6 +529,10 @@ def partition_graph(
     xy: np.ndarray | None = None,
     restarts: int = 3,
     heavy: str = "raise",
+    area: np.ndarray | None = None,
+    perimeter: np.ndarray | None = None,
+    length: np.ndarray | None = None,
+    compactness: float = 0.5,
 ) -> Regions:
     """Partition a weighted graph into connected regions with weights in ``[lo, hi]``.
 
@@ -455,6 +571,14 @@ def partition_graph(
         follows ``on_infeasible``; ``"flag"`` flags it without raising;
         ``"stack"`` flags it ``"stack"`` for the caller to split its
         households into stacked grids.
+    area, perimeter : (n,) arrays, optional
+        Area and perimeter of each unit; with ``length`` (the shared length of
+        each edge) and a positive ``compactness`` the refinement also raises
+        the regions' Polsby-Popper scores.
+    compactness : float
+        Weight of compactness against the cut cost: raising one region's
+        Polsby-Popper score by 0.1 is worth ``0.1 * compactness * s`` of cut
+        cost, ``s`` being the side of a square of the mean region area.
 
     Returns
     -------
@@ -483,6 +607,17 @@ def partition_graph(
         (np.r_[cost[m], cost[m]], (np.r_[nu[m], nv[m]], np.r_[nv[m], nu[m]])), shape=(n, n)
     ).tocsr()
     adj.sum_duplicates()
+    shape = None
+    if compactness > 0 and area is not None and perimeter is not None and length is not None:
+        length = np.asarray(length, dtype=float)
+        lens = sp.coo_matrix((np.r_[length[m], length[m]], (np.r_[nu[m], nv[m]], np.r_[nv[m], nu[m]])),
+                             shape=(n, n)).tocsr()
+        lens.sum_duplicates()
+        if np.array_equal(lens.indptr, adj.indptr) and np.array_equal(lens.indices, adj.indices):
+            node_area = np.bincount(node, weights=np.asarray(area, dtype=float), minlength=n)
+            inside = np.bincount(nu[~m], weights=length[~m], minlength=n)  # edges swallowed by a group
+            node_perim = np.bincount(node, weights=np.asarray(perimeter, dtype=float), minlength=n) - 2 * inside
+            shape = [node_area, node_perim, lens.data, float(compactness)]
 
     total_w = int(w.sum())
     labels = np.full(n, -1)
@@ -648,7 +783,9 @@ def partition_graph(
         for lab_, reasons in flags.items():
             if reasons and reasons[0].startswith(("forced", "stack")):
                 frozen[lab_] = True
-        labels = _refine(labels, w, adj, lo, hi, frozen)
+        if shape is not None:
+            shape[3] = float(compactness) * math.sqrt(shape[0].sum() / next_label)
+        labels = _vcycle(labels, w, adj, lo, hi, frozen, shape, rng)
     region_w = np.bincount(labels, weights=w, minlength=next_label)
     for r in range(next_label):
         if not lo <= region_w[r] <= hi and r not in flags:

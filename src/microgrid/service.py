@@ -114,6 +114,7 @@ class PartitionRequest(BaseModel):
     on_infeasible: Literal["raise", "flag"] = "raise"
     tries: Annotated[int, Field(ge=1, le=50)] = 6
     restarts: Annotated[int, Field(ge=1, le=50)] = 3
+    compactness: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 0.5
     code_prefix: str = "000000000000"
     oversize: Literal["flag", "stack"] | None = None
     stack_col: str | None = None
@@ -188,7 +189,7 @@ class Problem(BaseModel):
 # ------------------------------------------------------------------ jobs (run in worker processes)
 
 _PARTITION_ARGS = ("min_persons", "max_persons", "n_grids", "seed", "id_col", "persons_col", "default_persons",
-                   "kind_col", "outside", "snap_tolerance", "on_infeasible", "tries", "restarts", "code_prefix",
+                   "kind_col", "outside", "snap_tolerance", "on_infeasible", "tries", "restarts", "compactness", "code_prefix",
                    "oversize", "stack_col")
 
 
