@@ -19,8 +19,9 @@ from .units import GRID_SIZE, Units
 
 __all__ = ["UnitGraph", "build_graph", "whole_groups"]
 
-#: Shortest shared edge (m) that makes two units neighbours; shorter contacts are rounding.
-MIN_SHARED = GRID_SIZE / 10
+#: Shortest shared edge (m) that makes two units neighbours; shorter contacts are rounding
+#: (a lon/lat round trip leaves contacts of ~1e-10 m; real ones on the sample and the OSM extracts are >= 1e-4 m).
+MIN_SHARED = 1e-6
 
 
 @dataclass
@@ -142,7 +143,7 @@ def build_graph(units: Units) -> UnitGraph:
     best = o[firstp]
     rank = np.where(rank_for_min[best] == 99, 0, rank_for_min[best])
     kind = np.where(rank > 0, pkind[best], None)
-    # units meeting along less than a millimetre only touch (rounding left a sliver of an edge): a grid
+    # units meeting along less than a micrometre only touch (rounding left a sliver of an edge): a grid
     # joined through such a contact would dissolve into two polygons
     real = length >= MIN_SHARED
     return UnitGraph(
