@@ -12,12 +12,13 @@ import numpy as np
 import shapely
 
 from .crs import layer_to_wgs84, normalize_system, plan_from_wgs84
-from .errors import InputError, InternalError
-from .graph import build_graph, whole_groups
+from .errors import InfeasibleError, InputError, InternalError
+from .graph import build_graph, division_costs, whole_groups
 from .inputs import prepare_inputs
 from .naming import check_prefix, grid_codes, grid_names
 from .plan import Plan
 from .regions import partition_graph
+from .sites import ENTRANCE_NAMES, FLOOR_NAMES, detect_column, divided_sites_table, natural_codes
 from .units import units_from_inputs
 from .validate import validate
 
@@ -141,6 +142,9 @@ def partition(
     oversize: str | None = None,
     stack_col: str | None = None,
     input_crs: str | None = None,
+    divide_sites: str = "auto",
+    entrance_col: str | None = None,
+    floor_col: str | None = None,
 ) -> Plan:
     """Divide a community into contiguous, population-balanced grids along its roads.
 
@@ -213,13 +217,12 @@ def partition(
     parent_id_col : str, optional
         Parent id column (default ``parent_id``, else the first column).
     oversize : {None, "flag", "stack"}
-        Sites holding more than max persons (a tower block): ``None`` follows
-        ``on_infeasible``; ``"flag"`` gives each its own flagged grid;
-        ``"stack"`` splits its households into stacked grids of
-        ``min..max`` persons sharing the site's polygon (column
-        ``stack_id``), grouped by ``stack_col`` (entrance, floor) or by id.
+        Older name of ``divide_sites``, kept as an alias: ``"stack"`` is
+        ``divide_sites="auto"`` (the default); ``"flag"`` is
+        ``divide_sites="never"`` with each site above max in its own
+        flagged grid.
     stack_col : str, optional
-        Household column grouping households of a heavy site (e.g. entrance).
+        Older name of ``entrance_col``.
     input_crs : {None, "wgs84", "gcj02", "bd09"}, optional
         The lon/lat system of all geometry inputs when they come from a
         Chinese web map: ``"gcj02"`` (GCJ-02: Amap/Gaode, Tencent) or
@@ -228,6 +231,23 @@ def partition(
         households, boundary, barriers, units, coarser levels, violations)
         comes back in the same system, labelled EPSG:4326 (there is no EPSG
         code for either); ``plan.params["input_crs"]`` records it.
+    divide_sites : {"auto", "never"}
+        A site (one point holding several households: a building geocoded
+        as one point; or a landmark polygon holding households) may be
+        divided among grids only when whole sites cannot meet the bounds
+        (``"auto"``): its households are taken in entrance, floor, id order,
+        its cell is cut into strips in proportion to their persons, and the
+        partition counts divided sites first, so it divides as few as it
+        can, at entrance boundaries where it can. ``plan.divided_sites``
+        lists every divided site and its parts; households get ``site_id``
+        and ``site_part``. ``"never"`` keeps every site whole; then the
+        bounds may be infeasible and the error names the sites no grid can
+        hold.
+    entrance_col, floor_col : str, optional
+        Household columns with the entrance (单元) and floor (楼层) used to
+        divide a site. Default: a column named ``entrance``/``单元`` and
+        ``floor``/``楼层`` when there is one (said in the report's notes);
+        else households are divided in id order.
 
     Returns
     -------
@@ -266,6 +286,12 @@ def partition(
     check_prefix(code_prefix)
     if oversize not in (None, "flag", "stack"):
         raise InputError(f"oversize must be None, 'flag' or 'stack', got {oversize!r}")
+    if divide_sites not in ("auto", "never"):
+        raise InputError(f"divide_sites must be 'auto' or 'never', got {divide_sites!r}")
+    heavy_mode = "raise"
+    if oversize == "flag":  # the older spelling of: keep sites whole, each heavy one in its own flagged grid
+        divide_sites, heavy_mode = "never", "flag"
+    entrance_col = entrance_col if entrance_col is not None else stack_col
     if levels is not None:
         _check_levels(levels, n_grids)
     inp = prepare_inputs(
@@ -279,85 +305,45 @@ def partition(
         if n_grids is not None:
             raise InputError("n_grids cannot be combined with parents; each parent gets its own count")
         par = _read_parents(parents, parent_id_col, inp)
-    units = units_from_inputs(
-        inp, snap_tolerance=snap_tolerance,
-        cut_lines=None if par is None else shapely.get_parts(shapely.boundary(par.geometry.to_numpy())),
-    )
-    t_units = time.perf_counter()
-    graph = build_graph(units)
-    t_graph = time.perf_counter()
-    hh_unit = units.unit_of_household
-    names = np.array([f"unit {i} (empty land)" for i in range(units.n)], dtype=object)
-    first_hh = np.full(units.n, len(hh_unit))
-    np.minimum.at(first_hh, hh_unit, np.arange(len(hh_unit)))
-    for i in np.flatnonzero(first_hh < len(hh_unit)):
-        names[i] = f"household {hh['household_id'].iat[first_hh[i]]!r}"
     specs = [(lv.name, lv.min_persons, lv.max_persons) for lv in levels] if levels else \
         [("grid", min_persons, max_persons)]
-    whole = whole_groups(units, graph)
-    unit_xy = shapely.get_coordinates(shapely.point_on_surface(units.geometry))
-    layers: list[gpd.GeoDataFrame] = []
-    parent_of_unit = None  # grid index (0-based, in final order) of the previous level per unit
-    parent_codes: list[str] = []
-    if par is not None:
-        parent_of_unit, par_layer, notes_par = _units_in_parents(units, par, code_prefix, inp.work_crs)
-        inp.notes.extend(notes_par)
-        parent_codes = par_layer["code"].tolist()
-        layers.append(par_layer)
-        specs = [("parent", 0, 10**9)] + specs
-    for _name, lo_l, hi_l in specs[len(layers):]:
-        labels, flags, parent_of_region = _partition_within(
-            units, graph, parent_of_unit, lo=max(int(lo_l), 1), hi=int(hi_l),
-            k=n_grids if not levels else None, groups=whole, seed=seed, tries=tries, refine=refine,
-            on_infeasible=on_infeasible, names=names, xy=unit_xy, restarts=restarts, compactness=compactness,
-            heavy=(oversize or "raise") if _name == specs[-1][0] else "raise",
-        )
-        k = int(labels.max()) + 1
-        geoms = np.empty(k, dtype=object)
-        for r in range(k):
-            geoms[r] = shapely.coverage_union_all(units.geometry[labels == r])
-        if parent_of_unit is None:
-            order = order_grids(geoms)
-            seq = np.arange(1, k + 1)
-            codes = grid_codes(seq, code_prefix)
-        else:  # children numbered within their parent, parents in their own order
-            order = np.concatenate([np.flatnonzero(parent_of_region == pr)[order_grids(geoms[parent_of_region == pr])]
-                                    for pr in range(int(parent_of_region.max()) + 1)])
-            seq = np.concatenate([np.arange(1, int((parent_of_region == pr).sum()) + 1)
-                                  for pr in range(int(parent_of_region.max()) + 1)])
-            codes = grid_codes(seq, parent_codes=[parent_codes[parent_of_region[r]] for r in order])
-        new_id = np.empty(k, int)
-        new_id[order] = np.arange(k)
-        final = new_id[labels]  # 0-based grid index in final order, per unit
-        reasons = [""] * k
-        for r, rs in flags.items():
-            reasons[new_id[r]] = "; ".join(dict.fromkeys(rs))  # each reason once, in order
-        cols = {
-            "grid_id": np.arange(1, k + 1),
-            "code": codes,
-            "name": grid_names(geoms[order], inp.landmarks, inp.barriers),
-            "persons": np.bincount(final, weights=units.persons, minlength=k).astype(np.int64),
-            "households": np.bincount(final, weights=units.n_households, minlength=k).astype(np.int64),
-            "flagged": np.array([bool(x) for x in reasons]),
-            "flag_reason": reasons,
-        }
-        if parent_of_unit is not None:
-            cols["parent_id"] = layers[-1]["grid_id"].to_numpy()[parent_of_region[order]]
-        layers.append(gpd.GeoDataFrame(cols, geometry=geoms[order], crs=inp.work_crs))
-        parent_of_unit = final
-        parent_codes = list(codes)
+    lo_f, hi_f = int(specs[-1][1]), int(specs[-1][2])
+    site_cols = _site_columns(inp, entrance_col, floor_col)
+    # sites are packed into chunks of a quarter of the band; where that is too coarse to meet the bounds
+    # (a cut must land in a narrow window), once more with every household a chunk of its own
+    steps = [max(1, (hi_f - lo_f) // 4), 1] if divide_sites == "auto" else [None]
+    for attempt, q in enumerate(steps):
+        units, graph, soft, names, whole = _units_and_graph(inp, par, q, site_cols, snap_tolerance, hi_f)
+        t_units = t_graph = time.perf_counter()
+        try:
+            layers, parent_of_unit, specs_run, notes_par = _levels(
+                units, graph, par, specs, inp, names=names, whole=whole, code_prefix=code_prefix,
+                k=n_grids if not levels else None, seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible,
+                restarts=restarts, compactness=compactness, heavy_mode=heavy_mode)
+            break
+        except InfeasibleError as exc:
+            if attempt + 1 == len(steps) or exc.cause != "no_cut" or units.unit_site is None:
+                raise
+            log.info("partition: buildings in chunks of %d persons could not meet the bounds (%s); "
+                     "dividing them by household", q, exc)
+    inp.notes.extend(notes_par)
+    specs = specs_run
+    hh_unit = units.unit_of_household
     t_part = time.perf_counter()
     min_persons, max_persons = int(specs[-1][1]), int(specs[-1][2])
     grid_of_hh = parent_of_unit[hh_unit]  # 0-based finest grid per household
-    if oversize == "stack":
-        layers[-1], grid_of_hh = _stack(layers[-1], grid_of_hh, hh, inp.extra_columns, stack_col,
-                                        min_persons, max_persons, code_prefix)
     grids = layers[-1]
+    lm_names = None
+    if inp.landmarks is not None and "name" in inp.landmarks.columns:
+        lm_names = inp.landmarks["name"].to_numpy(dtype=object)
+    divided, site_id, site_part = divided_sites_table(
+        units, parent_of_unit, grids["grid_id"].to_numpy(), hh, site_cols, crs=inp.work_crs,
+        soft_landmarks=soft, landmark_names=lm_names)
     k = len(grids)
     grid_of_unit = parent_of_unit + 1
     hh_out = gpd.GeoDataFrame(
         {"household_id": hh["household_id"].to_numpy(), "grid_id": grids["grid_id"].to_numpy()[grid_of_hh],
-         "persons": persons},
+         "persons": persons, "site_id": site_id, "site_part": site_part},
         geometry=hh.geometry.to_numpy(),
         crs=inp.work_crs,
     )
@@ -373,10 +359,10 @@ def partition(
     bars = gpd.GeoDataFrame({"kind": [None if k_ is None else str(k_) for k_ in units.barrier_kind],
                              "rank": units.barrier_rank},
                             geometry=units.barriers, crs=inp.work_crs)
-    notes = list(inp.notes)
+    notes = list(inp.notes) + site_cols["notes"] + _divided_notes(divided, grids)
     report = validate(
         grids, hh_out, bnd, bars if len(bars) else None, min_persons=min_persons, max_persons=max_persons,
-        assignment_col="grid_id", notes=notes,
+        assignment_col="grid_id", notes=notes, divided_sites=divided if len(divided) else None,
     )
     m = report.metrics
     # end-of-run invariants: never return a wrong plan silently
@@ -393,7 +379,7 @@ def partition(
     for (lname, lo_l, hi_l), layer in zip(specs[:-1], layers[:-1]):
         if lname == "parent" and par is not None:
             lo_l, hi_l = 0, 10**9
-        hh_l = hh_out[["household_id", "persons", "geometry"]].copy()
+        hh_l = hh_out[["household_id", "persons", "site_id", "geometry"]].copy()
         hh_l["grid_id"] = layer["grid_id"].to_numpy()[parent_index_of(layers, len(level_reports), grid_of_unit - 1)[
             hh_unit]]
         rep_l = validate(layer, hh_l, bnd, None, min_persons=lo_l, max_persons=hi_l, assignment_col="grid_id")
@@ -424,6 +410,8 @@ def partition(
         "work_crs": inp.work_crs.to_string(), "dropped": inp.dropped, "snapped": inp.snapped,
         "timings": {"units": t_units - t0, "graph": t_graph - t_units, "partition": t_part - t_graph,
                     "assemble": t_end - t_part},
+        "divide_sites": divide_sites, "entrance_col": site_cols["entrance_col"],
+        "floor_col": site_cols["floor_col"], "divided_sites": len(divided),
     }
     for (lname, _, _), layer in zip(specs[:-1], layers[:-1]):
         rep_l = level_reports[lname]
@@ -434,61 +422,148 @@ def partition(
     plan = Plan(
         grids=back(grids), households=back(hh_out), report=report, boundary=back(bnd),
         barriers=back(bars), units=back(unit_gdf), params=params,
-        layers={f"grids_{lname}": back(layer) for (lname, _, _), layer in zip(specs[:-1], layers[:-1])},
+        layers={f"grids_{lname}": back(layer) for (lname, _, _), layer in zip(specs[:-1], layers[:-1])}
+        | ({"divided_sites": back(divided)} if len(divided) else {}),
         level_reports=level_reports,
     )
     return plan if system == "wgs84" else plan_from_wgs84(plan, system)
 
 
-def _stack(grids, grid_of_hh, hh, extra, stack_col, lo, hi, code_prefix):
-    """Split each grid flagged ``stack`` into stacked grids of lo..hi persons sharing its polygon."""
-    persons = hh["persons"].to_numpy()
-    ids = hh["household_id"].to_numpy()
-    if stack_col is not None:
-        if stack_col not in extra.columns:
-            raise InputError(f"households have no column {stack_col!r} to group stacked grids by")
-        key = extra[stack_col].reindex(ids).astype(str).to_numpy()
-    else:
-        key = np.full(len(ids), "")
-    rows, new_of_hh = [], np.empty(len(ids), int)
-    for gi, row in enumerate(grids.itertuples(index=False)):
-        members = np.flatnonzero(grid_of_hh == gi)
-        if not str(row.flag_reason).startswith("stack"):
-            new_of_hh[members] = len(rows)
-            rows.append(row._asdict() | {"stack_id": None})
-            continue
-        members = members[np.lexsort((ids[members].astype(str), key[members]))]
-        # keep groups of the stack key together; cut where the running total passes each share
-        total = int(persons[members].sum())
-        n = max(1, -(-total // hi))
-        target = total / n
-        cuts = np.floor(np.cumsum(persons[members]) / target - 1e-9).astype(int)
-        if stack_col is not None:  # a group goes where it starts
-            first = {}
-            for j, kk in enumerate(key[members]):
-                first.setdefault(kk, cuts[j])
-            cuts = np.array([first[kk] for kk in key[members]])
-        cuts = np.minimum(cuts, n - 1)
-        for part in range(n):
-            sel = members[cuts == part]
-            if len(sel) == 0:
-                continue
-            pw = int(persons[sel].sum())
-            reason = f"stacked: part {part + 1} of {n} of one site of {total} persons"
-            if not lo <= pw <= hi:
-                reason += f"; {pw} persons, outside {lo}..{hi}"
-            new_of_hh[sel] = len(rows)
-            rows.append(row._asdict() | {"persons": pw, "households": len(sel), "flagged": True,
-                                         "flag_reason": reason, "stack_id": f"S{row.grid_id}"})
-    out = gpd.GeoDataFrame(rows, geometry="geometry", crs=grids.crs)
-    out["grid_id"] = np.arange(1, len(out) + 1)
-    if "parent_id" in out.columns:
-        seq = out.groupby("parent_id", sort=False).cumcount().to_numpy() + 1
-        pcode = [c[:-3] for c in out["code"]]
-        out["code"] = grid_codes(seq, parent_codes=pcode)
-    else:
-        out["code"] = grid_codes(np.arange(1, len(out) + 1), code_prefix)
-    return out, new_of_hh
+def _units_and_graph(inp, par, q, site_cols, snap_tolerance, hi_f):
+    """Stages 2-3: units (sites in chunks of ``q`` persons, None: whole) and their graph with division costs."""
+    units = units_from_inputs(
+        inp, snap_tolerance=snap_tolerance,
+        cut_lines=None if par is None else shapely.get_parts(shapely.boundary(par.geometry.to_numpy())),
+        chunk_persons=q, entrance=site_cols["entrance_rank"], floor=site_cols["floor_rank"],
+    )
+    graph = build_graph(units)
+    soft = np.empty(0, np.int64)
+    if q is not None:  # a landmark holding more persons than a grid may be divided, at a cost
+        has = units.landmark >= 0
+        lm_persons = np.bincount(units.landmark[has], weights=units.persons[has], minlength=1)
+        soft = np.flatnonzero(lm_persons > hi_f)
+    graph = division_costs(graph, units, soft)
+    hh_unit = units.unit_of_household
+    hh_ids = inp.households["household_id"]
+    names = np.array([f"unit {i} (empty land)" for i in range(units.n)], dtype=object)
+    first_hh = np.full(units.n, len(hh_unit))
+    np.minimum.at(first_hh, hh_unit, np.arange(len(hh_unit)))
+    for i in np.flatnonzero(first_hh < len(hh_unit)):
+        names[i] = f"household {hh_ids.iat[first_hh[i]]!r}"
+    return units, graph, soft, names, whole_groups(units, graph, soft)
+
+
+def _levels(units, graph, par, specs, inp, *, names, whole, code_prefix, k, seed, tries, refine, on_infeasible,
+            restarts, compactness, heavy_mode):
+    """Stage 4-5 per level, coarse to fine: partition inside the level above, dissolve, order, code, name.
+
+    Returns the grid layers (coarse to fine), the finest grid index per unit,
+    the level specs (with the parents first when given) and notes.
+    """
+    unit_xy = shapely.get_coordinates(shapely.point_on_surface(units.geometry))
+    layers: list[gpd.GeoDataFrame] = []
+    parent_of_unit = None  # grid index (0-based, in final order) of the previous level per unit
+    parent_codes: list[str] = []
+    notes: list[str] = []
+    if par is not None:
+        parent_of_unit, par_layer, notes = _units_in_parents(units, par, code_prefix, inp.work_crs)
+        parent_codes = par_layer["code"].tolist()
+        layers.append(par_layer)
+        specs = [("parent", 0, 10**9)] + specs
+    for _name, lo_l, hi_l in specs[len(layers):]:
+        labels, flags, parent_of_region = _partition_within(
+            units, graph, parent_of_unit, lo=max(int(lo_l), 1), hi=int(hi_l),
+            k=k, groups=whole, seed=seed, tries=tries, refine=refine,
+            on_infeasible=on_infeasible, names=names, xy=unit_xy, restarts=restarts, compactness=compactness,
+            heavy=heavy_mode if _name == specs[-1][0] else "raise",
+        )
+        layer, final, codes = _assemble(units, labels, flags, parent_of_region, parent_of_unit, parent_codes,
+                                        layers[-1] if layers else None, inp, code_prefix)
+        layers.append(layer)
+        parent_of_unit = final
+        parent_codes = list(codes)
+    return layers, parent_of_unit, specs, notes
+
+
+def _assemble(units, labels, flags, parent_of_region, parent_of_unit, parent_codes, parent_layer, inp, code_prefix):
+    """Dissolve units into grids, order them (within their parent), code and name them."""
+    k = int(labels.max()) + 1
+    geoms = np.empty(k, dtype=object)
+    for r in range(k):
+        geoms[r] = shapely.coverage_union_all(units.geometry[labels == r])
+    if parent_of_unit is None:
+        order = order_grids(geoms)
+        seq = np.arange(1, k + 1)
+        codes = grid_codes(seq, code_prefix)
+    else:  # children numbered within their parent, parents in their own order
+        order = np.concatenate([np.flatnonzero(parent_of_region == pr)[order_grids(geoms[parent_of_region == pr])]
+                                for pr in range(int(parent_of_region.max()) + 1)])
+        seq = np.concatenate([np.arange(1, int((parent_of_region == pr).sum()) + 1)
+                              for pr in range(int(parent_of_region.max()) + 1)])
+        codes = grid_codes(seq, parent_codes=[parent_codes[parent_of_region[r]] for r in order])
+    new_id = np.empty(k, int)
+    new_id[order] = np.arange(k)
+    final = new_id[labels]  # 0-based grid index in final order, per unit
+    reasons = [""] * k
+    for r, rs in flags.items():
+        reasons[new_id[r]] = "; ".join(dict.fromkeys(rs))  # each reason once, in order
+    cols = {
+        "grid_id": np.arange(1, k + 1),
+        "code": codes,
+        "name": grid_names(geoms[order], inp.landmarks, inp.barriers),
+        "persons": np.bincount(final, weights=units.persons, minlength=k).astype(np.int64),
+        "households": np.bincount(final, weights=units.n_households, minlength=k).astype(np.int64),
+        "flagged": np.array([bool(x) for x in reasons]),
+        "flag_reason": reasons,
+    }
+    if parent_layer is not None:
+        cols["parent_id"] = parent_layer["grid_id"].to_numpy()[parent_of_region[order]]
+    return gpd.GeoDataFrame(cols, geometry=geoms[order], crs=inp.work_crs), final, codes
+
+
+def _site_columns(inp, entrance_col, floor_col) -> dict:
+    """Entrance and floor of each household (ranks in natural order) from the named or detected columns."""
+    extra = inp.extra_columns
+    ids = inp.households["household_id"].to_numpy()
+    out = {"notes": [], "entrance_col": None, "floor_col": None, "entrance_rank": None, "floor_rank": None,
+           "entrance": None, "floor": None, "building": None}
+    for key, given, names, label in (("entrance", entrance_col, ENTRANCE_NAMES, "entrance (单元)"),
+                                     ("floor", floor_col, FLOOR_NAMES, "floor (楼层)")):
+        col = given
+        if col is None:
+            col = detect_column(extra.columns, names)
+            if col is not None:
+                out["notes"].append(f"households' column {col!r} taken as the {label} for dividing buildings")
+        elif col not in extra.columns:
+            raise InputError(f"households have no column {col!r} for the {label} (columns: "
+                             f"{', '.join(map(str, extra.columns)) or 'none'}); name one with {key}_col=")
+        if col is not None:
+            vals = extra[col].reindex(ids).to_numpy(dtype=object)
+            out[f"{key}_col"], out[key], out[f"{key}_rank"] = col, vals, natural_codes(vals)
+    bcol = detect_column(extra.columns, ("building", "楼栋", "楼号", "building_id"))
+    if bcol is not None:
+        out["building"] = extra[bcol].reindex(ids).to_numpy(dtype=object)
+    return out
+
+
+def _divided_notes(divided, grids) -> list[str]:
+    if not len(divided):
+        return []
+    code = dict(zip(grids["grid_id"].tolist(), grids["code"].tolist()))
+    notes = [f"{divided['site_id'].nunique()} sites divided between grids (whole sites could not meet the bounds)"]
+    for sid, rows in list(divided.groupby("site_id", sort=True))[:20]:
+        parts = ", ".join(f"{_part_text(r)} -> grid {r.grid_id} ({code.get(r.grid_id)}, {r.persons} persons)"
+                          for r in rows.itertuples())
+        notes.append(f"site {sid} ({rows['site_label'].iloc[0]}, {rows['site_persons'].iloc[0]} persons): {parts}")
+    if divided["site_id"].nunique() > 20:
+        notes.append(f"... and {divided['site_id'].nunique() - 20} more divided sites (layer divided_sites)")
+    return notes
+
+
+def _part_text(r) -> str:
+    """What of a site one part holds: entrances and floors, else its households' id range."""
+    where = " ".join(x for x in (r.entrances, f"floors {r.floors}" if r.floors else "") if x)
+    return where or f"households {r.first_household}..{r.last_household}"
 
 
 def _read_parents(parents, id_col, inp) -> gpd.GeoDataFrame:

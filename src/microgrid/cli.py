@@ -75,9 +75,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-persons", type=int, default=200)
     p.add_argument("--max-persons", type=int, default=300)
     p.add_argument("--n-grids", type=int, help="number of grids (default: chosen from the bounds)")
+    p.add_argument("--divide-sites", choices=["auto", "never"], default="auto",
+                   help="a building whose households share one point (or a landmark holding households) may be "
+                        "divided between grids by entrance, then floor, only where whole buildings cannot meet "
+                        "the bounds (auto, the default); never: keep every site whole (default: %(default)s)")
+    p.add_argument("--entrance-col", help="household column with the entrance (单元) used to divide a building "
+                                          "(default: a column named entrance or 单元, if any)")
+    p.add_argument("--floor-col", help="household column with the floor (楼层) used to divide a building "
+                                       "(default: a column named floor or 楼层, if any)")
     p.add_argument("--oversize", choices=["flag", "stack"],
-                   help="a site above max persons: flag it, or stack its households into several grids")
-    p.add_argument("--stack-col", help="household column grouping a stacked site (entrance, floor)")
+                   help="older name: stack = --divide-sites auto; flag = --divide-sites never with each building "
+                        "above max persons in its own flagged grid")
+    p.add_argument("--stack-col", help="older name of --entrance-col")
     p.add_argument("--parents", help="existing areas (villages, grids) to partition inside; no grid crosses them")
     p.add_argument("--parent-id-col", help="parent id column (default parent_id, else the first column)")
     p.add_argument("--input-crs", choices=["wgs84", "gcj02", "bd09"], type=str.lower,
@@ -243,7 +252,8 @@ def _cmd_partition(a) -> int:
         kind_col=a.kind_col, crs=a.crs, outside=a.outside, snap_tolerance=a.snap_tolerance,
         on_infeasible=a.on_infeasible, code_prefix=a.code_prefix, levels=levels,
         parents=a.parents, parent_id_col=a.parent_id_col, oversize=a.oversize, stack_col=a.stack_col,
-        input_crs=a.input_crs, compactness=a.compactness,
+        input_crs=a.input_crs, compactness=a.compactness, divide_sites=a.divide_sites, entrance_col=a.entrance_col,
+        floor_col=a.floor_col,
     )
     written = plan.to_file(out, overwrite=a.overwrite)
     if a.report:
@@ -310,7 +320,8 @@ def _cmd_validate(a) -> int:
         lo, hi = (val, hi) if col == "min_persons" else (lo, val)
     rep = validate(grids, hh, bnd, bar, min_persons=lo, max_persons=hi,
                    grid_id_col=a.grid_id_col, household_id_col=a.id_col, persons_col=a.persons_col,
-                   assignment_col=assignment, sliver_area=a.sliver_area, crs=a.crs)
+                   assignment_col=assignment, sliver_area=a.sliver_area, crs=a.crs,
+                   divided_sites=_layer_or_none(a.plan, "divided_sites") if a.plan else None)
     if a.json:
         rep.to_json(a.json)
     if a.map:
@@ -376,8 +387,13 @@ def _cmd_ledger(a) -> int:
 
     if not Path(a.plan).exists():
         raise InputError(f"plan file not found: {a.plan}")
+    import pyogrio
+
+    divided = None
+    if "divided_sites" in pyogrio.list_layers(a.plan)[:, 0]:
+        divided = read_layer(a.plan, layer="divided_sites", what="divided sites")
     paths = write_ledger(read_layer(a.plan, layer="grids", what="grids"),
-                         read_layer(a.plan, layer="households", what="households"), a.out)
+                         read_layer(a.plan, layer="households", what="households"), a.out, divided_sites=divided)
     print(f"wrote {len(paths)} file(s): {paths[0]}" + (" ..." if len(paths) > 1 else ""))
     return EXIT_OK
 

@@ -15,9 +15,10 @@ import scipy.sparse as sp
 import shapely
 
 from .inputs import RANK_COST
+from .sites import DIVIDE_COST
 from .units import GRID_SIZE, Units
 
-__all__ = ["UnitGraph", "build_graph", "whole_groups"]
+__all__ = ["UnitGraph", "build_graph", "whole_groups", "division_costs"]
 
 #: Shortest shared edge (m) that makes two units neighbours; shorter contacts are rounding
 #: (a lon/lat round trip leaves contacts of ~1e-10 m; real ones on the sample and the OSM extracts are >= 1e-4 m).
@@ -152,7 +153,31 @@ def build_graph(units: Units) -> UnitGraph:
     )
 
 
-def whole_groups(units: Units, graph: UnitGraph) -> np.ndarray:
+def division_costs(graph: UnitGraph, units: Units, soft_landmarks=()) -> UnitGraph:
+    """The graph with the cost of dividing a site or a landmark on its inner edges.
+
+    An edge between two strips of one divisible site costs
+    :data:`~microgrid.sites.DIVIDE_COST` (twice that when both strips are of
+    one entrance, so sites divide at entrance boundaries first); an edge
+    inside one of ``soft_landmarks`` (landmark indices allowed to be
+    divided) costs :data:`~microgrid.sites.DIVIDE_COST`. Other edges keep
+    their cost.
+    """
+    cost = graph.cost.copy()
+    if units.unit_site is not None and len(graph.u):
+        su, sv = units.unit_site[graph.u], units.unit_site[graph.v]
+        same = (su >= 0) & (su == sv)
+        one_entrance = units.unit_entrance[graph.u] == units.unit_entrance[graph.v]
+        cost[same] = DIVIDE_COST * np.where(one_entrance[same], 2.0, 1.0)
+    soft = np.asarray(list(soft_landmarks), dtype=np.int64)
+    if len(soft) and len(graph.u):
+        lu, lv = units.landmark[graph.u], units.landmark[graph.v]
+        inner = (lu >= 0) & (lu == lv) & np.isin(lu, soft)
+        cost[inner] = np.maximum(cost[inner], DIVIDE_COST)
+    return UnitGraph(graph.n, graph.u, graph.v, graph.length, graph.barrier_length, graph.rank, graph.kind, cost)
+
+
+def whole_groups(units: Units, graph: UnitGraph, soft_landmarks=()) -> np.ndarray:
     """Group id per unit for sets of units that must stay in one grid, -1 for free units.
 
     Two kinds of sets are kept whole: the units inside one landmark polygon,
@@ -160,14 +185,16 @@ def whole_groups(units: Units, graph: UnitGraph) -> np.ndarray:
     lives on: a park, a field between roads), so empty land is attached whole
     along barriers instead of being shared out piece by piece. Empty units
     inside a block where people live stay free, so the grid lines can pass
-    through them.
+    through them. Landmarks in ``soft_landmarks`` (heavier than a grid) are
+    not kept whole: :func:`division_costs` makes dividing them expensive
+    instead.
     """
     from scipy.sparse.csgraph import connected_components
 
     n = units.n
     rows, cols = [], []
     lm = units.landmark
-    has = np.flatnonzero(lm >= 0)
+    has = np.flatnonzero((lm >= 0) & ~np.isin(lm, np.asarray(list(soft_landmarks), dtype=np.int64)))
     if len(has):
         o = has[np.argsort(lm[has], kind="stable")]
         same = lm[o[1:]] == lm[o[:-1]]

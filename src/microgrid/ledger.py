@@ -9,7 +9,7 @@ import pandas as pd
 
 from .errors import InputError, MicrogridError
 
-__all__ = ["ledger_table", "write_ledger"]
+__all__ = ["ledger_table", "write_ledger", "divided_sites_table"]
 
 
 def ledger_table(grids, households, *, grid_id_col: str = "grid_id") -> pd.DataFrame:
@@ -64,12 +64,57 @@ def ledger_table(grids, households, *, grid_id_col: str = "grid_id") -> pd.DataF
     return t.sort_values(sort, kind="stable").reset_index(drop=True)
 
 
+def divided_sites_table(grids, divided) -> pd.DataFrame:
+    """One row per divided building or landmark, its parts in words, for the ledger.
+
+    Each row reads like the field sheet: ``29号楼 (459 persons): 1单元 -> 001
+    东门; 2-3单元 -> 002 ...``.
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        ``grid_id``, ``code``, ``name``.
+    divided : GeoDataFrame
+        ``plan.divided_sites``.
+
+    Returns
+    -------
+    DataFrame
+        ``site_id``, ``site``, ``persons``, ``parts`` and ``division`` (text).
+
+    Examples
+    --------
+    >>> import microgrid
+    >>> plan = microgrid.partition(*microgrid.samples.make_community(40, seed=2))
+    >>> t = divided_sites_table(plan.grids, plan.divided_sites)
+    >>> list(t.columns)
+    ['site_id', 'site', 'persons', 'parts', 'division']
+    """
+    cols = ["site_id", "site", "persons", "parts", "division"]
+    if divided is None or not len(divided):
+        return pd.DataFrame(columns=cols)
+    g = pd.DataFrame(grids.drop(columns=grids.geometry.name)).set_index("grid_id")
+    out = []
+    for sid, rows in divided.groupby("site_id", sort=True):
+        parts = []
+        for r in rows.itertuples():
+            where = " ".join(x for x in (str(r.entrances or ""), f"{r.floors}层" if r.floors else "") if x) or \
+                f"{r.first_household}..{r.last_household}"
+            code = g["code"].get(r.grid_id, r.grid_id) if "code" in g.columns else r.grid_id
+            name = g["name"].get(r.grid_id) if "name" in g.columns else None
+            label = f"{code} {name}" if isinstance(name, str) and name else str(code)
+            parts.append(f"{where} -> {label} ({r.persons}人)")
+        out.append({"site_id": sid, "site": rows["site_label"].iloc[0], "persons": int(rows["site_persons"].iloc[0]),
+                    "parts": len(rows), "division": "; ".join(parts)})
+    return pd.DataFrame(out, columns=cols)
+
+
 def _sheet_name(code: str, name) -> str:
     label = f"{code} {name}" if isinstance(name, str) and name else str(code)
     return re.sub(r"[\[\]:*?/\\]", "_", label)[:31]
 
 
-def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id") -> list[Path]:
+def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", divided_sites=None) -> list[Path]:
     """Write the ledger (台账) as a folder of CSV files or one XLSX workbook.
 
     Parameters
@@ -83,6 +128,10 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id") -> lis
         per grid, UTF-8 with BOM so that Excel shows Chinese text.
     grid_id_col : str
         The grid id column of both layers.
+    divided_sites : GeoDataFrame, optional
+        ``plan.divided_sites``: buildings divided between grids are listed
+        in words (sheet or file ``divided_sites``), e.g.
+        ``29号楼: 1单元 1-18层 -> 002 ...; 2单元 -> 003 ...``.
 
     Returns
     -------
@@ -112,6 +161,8 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id") -> lis
             households=("household_id", "size"), persons=("persons", "sum")).reset_index()
         with pd.ExcelWriter(out, engine="openpyxl") as xw:
             summary.to_excel(xw, sheet_name="summary", index=False)
+            if divided_sites is not None and len(divided_sites):
+                divided_sites_table(grids, divided_sites).to_excel(xw, sheet_name="divided_sites", index=False)
             for code, rows in t.groupby(key, sort=True):
                 nm = rows["name"].iloc[0] if "name" in rows.columns else None
                 rows.to_excel(xw, sheet_name=_sheet_name(code, nm), index=False)
@@ -121,6 +172,9 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id") -> lis
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "ledger.csv"]
     t.to_csv(paths[0], index=False, encoding="utf-8-sig")
+    if divided_sites is not None and len(divided_sites):
+        paths.append(out / "divided_sites.csv")
+        divided_sites_table(grids, divided_sites).to_csv(paths[-1], index=False, encoding="utf-8-sig")
     for code, rows in t.groupby(key, sort=True):
         p = out / f"{code}.csv"
         rows.to_csv(p, index=False, encoding="utf-8-sig")

@@ -247,12 +247,32 @@ class Plan:
     def n_grids(self) -> int:
         return len(self.grids)
 
+    @property
+    def divided_sites(self) -> gpd.GeoDataFrame:
+        """Sites divided between grids, one row per part (empty when none was divided).
+
+        Columns: ``site_id``, ``site_label`` (building or landmark name),
+        ``site_persons``, ``part``, ``parts``, ``grid_id``, ``households``,
+        ``persons``, ``entrances``, ``floors``, ``first_household``,
+        ``last_household``; geometry: the part of the site's cell in that grid.
+        Households of a divided site carry ``site_id`` and ``site_part``.
+        """
+        from .sites import DIVIDED_COLUMNS
+
+        lay = self.layers.get("divided_sites")
+        if lay is None:
+            return gpd.GeoDataFrame(columns=DIVIDED_COLUMNS, geometry=gpd.GeoSeries([], crs=self.grids.crs),
+                                    crs=self.grids.crs)
+        return lay
+
     def summary(self) -> str:
         g = self.grids
         return (
             f"{len(g)} grids, {int(g['persons'].sum())} persons in {int(g['households'].sum())} households; "
             f"persons per grid {int(g['persons'].min())}..{int(g['persons'].max())}"
             + (f"; {int(g['flagged'].sum())} flagged" if g["flagged"].any() else "")
+            + (f"\n{self.divided_sites['site_id'].nunique()} buildings/landmarks divided between grids "
+               f"({len(self.divided_sites)} parts; layer divided_sites)" if len(self.divided_sites) else "")
             + "\n" + self.report.summary()
         )
 
@@ -260,8 +280,11 @@ class Plan:
         """Write the plan; returns the paths written.
 
         A ``.gpkg`` path (the default format) gets layers ``grids``,
-        ``households``, ``boundary`` and ``barriers``; for ``.geojson``, ``.shp`` or ``.parquet`` two files
-        ``<stem>_grids<suffix>`` and ``<stem>_households<suffix>`` are written.
+        ``households``, ``boundary``, ``barriers`` and each extra layer (coarser levels,
+        ``divided_sites``); for ``.geojson``, ``.shp`` or ``.parquet`` the files
+        ``<stem>_grids<suffix>``, ``<stem>_households<suffix>`` and
+        ``<stem>_divided_sites<suffix>`` (when sites were divided; GeoParquet
+        also gets the coarser levels) are written.
         Files are written to a temporary name and renamed, so an interrupted
         write never leaves a partial plan; an existing file is only replaced
         with ``overwrite=True``.
@@ -298,13 +321,15 @@ class Plan:
                     self.barriers.to_file(tmp, layer="barriers", driver="GPKG", engine="pyogrio")
                 for name, layer in self.layers.items():
                     lay = layer.copy()
-                    lay["flag_reason"] = lay["flag_reason"].astype(str)
+                    if "flag_reason" in lay.columns:
+                        lay["flag_reason"] = lay["flag_reason"].astype(str)
                     lay.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
 
             _atomic_write(path, write, overwrite)
             return [path]
         out = []
-        for name, gdf in (("grids", grids), ("households", hh)):
+        extra = [(n, lay) for n, lay in self.layers.items() if n == "divided_sites" or suffix == ".parquet"]
+        for name, gdf in (("grids", grids), ("households", hh), *extra):
             target = path.with_name(f"{path.stem}_{name}{path.suffix}")
             if suffix == ".parquet":
                 _atomic_write(target, lambda tmp, g=gdf: g.to_parquet(tmp), overwrite)

@@ -42,6 +42,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components, depth_first_order, minimum_spanning_tree
 
 from .errors import InfeasibleError
+from .sites import DIVIDE_COST
 
 __all__ = ["Regions", "partition_graph", "feasible_counts"]
 
@@ -176,8 +177,9 @@ def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: fl
 
 
 class _Bisector:
-    def __init__(self, w, adj: sp.csr_matrix, lo, hi, rng, tries, candidates=4):
+    def __init__(self, w, adj: sp.csr_matrix, lo, hi, rng, tries, candidates=4, divisions_first=False):
         self.w = w
+        self.divisions_first = divisions_first  # rank cuts by divided sites before the margin
         self.adj = adj
         self.lo, self.hi = lo, hi
         self.rng = rng
@@ -232,7 +234,11 @@ class _Bisector:
         # tree weights must be positive: edges rewarded for lying on a barrier
         # (negative cost) are the last to join the maximum spanning tree
         cpos = np.maximum(c, 0.0)
-        cmax = float(cpos.max()) if m and cpos.max() > 0 else 1.0
+        # the scale of the jitter comes from ordinary edges; edges inside a divisible site (DIVIDE_COST) join
+        # every tree first
+        plain = cpos[cpos < DIVIDE_COST]
+        cmax = float(plain.max()) if len(plain) and plain.max() > 0 else 1.0
+        cpos = np.minimum(cpos, 1e3 * cmax)
         scale = np.full((T, 1), 0.6)
         scale[0] = 0.0  # the first tree is the plain one
         jitter = np.exp(self.rng.normal(0.0, scale, size=(T, m)))
@@ -286,6 +292,11 @@ class _Bisector:
         for t in range(T):
             lo_t, hi_t = t * n, (t + 1) * n
             valid = k1[lo_t:hi_t] > 0
+            if not valid.any():
+                continue
+            if self.divisions_first:
+                divs = np.floor(cut[lo_t:hi_t] / DIVIDE_COST)
+                valid &= divs == divs[valid].min()
             strict = valid & ok_strict[lo_t:hi_t]
             idx = np.flatnonzero(strict if strict.any() else valid)  # local node ids of this tree
             if len(idx) == 0:
@@ -301,7 +312,10 @@ class _Bisector:
                 keyside = side.tobytes()
                 if keyside not in found:
                     found[keyside] = (tier, float(cut[j]), side, int(k1[j]))
-        ranked = sorted(found.values(), key=lambda x: (x[0], x[1], int(np.flatnonzero(x[2])[0])))
+        if self.divisions_first:  # fewest divided sites, then the margin, then the cost
+            ranked = sorted(found.values(), key=lambda x: (x[1] // DIVIDE_COST, x[0], x[1], int(np.flatnonzero(x[2])[0])))
+        else:  # the margin, then the fewest divided sites, then the cost
+            ranked = sorted(found.values(), key=lambda x: (x[0], x[1] // DIVIDE_COST, x[1], int(np.flatnonzero(x[2])[0])))
         return [(c_, side, k1_) for _t, c_, side, k1_ in ranked]
 
 
@@ -482,6 +496,34 @@ def _cut_cost(labels: np.ndarray, adj: sp.csr_matrix) -> float:
     return float(coo.data[labels[coo.row] != labels[coo.col]].sum() / 2)
 
 
+def _stuck_sites(members: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, lo: int, hi: int, limit: int = 10):
+    """Nodes of ``members`` that no grid of ``lo..hi`` persons can hold whole.
+
+    A node below ``lo`` must share a grid with a neighbour holding persons
+    (reached directly or across empty land); when even the lightest of them
+    takes it above ``hi``, no in-bounds grid can hold it. Returns
+    ``(node, persons, lightest, heaviest neighbour persons)`` rows.
+    """
+    out = []
+    for x in members[(w[members] > 0) & (w[members] < lo)]:
+        seen, stack, found = {int(x)}, [int(x)], []
+        while stack and len(seen) < 200:
+            y = stack.pop()
+            for z in adj.indices[adj.indptr[y]:adj.indptr[y + 1]].tolist():
+                if z in seen:
+                    continue
+                seen.add(z)
+                if w[z] == 0:
+                    stack.append(z)
+                else:
+                    found.append(int(w[z]))
+        if found and int(w[x]) + min(found) > hi:
+            out.append((int(x), int(w[x]), min(found), max(found)))
+            if len(out) >= limit:
+                break
+    return out
+
+
 def _split_component(members, k, w, adj, lo, hi, rng, tries, restarts):
     """Best of ``restarts`` bisections of one connected component into ``k`` regions."""
     sub = adj[members][:, members].tocsr()
@@ -489,9 +531,12 @@ def _split_component(members, k, w, adj, lo, hi, rng, tries, restarts):
     local = np.arange(len(members))
     if len(members) > LARGE:  # big parts: one pass with fewer trees keeps time near-linear
         restarts, tries = 1, min(tries, 3)
-    for _r in range(max(1, restarts)):
+    # with divisible sites, the first bisection ranks cuts by divided sites before the margin (fewer divisions,
+    # but it may run out of room); the others keep the margin first; the cheapest result wins
+    divisible = bool(len(sub.data)) and float(sub.data.max()) >= DIVIDE_COST
+    for _r in range(max(1, restarts) + int(divisible)):
         t0 = time.perf_counter()
-        bis = _Bisector(w[members], sub, lo, hi, rng, tries)
+        bis = _Bisector(w[members], sub, lo, hi, rng, tries, divisions_first=divisible and _r == 0)
         try:
             parts = bis.split(local, k)
         except _NoCut:
@@ -638,13 +683,15 @@ def partition_graph(
     comp_w = np.bincount(comp, weights=w[light], minlength=ncomp)
     if heavy.size and heavy_mode == "raise":
         ids = [names[np.flatnonzero(node == h)[0]] for h in heavy]
-        msg = (f"{len(heavy)} sites hold more than max_persons={hi} persons on their own "
-               f"(units of {', '.join(map(str, ids[:10]))}; up to {int(w[heavy].max())} persons)")
+        each = ", ".join(f"{names[np.flatnonzero(node == h)[0]]} ({int(w[h])} persons)" for h in heavy[:10])
+        msg = (f"{len(heavy)} sites hold more than max_persons={hi} persons and may not be divided: {each}"
+               + (" ..." if len(heavy) > 10 else ""))
         problems.append(("heavy_site", msg, ids))
         if on_infeasible == "raise":
-            raise InfeasibleError(msg + "; split such a site's households (e.g. by entrance) or pass "
-                                  "on_infeasible='flag' to give each its own flagged grid",
-                                  cause="heavy_site", ids=ids)
+            raise InfeasibleError(msg + "; let microgrid divide them by entrance and floor (divide_sites='auto', "
+                                  "the default; a single household above max cannot be divided), raise "
+                                  f"max_persons to {int(w[heavy].max())}, or pass on_infeasible='flag' to give "
+                                  "each its own flagged grid", cause="heavy_site", ids=ids)
     if total_w == 0 and on_infeasible == "raise":
         raise InfeasibleError(f"the households hold 0 persons in all; no grid can reach min_persons={lo}",
                               cause="no_grid_count")
@@ -700,7 +747,18 @@ def partition_graph(
             if parts is None:
                 ids = [names[np.flatnonzero(node == members[0])[0]]]
                 msg = (f"could not divide a part of {int(comp_w[ci])} persons into {counts[ci]} connected grids "
-                       f"of {lo}..{hi} persons; try wider bounds or another n_grids")
+                       f"of {lo}..{hi} persons")
+                stuck = _stuck_sites(members, w, adj, lo, hi)
+                if stuck:
+                    ids = [names[np.flatnonzero(node == x)[0]] for x, *_ in stuck]
+                    msg += ("; no grid within the bounds can hold these sites whole: " + "; ".join(
+                        f"{names[np.flatnonzero(node == x)[0]]}, {p} persons, touches only sites of "
+                        f"{a}-{b} persons" for x, p, a, b in stuck)
+                        + f". Let microgrid divide buildings (divide_sites='auto', with entrance_col/floor_col "
+                        f"when the register has them) or widen the bounds (max_persons >= "
+                        f"{max(p + a for _, p, a, _ in stuck)})")
+                else:
+                    msg += "; try wider bounds or another n_grids"
                 if on_infeasible == "raise":
                     raise InfeasibleError(msg, cause="no_cut", ids=ids)
                 problems.append(("no_cut", msg, ids))

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 
+from .sites import Chunks, plan_chunks, slice_cells
+
 __all__ = ["Units", "build_units", "GRID_SIZE"]
 
 log = logging.getLogger(__name__)
@@ -32,14 +34,18 @@ class Units:
     geometry: np.ndarray  # shapely Polygons, one per unit
     persons: np.ndarray  # int64 persons per unit
     n_households: np.ndarray  # households per unit
-    site_of_household: np.ndarray  # site index per household (in input order)
-    unit_of_site: np.ndarray  # unit index per site
+    site_of_household: np.ndarray  # chunk index per household (in input order); see microgrid.sites
+    unit_of_site: np.ndarray  # unit index per chunk
     landmark: np.ndarray  # landmark index per unit, -1 if none
     boundary: shapely.Geometry  # the boundary the units tile
     linework: np.ndarray  # noded line pieces (for the graph)
     barriers: np.ndarray  # clipped, snapped barrier lines
     barrier_rank: np.ndarray
     barrier_kind: np.ndarray
+    chunks: Chunks | None = None  # households of divisible sites in chunks, one strip unit each
+    site_xy: np.ndarray | None = None  # coordinates per site (distinct household point)
+    unit_site: np.ndarray | None = None  # per unit: the divisible site whose strip it is, -1 otherwise
+    unit_entrance: np.ndarray | None = None  # per unit: entrance rank of its chunk, -1 otherwise
 
     @property
     def n(self) -> int:
@@ -128,7 +134,9 @@ def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarr
     return parts[ok], idx[pidx[ok]]
 
 
-def units_from_inputs(inp, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray | None = None) -> Units:
+def units_from_inputs(inp, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray | None = None,
+                      chunk_persons: int | None = None, entrance: np.ndarray | None = None,
+                      floor: np.ndarray | None = None) -> Units:
     """:func:`build_units` on checked inputs (:class:`microgrid.inputs.Inputs`): households, boundary,
     ranked barriers and landmark polygons, all in the metric working CRS."""
     hh = inp.households
@@ -142,6 +150,9 @@ def units_from_inputs(inp, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray
         landmarks=None if inp.landmarks is None else inp.landmarks.geometry.to_numpy(),
         snap_tolerance=snap_tolerance,
         cut_lines=cut_lines,
+        chunk_persons=chunk_persons,
+        entrance=entrance,
+        floor=floor,
     )
 
 
@@ -165,6 +176,9 @@ def build_units(
     landmarks: np.ndarray | None = None,
     snap_tolerance: float = 2.0,
     cut_lines: np.ndarray | None = None,
+    chunk_persons: int | None = None,
+    entrance: np.ndarray | None = None,
+    floor: np.ndarray | None = None,
 ) -> Units:
     """Split ``boundary`` into units: see the module docstring.
 
@@ -184,6 +198,14 @@ def build_units(
     cut_lines : array of LineString, optional
         More lines no unit may cross (e.g. outlines of parent areas); they
         are not barriers.
+    chunk_persons : int, optional
+        Sites (distinct household points) holding more persons than this
+        are divisible: their households are packed into chunks of at most
+        this many persons (by ``entrance``, then ``floor``, then input
+        order) and their cell is cut into one strip per chunk
+        (:mod:`microgrid.sites`). None: every site stays one unit.
+    entrance, floor : (n,) int arrays, optional
+        Entrance and floor ranks per household (:func:`microgrid.sites.natural_codes`).
     """
     boundary = shapely.make_valid(boundary) if not boundary.is_valid else boundary
     lines, src = _clip_lines(np.asarray(barriers, dtype=object), boundary)
@@ -219,37 +241,29 @@ def build_units(
     if cut_lines is not None and len(cut_lines):
         cl = shapely.intersection(np.asarray(cut_lines, dtype=object), boundary)
         pieces.append(shapely.get_parts(cl))
-    allparts = np.concatenate(pieces)
-    allparts = allparts[shapely.get_type_id(allparts) == 1]
-    noded = shapely.union_all(allparts)
-    linework = shapely.get_parts(noded)
-    linework = linework[shapely.get_type_id(linework) == 1]
-    faces = shapely.get_parts(shapely.polygonize(linework))
-    # keep faces inside the boundary (drops holes)
-    rp = shapely.point_on_surface(faces)
-    shapely.prepare(boundary)
-    faces = faces[shapely.contains(boundary, rp)]
-    # canonical order: by representative point
-    rp = shapely.get_coordinates(shapely.point_on_surface(faces))
-    order = np.lexsort((rp[:, 1], rp[:, 0]))
-    faces = faces[order]
-    if len(faces) == 0:
-        raise RuntimeError("no units could be built from the boundary")  # pragma: no cover
-
-    # sites to faces
-    tree = shapely.STRtree(faces)
+    linework, faces = _faces(pieces, boundary)
     site_pts = shapely.points(site_xy)
-    si, fi = tree.query(site_pts, predicate="intersects")
-    unit_of_site = np.full(len(site_xy), -1)
-    # several faces (site exactly on an edge): the lowest face index wins
-    o = np.lexsort((fi, si))
-    si, fi = si[o], fi[o]
-    first = np.r_[True, si[1:] != si[:-1]] if len(si) else np.empty(0, bool)
-    unit_of_site[si[first]] = fi[first]
-    lost = np.flatnonzero(unit_of_site < 0)
-    if len(lost):  # on the precision grid a site on the boundary may fall just outside
-        _, nearest = tree.query_nearest(site_pts[lost], return_distance=False, all_matches=False)
-        unit_of_site[lost] = nearest
+    unit_of_site = _locate(site_pts, faces)
+
+    persons = np.asarray(persons, dtype=np.int64)
+    chunks = None
+    if chunk_persons is not None:
+        chunks = plan_chunks(site_of_hh, persons, len(site_xy), chunk_persons=int(chunk_persons),
+                             entrance=entrance, floor=floor)
+    unit_site = unit_entrance = None
+    if chunks is not None and chunks.divisible.any():
+        linework, faces, unit_of_chunk = _strips(chunks, unit_of_site, site_pts, linework, faces, boundary)
+        unit_of_site = unit_of_chunk
+        site_of_hh = chunks.of_household
+        unit_site = np.full(len(faces), -1, np.int64)
+        unit_entrance = np.full(len(faces), -1, np.int64)
+        div = chunks.divisible[chunks.site]
+        unit_site[unit_of_chunk[div]] = chunks.site[div]
+        unit_entrance[unit_of_chunk[div]] = chunks.entrance[div]
+    elif chunks is not None:
+        # nothing to divide: a chunk is a site
+        unit_of_site = unit_of_site[chunks.site]
+        site_of_hh = chunks.of_household
     hh_unit = unit_of_site[site_of_hh]
     unit_persons = np.bincount(hh_unit, weights=persons, minlength=len(faces)).astype(np.int64)
     unit_hh = np.bincount(hh_unit, minlength=len(faces)).astype(np.int64)
@@ -271,4 +285,81 @@ def build_units(
         barriers=lines,
         barrier_rank=rank,
         barrier_kind=kind,
+        chunks=chunks,
+        site_xy=site_xy,
+        unit_site=unit_site,
+        unit_entrance=unit_entrance,
     )
+
+
+def _faces(pieces: list, boundary: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """Node line pieces once and polygonize them: (noded linework, faces inside the boundary, canonical order)."""
+    allparts = np.concatenate(pieces)
+    allparts = allparts[shapely.get_type_id(allparts) == 1]
+    noded = shapely.union_all(allparts)
+    linework = shapely.get_parts(noded)
+    linework = linework[shapely.get_type_id(linework) == 1]
+    faces = shapely.get_parts(shapely.polygonize(linework))
+    # keep faces inside the boundary (drops holes)
+    rp = shapely.point_on_surface(faces)
+    shapely.prepare(boundary)
+    faces = faces[shapely.contains(boundary, rp)]
+    # canonical order: by representative point
+    rp = shapely.get_coordinates(shapely.point_on_surface(faces))
+    order = np.lexsort((rp[:, 1], rp[:, 0]))
+    faces = faces[order]
+    if len(faces) == 0:
+        raise RuntimeError("no units could be built from the boundary")  # pragma: no cover
+    return linework, faces
+
+
+def _locate(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Face index per point; a point on an edge goes to the lowest face index, one just outside to the nearest."""
+    tree = shapely.STRtree(faces)
+    si, fi = tree.query(points, predicate="intersects")
+    out = np.full(len(points), -1)
+    o = np.lexsort((fi, si))
+    si, fi = si[o], fi[o]
+    first = np.r_[True, si[1:] != si[:-1]] if len(si) else np.empty(0, bool)
+    out[si[first]] = fi[first]
+    lost = np.flatnonzero(out < 0)
+    if len(lost):  # on the precision grid a site on the boundary may fall just outside
+        _, nearest = tree.query_nearest(points[lost], return_distance=False, all_matches=False)
+        out[lost] = nearest
+    return out
+
+
+def _strips(chunks: Chunks, unit_of_site, site_pts, linework, faces, boundary):
+    """Cut the cell of every divisible site into one strip per chunk and rebuild the faces.
+
+    Returns the new linework, faces and the unit of each chunk.
+    """
+    div_sites = np.flatnonzero(chunks.divisible)
+    members = {int(s): [] for s in div_sites}
+    for c, s in enumerate(chunks.site.tolist()):
+        if s in members:
+            members[s].append(c)
+    cells = faces[unit_of_site[div_sites]]
+    shares = [chunks.persons[members[int(s)]] for s in div_sites]
+    cuts, strip_pts = slice_cells(cells, shares)
+    if len(cuts):
+        linework, faces = _faces([linework, cuts], boundary)
+    site_unit = _locate(site_pts, faces)
+    unit_of_chunk = site_unit[chunks.site]
+    for s, pts in zip(div_sites.tolist(), strip_pts):
+        cs = members[s]
+        have = np.array([p is not None for p in pts])
+        if have.any():
+            found = _locate(np.asarray(pts[have], dtype=object), faces)
+            u = np.full(len(cs), -1)
+            u[have] = found
+            # a chunk whose strip was too thin to cut shares the strip before it (or after, for the first)
+            for j in range(len(cs)):
+                if u[j] < 0:
+                    u[j] = u[j - 1] if j > 0 else -1
+            for j in range(len(cs) - 1, -1, -1):
+                if u[j] < 0:
+                    u[j] = u[j + 1] if j + 1 < len(cs) else site_unit[s]
+            unit_of_chunk[cs] = u
+    log.debug("divisible sites: %d sites cut into %d strips", len(div_sites), len(cuts) + len(div_sites))
+    return linework, faces, unit_of_chunk

@@ -26,6 +26,35 @@ log = logging.getLogger(__name__)
 ONLINE_TOLERANCE = 1.0
 
 
+def _in_divided_site(site, assigned, idx, pts, geoms, rows_of, divided=None) -> np.ndarray:
+    """Which households ``idx`` (outside their assigned grid) are of a divided site that their grid shares.
+
+    The grids of a site are those of its parts in ``divided`` (else those its
+    households are assigned to); the household is accepted when its grid is
+    one of them and its point lies in one of them (the site's one point is
+    inside exactly one part).
+    """
+    known = pd.notna(site)
+    grids_of: dict = {}
+    if divided is not None and {"site_id", "grid_id"} <= set(divided.columns):
+        for s_, g_ in zip(divided["site_id"].tolist(), divided["grid_id"].tolist()):
+            grids_of.setdefault(s_, set()).add(g_)
+        site = np.array([int(x) if isinstance(x, float) and np.isfinite(x) and x == int(x) else x for x in site],
+                        dtype=object)
+    else:
+        for i in np.flatnonzero(known):
+            grids_of.setdefault(site[i], set()).add(assigned[i])
+    ok = np.zeros(len(idx), bool)
+    for j, i in enumerate(idx):
+        if not known[i]:
+            continue
+        gs = grids_of.get(site[i], set())
+        if len(gs) < 2 or assigned[i] not in gs:
+            continue
+        ok[j] = any(shapely.covers(geoms[r], pts[i]) for g_ in gs for r in rows_of.get(g_, []))
+    return ok
+
+
 def _row(check, severity, ids, figure, message, geometry=None):
     return {"check": check, "severity": severity, "ids": list(ids), "figure": figure,
             "message": message, "geometry": geometry}
@@ -70,6 +99,8 @@ def validate(
     flagged_col: str | None = "flagged",
     sliver_area: float = 0.5,
     stack_col: str | None = "stack_id",
+    site_col: str | None = "site_id",
+    divided_sites=None,
     crs=None,
     notes: list | None = None,
 ) -> ValidationReport:
@@ -103,6 +134,18 @@ def validate(
         Grid column naming a stack: stacked grids of one heavy site share
         its polygon and count once in the coverage checks, while every
         household must still be in exactly one of them.
+    site_col : str, optional
+        Household column naming a divided site (a building whose
+        households are shared by several grids, each holding a part of its
+        cell): a household of a divided site lies on the site's one point,
+        so it counts as inside its grid when that grid holds a part of the
+        site (another household of the site is assigned to it) and the
+        point lies in one of the site's grids.
+    divided_sites : GeoDataFrame or path, optional
+        A plan's ``divided_sites`` layer (``site_id``, ``grid_id`` per part):
+        the grids that hold a part of each site. Without it they are taken
+        from the households' own assignment, which cannot catch a household
+        of a divided site moved to a grid that holds no part of it.
     crs : optional
         CRS for inputs that have none.
     notes : list of str, optional
@@ -279,6 +322,10 @@ def validate(
         first_row = np.array([c[0] for c in cand], dtype=int)
         inside = shapely.covers(geoms_v[first_row], pts[ok_idx]) if len(ok_idx) else np.empty(0, bool)
         row_of_hh[ok_idx] = first_row
+        if site_col and site_col in h.columns and not inside.all():
+            dv = read_layer(divided_sites, what="divided sites") if divided_sites is not None else None
+            inside[~inside] = _in_divided_site(h[site_col].to_numpy(dtype=object), assigned, ok_idx[~inside],
+                                               pts, geoms_v, rows_of, dv)
         for j in np.flatnonzero(~inside):
             i = ok_idx[j]
             # a duplicated id: any grid carrying it may hold the household

@@ -38,6 +38,7 @@ __all__ = [
 
 #: Colours of violations by severity.
 _COLORS = {"error": "#d62728", "flagged": "#ff7f0e", "warning": "#9467bd"}
+DIVIDED_COLOR = "#6a3d9a"  # outlines of the parts of divided buildings
 FLAG_COLOR = "#ff7f0e"
 ERROR_COLOR = _COLORS["error"]
 #: Light fills for grids; neighbours never share one. No red or orange (violations, flags).
@@ -550,10 +551,11 @@ def plot_plan(
         grids[flagged].plot(ax=ax, facecolor="none", edgecolor=FLAG_COLOR, hatch="///", linewidth=2.0, zorder=2)
         handles.append(Patch(facecolor="none", edgecolor=FLAG_COLOR, hatch="///", linewidth=2.0,
                              label=f"flagged ({int(flagged.sum())})"))
-    if levels and plan.layers:
+    level_layers = {n: lay for n, lay in plan.layers.items() if n.startswith("grids_")}
+    if levels and level_layers:
         from matplotlib.lines import Line2D
 
-        for k, (name, layer) in enumerate(plan.layers.items()):
+        for k, (name, layer) in enumerate(level_layers.items()):
             lay = _to(layer, crs)
             lay.boundary.plot(ax=ax, color="#1a1a1a", linewidth=2.6 - 0.6 * k, zorder=2.5)
             handles.append(Line2D([], [], color="#1a1a1a", linewidth=2.6 - 0.6 * k,
@@ -567,6 +569,13 @@ def plot_plan(
         _draw_barriers(ax, _to(plan.barriers, crs), handles)
     if households:
         _draw_households(ax, _to(plan.households, crs), handles)
+    divided = plan.layers.get("divided_sites")
+    if divided is not None and len(divided):
+        from matplotlib.lines import Line2D
+
+        _to(divided, crs).boundary.plot(ax=ax, color=DIVIDED_COLOR, linewidth=1.4, linestyle="--", zorder=3.2)
+        handles.append(Line2D([], [], color=DIVIDED_COLOR, linewidth=1.4, linestyle="--",
+                              label=f"divided buildings ({divided['site_id'].nunique()}): parts"))
     rep = plan.report
     if violations and rep is not None and len(rep.violations):
         _draw_violations(ax, _to(rep.violations, crs), handles, severities=("error",))
@@ -880,6 +889,17 @@ def explore_plan(plan, *, teams=None, households: bool = False, barriers: bool =
         _folium_barriers(m, plan.barriers, legend)
     if households:
         _folium_households(m, plan.households, legend)
+    divided = plan.layers.get("divided_sites")
+    if divided is not None and len(divided):
+        d = divided.to_crs(4326)
+        cols = [c for c in ("site_label", "part", "parts", "grid_id", "persons", "households", "entrances", "floors")
+                if c in d.columns]
+        folium.GeoJson(d[cols + [d.geometry.name]], name="divided buildings",
+                       style_function=lambda f: {"color": DIVIDED_COLOR, "weight": 2, "dashArray": "6 4",
+                                                 "fill": False},
+                       tooltip=folium.GeoJsonTooltip(fields=cols, aliases=[
+                           {"site_label": "building", "grid_id": "grid id"}.get(c, c) for c in cols])).add_to(m)
+        legend.append(("line", DIVIDED_COLOR, f"divided buildings ({divided['site_id'].nunique()}): parts"))
     if violations and rep is not None and len(rep.violations):
         _folium_violations(m, rep.violations, legend, severities=("error",))
     folium.LayerControl(collapsed=False).add_to(m)
