@@ -309,11 +309,12 @@ def partition(
         [("grid", min_persons, max_persons)]
     lo_f, hi_f = int(specs[-1][1]), int(specs[-1][2])
     site_cols = _site_columns(inp, entrance_col, floor_col)
-    # sites are packed into chunks of a quarter of the band; where that is too coarse to meet the bounds
-    # (a cut must land in a narrow window), once more with every household a chunk of its own
-    steps = [max(1, (hi_f - lo_f) // 4), 1] if divide_sites == "auto" else [None]
-    for attempt, q in enumerate(steps):
-        units, graph, soft, names, whole = _units_and_graph(inp, par, q, site_cols, snap_tolerance, hi_f)
+    # sites heavier than half the band are divisible, in chunks of a quarter of it; where that is too coarse to
+    # meet the bounds (a cut must land in a narrow window), once more with every household a chunk of its own
+    steps = [(max(1, (hi_f - lo_f) // 4), max(1, (hi_f - lo_f) // 2)), (1, 1)] if divide_sites == "auto" else \
+        [(None, None)]
+    for attempt, (q, above) in enumerate(steps):
+        units, graph, soft, names, whole = _units_and_graph(inp, par, q, site_cols, snap_tolerance, hi_f, above)
         t_units = t_graph = time.perf_counter()
         try:
             layers, parent_of_unit, specs_run, notes_par = _levels(
@@ -429,12 +430,13 @@ def partition(
     return plan if system == "wgs84" else plan_from_wgs84(plan, system)
 
 
-def _units_and_graph(inp, par, q, site_cols, snap_tolerance, hi_f):
-    """Stages 2-3: units (sites in chunks of ``q`` persons, None: whole) and their graph with division costs."""
+def _units_and_graph(inp, par, q, site_cols, snap_tolerance, hi_f, above=None):
+    """Stages 2-3: units (sites above ``above`` persons in chunks of ``q``, None: whole) and their graph with
+    division costs."""
     units = units_from_inputs(
         inp, snap_tolerance=snap_tolerance,
         cut_lines=None if par is None else shapely.get_parts(shapely.boundary(par.geometry.to_numpy())),
-        chunk_persons=q, entrance=site_cols["entrance_rank"], floor=site_cols["floor_rank"],
+        chunk_persons=q, entrance=site_cols["entrance_rank"], floor=site_cols["floor_rank"], divisible_above=above,
     )
     graph = build_graph(units)
     soft = np.empty(0, np.int64)

@@ -46,7 +46,7 @@ STATUS_LAYER = "areas_status"
 DATA_LAYERS = ("grids", "households")
 #: columns of the output layers an area id column must not be named like
 _RESERVED = {"grid_id", "code", "name", "persons", "households", "flagged", "flag_reason", "area_m2",
-             "online_share", "polsby_popper", "household_id", "stack_id", "parent_id", "geometry",
+             "online_share", "polsby_popper", "household_id", "site_id", "site_part", "parent_id", "geometry",
              "status", "reason", "grids", "seconds", "notes", "worker", "fingerprint", "finished_at"}
 _STATUS_COLS = ["status", "reason", "grids", "households", "persons", "flagged", "seconds", "notes", "worker",
                 "fingerprint", "finished_at"]
@@ -137,8 +137,7 @@ class BatchResult:
 def _prefix_ids(gdf: pd.DataFrame, area_id, cols=("grid_id", "parent_id")) -> pd.DataFrame:
     for c in cols:
         if c in gdf.columns:
-            gdf[c] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else f"{area_id}-{int(v):03d}"
-                      for v in gdf[c].tolist()]
+            gdf[c] = [None if v is None or pd.isna(v) else f"{area_id}-{int(v):03d}" for v in gdf[c].tolist()]
     return gdf
 
 
@@ -173,14 +172,14 @@ def run_area(area_id, area_col: str, households, boundary, barriers, landmarks, 
     grids = plan.grids.copy()
     grids["flag_reason"] = grids["flag_reason"].astype(str)
     grids = _first_cols(_prefix_ids(grids, area_id), area_col, area_id)
-    if "stack_id" in grids.columns:  # stacks are named per area too
-        grids["stack_id"] = [None if v is None else f"{area_id}-{v}" for v in grids["stack_id"].tolist()]
-    hh = _first_cols(_prefix_ids(plan.households.copy(), area_id, ("grid_id",)), area_col, area_id)
+    # grids and divided sites are numbered per area: their ids carry the area's
+    hh = _first_cols(_prefix_ids(plan.households.copy(), area_id, ("grid_id", "site_id")), area_col, area_id)
     layers = {"grids": grids, "households": hh}
     for name, lay in plan.layers.items():
         lay = lay.copy()
-        lay["flag_reason"] = lay["flag_reason"].astype(str)
-        layers[name] = _first_cols(_prefix_ids(lay, area_id), area_col, area_id)
+        if "flag_reason" in lay.columns:
+            lay["flag_reason"] = lay["flag_reason"].astype(str)
+        layers[name] = _first_cols(_prefix_ids(lay, area_id, ("grid_id", "parent_id", "site_id")), area_col, area_id)
     return res | {
         "status": "ok", "reason": "", "layers": layers, "grids": len(grids), "households": len(hh),
         "persons": int(hh["persons"].sum()),
@@ -836,7 +835,7 @@ def partition_many(
         hh = hh.drop(columns=[area_id_col])
     area_ids = ar[area_id_col].tolist()
     levels = partition_kwargs.get("levels") or []
-    extra_layers = [f"grids_{lv.name}" for lv in levels[:-1]] if levels else []
+    extra_layers = ([f"grids_{lv.name}" for lv in levels[:-1]] if levels else []) + ["divided_sites"]
     writer = _writer(out, area_id_col, overwrite, extra_layers)
     earlier = writer.done()
 

@@ -133,6 +133,11 @@ def _build_parser() -> argparse.ArgumentParser:
     pm.add_argument("--on-infeasible", choices=["raise", "flag"], default="raise",
                     help="flag: an area that cannot meet a bound gets its best plan with those grids flagged")
     pm.add_argument("--crs", help="CRS of inputs that carry none, e.g. EPSG:4490")
+    pm.add_argument("--divide-sites", choices=["auto", "never"], default="auto",
+                    help="divide a building on one point by entrance/floor only where needed (auto) or never "
+                         "(default: %(default)s)")
+    pm.add_argument("--entrance-col", help="household column with the entrance (单元); default: entrance or 单元")
+    pm.add_argument("--floor-col", help="household column with the floor (楼层); default: floor or 楼层")
     pm.add_argument("--overwrite", action="store_true", help="start afresh (default: resume, skipping areas "
                     "already done with the same inputs)")
     pm.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -277,7 +282,7 @@ def _cmd_partition_many(a) -> int:
         n_workers=a.workers, min_persons=a.min_persons, max_persons=a.max_persons, seed=a.seed, id_col=a.id_col,
         persons_col=a.persons_col, kind_col=a.kind_col, crs=a.crs, outside=a.outside, code_prefix=a.code_prefix,
         code_prefix_col=a.code_prefix_col, on_infeasible=a.on_infeasible, overwrite=a.overwrite,
-        progress=not a.no_progress,
+        progress=not a.no_progress, divide_sites=a.divide_sites, entrance_col=a.entrance_col, floor_col=a.floor_col,
     )
     print(res.summary_text())
     print(f"wrote {', '.join(map(str, res.paths))}")

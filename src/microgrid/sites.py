@@ -6,9 +6,9 @@ Field practice draws micro-grids from whole buildings where it can and
 divides a building by entrance (单元), then by floor (楼层), only where the
 bounds force it. microgrid does the same with one mechanism:
 
-1. **Chunks.** The households of a site heavier than ``chunk_persons`` are
+1. **Chunks.** The households of a site heavier than half the band are
    put in entrance, floor, id order and packed into consecutive chunks of at
-   most ``chunk_persons`` persons. A chunk never spans two entrances, and it
+   most ``chunk_persons`` (a quarter of the band) persons. A chunk never spans two entrances, and it
    breaks at a floor boundary where a whole floor fits.
 2. **Strips.** The site's cell (its unit) is cut by lines across its long
    axis into one strip per chunk, each strip's area in proportion to its
@@ -93,8 +93,8 @@ class Chunks:
 
 def plan_chunks(site_of_household: np.ndarray, persons: np.ndarray, n_sites: int, *, chunk_persons: int,
                 entrance: np.ndarray | None = None, floor: np.ndarray | None = None,
-                order: np.ndarray | None = None) -> Chunks:
-    """Pack the households of each site heavier than ``chunk_persons`` into chunks.
+                order: np.ndarray | None = None, divisible_above: int | None = None) -> Chunks:
+    """Pack the households of each site heavier than ``divisible_above`` into chunks of ``chunk_persons``.
 
     Parameters
     ----------
@@ -107,6 +107,8 @@ def plan_chunks(site_of_household: np.ndarray, persons: np.ndarray, n_sites: int
         Ranks from :func:`natural_codes` (-1: unknown).
     order : (n,) int array, optional
         Rank of each household within its floor (default: input order).
+    divisible_above : int, optional
+        Sites holding more persons than this are divisible (default: ``chunk_persons``).
 
     Examples
     --------
@@ -122,7 +124,8 @@ def plan_chunks(site_of_household: np.ndarray, persons: np.ndarray, n_sites: int
     rank = np.arange(n) if order is None else np.asarray(order)
     site_persons = np.bincount(site_of_household, weights=persons, minlength=n_sites)
     site_count = np.bincount(site_of_household, minlength=n_sites)
-    divisible = (site_persons > chunk_persons) & (site_count > 1)
+    above = chunk_persons if divisible_above is None else divisible_above
+    divisible = (site_persons > max(above, chunk_persons)) & (site_count > 1)
     # unknown entrance/floor sort last (-1 -> a large rank)
     big = np.int64(1) << 40
     o = np.lexsort((rank, np.where(flr < 0, big, flr), np.where(ent < 0, big, ent), site_of_household))
@@ -184,7 +187,7 @@ def _pack(p: np.ndarray, ent: np.ndarray, flr: np.ndarray, q: int):
             yield np.arange(cur[0], cur[-1]), acc
 
 
-def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 0.05):
+def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 0.05, anchors=None):
     """Cut each cell across its long axis into strips with areas in proportion to ``shares``.
 
     Parameters
@@ -195,6 +198,10 @@ def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 
     min_width : float
         Cuts closer than this (m) to the previous cut are dropped; that strip
         then shares its neighbour's unit.
+    anchors : array of Point, optional
+        Per cell, a point that must lie in a strip's face (the site itself):
+        the strip whose band holds it is represented by it. A strip of a cell
+        that is not convex may come in several pieces; the others are empty.
 
     Returns
     -------
@@ -287,6 +294,10 @@ def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 
                 continue
             best = parts[int(np.argmax(shapely.area(parts)))]
             cell_pts[a_] = shapely.point_on_surface(best)  # the first chunk of the strip; the others follow it
+            if anchors is not None:
+                ta = float(np.dot(shapely.get_coordinates(anchors[i])[0], d[i]))
+                if edges[a_] <= ta < edges[b_] or (b_ == len(edges) - 1 and ta >= edges[b_]):
+                    cell_pts[a_] = anchors[i]
         points.append(cell_pts)
         tk = tc[keep]
         if len(tk):

@@ -136,7 +136,7 @@ def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarr
 
 def units_from_inputs(inp, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray | None = None,
                       chunk_persons: int | None = None, entrance: np.ndarray | None = None,
-                      floor: np.ndarray | None = None) -> Units:
+                      floor: np.ndarray | None = None, divisible_above: int | None = None) -> Units:
     """:func:`build_units` on checked inputs (:class:`microgrid.inputs.Inputs`): households, boundary,
     ranked barriers and landmark polygons, all in the metric working CRS."""
     hh = inp.households
@@ -153,6 +153,7 @@ def units_from_inputs(inp, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray
         chunk_persons=chunk_persons,
         entrance=entrance,
         floor=floor,
+        divisible_above=divisible_above,
     )
 
 
@@ -179,6 +180,7 @@ def build_units(
     chunk_persons: int | None = None,
     entrance: np.ndarray | None = None,
     floor: np.ndarray | None = None,
+    divisible_above: int | None = None,
 ) -> Units:
     """Split ``boundary`` into units: see the module docstring.
 
@@ -199,9 +201,9 @@ def build_units(
         More lines no unit may cross (e.g. outlines of parent areas); they
         are not barriers.
     chunk_persons : int, optional
-        Sites (distinct household points) holding more persons than this
-        are divisible: their households are packed into chunks of at most
-        this many persons (by ``entrance``, then ``floor``, then input
+        Sites (distinct household points) holding more persons than
+        ``divisible_above`` (default: this) are divisible: their households
+        are packed into chunks of at most this many persons (by ``entrance``, then ``floor``, then input
         order) and their cell is cut into one strip per chunk
         (:mod:`microgrid.sites`). None: every site stays one unit.
     entrance, floor : (n,) int arrays, optional
@@ -249,7 +251,7 @@ def build_units(
     chunks = None
     if chunk_persons is not None:
         chunks = plan_chunks(site_of_hh, persons, len(site_xy), chunk_persons=int(chunk_persons),
-                             entrance=entrance, floor=floor)
+                             entrance=entrance, floor=floor, divisible_above=divisible_above)
     unit_site = unit_entrance = None
     if chunks is not None and chunks.divisible.any():
         linework, faces, unit_of_chunk = _strips(chunks, unit_of_site, site_pts, linework, faces, boundary)
@@ -341,7 +343,7 @@ def _strips(chunks: Chunks, unit_of_site, site_pts, linework, faces, boundary):
             members[s].append(c)
     cells = faces[unit_of_site[div_sites]]
     shares = [chunks.persons[members[int(s)]] for s in div_sites]
-    cuts, strip_pts = slice_cells(cells, shares)
+    cuts, strip_pts = slice_cells(cells, shares, anchors=site_pts[div_sites])
     if len(cuts):
         linework, faces = _faces([linework, cuts], boundary)
     site_unit = _locate(site_pts, faces)
