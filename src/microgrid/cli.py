@@ -53,11 +53,12 @@ def _list_layers(path: str) -> list[str]:
                          "is a complete GeoPackage, GeoJSON, Shapefile or GeoParquet") from None
 
 
-def _check_out(path, a, inputs, what: str = "--out") -> Path:
+def _check_out(path, a, inputs, what: str = "--out", folder: bool = False) -> Path:
     """``path`` as a Path, after checking it replaces nothing without ``--overwrite`` and is no input."""
     from .plan import check_target
 
-    return check_target(path, overwrite=getattr(a, "overwrite", False), inputs=inputs, what=what)
+    return check_target(path, overwrite=getattr(a, "overwrite", False), inputs=inputs, what=what,
+                        empty_folder_ok=folder)
 
 
 def _recorded_bound(bnd, col: str, given: int | None, default: int) -> int:
@@ -450,7 +451,7 @@ def _cmd_ledger(a) -> int:
 
     if not Path(a.plan).exists():
         raise InputError(f"plan file not found: {a.plan}")
-    _check_out(a.out, a, [a.plan])
+    _check_out(a.out, a, [a.plan], folder=not Path(a.out).suffix)
     paths = write_ledger(read_layer(a.plan, layer="grids", what="grids"),
                          read_layer(a.plan, layer="households", what="households"), a.out,
                          overwrite=a.overwrite)

@@ -116,8 +116,7 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", overwr
     out = Path(out)
     if out.suffix and out.suffix.lower() != ".xlsx":
         raise InputError(f"ledger output must be a folder or an .xlsx file, got {out}")
-    empty_dir = out.is_dir() and not any(out.iterdir())
-    check_target(out, overwrite=overwrite or empty_dir, what="ledger")
+    check_target(out, overwrite=overwrite, what="ledger", empty_folder_ok=not out.suffix)
     t = ledger_table(grids, households, grid_id_col=grid_id_col)
     key = "code" if "code" in t.columns else grid_id_col
     if out.suffix.lower() == ".xlsx":

@@ -184,7 +184,8 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "output") -> Path:
+def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "output",
+                 empty_folder_ok: bool = False) -> Path:
     """Check that writing ``target`` replaces nothing it should not; returns it as a Path.
 
     Every write of microgrid (plans, reports, ledgers, maps, CLI outputs)
@@ -201,6 +202,8 @@ def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "out
         ``target`` may never be one of them, even with ``overwrite``.
     what : str
         Name of the output in messages (e.g. ``"--report"``).
+    empty_folder_ok : bool
+        An existing empty folder counts as free (for outputs that are folders).
 
     Raises
     ------
@@ -228,7 +231,8 @@ def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "out
         path = _file_of(src)
         if path is not None and _same_path(target, path):
             raise InputError(f"{what} {target} is one of the inputs; write to another file")
-    if (target.exists() or target.is_symlink()) and not overwrite:
+    free = empty_folder_ok and target.is_dir() and not target.is_symlink() and not any(target.iterdir())
+    if (target.exists() or target.is_symlink()) and not overwrite and not free:
         raise InputError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
     return target
 
