@@ -711,3 +711,23 @@ def test_plain_outside_keeps_the_drop_snap_advice(lonlat_village):
     far = hh.set_geometry(hh.geometry.translate(0.1, 0))  # 8.5 km east: no known offset explains it
     msg = str(_err(far, bnd, roads))
     assert "outside='drop'" in msg and "input_crs" not in msg and "swapped" not in msg
+
+
+def test_few_offset_households_are_dropped_with_a_note():
+    """3 of 303 households outside, each brought in by GCJ-02 -> WGS84: a hint, but drop still obeys."""
+    from microgrid.crs import wgs84_to_gcj02
+
+    hh, bnd, roads, _ = microgrid.samples.make_village(n_households=300, seed=1)
+    big = bnd.set_geometry(bnd.buffer(1500).envelope)  # the village amid fields: far from the edges
+    x0, y0, x1, y1 = big.total_bounds
+    edge = gpd.GeoSeries(shapely.points([(x, y1 - 20) for x in np.linspace(x0 + 800, x1 - 800, 3)]),
+                         crs=bnd.crs).to_crs(4326)
+    lon, lat = wgs84_to_gcj02(edge.x.to_numpy(), edge.y.to_numpy())  # north edge, shifted out
+    extra = gpd.GeoDataFrame({"household_id": ["X1", "X2", "X3"], "persons": [1, 1, 1]},
+                             geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    hh4 = pd.concat([hh.to_crs(4326), extra], ignore_index=True)
+    msg = str(_err(hh4, big.to_crs(4326), roads.to_crs(4326)))
+    assert "3 households lie outside" in msg and "input_crs='gcj02'" in msg
+    plan = microgrid.partition(hh4, big.to_crs(4326), roads.to_crs(4326), outside="drop")
+    assert plan.params["dropped"] == ["X1", "X2", "X3"]
+    assert any("input_crs='gcj02'" in n for n in plan.report.notes)

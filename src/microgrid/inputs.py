@@ -552,7 +552,7 @@ def _outside_message(out_ids: list, out_pts: np.ndarray, bnd_w, cause: dict | No
         return (f"{head}{far}), shifted by a consistent offset: the households look like {_SYSTEM_NAMES[h]} "
                 f"coordinates and the boundary like {_SYSTEM_NAMES[b]}; converted, {left} households fall "
                 f"inside. Convert with {conv}, or if every input is in {_SYSTEM_NAMES[system]} pass "
-                f"input_crs={system!r} (CLI: --input-crs {system}). Dropping or snapping them would not fix this")
+                f"input_crs={system!r} (CLI: --input-crs {system}); dropping or snapping them would not fix this")
     if unplaceable.any():
         return (f"{head}{far}); {int(unplaceable.sum())} of them cannot be placed at all (coordinates outside "
                 f"the valid range of their CRS {pyproj.CRS.from_user_input(hh_crs).name}, e.g. latitude beyond "
@@ -666,9 +666,14 @@ def prepare_inputs(
         out_ids = hh["household_id"].to_numpy()[~inside].tolist()
         cause = _outside_cause(hh_src, work, bnd_w, inside)
         unplaceable = ~(np.isfinite(shapely.get_x(pts)) & np.isfinite(shapely.get_y(pts)))
-        if outside == "error" or cause is not None or unplaceable.any():
-            raise InputError(_outside_message(out_ids, pts[~inside], bnd_w, cause, unplaceable[~inside],
-                                              out_crs))
+        # dropping or snapping cannot mend swapped axes, nor an offset that moved a tenth of the households out
+        wrong_data = cause is not None and (cause["kind"] == "swapped" or len(out_ids) >= 0.1 * len(inside))
+        message = _outside_message(out_ids, pts[~inside], bnd_w, cause, unplaceable[~inside], out_crs)
+        if outside == "error" or wrong_data or unplaceable.any():
+            raise InputError(message)
+        if cause is not None:  # a few households that a lon/lat offset would bring in: say so, then obey
+            log.warning("%s", message)
+            notes.append(message)
         if outside == "drop":
             hh = hh[inside].reset_index(drop=True)
             dropped = out_ids
