@@ -459,3 +459,16 @@ def test_web_mercator_areas_match_lonlat():
     # the true area of the boundary, not Web Mercator's 1.70x
     true = bnd.to_crs(32650).area.iloc[0]
     assert abs(a3857.sum() / true - 1) < 0.005
+
+
+def test_cli_households_in_gcj02_boundary_in_wgs84(tmp_path, capsys, sample_layers):
+    f = tmp_path / "mixed.gpkg"
+    from_wgs84(sample_layers["households"], "gcj02").to_file(f, layer="households", driver="GPKG", engine="pyogrio")
+    sample_layers["boundary"].to_file(f, layer="boundary", driver="GPKG", engine="pyogrio")
+    capsys.readouterr()
+    assert main(["partition", str(f), "--out", str(tmp_path / "p.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "GCJ-02" in err and "--input-crs gcj02" in err and "outside='snap'" not in err
+    assert main(["partition", str(f), "--outside", "snap", "--out", str(tmp_path / "p.gpkg")]) == 2
+    assert "--input-crs gcj02" in capsys.readouterr().err
