@@ -164,6 +164,17 @@ def is_metric_true(crs, lon: float, lat: float) -> bool:
     at 40 degrees latitude (areas 1.7 times); feet are not metres. Data in
     such a CRS is worked in a local metric CRS instead.
 
+    Parameters
+    ----------
+    crs : CRS-like
+        See :func:`check_crs`.
+    lon, lat : float
+        Degrees (WGS84): where the data lies.
+
+    Returns
+    -------
+    bool
+
     Examples
     --------
     >>> is_metric_true("EPSG:32650", 117.0, 40.0), is_metric_true("EPSG:3857", 117.0, 40.0)
