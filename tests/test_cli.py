@@ -11,6 +11,7 @@ import pyogrio
 import pytest
 import shapely
 
+import microgrid
 from conftest import REPO, X0, Y0, block_village, boundary_gdf, square
 from microgrid.cli import main
 
@@ -329,3 +330,148 @@ def test_validate_bad_input(capsys, tmp_path, plan_gpkg):
     assert code == 2
     assert "no column 'zone'" in cap.err
     _no_traceback(cap)
+
+
+# ---------------------------------------------------------------- bounds recorded in a plan
+
+
+def _with_bound(plan_gpkg, tmp_path, value, name):
+    """A copy of the plan whose boundary layer records ``min_persons=value``."""
+    import shutil
+
+    f = tmp_path / f"bad_{name}.gpkg"
+    shutil.copy(plan_gpkg, f)
+    b = gpd.read_file(f, layer="boundary")
+    b["min_persons"] = b["min_persons"].astype(object)
+    b.loc[0, "min_persons"] = value
+    b.to_file(f, layer="boundary", driver="GPKG", engine="pyogrio")
+    return f
+
+
+@pytest.mark.parametrize("value, name, shown", [("二百", "zh", "'二百'"), ("abc", "abc", "'abc'"),
+                                                (None, "null", "is empty")])
+def test_plan_with_bad_recorded_bound_exit_2(capsys, tmp_path, plan_gpkg, value, name, shown):
+    f = _with_bound(plan_gpkg, tmp_path, value, name)
+    for argv in (["validate", str(f)],
+                 ["repartition", str(f), "--households", f"{plan_gpkg}#households", "--out", str(tmp_path / "n.gpkg")]):
+        capsys.readouterr()
+        assert main(argv) == 2, argv[0]
+        cap = capsys.readouterr()
+        _no_traceback(cap)
+        assert "'min_persons'" in cap.err and shown in cap.err and "--min-persons" in cap.err
+    # the flag is the way out
+    assert main(["validate", str(f), "--min-persons", "200"]) == 0
+    assert main(["repartition", str(f), "--households", f"{plan_gpkg}#households", "--min-persons", "200",
+                 "--out", str(tmp_path / "n.gpkg")]) == 0
+
+
+# ---------------------------------------------------------------- households given, dropped, kept
+
+
+def test_drop_summary_names_given_and_dropped(capsys, tmp_path):
+    hh, bnd, roads = block_village()
+    hh.loc[[3, 7], "geometry"] = [shapely.Point(X0 - 10, Y0 + 50), shapely.Point(X0 + 350, Y0 + 50)]
+    p = tmp_path / "o.gpkg"
+    hh.to_file(p, layer="households", engine="pyogrio")
+    bnd.to_file(p, layer="boundary", engine="pyogrio")
+    roads.to_file(p, layer="barriers", engine="pyogrio")
+    assert main(["partition", str(p), "--outside", "drop", "--out", str(tmp_path / "b.gpkg")]) == 0
+    out = capsys.readouterr().out
+    assert ("225 households given, 2 dropped outside the boundary (ids 'h003', 'h007'), 223 in the plan"
+            in out)
+    assert main(["partition", str(p), "--outside", "snap", "--out", str(tmp_path / "c.gpkg")]) == 0
+    assert "225 households given, 2 moved inside from outside the boundary" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- nothing replaced without --overwrite
+
+
+def _refused(capsys, argv, what="exists"):
+    capsys.readouterr()
+    assert main(argv) == 2, argv
+    cap = capsys.readouterr()
+    _no_traceback(cap)
+    assert what in cap.err
+    return cap.err
+
+
+def test_report_json_not_replaced(capsys, tmp_path, village_gpkg, plan_gpkg):
+    report = tmp_path / "keep.json"
+    report.write_text("mine")
+    _refused(capsys, ["partition", str(village_gpkg), "--out", str(tmp_path / "new.gpkg"), "--report", str(report)])
+    assert not (tmp_path / "new.gpkg").exists()  # refused before any work
+    _refused(capsys, ["validate", str(plan_gpkg), "--json", str(report)])
+    assert report.read_text() == "mine"
+    assert main(["validate", str(plan_gpkg), "--json", str(report), "--overwrite"]) == 0
+    assert json.loads(report.read_text(encoding="utf-8"))["ok"] is True
+
+
+def test_ledger_not_replaced(capsys, tmp_path, plan_gpkg):
+    pytest.importorskip("openpyxl")
+    xlsx = tmp_path / "l.xlsx"
+    xlsx.write_text("mine")
+    _refused(capsys, ["ledger", str(plan_gpkg), "--out", str(xlsx)])
+    assert xlsx.read_text() == "mine"
+    folder = tmp_path / "rosters"
+    folder.mkdir()
+    assert main(["ledger", str(plan_gpkg), "--out", str(folder)]) == 0  # an empty folder replaces nothing
+    (folder / "mine.txt").write_text("mine")
+    _refused(capsys, ["ledger", str(plan_gpkg), "--out", str(folder)])
+    assert (folder / "mine.txt").read_text() == "mine"
+    assert main(["ledger", str(plan_gpkg), "--out", str(folder), "--overwrite"]) == 0
+    assert (folder / "ledger.csv").exists() and not (folder / "mine.txt").exists()
+    assert main(["ledger", str(plan_gpkg), "--out", str(xlsx), "--overwrite"]) == 0
+    assert xlsx.read_bytes()[:2] == b"PK"
+
+
+def test_repair_out_must_be_gpkg(capsys, tmp_path, plan_gpkg):
+    err = _refused(capsys, ["repair", str(plan_gpkg), "--out", str(tmp_path / "x.shp")], what="NAME.gpkg")
+    assert "x.shp" in err
+    assert not list(tmp_path.glob("x.*"))
+
+
+def test_out_is_an_input_refused_even_with_overwrite(capsys, tmp_path):
+    hh, bnd, roads, marks = microgrid.samples.make_village(n_households=300, seed=1)
+    v = tmp_path / "v.gpkg"
+    for name, g in (("households", hh), ("boundary", bnd), ("barriers", roads), ("landmarks", marks)):
+        g.to_file(v, layer=name, engine="pyogrio")
+    before = v.read_bytes()
+    for out in (v, tmp_path / "v", tmp_path / "." / "v.gpkg"):
+        err = _refused(capsys, ["partition", str(v), "--out", str(out), "--overwrite"], what="is one of the inputs")
+        assert "--out" in err
+    assert v.read_bytes() == before and "landmarks" in layers(v)
+    plan = tmp_path / "plan.gpkg"
+    assert main(["partition", str(v), "--out", str(plan)]) == 0
+    _refused(capsys, ["repartition", str(plan), "--households", f"{v}#households", "--out", str(plan),
+                      "--overwrite"], what="is one of the inputs")
+    _refused(capsys, ["repair", str(plan), "--out", str(plan), "--overwrite"], what="is one of the inputs")
+    _refused(capsys, ["validate", str(plan), "--json", str(plan), "--overwrite"], what="is one of the inputs")
+
+
+def test_staff_csv_not_replaced(capsys, tmp_path, plan_gpkg):
+    people = gpd.GeoDataFrame({"person_id": ["p1"], "role": ["leader"]},
+                              geometry=[shapely.Point(X0 + 50, Y0 + 50)], crs="EPSG:32650")
+    pf = tmp_path / "people.gpkg"
+    people.to_file(pf, engine="pyogrio")
+    csv = tmp_path / "teams.csv"
+    csv.write_text("mine")
+    _refused(capsys, ["staff", str(plan_gpkg), "--people", str(pf), "--out", str(csv)])
+    assert csv.read_text() == "mine"
+
+
+# ---------------------------------------------------------------- our bugs are ours
+
+
+def test_internal_error_exit_3_not_blamed_on_input(capsys, tmp_path, village_gpkg, monkeypatch):
+    import microgrid.api
+    from microgrid.errors import InternalError
+
+    def broken(*a, **k):
+        raise InternalError("grid 3 is not contiguous after assembly")
+
+    monkeypatch.setattr(microgrid.api, "partition", broken)
+    assert main(["partition", str(village_gpkg), "--out", str(tmp_path / "p.gpkg")]) == 3
+    cap = capsys.readouterr()
+    _no_traceback(cap)
+    assert cap.err.startswith("internal error") and "not a problem with your input" in cap.err
+    assert "grid 3 is not contiguous" in cap.err

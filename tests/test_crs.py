@@ -17,10 +17,12 @@ from microgrid.cli import main
 from microgrid.crs import (
     bd09_to_gcj02,
     bd09_to_wgs84,
+    check_crs,
     from_wgs84,
     gauss_kruger_zone,
     gcj02_to_bd09,
     gcj02_to_wgs84,
+    is_metric_true,
     metric_crs,
     metric_crs_for,
     normalize_system,
@@ -367,3 +369,106 @@ def test_cli_input_crs(tmp_path, sample_layers, wgs_plan):
     assert np.abs(grids.total_bounds - expect.total_bounds).max() < 1e-9
     assert hh.set_index("household_id")["grid_id"].sort_index().tolist() == \
         wgs_plan.households.set_index("household_id")["grid_id"].sort_index().tolist()
+
+
+# ---------------------------------------------------------------- one checked parse of every CRS
+
+BAD_CRS = {
+    "unknown name": ("foo", "is not a CRS"),
+    "EPSG code out of range": ("EPSG:99999", "is not a CRS"),
+    "the Moon": ("IAU_2015:30100", "cannot be converted to WGS84"),
+    "LOCAL_CS": ('LOCAL_CS["site grid",UNIT["metre",1]]', "neither geographic nor projected"),
+    "geocentric": ("EPSG:4978", "neither geographic nor projected"),
+    "vertical": ("EPSG:5773", "neither geographic nor projected"),
+    "sphere of radius 1": ("+proj=longlat +a=1", "cannot be converted to WGS84"),
+    "float": (1e10, "is not a CRS"),
+    "dict": ({"a": 1}, "is not a CRS"),
+    "None": (None, "is not a CRS"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_CRS))
+def test_check_crs_refuses_with_the_accepted_forms(case):
+    value, why = BAD_CRS[case]
+    with pytest.raises(InputError) as ei:
+        check_crs(value)
+    msg = str(ei.value)
+    assert why in msg
+    assert "EPSG:4326" in msg and "PROJ string" in msg and "WKT" in msg
+
+
+@pytest.mark.parametrize("value", ["EPSG:4326", 4490, "EPSG:32650", "+proj=utm +zone=50 +datum=WGS84",
+                                   pyproj.CRS(3857).to_wkt(), {"proj": "utm", "zone": 50}, "EPSG:4326+5773"])
+def test_check_crs_accepts(value):
+    assert isinstance(check_crs(value), pyproj.CRS)
+
+
+@pytest.mark.parametrize("case", ["unknown name", "EPSG code out of range", "the Moon", "LOCAL_CS"])
+def test_partition_bad_crs_is_input_error(village3x3, case):
+    value, why = BAD_CRS[case]
+    none = [g.set_crs(None, allow_override=True) for g in village3x3]
+    with pytest.raises(InputError, match=why):
+        microgrid.partition(*none, crs=value)
+    with pytest.raises(InputError, match=why):  # the input_crs path parses crs= too
+        microgrid.partition(*none, crs=value, input_crs="gcj02")
+
+
+def test_partition_layer_in_a_local_crs_is_input_error(village3x3):
+    hh, bnd, roads = village3x3
+    local = pyproj.CRS('LOCAL_CS["site grid",UNIT["metre",1]]')
+    with pytest.raises(InputError, match="households' CRS.*neither geographic nor projected"):
+        microgrid.partition(hh.set_crs(local, allow_override=True), bnd, roads)
+
+
+@pytest.mark.parametrize("case", ["unknown name", "EPSG code out of range", "the Moon", "LOCAL_CS"])
+def test_cli_bad_crs_exit_2(tmp_path, capsys, village3x3, case):
+    f = tmp_path / "v.gpkg"  # --crs is checked before anything is read or done
+    for name, g in zip(("households", "boundary", "barriers"), village3x3):
+        g.to_file(f, layer=name, driver="GPKG", engine="pyogrio")
+    capsys.readouterr()
+    assert main(["partition", str(f), "--crs", BAD_CRS[case][0], "--out", str(tmp_path / "p.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.startswith("error: --crs") and "EPSG:4326" in err
+    assert not (tmp_path / "p.gpkg").exists()
+
+
+# ---------------------------------------------------------------- metric-true working CRS
+
+
+def test_metric_crs_replaces_web_mercator_and_feet():
+    assert not is_metric_true("EPSG:3857", 116.35, 40.0)  # 1.31x at 40N
+    assert not is_metric_true("EPSG:2263", -74.0, 40.7)  # US survey feet
+    assert not is_metric_true("EPSG:32650", 60.0, 40.0)  # UTM 50N far outside its zone
+    assert is_metric_true("EPSG:32650", 116.35, 40.0)
+    assert metric_crs("EPSG:3857", 116.35, 40.0).to_epsg() == 32650
+    assert metric_crs("EPSG:2263", -74.0, 40.7).to_epsg() == 32618
+    assert metric_crs("EPSG:4548", 116.35, 40.0).to_epsg() == 4548  # Gauss-Krüger at its meridian: kept
+    assert metric_crs("EPSG:32650", 116.35, 40.0).to_epsg() == 32650
+
+
+def test_web_mercator_areas_match_lonlat():
+    hh, bnd, roads, marks = microgrid.samples.make_village(n_households=300, seed=1)
+    plans = {c: microgrid.partition(*(g.to_crs(c) for g in (hh, bnd, roads, marks))) for c in (4326, 3857)}
+    a4326 = plans[4326].grids.sort_values("grid_id")["area_m2"].to_numpy()
+    a3857 = plans[3857].grids.sort_values("grid_id")["area_m2"].to_numpy()
+    assert len(a4326) == len(a3857)
+    np.testing.assert_allclose(a3857, a4326, rtol=0.005)
+    assert plans[3857].grids.crs.to_epsg() == 3857  # written back in the input's CRS
+    assert pyproj.CRS(plans[3857].params["work_crs"]).to_epsg() == 32650
+    # the true area of the boundary, not Web Mercator's 1.70x
+    true = bnd.to_crs(32650).area.iloc[0]
+    assert abs(a3857.sum() / true - 1) < 0.005
+
+
+def test_cli_households_in_gcj02_boundary_in_wgs84(tmp_path, capsys, sample_layers):
+    f = tmp_path / "mixed.gpkg"
+    from_wgs84(sample_layers["households"], "gcj02").to_file(f, layer="households", driver="GPKG", engine="pyogrio")
+    sample_layers["boundary"].to_file(f, layer="boundary", driver="GPKG", engine="pyogrio")
+    capsys.readouterr()
+    assert main(["partition", str(f), "--out", str(tmp_path / "p.gpkg")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "GCJ-02" in err and "--input-crs gcj02" in err and "outside='snap'" not in err
+    assert main(["partition", str(f), "--outside", "snap", "--out", str(tmp_path / "p.gpkg")]) == 2
+    assert "--input-crs gcj02" in capsys.readouterr().err

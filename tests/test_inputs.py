@@ -622,3 +622,112 @@ def test_read_layer_formats(tmp_path, v, fmt):
     assert back["persons"].sum() == hh["persons"].sum()
     plan = microgrid.partition(p, v[1], v[2], id_col="hid")
     assert plan.report.ok
+
+
+# ---------------------------------------------------------------- ids that collide as text
+
+
+def test_ids_equal_as_text_are_rejected(v):
+    hh, bnd, roads = v
+    hh["household_id"] = hh["household_id"].astype(object)
+    hh.loc[0, "household_id"] = 2
+    hh.loc[1, "household_id"] = "2"
+    hh.loc[2, "household_id"] = 7
+    hh.loc[3, "household_id"] = "7"
+    e = _err(hh, bnd, roads)
+    assert "same once written as text" in str(e)
+    assert "2 and '2'" in str(e) and "7 and '7'" in str(e)
+
+
+def test_mixed_id_types_that_do_not_collide_are_fine(v):
+    hh, bnd, roads = v
+    hh["household_id"] = hh["household_id"].astype(object)
+    hh.loc[0, "household_id"] = 2
+    plan = microgrid.partition(hh, bnd, roads)
+    assert len(plan.households) == len(hh)
+
+
+# ---------------------------------------------------------------- why households are outside
+
+
+@pytest.fixture(scope="module")
+def lonlat_village():
+    hh, bnd, roads, _ = microgrid.samples.make_village(n_households=300, seed=1)
+    return hh.to_crs(4326), bnd.to_crs(4326), roads.to_crs(4326)
+
+
+@pytest.mark.parametrize("system", ["gcj02", "bd09"])
+def test_households_in_gcj02_or_bd09_are_recognised(lonlat_village, system):
+    from microgrid.crs import from_wgs84
+
+    hh, bnd, roads = lonlat_village
+    for outside in ("error", "snap", "drop"):  # snapping or dropping them would be wrong: always an error
+        e = _err(from_wgs84(hh, system), bnd, roads, outside=outside)
+        msg = str(e)
+        assert "300 households lie outside" in msg
+        assert f"input_crs={system!r}" in msg and f"--input-crs {system}" in msg
+        assert f"to_wgs84(households, {system!r})" in msg
+        assert "all households fall inside" in msg
+        assert "outside='snap'" not in msg
+
+
+def test_boundary_in_gcj02_is_recognised(lonlat_village):
+    from microgrid.crs import from_wgs84
+
+    hh, bnd, roads = lonlat_village
+    msg = str(_err(hh, from_wgs84(bnd, "gcj02"), roads))
+    assert "boundary like GCJ-02" in msg and "to_wgs84(boundary, 'gcj02')" in msg
+
+
+def test_swapped_lat_lon_is_recognised(lonlat_village):
+    hh, bnd, roads = lonlat_village
+    swapped = hh.set_geometry(gpd.points_from_xy(hh.geometry.y, hh.geometry.x, crs=4326))
+    for outside in ("error", "snap"):
+        msg = str(_err(swapped, bnd, roads, outside=outside))
+        assert "look swapped" in msg and "300 of them fall inside with x and y exchanged" in msg
+        assert "inf" not in msg
+
+
+def test_one_swapped_household_is_named(lonlat_village):
+    hh, bnd, roads = lonlat_village
+    hh = hh.copy()
+    p = hh.geometry.iloc[5]
+    hh.loc[hh.index[5], "geometry"] = shapely.Point(p.y, p.x)
+    msg = str(_err(hh, bnd, roads))
+    assert "1 households lie outside" in msg and "'H006'" in msg and "look swapped" in msg
+
+
+def test_unplaceable_coordinates_say_so(lonlat_village):
+    hh, bnd, roads = lonlat_village
+    hh = hh.copy()
+    hh.loc[hh.index[:3], "geometry"] = [shapely.Point(116.0, 95.0)] * 3  # latitude beyond 90
+    for outside in ("error", "drop"):
+        msg = str(_err(hh, bnd, roads, outside=outside))
+        assert "cannot be placed" in msg and "inf" not in msg
+
+
+def test_plain_outside_keeps_the_drop_snap_advice(lonlat_village):
+    hh, bnd, roads = lonlat_village
+    far = hh.set_geometry(hh.geometry.translate(0.1, 0))  # 8.5 km east: no known offset explains it
+    msg = str(_err(far, bnd, roads))
+    assert "outside='drop'" in msg and "input_crs" not in msg and "swapped" not in msg
+
+
+def test_few_offset_households_are_dropped_with_a_note():
+    """3 of 303 households outside, each brought in by GCJ-02 -> WGS84: a hint, but drop still obeys."""
+    from microgrid.crs import wgs84_to_gcj02
+
+    hh, bnd, roads, _ = microgrid.samples.make_village(n_households=300, seed=1)
+    big = bnd.set_geometry(bnd.buffer(1500).envelope)  # the village amid fields: far from the edges
+    x0, y0, x1, y1 = big.total_bounds
+    edge = gpd.GeoSeries(shapely.points([(x, y1 - 20) for x in np.linspace(x0 + 800, x1 - 800, 3)]),
+                         crs=bnd.crs).to_crs(4326)
+    lon, lat = wgs84_to_gcj02(edge.x.to_numpy(), edge.y.to_numpy())  # north edge, shifted out
+    extra = gpd.GeoDataFrame({"household_id": ["X1", "X2", "X3"], "persons": [1, 1, 1]},
+                             geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    hh4 = pd.concat([hh.to_crs(4326), extra], ignore_index=True)
+    msg = str(_err(hh4, big.to_crs(4326), roads.to_crs(4326)))
+    assert "3 households lie outside" in msg and "input_crs='gcj02'" in msg
+    plan = microgrid.partition(hh4, big.to_crs(4326), roads.to_crs(4326), outside="drop")
+    assert plan.params["dropped"] == ["X1", "X2", "X3"]
+    assert any("input_crs='gcj02'" in n for n in plan.report.notes)

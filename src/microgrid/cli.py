@@ -1,9 +1,11 @@
 """Command line: ``microgrid partition|validate ...``.
 
 Bad input prints the error message (no traceback) and exits 2; an
-infeasible plan exits 3; ``validate`` exits 1 when it finds violations;
+infeasible plan exits 3, and so does an internal error (a bug of microgrid,
+reported as such); ``validate`` exits 1 when it finds violations;
 ``partition-many`` exits 1 when an area failed, 3 when areas were only
-infeasible.
+infeasible. No command replaces an existing file or folder without
+``--overwrite``, and none writes over one of its inputs.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from pathlib import Path
 __all__ = ["main"]
 
 EXIT_OK, EXIT_VIOLATIONS, EXIT_INPUT, EXIT_INFEASIBLE = 0, 1, 2, 3
+EXIT_INTERNAL = 3
+
+#: The forms ``--crs`` takes, for its help text.
+_CRS_HELP = ("CRS of inputs that carry none: an EPSG code (EPSG:4326 lon/lat, EPSG:4490 CGCS2000, "
+             "EPSG:32650 UTM), a PROJ string or WKT")
 
 
 def _layer_or_none(path: str | None, layer: str):
@@ -46,6 +53,40 @@ def _list_layers(path: str) -> list[str]:
                          "is a complete GeoPackage, GeoJSON, Shapefile or GeoParquet") from None
 
 
+def _check_out(path, a, inputs, what: str = "--out", folder: bool = False) -> Path:
+    """``path`` as a Path, after checking it replaces nothing without ``--overwrite`` and is no input."""
+    from .plan import check_target
+
+    return check_target(path, overwrite=getattr(a, "overwrite", False), inputs=inputs, what=what,
+                        empty_folder_ok=folder)
+
+
+def _recorded_bound(bnd, col: str, given: int | None, default: int) -> int:
+    """``given``, else the bound a plan records in its boundary layer's ``col``, else ``default``."""
+    import numpy as np
+    import pandas as pd
+
+    from .errors import InputError
+
+    if given is not None:
+        return given
+    if bnd is None or col not in bnd.columns:
+        return default
+    raw = bnd[col]
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = ~np.isfinite(num) | (num != np.round(num)) | (num < 0)
+    flag = "--" + col.replace("_", "-")
+    if bad.any():
+        v = raw[bad].iloc[0]
+        what = "is empty" if pd.isna(v) else f"is {v!r}, not a whole number of persons"
+        raise InputError(f"the plan's boundary layer field {col!r} {what}; write the bound as a whole "
+                         f"number (e.g. 200) in that field, or pass {flag} N")
+    if len(set(num.tolist())) > 1:
+        raise InputError(f"the plan's boundary layer field {col!r} differs between its rows "
+                         f"({', '.join(str(int(x)) for x in sorted(set(num.tolist())))}); pass {flag} N")
+    return int(num[0]) if len(num) else default
+
+
 def _add_common_inputs(p: argparse.ArgumentParser):
     p.add_argument("input", nargs="?", help="a GeoPackage with layers households (or buildings), boundary, "
                    "and optionally barriers and landmarks")
@@ -55,7 +96,7 @@ def _add_common_inputs(p: argparse.ArgumentParser):
     p.add_argument("--barriers", help="roads, lanes, rivers, walls (lines)")
     p.add_argument("--id-col", default="household_id", help="household id column (default household_id)")
     p.add_argument("--persons-col", default="persons", help="persons column (default persons)")
-    p.add_argument("--crs", help="CRS of inputs that carry none, e.g. EPSG:4490")
+    p.add_argument("--crs", help=_CRS_HELP)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -107,7 +148,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="flag: write the best plan with the grids that break a bound flagged")
     p.add_argument("--out", required=True, help="plan file (.gpkg; or .geojson/.shp/.parquet for two files)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing plan")
-    p.add_argument("--report", help="also write the validation report as JSON")
+    p.add_argument("--report", help="also write the validation report as JSON (replaced only with --overwrite)")
 
     pm = sub.add_parser("partition-many", help="partition every area of a district in parallel on Dask "
                         "(pip install microgrid[dask])")
@@ -132,7 +173,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="households in no area (or in several): error (default), drop, or give to the nearest")
     pm.add_argument("--on-infeasible", choices=["raise", "flag"], default="raise",
                     help="flag: an area that cannot meet a bound gets its best plan with those grids flagged")
-    pm.add_argument("--crs", help="CRS of inputs that carry none, e.g. EPSG:4490")
+    pm.add_argument("--crs", help=_CRS_HELP)
     pm.add_argument("--divide-sites", choices=["auto", "never"], default="auto",
                     help="divide a building on one point by entrance/floor only where needed (auto) or never "
                          "(default: %(default)s)")
@@ -156,9 +197,10 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--min-persons", type=int, help="default: the plan's own bounds, else 200")
     v.add_argument("--max-persons", type=int, help="default: the plan's own bounds, else 300")
     v.add_argument("--sliver-area", type=float, default=0.5)
-    v.add_argument("--crs")
+    v.add_argument("--crs", help=_CRS_HELP)
     v.add_argument("--json", help="write the report as JSON")
     v.add_argument("--map", help="write a map of the violations: OUT.png (matplotlib) or OUT.html (folium)")
+    v.add_argument("--overwrite", action="store_true", help="replace existing --json/--map files")
 
     r = sub.add_parser("repair", help="fill gaps, trim overlaps and stray parts of a grid map; list every change")
     r.add_argument("plan", nargs="?", help="a plan GeoPackage (layers grids, households, boundary)")
@@ -171,13 +213,14 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--assignment-col", help="household column naming its grid before repair")
     r.add_argument("--min-persons", type=int, default=200)
     r.add_argument("--max-persons", type=int, default=300)
-    r.add_argument("--crs")
+    r.add_argument("--crs", help=_CRS_HELP)
     r.add_argument("--out", required=True, help="repaired plan (.gpkg): layers grids, households, changes")
     r.add_argument("--overwrite", action="store_true")
 
     g = sub.add_parser("ledger", help="write household rosters (台账) per grid: a folder of CSV or one .xlsx")
     g.add_argument("plan", help="a plan GeoPackage (layers grids and households)")
     g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing workbook or folder")
 
     rp = sub.add_parser("repartition", help="update a plan for changed households with the least churn")
     rp.add_argument("plan", help="the current plan GeoPackage")
@@ -185,6 +228,8 @@ def _build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--id-col", default="household_id")
     rp.add_argument("--persons-col", default="persons")
     rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--min-persons", type=int, help="default: the plan's own bounds")
+    rp.add_argument("--max-persons", type=int, help="default: the plan's own bounds")
     rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
     rp.add_argument("--overwrite", action="store_true")
 
@@ -196,6 +241,7 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--composition", default="leader:1,worker:3,volunteer:2",
                    help="slots per grid and role (default leader:1,worker:3,volunteer:2)")
     t.add_argument("--out", help="write the team table as CSV")
+    t.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
 
     sv = sub.add_parser("serve", help="run the HTTP service (pip install microgrid[service])")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -235,11 +281,14 @@ def _cmd_partition(a) -> int:
     if hh is None or bnd is None:
         raise InputError("give households (--households or --buildings) and a boundary (--boundary), "
                          "or one GeoPackage with layers households and boundary")
+    from .plan import plan_targets
     from .postgis import is_db_url
 
+    inputs = [a.input, a.households, a.buildings, a.boundary, a.barriers, a.landmarks, a.parents]
     out = a.out if is_db_url(a.out) else Path(a.out)  # a database URL is no path: keep its "//"
-    if isinstance(out, Path) and out.exists() and not a.overwrite:
-        raise InputError(f"{out} exists; pass --overwrite to replace it")
+    targets = [] if is_db_url(a.out) else [_check_out(t, a, inputs) for t in plan_targets(out)]
+    if a.report:
+        _check_out(a.report, a, inputs + targets, what="--report")
     levels = None
     if a.level:
         from .api import Level
@@ -262,10 +311,30 @@ def _cmd_partition(a) -> int:
     )
     written = plan.to_file(out, overwrite=a.overwrite)
     if a.report:
-        plan.report.to_json(a.report)
+        plan.report.to_json(a.report, overwrite=a.overwrite)
+    given = _given_line(plan)
+    if given:
+        print(given)
     print(plan.summary())
     print(f"wrote {', '.join(map(str, written))} in {time.perf_counter() - t0:.2f} s")
     return EXIT_OK
+
+
+def _given_line(plan) -> str:
+    """How many households were given, dropped or moved from outside the boundary, or ''."""
+    from .errors import ids_preview
+
+    dropped = list(plan.params.get("dropped") or [])
+    snapped = list(plan.params.get("snapped") or [])
+    if not dropped and not snapped:
+        return ""
+    n_in = len(plan.households)
+    parts = [f"{n_in + len(dropped)} households given"]
+    if dropped:
+        parts.append(f"{len(dropped)} dropped outside the boundary (ids {ids_preview(dropped, 5)})")
+    if snapped:
+        parts.append(f"{len(snapped)} moved inside from outside the boundary (ids {ids_preview(snapped, 5)})")
+    return ", ".join(parts) + f", {n_in} in the plan"
 
 
 def _cmd_partition_many(a) -> int:
@@ -317,20 +386,22 @@ def _cmd_validate(a) -> int:
         raise InputError("give --grids, --households and --boundary, or a plan file")
     from .inputs import read_layer
 
+    inputs = [a.plan, grids, hh, bnd, bar]
+    if a.json:
+        _check_out(a.json, a, inputs, what="--json")
+    if a.map:
+        _check_out(a.map, a, inputs + [a.json], what="--map")
     bnd = read_layer(bnd, what="boundary")
-    lo, hi = a.min_persons, a.max_persons
-    for col, val, dflt in (("min_persons", lo, 200), ("max_persons", hi, 300)):
-        if val is None:  # a plan written by microgrid records its bounds on the boundary layer
-            val = int(bnd[col].iloc[0]) if col in bnd.columns and bnd[col].notna().all() else dflt
-        lo, hi = (val, hi) if col == "min_persons" else (lo, val)
+    # a plan written by microgrid records its bounds on the boundary layer
+    lo = _recorded_bound(bnd, "min_persons", a.min_persons, 200)
+    hi = _recorded_bound(bnd, "max_persons", a.max_persons, 300)
     rep = validate(grids, hh, bnd, bar, min_persons=lo, max_persons=hi,
                    grid_id_col=a.grid_id_col, household_id_col=a.id_col, persons_col=a.persons_col,
                    assignment_col=assignment, sliver_area=a.sliver_area, crs=a.crs,
                    divided_sites=_layer_or_none(a.plan, "divided_sites") if a.plan else None)
     if a.json:
-        rep.to_json(a.json)
+        rep.to_json(a.json, overwrite=a.overwrite)
     if a.map:
-        from .inputs import read_layer
         from .viz import save_map
 
         save_map(rep, read_layer(grids, what="grids"), a.map,
@@ -349,10 +420,14 @@ def _cmd_repair(a) -> int:
     grids, hh, bnd, _, assignment = _plan_layers(a)
     if grids is None or bnd is None:
         raise InputError("give --grids and --boundary (and --households), or a plan file")
+    out = Path(a.out)
+    if out.suffix.lower() not in ("", ".gpkg"):
+        raise InputError(f"repair writes one GeoPackage (layers grids, households, boundary, changes); "
+                         f"give --out NAME.gpkg, got {a.out}")
+    out = _check_out(out.with_suffix(".gpkg"), a, [a.plan, grids, hh, bnd])
     res = repair(grids, bnd, hh, grid_id_col=a.grid_id_col, household_id_col=a.id_col,
                  persons_col=a.persons_col, assignment_col=assignment, min_persons=a.min_persons,
                  max_persons=a.max_persons, crs=a.crs)
-    out = Path(a.out).with_suffix(".gpkg")
 
     def write(tmp):
         res.grids.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio")
@@ -394,22 +469,35 @@ def _cmd_ledger(a) -> int:
         raise InputError(f"plan file not found: {a.plan}")
     import pyogrio
 
+    _check_out(a.out, a, [a.plan], folder=not Path(a.out).suffix)
     divided = None
     if "divided_sites" in pyogrio.list_layers(a.plan)[:, 0]:
         divided = read_layer(a.plan, layer="divided_sites", what="divided sites")
     paths = write_ledger(read_layer(a.plan, layer="grids", what="grids"),
-                         read_layer(a.plan, layer="households", what="households"), a.out, divided_sites=divided)
+                         read_layer(a.plan, layer="households", what="households"), a.out,
+                         overwrite=a.overwrite, divided_sites=divided)
     print(f"wrote {len(paths)} file(s): {paths[0]}" + (" ..." if len(paths) > 1 else ""))
     return EXIT_OK
 
 
 def _cmd_repartition(a) -> int:
     from .errors import InputError
+    from .inputs import read_layer
+    from .plan import plan_targets
+    from .postgis import is_db_url
     from .repartition import repartition
 
     if not Path(a.plan).exists():
         raise InputError(f"plan file not found: {a.plan}")
-    plan, changes = repartition(a.plan, a.households, id_col=a.id_col, persons_col=a.persons_col, seed=a.seed)
+    if not is_db_url(a.out):
+        for t in plan_targets(a.out):
+            _check_out(t, a, [a.plan, a.households])
+    bnd = _layer_or_none(a.plan, "boundary")
+    bnd = read_layer(bnd, what="boundary") if bnd is not None else None
+    lo = _recorded_bound(bnd, "min_persons", a.min_persons, 200)
+    hi = _recorded_bound(bnd, "max_persons", a.max_persons, 300)
+    plan, changes = repartition(a.plan, a.households, id_col=a.id_col, persons_col=a.persons_col, seed=a.seed,
+                                min_persons=lo, max_persons=hi)
     written = plan.to_file(a.out, overwrite=a.overwrite)
     print(changes.summary())
     print(plan.report.summary())
@@ -427,13 +515,18 @@ def _cmd_staff(a) -> int:
         comp = {k.strip(): int(v) for k, v in (x.split(":") for x in a.composition.split(","))}
     except ValueError:
         raise InputError(f"--composition must look like leader:1,worker:3,volunteer:2, got {a.composition!r}") from None
+    if a.out:
+        _check_out(a.out, a, [a.plan, a.people])
     t = assign_teams(f"{a.plan}#grids", a.people, composition=comp, role_col=a.role_col, id_col=a.id_col)
     print(f"{len(t.members)} people assigned, total home-to-grid distance {t.total_distance_m:.0f} m; "
           f"{int(t.shortfalls['missing'].sum())} slots unfilled, {len(t.unassigned)} people not needed")
     for r in t.shortfalls.itertuples():
         print(f"  grid {r.grid_id}: {r.missing} {r.role}(s) missing")
     if a.out:
-        t.members.to_csv(a.out, index=False, encoding="utf-8-sig")
+        from .plan import _atomic_write
+
+        _atomic_write(Path(a.out), lambda tmp: t.members.to_csv(tmp, index=False, encoding="utf-8-sig"),
+                      a.overwrite)
     return EXIT_OK
 
 
@@ -458,9 +551,13 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(a.verbose, 2)],
                         format="%(levelname)s %(name)s: %(message)s")
-    from .errors import InfeasibleError, MicrogridError
+    from .errors import InfeasibleError, InternalError, MicrogridError
 
     try:
+        if getattr(a, "crs", None) is not None:
+            from .crs import check_crs
+
+            check_crs(a.crs, what="--crs")  # the library checks it again; here it fails before any work
         if a.command == "partition":
             return _cmd_partition(a)
         if a.command == "partition-many":
@@ -480,6 +577,10 @@ def main(argv: list[str] | None = None) -> int:
     except InfeasibleError as exc:
         print(f"infeasible: {exc}", file=sys.stderr)
         return EXIT_INFEASIBLE
+    except InternalError as exc:
+        print(f"internal error (a bug in microgrid, not a problem with your input; please report it): {exc}",
+              file=sys.stderr)
+        return EXIT_INTERNAL
     except MicrogridError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_INPUT

@@ -15,6 +15,8 @@ import pyproj
 from .errors import InputError
 
 __all__ = [
+    "check_crs",
+    "is_metric_true",
     "metric_crs",
     "metric_crs_for",
     "gauss_kruger_zone",
@@ -74,17 +76,138 @@ def gauss_kruger_zone(lon: float) -> pyproj.CRS:
     return pyproj.CRS.from_epsg(4534 + (cm - 75) // 3)
 
 
-def metric_crs(crs, lon: float, lat: float) -> pyproj.CRS:
-    """The metric CRS to work in for data in ``crs`` centred at ``lon``/``lat`` (degrees).
+#: What :func:`check_crs` accepts, for error messages.
+CRS_FORMS = (
+    "an EPSG code ('EPSG:4326' lon/lat, 'EPSG:4490' CGCS2000, 'EPSG:32650' UTM 50N, or the number 4326), "
+    "a PROJ string ('+proj=utm +zone=50 +datum=WGS84'), WKT, or a pyproj.CRS, of a geographic or "
+    "projected CRS on the Earth"
+)
 
-    A projected CRS in metres is kept as it is. Geographic CGCS2000 input gets
-    its 3-degree Gauss-Krüger zone; any other geographic CRS gets its local UTM
-    zone.
+
+def _crs_label(value) -> str:
+    text = repr(value.name if isinstance(value, pyproj.CRS) else value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def check_crs(value, *, what: str = "crs") -> pyproj.CRS:
+    """``value`` as a :class:`pyproj.CRS`, or an InputError saying which CRS forms work.
+
+    Every CRS a user gives (``crs=``, ``--crs``, the CRS stored in a layer)
+    goes through here. Accepted: geographic (longitude/latitude) and
+    projected CRSs on the Earth, also as the horizontal part of a compound
+    CRS. Refused: unknown names and codes, other bodies (``IAU_2015:30100``
+    is on the Moon), local engineering CRSs (``LOCAL_CS``), geocentric and
+    vertical CRSs: none of them can place a household on a map.
+
+    Parameters
+    ----------
+    value : CRS-like
+        Anything :meth:`pyproj.CRS.from_user_input` accepts.
+    what : str
+        Name of the value in the error message (``"crs"``, ``"households' CRS"``).
+
+    Returns
+    -------
+    pyproj.CRS
+
+    Raises
+    ------
+    InputError
+        When ``value`` is no CRS, or no CRS microgrid can work in.
+
+    Examples
+    --------
+    >>> check_crs("EPSG:4490").name
+    'China Geodetic Coordinate System 2000'
+    >>> check_crs("foo")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    microgrid.errors.InputError: crs 'foo' is not a CRS (unrecognized format / unknown name); give an EPSG code ...
+    """
+    if isinstance(value, pyproj.CRS):
+        crs = value
+    else:
+        if value is None or isinstance(value, bool):
+            raise InputError(f"{what} {value!r} is not a CRS; give {CRS_FORMS}")
+        try:
+            crs = pyproj.CRS.from_user_input(value)
+        except Exception as exc:  # pyproj raises CRSError, TypeError, ValueError... for bad input
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            detail = detail.rsplit("proj_create: ", 1)[-1].rstrip(")")
+            raise InputError(f"{what} {_crs_label(value)} is not a CRS ({detail[:120]}); give {CRS_FORMS}") from None
+    horizontal = crs.sub_crs_list[0] if crs.is_compound and crs.sub_crs_list else crs
+    if horizontal.is_bound and horizontal.source_crs is not None:
+        horizontal = horizontal.source_crs
+    if not (horizontal.is_geographic or horizontal.is_projected):
+        raise InputError(
+            f"{what} {_crs_label(value)} is neither geographic nor projected ({crs.type_name}: {crs.name}) "
+            f"and cannot place points on a map; give {CRS_FORMS}"
+        )
+    try:
+        pyproj.Transformer.from_crs(crs, _WGS84, always_xy=True)
+    except Exception:
+        raise InputError(
+            f"{what} {_crs_label(value)} ({crs.name}) cannot be converted to WGS84 longitude/latitude "
+            f"(a CRS of another celestial body, or one without a datum); give {CRS_FORMS}"
+        ) from None
+    return crs
+
+
+#: Largest deviation of a projected CRS's scale from 1 at the data for it to be worked in as it is.
+MAX_SCALE_ERROR = 0.01
+
+
+def is_metric_true(crs, lon: float, lat: float) -> bool:
+    """True when ``crs`` is projected in metres with scale within 1 % of true at ``lon``/``lat``.
+
+    Web Mercator (EPSG:3857) is projected in "metres" but 1.3 times too large
+    at 40 degrees latitude (areas 1.7 times); feet are not metres. Data in
+    such a CRS is worked in a local metric CRS instead.
 
     Parameters
     ----------
     crs : CRS-like
-        The data's CRS (anything :class:`pyproj.CRS` accepts).
+        See :func:`check_crs`.
+    lon, lat : float
+        Degrees (WGS84): where the data lies.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> is_metric_true("EPSG:32650", 117.0, 40.0), is_metric_true("EPSG:3857", 117.0, 40.0)
+    (True, False)
+    """
+    crs = check_crs(crs)
+    if crs.is_compound and crs.sub_crs_list:
+        crs = crs.sub_crs_list[0]
+    if not crs.is_projected or not crs.axis_info:
+        return False
+    if any(ax.unit_conversion_factor != 1.0 for ax in crs.axis_info[:2]):
+        return False
+    try:
+        f = pyproj.Proj(crs).get_factors(lon, lat)
+        scales = np.array([f.meridional_scale, f.parallel_scale, f.areal_scale], dtype=float)
+    except Exception:  # no factors for this projection: do not trust it
+        return False
+    return bool(np.isfinite(scales).all() and (np.abs(scales - 1.0) <= MAX_SCALE_ERROR).all())
+
+
+def metric_crs(crs, lon: float, lat: float) -> pyproj.CRS:
+    """The metric CRS to work in for data in ``crs`` centred at ``lon``/``lat`` (degrees).
+
+    A projected CRS in metres whose scale at ``lon``/``lat`` is within 1 % of
+    true is kept as it is. Geographic CGCS2000 input (and a CGCS2000
+    projection that is not metric-true there) gets its 3-degree
+    Gauss-Krüger zone; any other CRS gets its local UTM zone. Web Mercator
+    (EPSG:3857) and CRSs in feet are thus never worked in as they are.
+
+    Parameters
+    ----------
+    crs : CRS-like
+        The data's CRS (see :func:`check_crs`).
     lon, lat : float
         Degrees: the middle of the data.
 
@@ -98,13 +221,14 @@ def metric_crs(crs, lon: float, lat: float) -> pyproj.CRS:
     32650
     >>> metric_crs("EPSG:4490", 116.35, 40.0).to_epsg()
     4548
+    >>> metric_crs("EPSG:3857", 116.35, 40.0).to_epsg()  # Web Mercator: 1.3x too large here
+    32650
     """
-    crs = pyproj.CRS.from_user_input(crs)
-    if crs.is_projected:
-        unit = crs.axis_info[0].unit_name if crs.axis_info else ""
-        if unit in ("metre", "meter", "m"):
-            return crs
-    if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 84:
+    crs = check_crs(crs)
+    finite = math.isfinite(lon) and math.isfinite(lat)
+    if finite and abs(lat) <= 90 and is_metric_true(crs, lon, lat):
+        return crs
+    if not finite or abs(lat) > 84:
         raise InputError(
             f"cannot choose a metric CRS at lon={lon}, lat={lat}; pass a projected CRS"
         )
@@ -137,9 +261,12 @@ def metric_crs_for(gdf, crs=None) -> pyproj.CRS:
     >>> metric_crs_for(gpd.GeoSeries([shapely.Point(116.35, 40.0)], crs=4326)).to_epsg()
     32650
     """
+    if gdf.crs is None:
+        raise InputError("the layer has no CRS; set it on the data (gdf.set_crs(...)) or pass crs=...")
+    own = check_crs(gdf.crs, what="the layer's CRS")
     x0, y0, x1, y1 = gdf.total_bounds
-    lon, lat = pyproj.Transformer.from_crs(gdf.crs, 4326, always_xy=True).transform((x0 + x1) / 2, (y0 + y1) / 2)
-    return metric_crs(crs if crs is not None else gdf.crs, lon, lat)
+    lon, lat = pyproj.Transformer.from_crs(own, _WGS84, always_xy=True).transform((x0 + x1) / 2, (y0 + y1) / 2)
+    return metric_crs(crs if crs is not None else own, lon, lat)
 
 
 # ---------------------------------------------------------------- GCJ-02 and BD-09
@@ -475,15 +602,15 @@ def _transform_geoms(obj, func, what: str, to_wgs: bool):
         return out
 
     if isinstance(obj, (gpd.GeoDataFrame, gpd.GeoSeries)):
-        crs = obj.crs
-        if crs is not None and not pyproj.CRS.from_user_input(crs).is_geographic:
+        crs = None if obj.crs is None else check_crs(obj.crs, what=f"the CRS of {what}")
+        if crs is not None and not crs.is_geographic:
             if to_wgs:
                 raise InputError(
-                    f"{what} is in {pyproj.CRS.from_user_input(crs).name}, a projected CRS; GCJ-02 and BD-09 "
+                    f"{what} is in {crs.name}, a projected CRS; GCJ-02 and BD-09 "
                     "coordinates are longitude/latitude: give the layer in degrees (EPSG:4326)"
                 )
             obj = obj.to_crs(4326)
-        elif crs is not None and not to_wgs and pyproj.CRS.from_user_input(crs).to_epsg() != 4326:
+        elif crs is not None and not to_wgs and crs.to_epsg() != 4326:
             obj = obj.to_crs(4326)
         out = obj.copy()
         geoms = shapely.transform(out.geometry.to_numpy(), xy, include_z=None)
@@ -596,7 +723,7 @@ def layer_to_wgs84(src, system, *, what: str = "layer", crs=None):
     if gdf is None:
         return None
     if gdf.crs is None:
-        gdf = gdf.set_crs(crs if crs is not None else 4326)
+        gdf = gdf.set_crs(check_crs(crs) if crs is not None else _WGS84)
     return to_wgs84(gdf, system, what=what)
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from .crs import metric_crs_for
+from .crs import check_crs, metric_crs_for
 from .errors import InputError, ids_preview
 from .postgis import is_db_url
 
@@ -223,6 +223,12 @@ def _with_crs(gdf: gpd.GeoDataFrame | None, crs, what: str, problems: list[str])
             )
             return None
         gdf = gdf.set_crs(crs)
+    else:
+        try:
+            check_crs(gdf.crs, what=f"the {what}' CRS")
+        except InputError as exc:
+            problems.extend(exc.problems)
+            return None
     return gdf
 
 
@@ -262,6 +268,18 @@ def _check_households(
         problems.append(
             f"duplicate household ids {ids_preview(sorted(set(ids[dup].tolist()), key=str))}; "
             "household ids must be unique"
+        )
+    as_text = ids.map(str)  # plan files, ledgers and reports write ids as text
+    clash = as_text.duplicated(keep=False).to_numpy() & ~missing & ~dup
+    if clash.any():
+        groups = {}
+        for i in np.flatnonzero(clash):
+            groups.setdefault(as_text.iloc[i], []).append(ids.iloc[i])
+        shown = "; ".join(" and ".join(repr(v) for v in vals) for vals in list(groups.values())[:5])
+        problems.append(
+            f"household ids that differ only in type are the same once written as text "
+            f"({shown}{'; ...' if len(groups) > 5 else ''}); give ids of one type (all text or all numbers), "
+            "unique as text"
         )
     id_list = ids.tolist()
     if persons_col not in hh.columns:
@@ -457,6 +475,92 @@ def _check_barriers(bar: gpd.GeoDataFrame, kind_col: str | None, problems: list[
 ON_LINE_TOLERANCE = 0.01
 
 
+#: Lon/lat conversions tried on households outside the boundary: (function in crs.py, households' system,
+#: boundary's system).
+_OFFSET_CAUSES = (
+    ("gcj02_to_wgs84", "gcj02", "wgs84"),
+    ("bd09_to_wgs84", "bd09", "wgs84"),
+    ("wgs84_to_gcj02", "wgs84", "gcj02"),
+    ("wgs84_to_bd09", "wgs84", "bd09"),
+)
+_SYSTEM_NAMES = {"gcj02": "GCJ-02 (Amap/Gaode, Tencent)", "bd09": "BD-09 (Baidu)", "wgs84": "WGS84"}
+
+
+def _covers(bnd_w, xy_src: np.ndarray, src_crs, work) -> np.ndarray:
+    """Which of the points ``xy_src`` (n x 2, in ``src_crs``) lie in the boundary (work CRS)."""
+    with np.errstate(all="ignore"):
+        x, y = pyproj.Transformer.from_crs(src_crs, work, always_xy=True).transform(xy_src[:, 0], xy_src[:, 1])
+    ok = np.isfinite(x) & np.isfinite(y)
+    res = np.zeros(len(xy_src), dtype=bool)
+    res[ok] = shapely.covers(bnd_w, shapely.points(np.column_stack([x[ok], y[ok]])))
+    return res
+
+
+def _outside_cause(hh_src: gpd.GeoDataFrame, work, bnd_w, inside: np.ndarray) -> dict | None:
+    """A systematic reason for households outside the boundary, or None.
+
+    Tried: x and y swapped (the outside households fall inside with them
+    exchanged), and a GCJ-02/BD-09 offset between the households and the
+    boundary (at least 3 households outside, in China, and converting every
+    household leaves at most a fifth of them outside).
+    """
+    from . import crs as crsmod
+
+    xy = shapely.get_coordinates(hh_src.geometry.to_numpy())
+    if len(xy) != len(inside):
+        return None
+    out = ~inside
+    n_out = int(out.sum())
+    swapped = _covers(bnd_w, xy[out][:, ::-1], hh_src.crs, work)
+    if swapped.sum() >= max(1, 0.8 * n_out):
+        return {"kind": "swapped", "fixed": int(swapped.sum())}
+    if n_out < 3:
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            lon, lat = pyproj.Transformer.from_crs(hh_src.crs, 4326, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    except Exception:  # no diagnosis: the plain message stands
+        return None
+    fin = np.isfinite(lon) & np.isfinite(lat)
+    if not fin.any() or crsmod.out_of_china(np.median(lon[fin]), np.median(lat[fin])):
+        return None
+    best = None
+    for func, hh_sys, bnd_sys in _OFFSET_CAUSES:
+        cx, cy = getattr(crsmod, func)(lon, lat)
+        still_out = int((~_covers(bnd_w, np.column_stack([cx, cy]), 4326, work)).sum())
+        if still_out <= 0.2 * n_out and (best is None or still_out < best["still_out"]):
+            best = {"kind": "offset", "households": hh_sys, "boundary": bnd_sys, "still_out": still_out}
+    return best
+
+
+def _outside_message(out_ids: list, out_pts: np.ndarray, bnd_w, cause: dict | None, unplaceable: np.ndarray,
+                     hh_crs) -> str:
+    """The error for households outside the boundary: how many, how far, the likely cause and the fix."""
+    n = len(out_ids)
+    head = f"{n} households lie outside the boundary (ids {ids_preview(out_ids)}"
+    d = shapely.distance(bnd_w, out_pts[~unplaceable]) if (~unplaceable).any() else np.array([])
+    far = f"; up to {d.max():.1f} m outside" if len(d) else ""
+    if cause is not None and cause["kind"] == "swapped":
+        return (f"{head}{far}); {cause['fixed']} of them fall inside with x and y exchanged: their coordinates "
+                "look swapped (latitude given as x, longitude as y). Swap them, e.g. "
+                "geopandas.points_from_xy(df.lon, df.lat) with longitude first")
+    if cause is not None:
+        h, b = cause["households"], cause["boundary"]
+        system = h if h != "wgs84" else b
+        conv = f"microgrid.crs.to_wgs84(households, {system!r})" if h != "wgs84" else             f"microgrid.crs.to_wgs84(boundary, {system!r}) (and the other layers)"
+        left = "all" if cause["still_out"] == 0 else f"all but {cause['still_out']}"
+        return (f"{head}{far}), shifted by a consistent offset: the households look like {_SYSTEM_NAMES[h]} "
+                f"coordinates and the boundary like {_SYSTEM_NAMES[b]}; converted, {left} households fall "
+                f"inside. Convert with {conv}, or if every input is in {_SYSTEM_NAMES[system]} pass "
+                f"input_crs={system!r} (CLI: --input-crs {system}); dropping or snapping them would not fix this")
+    if unplaceable.any():
+        return (f"{head}{far}); {int(unplaceable.sum())} of them cannot be placed at all (coordinates outside "
+                f"the valid range of their CRS {pyproj.CRS.from_user_input(hh_crs).name}, e.g. latitude beyond "
+                "90 degrees); check their coordinates and the households' CRS")
+    return (f"{head}{far}); fix their positions or the boundary, or pass outside='drop' to leave them out or "
+            "outside='snap' to move them onto the nearest point inside (CLI: --outside drop|snap)")
+
+
 def prepare_inputs(
     households,
     boundary,
@@ -477,6 +581,7 @@ def prepare_inputs(
     """
     if outside not in ("error", "drop", "snap"):
         raise InputError(f"outside must be 'error', 'drop' or 'snap', got {outside!r}")
+    crs = None if crs is None else check_crs(crs)  # one checked parse of the user's CRS
     problems: list[str] = []
     notes: list[str] = []
     hh_raw = read_layer(households, what="households")
@@ -506,6 +611,7 @@ def prepare_inputs(
     def to_work(g):
         return g if pyproj.CRS.from_user_input(g.crs) == work else g.to_crs(work)
 
+    hh_src = hh  # in the households' own CRS, to diagnose households outside the boundary
     hh = to_work(hh)
     bnd_w = gpd.GeoSeries([bnd], crs=bnd_crs)
     bnd_w = bnd_w.to_crs(work).iloc[0] if bnd_crs != work else bnd
@@ -542,7 +648,8 @@ def prepare_inputs(
     inside = shapely.covers(bnd_w, pts)
     on_line = np.zeros(len(pts), dtype=bool)
     if not inside.all():  # on the boundary line up to rounding (e.g. digitized onto it): inside
-        on_line[~inside] = shapely.dwithin(bnd_w, pts[~inside], ON_LINE_TOLERANCE)
+        near = ~inside & np.isfinite(shapely.get_x(pts)) & np.isfinite(shapely.get_y(pts))
+        on_line[near] = shapely.dwithin(bnd_w, pts[near], ON_LINE_TOLERANCE)
     if on_line.any():  # nudge them just inside, so that they fall in a grid and not on the rim of none
         inner = bnd_w.buffer(-ON_LINE_TOLERANCE / 2)
         if not inner.is_empty:
@@ -557,14 +664,16 @@ def prepare_inputs(
     snapped: list = []
     if not inside.all():
         out_ids = hh["household_id"].to_numpy()[~inside].tolist()
-        if outside == "error":
-            d = shapely.distance(bnd_w, pts[~inside])
-            raise InputError(
-                f"{len(out_ids)} households lie outside the boundary (ids {ids_preview(out_ids)}; "
-                f"up to {d.max():.1f} m outside); fix their positions or the boundary, or pass "
-                "outside='drop' to leave them out or outside='snap' to move them onto the nearest "
-                "point inside (CLI: --outside drop|snap)"
-            )
+        cause = _outside_cause(hh_src, work, bnd_w, inside)
+        unplaceable = ~(np.isfinite(shapely.get_x(pts)) & np.isfinite(shapely.get_y(pts)))
+        # dropping or snapping cannot mend swapped axes, nor an offset that moved a tenth of the households out
+        wrong_data = cause is not None and (cause["kind"] == "swapped" or len(out_ids) >= 0.1 * len(inside))
+        message = _outside_message(out_ids, pts[~inside], bnd_w, cause, unplaceable[~inside], out_crs)
+        if outside == "error" or wrong_data or unplaceable.any():
+            raise InputError(message)
+        if cause is not None:  # a few households that a lon/lat offset would bring in: say so, then obey
+            log.warning("%s", message)
+            notes.append(message)
         if outside == "drop":
             hh = hh[inside].reset_index(drop=True)
             dropped = out_ids
@@ -698,6 +807,7 @@ def estimate_households(
     b = read_layer(buildings, what="buildings")
     if b.crs is None:
         raise InputError("buildings have no CRS; set one with gdf.set_crs(...)")
+    check_crs(b.crs, what="the buildings' CRS")
     if floor_area_per_household <= 0:
         raise InputError("floor_area_per_household must be > 0")
     p = np.asarray(size_probabilities, dtype=float)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -114,7 +117,8 @@ def _sheet_name(code: str, name) -> str:
     return re.sub(r"[\[\]:*?/\\]", "_", label)[:31]
 
 
-def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", divided_sites=None) -> list[Path]:
+def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", overwrite: bool = False,
+                 divided_sites=None) -> list[Path]:
     """Write the ledger (台账) as a folder of CSV files or one XLSX workbook.
 
     Parameters
@@ -128,6 +132,10 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", divide
         per grid, UTF-8 with BOM so that Excel shows Chinese text.
     grid_id_col : str
         The grid id column of both layers.
+    overwrite : bool
+        Replace an existing workbook, or an existing folder as a whole (its
+        other files go too); without it an existing ``out`` is an error (an
+        empty folder is used as it is).
     divided_sites : GeoDataFrame, optional
         ``plan.divided_sites``: buildings divided between grids are listed
         in words (sheet or file ``divided_sites``), e.g.
@@ -137,6 +145,11 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", divide
     -------
     list of Path
         The files written.
+
+    Raises
+    ------
+    InputError
+        ``out`` exists and ``overwrite`` is False, or has another suffix.
 
     Examples
     --------
@@ -148,35 +161,57 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", divide
     ['ledger.csv', '000000000000001.csv', '000000000000002.csv', '000000000000003.csv']
     >>> tmp.cleanup()
     """
-    t = ledger_table(grids, households, grid_id_col=grid_id_col)
+    from .plan import _atomic_write, check_target
+
     out = Path(out)
+    if out.suffix and out.suffix.lower() != ".xlsx":
+        raise InputError(f"ledger output must be a folder or an .xlsx file, got {out}")
+    check_target(out, overwrite=overwrite, what="ledger", empty_folder_ok=not out.suffix)
+    t = ledger_table(grids, households, grid_id_col=grid_id_col)
     key = "code" if "code" in t.columns else grid_id_col
     if out.suffix.lower() == ".xlsx":
         try:
             import openpyxl  # noqa: F401
         except ImportError:
             raise MicrogridError("XLSX ledgers need openpyxl: pip install microgrid[xlsx]") from None
-        out.parent.mkdir(parents=True, exist_ok=True)
         summary = t.groupby([key] + (["name"] if "name" in t.columns else []), dropna=False, sort=True).agg(
             households=("household_id", "size"), persons=("persons", "sum")).reset_index()
-        with pd.ExcelWriter(out, engine="openpyxl") as xw:
-            summary.to_excel(xw, sheet_name="summary", index=False)
-            if divided_sites is not None and len(divided_sites):
-                divided_sites_table(grids, divided_sites).to_excel(xw, sheet_name="divided_sites", index=False)
-            for code, rows in t.groupby(key, sort=True):
-                nm = rows["name"].iloc[0] if "name" in rows.columns else None
-                rows.to_excel(xw, sheet_name=_sheet_name(code, nm), index=False)
+
+        def write(tmp):
+            with pd.ExcelWriter(tmp, engine="openpyxl") as xw:
+                summary.to_excel(xw, sheet_name="summary", index=False)
+                if divided_sites is not None and len(divided_sites):
+                    divided_sites_table(grids, divided_sites).to_excel(xw, sheet_name="divided_sites", index=False)
+                for code, rows in t.groupby(key, sort=True):
+                    nm = rows["name"].iloc[0] if "name" in rows.columns else None
+                    rows.to_excel(xw, sheet_name=_sheet_name(code, nm), index=False)
+
+        _atomic_write(out, write, overwrite=True)  # checked above
         return [out]
-    if out.suffix:
-        raise InputError(f"ledger output must be a folder or an .xlsx file, got {out}")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "ledger.csv"]
-    t.to_csv(paths[0], index=False, encoding="utf-8-sig")
-    if divided_sites is not None and len(divided_sites):
-        paths.append(out / "divided_sites.csv")
-        divided_sites_table(grids, divided_sites).to_csv(paths[-1], index=False, encoding="utf-8-sig")
-    for code, rows in t.groupby(key, sort=True):
-        p = out / f"{code}.csv"
-        rows.to_csv(p, index=False, encoding="utf-8-sig")
-        paths.append(p)
-    return paths
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        names = ["ledger.csv"]
+        t.to_csv(tmp / names[0], index=False, encoding="utf-8-sig")
+        if divided_sites is not None and len(divided_sites):
+            names.append("divided_sites.csv")
+            divided_sites_table(grids, divided_sites).to_csv(tmp / names[-1], index=False, encoding="utf-8-sig")
+        for code, rows in t.groupby(key, sort=True):
+            names.append(f"{code}.csv")
+            rows.to_csv(tmp / names[-1], index=False, encoding="utf-8-sig")
+        _replace_folder(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return [out / n for n in names]
+
+
+def _replace_folder(new: Path, out: Path) -> None:
+    """Put the folder ``new`` at ``out``, replacing what is there (checked by the caller)."""
+    old = None
+    if out.exists() or out.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        os.replace(out, old / out.name)
+    os.replace(new, out)
+    if old is not None:
+        shutil.rmtree(old)

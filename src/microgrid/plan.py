@@ -14,7 +14,7 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["Plan", "ValidationReport", "read_plan"]
+__all__ = ["Plan", "ValidationReport", "read_plan", "check_target", "plan_targets"]
 
 _SEVERITIES = ("error", "flagged", "warning")
 
@@ -111,11 +111,14 @@ class ValidationReport:
         return {"ok": self.ok, "metrics": _jsonable(self.metrics), "violations": rows,
                 "notes": list(self.notes)}
 
-    def to_json(self, path=None, **kw) -> str:
-        """The report as JSON text; written to ``path`` when given."""
+    def to_json(self, path=None, *, overwrite: bool = False, **kw) -> str:
+        """The report as JSON text; written to ``path`` when given.
+
+        An existing ``path`` is only replaced with ``overwrite=True``.
+        """
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=kw.pop("indent", 2), **kw)
         if path is not None:
-            Path(path).write_text(text, encoding="utf-8")
+            _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite)
         return text
 
     def summary(self) -> str:
@@ -160,9 +163,84 @@ class ValidationReport:
         return f"<ValidationReport ok={self.ok} violations={len(self.violations)}>"
 
 
-def _atomic_write(target: Path, write, overwrite: bool):
-    if target.exists() and not overwrite:
+def _file_of(src):
+    """The file path of an input spec (``path`` or ``path#layer``), or None for data, URLs and None."""
+    if src is None or not isinstance(src, (str, os.PathLike)):
+        return None
+    s = os.fspath(src)
+    if "://" in s:
+        return None
+    if "#" in s and not Path(s).exists():
+        s = s.rsplit("#", 1)[0]
+    return Path(s)
+
+
+def _same_path(a: Path, b: Path) -> bool:
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "output",
+                 empty_folder_ok: bool = False) -> Path:
+    """Check that writing ``target`` replaces nothing it should not; returns it as a Path.
+
+    Every write of microgrid (plans, reports, ledgers, maps, CLI outputs)
+    goes through this check first.
+
+    Parameters
+    ----------
+    target : path
+        The file or folder about to be written.
+    overwrite : bool
+        Whether an existing ``target`` may be replaced.
+    inputs : iterable
+        Input files (``path`` or ``path#layer``; data and URLs are skipped):
+        ``target`` may never be one of them, even with ``overwrite``.
+    what : str
+        Name of the output in messages (e.g. ``"--report"``).
+    empty_folder_ok : bool
+        An existing empty folder counts as free (for outputs that are folders).
+
+    Raises
+    ------
+    InputError
+        ``target`` is one of ``inputs``, or exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> f = pathlib.Path(tmp.name) / "report.json"
+    >>> _ = f.write_text("{}")
+    >>> check_target(f)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    microgrid.errors.InputError: ...report.json exists; pass overwrite=True (CLI: --overwrite) to replace it
+    >>> check_target(f, overwrite=True, inputs=[f"{f}#layer"])  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    microgrid.errors.InputError: output ...report.json is one of the inputs; write to another file
+    >>> tmp.cleanup()
+    """
+    target = Path(target)
+    for src in inputs:
+        path = _file_of(src)
+        if path is not None and _same_path(target, path):
+            raise InputError(f"{what} {target} is one of the inputs; write to another file")
+    free = empty_folder_ok and target.is_dir() and not target.is_symlink() and not any(target.iterdir())
+    if (target.exists() or target.is_symlink()) and not overwrite and not free:
         raise InputError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    return target
+
+
+def _atomic_write(target: Path, write, overwrite: bool):
+    target = check_target(target, overwrite=overwrite)
+    if target.is_dir():
+        raise InputError(f"{target} is a folder; give a file name to write to")
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.suffix.lower() == ".shp":  # several sidecar files: write them in a temporary folder
         tmpdir = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
@@ -306,11 +384,12 @@ class Plan:
             return write_plan(self, url, overwrite=overwrite)
         path = Path(path)
         suffix = path.suffix.lower()
+        targets = plan_targets(path)
         grids = self.grids.copy()
         grids["flag_reason"] = grids["flag_reason"].astype(str)
         hh = self.households
         if suffix in ("", ".gpkg"):
-            path = path.with_suffix(".gpkg")
+            path = targets[0]
 
             def write(tmp):
                 grids.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio")
@@ -328,15 +407,13 @@ class Plan:
             _atomic_write(path, write, overwrite)
             return [path]
         out = []
-        extra = [(n, lay) for n, lay in self.layers.items() if n == "divided_sites" or suffix == ".parquet"]
-        for name, gdf in (("grids", grids), ("households", hh), *extra):
-            target = path.with_name(f"{path.stem}_{name}{path.suffix}")
+        extra = [(path.with_name(f"{path.stem}_{n}{path.suffix}"), lay) for n, lay in self.layers.items()
+                 if n == "divided_sites" or suffix == ".parquet"]
+        for target, gdf in [*zip(targets, (grids, hh)), *extra]:
             if suffix == ".parquet":
                 _atomic_write(target, lambda tmp, g=gdf: g.to_parquet(tmp), overwrite)
             else:
-                drv = {".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile"}.get(suffix)
-                if drv is None:
-                    raise InputError(f"unknown plan format {suffix!r}; use .gpkg, .geojson, .shp or .parquet")
+                drv = _PLAN_DRIVERS[suffix]
                 _atomic_write(target, lambda tmp, g=gdf, d=drv: g.to_file(tmp, driver=d, engine="pyogrio"), overwrite)
             out.append(target)
         return out
@@ -364,6 +441,34 @@ class Plan:
 
     def __repr__(self) -> str:
         return f"<Plan grids={len(self.grids)} households={len(self.households)} ok={self.report.ok}>"
+
+
+_PLAN_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile", ".parquet": None}
+
+
+def plan_targets(path) -> list[Path]:
+    """The files :meth:`Plan.to_file` writes for ``path`` (not for a database URL).
+
+    ``X`` or ``X.gpkg``: ``[X.gpkg]``; ``X.geojson``, ``X.shp`` or
+    ``X.parquet``: ``[X_grids.<suffix>, X_households.<suffix>]``.
+
+    Raises
+    ------
+    InputError
+        For any other suffix.
+
+    Examples
+    --------
+    >>> [p.name for p in plan_targets("out/plan.shp")]
+    ['plan_grids.shp', 'plan_households.shp']
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in ("", ".gpkg"):
+        return [path.with_suffix(".gpkg")]
+    if suffix not in _PLAN_DRIVERS:
+        raise InputError(f"unknown plan format {suffix!r}; use .gpkg, .geojson, .shp or .parquet")
+    return [path.with_name(f"{path.stem}_{name}{path.suffix}") for name in ("grids", "households")]
 
 
 def read_plan(path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
