@@ -532,9 +532,9 @@ def _split_component(members, k, w, adj, lo, hi, rng, tries, restarts):
     if len(members) > LARGE:  # big parts: one pass with fewer trees keeps time near-linear
         restarts, tries = 1, min(tries, 3)
     # with divisible sites, the first bisection ranks cuts by divided sites before the margin (fewer divisions,
-    # but it may run out of room); the others keep the margin first; the cheapest result wins
+    # but it may run out of room); the others keep the margin first; the cheapest result (fewest divisions) wins
     divisible = bool(len(sub.data)) and float(sub.data.max()) >= DIVIDE_COST
-    for _r in range(max(1, restarts) + int(divisible)):
+    for _r in range(max(1, restarts)):
         t0 = time.perf_counter()
         bis = _Bisector(w[members], sub, lo, hi, rng, tries, divisions_first=divisible and _r == 0)
         try:

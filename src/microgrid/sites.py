@@ -266,7 +266,9 @@ def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 
         hi = np.where(below, hi, mid)
     tcut = (lo + hi) / 2
     # per cell: boundaries of its strips, dropping cuts too close to the previous one
-    lines, points = [], []
+    points = []
+    strip_cell, strip_lo, strip_hi, strip_slot = [], [], [], []
+    seg_t, seg_cell = [], []
     pos = 0
     for i, w in enumerate(shares):
         m = len(w) - 1
@@ -280,35 +282,40 @@ def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 
             else:
                 last = tc[j]
         edges = np.r_[tmin[i] - 1.0, tc, tmax[i] + 1.0]
-        kept = np.r_[True, keep, True]
-        cell_pts = np.full(m + 1, None, dtype=object)
         # strip j lies between the last kept edge at or before j and the next kept edge after it
-        bounds = np.flatnonzero(kept)
-        for a_, b_ in zip(bounds[:-1], bounds[1:]):
-            strip = shapely.intersection(cells[i], slab(np.array([i]), np.array([edges[a_]]), np.array([edges[b_]]))[0])
-            if strip.is_empty or strip.area <= 0:
-                continue
-            parts = shapely.get_parts(strip)
-            parts = parts[np.isin(shapely.get_type_id(parts), [3])]
-            if len(parts) == 0:
-                continue
-            best = parts[int(np.argmax(shapely.area(parts)))]
-            cell_pts[a_] = shapely.point_on_surface(best)  # the first chunk of the strip; the others follow it
-            if anchors is not None:
-                ta = float(np.dot(shapely.get_coordinates(anchors[i])[0], d[i]))
-                if edges[a_] <= ta < edges[b_] or (b_ == len(edges) - 1 and ta >= edges[b_]):
-                    cell_pts[a_] = anchors[i]
-        points.append(cell_pts)
-        tk = tc[keep]
-        if len(tk):
-            start = tk[:, None] * d[i] + smin[i] * nrm[i]
-            end = tk[:, None] * d[i] + smax[i] * nrm[i]
-            ends = np.stack([start, end], axis=1)
-            ln = shapely.intersection(shapely.linestrings(ends), cells[i])
-            lp = shapely.get_parts(ln)
-            lines.append(_extend(lp[shapely.get_type_id(lp) == 1]))
-    out = np.concatenate(lines) if lines else np.empty(0, object)
-    return out, points
+        bounds = np.flatnonzero(np.r_[True, keep, True])
+        strip_cell.extend([i] * (len(bounds) - 1))
+        strip_lo.extend(edges[bounds[:-1]].tolist())
+        strip_hi.extend(edges[bounds[1:]].tolist())
+        strip_slot.extend(bounds[:-1].tolist())
+        points.append(np.full(m + 1, None, dtype=object))
+        seg_t.extend(tc[keep].tolist())
+        seg_cell.extend([i] * int(keep.sum()))
+    # one point inside each strip: on its largest piece (a strip of a cell that is not convex may be several)
+    sc = np.asarray(strip_cell, np.int64)
+    lo_s, hi_s = np.asarray(strip_lo), np.asarray(strip_hi)
+    strips = shapely.intersection(cells[sc], slab(sc, lo_s, hi_s))
+    parts, which = shapely.get_parts(strips, return_index=True)
+    poly = shapely.get_type_id(parts) == 3
+    parts, which = parts[poly], which[poly]
+    if len(parts):
+        o = np.lexsort((-shapely.area(parts), which))
+        first = o[np.r_[True, which[o][1:] != which[o][:-1]]]
+        for k, pt in zip(which[first].tolist(), shapely.point_on_surface(parts[first])):
+            points[strip_cell[k]][strip_slot[k]] = pt
+    if anchors is not None:  # the strip whose band holds the site's point is represented by it
+        ta = (shapely.get_coordinates(np.asarray(anchors, dtype=object)) * d).sum(1)[sc]
+        last_strip = np.r_[sc[1:] != sc[:-1], True]
+        inside = (lo_s <= ta) & ((ta < hi_s) | last_strip)
+        for k in np.flatnonzero(inside).tolist():
+            points[strip_cell[k]][strip_slot[k]] = anchors[strip_cell[k]]
+    if not seg_t:
+        return np.empty(0, object), points
+    t_ = np.asarray(seg_t)[:, None]
+    ci_ = np.asarray(seg_cell, np.int64)
+    ends = np.stack([t_ * d[ci_] + smin[ci_, None] * nrm[ci_], t_ * d[ci_] + smax[ci_, None] * nrm[ci_]], axis=1)
+    lp = shapely.get_parts(shapely.intersection(shapely.linestrings(ends), cells[ci_]))
+    return _extend(lp[shapely.get_type_id(lp) == 1]), points
 
 
 def _extend(lines: np.ndarray, eps: float = 1e-3) -> np.ndarray:
