@@ -372,10 +372,27 @@ def _change_rows(log_: list, faces: np.ndarray, gid: np.ndarray) -> list[dict]:
 
 
 
-def _remaining_rows(new: np.ndarray, gid: np.ndarray, islands: dict[int, int],
+def _island_note(i: int, geoms: np.ndarray, tree: shapely.STRtree, gid: np.ndarray) -> tuple[float, str]:
+    """Area of a grid's parts but its largest, and how far the nearest other grid is from them."""
+    parts = shapely.get_parts(geoms[i])
+    rest = np.delete(parts, np.argmax(shapely.area(parts)))
+    others = tree.query(shapely.envelope(shapely.union_all(rest)), predicate="dwithin", distance=1e4)
+    others = others[others != i]
+    if not len(others):
+        return float(shapely.area(rest).sum()), "no other grid within 10 km"
+    d = shapely.distance(geoms[others][:, None], rest[None, :]).min(axis=1)
+    k = int(np.argmin(d))
+    return float(shapely.area(rest).sum()), f"the nearest other grid, {gid[others[k]]!r}, is {d[k]:.3g} m away"
+
+
+def _remaining_rows(new: np.ndarray, out: np.ndarray, gid: np.ndarray, islands: dict[int, int],
                     report: ValidationReport | None, named_households: list[dict]) -> list[dict]:
-    """What the repaired map still breaks: islands, empty grids, and whatever the validation still finds."""
+    """What the repaired map still breaks: islands, empty grids, and whatever the validation still finds.
+
+    ``new`` are the repaired grids in the metric CRS, ``out`` the same in the output CRS.
+    """
     rows, named = [], set()
+    tree = shapely.STRtree(new)
 
     def add(issue, i, area, reason, geom):
         rows.append({"issue": issue, "grid_id": gid[i], "household_id": None, "area_m2": area,
@@ -386,14 +403,16 @@ def _remaining_rows(new: np.ndarray, gid: np.ndarray, islands: dict[int, int],
         parts = int(shapely.get_num_geometries(geom))
         if shapely.is_empty(geom):
             add("empty_geometry", i, 0.0, "all of its land lay outside the boundary or under other grids", None)
-        elif parts > 1 and islands.get(i, 0) == parts - 1:
-            add("multipart", i, float(shapely.area(geom)),
-                f"{parts - 1} of its {parts} parts border no other grid (islands); they stay with it", geom)
         elif parts > 1:
-            add("multipart", i, float(shapely.area(geom)),
-                f"repair left {parts} parts, {islands.get(i, 0)} of them islands (a bug: please report)", geom)
-        if not shapely.is_valid(geom):
-            add("invalid_geometry", i, 0.0, f"repair made it invalid: {shapely.is_valid_reason(geom)} "
+            area, near = _island_note(i, new, tree, gid)
+            if islands.get(i, 0) == parts - 1:
+                why = (f"{parts - 1} of its {parts} parts share no edge with another grid inside the boundary "
+                       f"(islands: they stay with it; {near})")
+            else:
+                why = f"repair left {parts} parts, {islands.get(i, 0)} of them islands (a bug: please report)"
+            add("multipart", i, area, why, geom)
+        if not shapely.is_valid(out[i]):
+            add("invalid_geometry", i, 0.0, f"repair made it invalid: {shapely.is_valid_reason(out[i])} "
                 "(a bug: please report)", geom)
     rows += named_households
     named |= {("household", r["household_id"]) for r in named_households}
@@ -562,7 +581,7 @@ def repair(
             check_invariants(report, households_in=len(h), persons_in=int(pd.to_numeric(h[persons_col]).sum()),
                              what="repair", all_errors=False)
         hh_out = hw.to_crs(h.crs)
-    remaining = _remaining_rows(fixed.geometry.to_numpy(), gid, islands, report, named_hh)
+    remaining = _remaining_rows(new, fixed.geometry.to_numpy(), gid, islands, report, named_hh)
     for r in remaining:
         log.warning("repair left %s (%s): %s", r["issue"], r["grid_id"] if r["household_id"] is None
                     else f"household {r['household_id']!r}", r["reason"])
