@@ -385,11 +385,12 @@ def _island_note(i: int, geoms: np.ndarray, tree: shapely.STRtree, gid: np.ndarr
     return float(shapely.area(rest).sum()), f"the nearest other grid, {gid[others[k]]!r}, is {d[k]:.3g} m away"
 
 
-def _remaining_rows(new: np.ndarray, out: np.ndarray, gid: np.ndarray, islands: dict[int, int],
+def _remaining_rows(new: np.ndarray, out: np.ndarray, seen: np.ndarray, gid: np.ndarray, islands: dict[int, int],
                     report: ValidationReport | None, named_households: list[dict]) -> list[dict]:
     """What the repaired map still breaks: islands, empty grids, and whatever the validation still finds.
 
-    ``new`` are the repaired grids in the metric CRS, ``out`` the same in the output CRS.
+    ``new`` are the repaired grids in the metric CRS, ``out`` the same in the output CRS and ``seen``
+    the output back in the metric CRS (what a validation sees).
     """
     rows, named = [], set()
     tree = shapely.STRtree(new)
@@ -414,6 +415,12 @@ def _remaining_rows(new: np.ndarray, out: np.ndarray, gid: np.ndarray, islands: 
         if not shapely.is_valid(out[i]):
             add("invalid_geometry", i, 0.0, f"repair made it invalid: {shapely.is_valid_reason(out[i])} "
                 "(a bug: please report)", geom)
+    land = ~shapely.is_empty(seen)
+    if land.any() and not shapely.coverage_is_valid(seen[land]):
+        bad = ~shapely.is_empty(shapely.coverage_invalid_edges(seen[land]))
+        for i in np.flatnonzero(land)[bad]:
+            add("coverage_invalid_edges", i, 0.0, "its edges do not match its neighbours' (a bug: please report)",
+                new[i])
     rows += named_households
     named |= {("household", r["household_id"]) for r in named_households}
     if report is None:
@@ -563,12 +570,12 @@ def repair(
                     for i in range(len(gid))], dtype=object)
     fixed = gw.set_geometry(gpd.GeoSeries(new, index=gw.index, crs=work)).to_crs(g.crs)
     records = _change_rows(log_, faces, gid)
+    # the grids as a validation will see them (back from the output CRS)
+    seen = fixed.to_crs(work).geometry.to_numpy()
     hh_out, report, named_hh = None, None, []
     if h is not None:
         if household_id_col not in h.columns:
             raise InputError(f"households have no column {household_id_col!r}")
-        # place households on the grids as a validation will see them (back from the output CRS)
-        seen = fixed.to_crs(work).geometry.to_numpy()
         hw, moves, named_hh = _households(h.to_crs(work), seen, gid, bnd, g[grid_id_col],
                                           household_id_col=household_id_col, assignment_col=assignment_col,
                                           grid_id_col=grid_id_col)
@@ -581,7 +588,7 @@ def repair(
             check_invariants(report, households_in=len(h), persons_in=int(pd.to_numeric(h[persons_col]).sum()),
                              what="repair", all_errors=False)
         hh_out = hw.to_crs(h.crs)
-    remaining = _remaining_rows(new, fixed.geometry.to_numpy(), gid, islands, report, named_hh)
+    remaining = _remaining_rows(new, fixed.geometry.to_numpy(), seen, gid, islands, report, named_hh)
     for r in remaining:
         log.warning("repair left %s (%s): %s", r["issue"], r["grid_id"] if r["household_id"] is None
                     else f"household {r['household_id']!r}", r["reason"])
