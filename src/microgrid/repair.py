@@ -589,9 +589,10 @@ def repair(
                              what="repair", all_errors=False)
         hh_out = hw.to_crs(h.crs)
     remaining = _remaining_rows(new, fixed.geometry.to_numpy(), seen, gid, islands, report, named_hh)
-    for r in remaining:
-        log.warning("repair left %s (%s): %s", r["issue"], r["grid_id"] if r["household_id"] is None
-                    else f"household {r['household_id']!r}", r["reason"])
+    if remaining:
+        kinds = pd.Series([r["issue"] for r in remaining]).value_counts()
+        log.warning("repair left %s; see RepairResult.remaining",
+                    ", ".join(f"{k} x{n}" for k, n in kinds.items()))
     return RepairResult(grids=fixed, households=hh_out, changes=_frame(records, _CHANGE_COLS, work),
                         report=report, remaining=_frame(remaining, _REMAINING_COLS, work))
 
