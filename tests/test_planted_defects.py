@@ -555,6 +555,12 @@ def test_repair_then_validates_clean(case, which):
     info = planted.info
     ch = res.changes
     assert res.grids.crs == grids.crs
+    assert res.ok, res.remaining[["issue", "grid_id", "household_id", "reason"]]
+    assert shapely.is_valid(res.grids.geometry.to_numpy()).all()
+    # ids keep their type in the change list and the households: no nan, no 11.0
+    kinds = {type(v) for v in grids["grid_id"].tolist()}
+    assert {type(v) for v in [*ch["grid_id"], *ch["from_grid"]] if v is not None} <= kinds
+    assert {type(v) for v in res.households["grid_id"].tolist()} <= kinds
 
     # the repaired map: no geometric or household error; bounds may break where land moved
     rep = case.validate(res.grids, res.households)

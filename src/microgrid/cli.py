@@ -437,20 +437,41 @@ def _cmd_repair(a) -> int:
         bl.to_file(tmp, layer="boundary", driver="GPKG", engine="pyogrio")
         if len(res.changes):
             ch = res.changes.copy()
-            ch["from_grid"] = ch["from_grid"].astype(str)
-            ch["grid_id"] = ch["grid_id"].astype(str)
-            ch["household_id"] = ch["household_id"].astype(str)
+            for c in ("from_grid", "grid_id", "household_id"):  # ids keep their type; missing stays missing
+                ch[c] = _id_column(ch[c])
             ch.to_crs(res.grids.crs).to_file(tmp, layer="changes", driver="GPKG", engine="pyogrio")
 
     _atomic_write(out, write, a.overwrite)
     print(res.summary())
-    for r in res.changes.itertuples():
+    shown = 20
+    for r in res.changes.head(shown).itertuples():
         what = f"household {r.household_id}" if r.action == "household_reassigned" else f"{r.area_m2:.2f} m2"
         print(f"  {r.action}: {what} {r.from_grid} -> {r.grid_id}")
+    if len(res.changes) > shown:
+        print(f"  ... and {len(res.changes) - shown} more changes (layer 'changes' of {out.name})")
     if res.report is not None:
         print(res.report.summary())
+    if len(res.remaining):
+        print(f"not repaired ({len(res.remaining)}; exit 1):", file=sys.stderr)
+        for r in res.remaining.head(shown).itertuples():
+            print(f"  {r.issue}: {r.reason}", file=sys.stderr)
+        if len(res.remaining) > shown:
+            print(f"  ... and {len(res.remaining) - shown} more", file=sys.stderr)
     print(f"wrote {out}")
-    return EXIT_OK
+    return EXIT_OK if res.ok else EXIT_VIOLATIONS
+
+
+def _id_column(col):
+    """An id column for a file: whole numbers as nullable integers, anything else as text; missing stays missing."""
+    import numpy as np
+    import pandas as pd
+
+    vals = col.tolist()
+    known = [v for v in vals if v is not None and not (isinstance(v, float) and v != v)]
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in known):
+        return pd.array([None if v is None or (isinstance(v, float) and v != v) else int(v) for v in vals],
+                        dtype="Int64")
+    return [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in vals]
 
 
 def read_boundary(src, crs):
