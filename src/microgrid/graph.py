@@ -91,12 +91,12 @@ def build_graph(units: Units) -> UnitGraph:
     Two units are neighbours exactly when their rings share a segment, vertex
     for vertex: the units are faces of one noded linework, so this is what
     :func:`shapely.coverage_union_all` dissolves along, and a set of units
-    connected in the graph dissolves into one polygon. (Points set off each
-    line piece to find the faces on its sides, as before, jumped over faces
-    thinner than the offset, 1e-4 m slivers where two footpaths nearly cross,
-    and joined units that touch only at a point: a grid built on such an edge
-    came out in two parts.) Each segment's barrier is that of the noded line
-    piece it lies on.
+    connected in the graph dissolves into one polygon. (Points set up to
+    4 mm off each line piece, used before to find the units on its sides,
+    jumped sliver units thinner than that, where lines nearly meet in one
+    point, and joined units that touch only at a point or not at all: a grid
+    joined through such an edge came out in two parts.) Each segment's
+    barrier is that of the noded line piece it lies on.
     """
     n = units.n
     if n < 2:
