@@ -168,3 +168,9 @@ def test_a_parent_without_households_is_named():
     plan = microgrid.partition(hh, bnd, roads, marks, parents=par, on_infeasible="flag")
     mine = plan.grids[plan.grids["parent_id"] == "空地"]
     assert len(mine) == 1 and mine["flagged"].all() and mine["persons"].sum() == 0
+    # a parent too light for one grid is named too
+    few = shapely.box(minx - 10, cy - 100, minx + 100, cy + 100)
+    par = gpd.GeoDataFrame({"village": ["main", "小村"]}, crs=bnd.crs,
+                           geometry=[shapely.box(minx - 10, miny - 10, maxx + 10, maxy + 10).difference(few), few])
+    with pytest.raises(microgrid.InfeasibleError, match=r"parent '小村' holds only 33 persons \(13 households\)"):
+        microgrid.partition(hh, bnd, roads, marks, parents=par)

@@ -597,7 +597,7 @@ def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, 
 
     Returns labels per unit (0..k-1), flags per label and the parent index of
     each label (None without parents). ``parent_ids`` (one per parent index)
-    name the parent in an InfeasibleError.
+    name a parent too light for a grid in the InfeasibleError.
     """
     area = shapely.area(units.geometry)
     perimeter = shapely.length(units.geometry)
@@ -617,19 +617,16 @@ def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, 
         local[idx] = np.arange(len(idx))
         m = (parent_of_unit[graph.u] == pr) & (parent_of_unit[graph.v] == pr)
         who = f"parent {parent_ids[pr]!r}" if parent_ids is not None else f"parent {pr + 1}"
-        if on_infeasible == "raise" and units.n_households[idx].sum() == 0:
-            raise InfeasibleError(f"{who} holds no households ({area[idx].sum():,.1f} m2 of the boundary); no "
-                                  f"grid there can reach min_persons={lo}: drop it from the parents or join it "
-                                  "to a neighbour, or pass on_infeasible='flag' to give it one flagged grid",
-                                  cause="no_grid_count")
-        try:
-            r = partition_graph(units.persons[idx], local[graph.u[m]], local[graph.v[m]], graph.cost[m], lo=lo,
-                                hi=hi, groups=groups[idx], seed=rng, tries=tries, refine=refine,
-                                on_infeasible=on_infeasible, names=names[idx], xy=xy[idx], restarts=restarts,
-                                heavy=heavy, area=area[idx], perimeter=perimeter[idx], length=graph.length[m],
-                                compactness=compactness)
-        except InfeasibleError as exc:  # say in which parent
-            raise InfeasibleError(f"{who}: {exc}", cause=exc.cause, ids=exc.ids) from exc
+        p_hh, p_persons = int(units.n_households[idx].sum()), int(units.persons[idx].sum())
+        if on_infeasible == "raise" and p_persons < lo:  # no grid of min persons fits: say which parent
+            held = "no households" if p_hh == 0 else f"only {p_persons} persons ({p_hh} households)"
+            raise InfeasibleError(f"{who} holds {held} on {area[idx].sum():,.1f} m2; no grid there can reach "
+                                  f"min_persons={lo}: join it to a neighbouring parent, or pass "
+                                  "on_infeasible='flag' to give it one flagged grid", cause="small_part")
+        r = partition_graph(units.persons[idx], local[graph.u[m]], local[graph.v[m]], graph.cost[m], lo=lo, hi=hi,
+                            groups=groups[idx], seed=rng, tries=tries, refine=refine, on_infeasible=on_infeasible,
+                            names=names[idx], xy=xy[idx], restarts=restarts, heavy=heavy, area=area[idx],
+                            perimeter=perimeter[idx], length=graph.length[m], compactness=compactness)
         off = len(parent_of_region)
         labels[idx] = r.labels + off
         for key, val in r.flags.items():
