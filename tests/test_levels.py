@@ -132,3 +132,45 @@ def test_parents_must_cover_the_boundary():
     hh, bnd, roads, marks, par = _two_villages()
     with pytest.raises(microgrid.InputError, match="uncovered"):
         microgrid.partition(hh, bnd, roads, parents=par.iloc[:1])
+
+
+@pytest.mark.parametrize("kind", ["identical", "overlapping"])
+def test_overlapping_parents_are_refused(kind):
+    # the overlap used to go silently to the first parent, the second got no grids
+    hh, bnd, roads, marks, par = _two_villages()
+    minx, miny, maxx, maxy = bnd.geometry.iloc[0].bounds
+    mx = (minx + maxx) / 2
+    geoms = [shapely.box(minx, miny, maxx, maxy)] * 2 if kind == "identical" else \
+        [shapely.box(minx, miny, mx + 50, maxy), shapely.box(mx - 50, miny, maxx, maxy)]
+    par = gpd.GeoDataFrame({"village": ["东村", "西村"]}, geometry=geoms, crs=bnd.crs)
+    with pytest.raises(microgrid.InputError, match=r"parents overlap: '东村' and '西村' by [\d,.]+ m2.*repair"):
+        microgrid.partition(hh, bnd, roads, marks, parents=par)
+
+
+def test_parents_sharing_an_edge_do_not_overlap():
+    hh, bnd, roads, marks, par = _two_villages()
+    par.loc[0, "geometry"] = par.geometry.iloc[0].buffer(1e-4, join_style="mitre")  # a hair over: not refused
+    plan = microgrid.partition(hh, bnd, roads, marks, parents=par)
+    assert set(plan.grids["parent_id"]) == {"东村", "西村"}
+
+
+def test_a_parent_without_households_is_named():
+    # it used to say "the households hold 0 persons in all" of a village of 5,272
+    hh, bnd, roads, marks = microgrid.samples.make_village(2000, seed=0)
+    minx, miny, maxx, maxy = bnd.geometry.iloc[0].bounds
+    cy = (miny + maxy) / 2
+    empty = shapely.box(minx - 10, cy - 60, minx + 60, cy + 60)  # 2,430 m2 of the village, nobody lives there
+    assert not empty.intersects(shapely.union_all(hh.geometry.to_numpy()))
+    rest = shapely.box(minx - 10, miny - 10, maxx + 10, maxy + 10).difference(empty)
+    par = gpd.GeoDataFrame({"village": ["main", "空地"]}, geometry=[rest, empty], crs=bnd.crs)
+    with pytest.raises(microgrid.InfeasibleError, match="parent '空地' holds no households"):
+        microgrid.partition(hh, bnd, roads, marks, parents=par)
+    plan = microgrid.partition(hh, bnd, roads, marks, parents=par, on_infeasible="flag")
+    mine = plan.grids[plan.grids["parent_id"] == "空地"]
+    assert len(mine) == 1 and mine["flagged"].all() and mine["persons"].sum() == 0
+    # a parent too light for one grid is named too
+    few = shapely.box(minx - 10, cy - 100, minx + 100, cy + 100)
+    par = gpd.GeoDataFrame({"village": ["main", "小村"]}, crs=bnd.crs,
+                           geometry=[shapely.box(minx - 10, miny - 10, maxx + 10, maxy + 10).difference(few), few])
+    with pytest.raises(microgrid.InfeasibleError, match=r"parent '小村' holds only 33 persons \(13 households\)"):
+        microgrid.partition(hh, bnd, roads, marks, parents=par)

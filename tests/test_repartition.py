@@ -92,3 +92,28 @@ def test_redrawn_grids_are_whole_unique_and_measured():
     assert all(isinstance(x, (int, np.integer)) for x in change.grids_changed + change.grids_new)
     assert g[["area_m2", "polsby_popper", "online_share"]].notna().all().all()
     assert new_plan.report.ok
+
+
+def test_duplicated_grid_ids_are_refused(base):
+    # it used to run (19% churn on the tester's plan) without a word
+    hh, _, plan = base
+    g = plan.grids.copy()
+    g.loc[g.index[3], "grid_id"] = g["grid_id"].iat[2]
+    dup = microgrid.Plan(grids=g, households=plan.households, report=plan.report, boundary=plan.boundary,
+                         barriers=plan.barriers, params=plan.params)
+    with pytest.raises(microgrid.InputError, match=rf"grid ids in the plan are not unique: {g['grid_id'].iat[2]} "):
+        microgrid.repartition(dup, hh)
+
+
+def test_a_grid_whose_households_are_all_gone_is_merged(base):
+    # it used to stop with "households layer is empty" (the re-drawn area held nobody)
+    hh, _, plan = base
+    gid = plan.grids["grid_id"].iat[0]
+    gone = set(plan.households.loc[plan.households["grid_id"] == gid, "household_id"])
+    new = hh[~hh["household_id"].isin(gone)]
+    p2, ch = microgrid.repartition(plan, new)
+    assert p2.report.ok and p2.report.metrics["coverage_valid"]
+    assert gid in ch.grids_removed and gid not in set(p2.grids["grid_id"])
+    assert p2.grids["persons"].between(200, 300).all()
+    assert sorted(ch.households_removed) == sorted(gone) and len(p2.households) == len(new)
+    assert ch.churn < 0.1

@@ -478,6 +478,7 @@ def _levels(units, graph, par, specs, inp, *, names, whole, code_prefix, k, seed
             k=k, groups=whole, seed=seed, tries=tries, refine=refine,
             on_infeasible=on_infeasible, names=names, xy=unit_xy, restarts=restarts, compactness=compactness,
             heavy=heavy_mode if _name == specs[-1][0] else "raise",
+            parent_ids=layers[-1]["grid_id"].tolist() if layers else None,  # named in an InfeasibleError
         )
         layer, final, codes = _assemble(units, labels, flags, parent_of_region, parent_of_unit, parent_codes,
                                         layers[-1] if layers else None, inp, code_prefix)
@@ -588,10 +589,34 @@ def _read_parents(parents, id_col, inp) -> gpd.GeoDataFrame:
         raise InputError(f"parents have no column {id_col!r}")
     if len(set(ids)) != len(ids):
         raise InputError(f"parent ids in {id_col!r} are not unique")
+    _check_parents_disjoint(geoms[keep], np.asarray(ids, dtype=object)[keep])
     out = gpd.GeoDataFrame({"source_id": np.asarray(ids, dtype=object)[keep],
                             "code": p["code"].astype(str).to_numpy()[keep] if "code" in p.columns else None},
                            geometry=geoms[keep], crs=inp.work_crs)
     return out.reset_index(drop=True)
+
+
+#: Parents overlapping by more than this (m2) are refused: the overlap would go silently to one of them.
+PARENT_OVERLAP = 1.0
+
+
+def _check_parents_disjoint(geoms: np.ndarray, ids: np.ndarray) -> None:
+    """Raise InputError naming every pair of parents (clipped to the boundary) that overlap by > 1 m2."""
+    tree = shapely.STRtree(geoms)
+    i, j = tree.query(geoms, predicate="intersects")
+    pair = i < j
+    i, j = i[pair], j[pair]
+    if not len(i):
+        return
+    area = shapely.area(shapely.intersection(geoms[i], geoms[j]))
+    big = np.flatnonzero(area > PARENT_OVERLAP)
+    if not len(big):
+        return
+    big = big[np.argsort(-area[big], kind="stable")]
+    shown = [f"{ids[i[b]]!r} and {ids[j[b]]!r} by {area[b]:,.1f} m2" for b in big[:10]]
+    more = f" (and {len(big) - 10} more pairs)" if len(big) > 10 else ""
+    raise InputError(f"parents overlap: {'; '.join(shown)}{more}; every place must lie in one parent only "
+                     "(microgrid repair can trim the overlaps)")
 
 
 def _units_in_parents(units, par, code_prefix, crs):
@@ -644,11 +669,12 @@ def parent_index_of(layers: list, level: int, finest: np.ndarray) -> np.ndarray:
 
 
 def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, tries, refine,
-                      on_infeasible, names, xy, restarts, heavy="raise", compactness=0.5):
+                      on_infeasible, names, xy, restarts, heavy="raise", compactness=0.5, parent_ids=None):
     """Partition the whole unit graph, or each parent region's part of it separately.
 
     Returns labels per unit (0..k-1), flags per label and the parent index of
-    each label (None without parents).
+    each label (None without parents). ``parent_ids`` (one per parent index)
+    name a parent too light for a grid in the InfeasibleError.
     """
     area = shapely.area(units.geometry)
     perimeter = shapely.length(units.geometry)
@@ -667,6 +693,13 @@ def _partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, 
         local = np.full(units.n, -1)
         local[idx] = np.arange(len(idx))
         m = (parent_of_unit[graph.u] == pr) & (parent_of_unit[graph.v] == pr)
+        who = f"parent {parent_ids[pr]!r}" if parent_ids is not None else f"parent {pr + 1}"
+        p_hh, p_persons = int(units.n_households[idx].sum()), int(units.persons[idx].sum())
+        if on_infeasible == "raise" and p_persons < lo:  # no grid of min persons fits: say which parent
+            held = "no households" if p_hh == 0 else f"only {p_persons} persons ({p_hh} households)"
+            raise InfeasibleError(f"{who} holds {held} on {area[idx].sum():,.1f} m2; no grid there can reach "
+                                  f"min_persons={lo}: join it to a neighbouring parent, or pass "
+                                  "on_infeasible='flag' to give it one flagged grid", cause="small_part")
         r = partition_graph(units.persons[idx], local[graph.u[m]], local[graph.v[m]], graph.cost[m], lo=lo, hi=hi,
                             groups=groups[idx], seed=rng, tries=tries, refine=refine, on_infeasible=on_infeasible,
                             names=names[idx], xy=xy[idx], restarts=restarts, heavy=heavy, area=area[idx],

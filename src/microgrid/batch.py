@@ -586,10 +586,42 @@ def _read_inputs(households, areas, barriers, landmarks, *, area_id_col, id_col,
                         f"{ids_preview(hh[id_col].to_numpy()[nogeom].tolist())}; give each a point")
     if problems:
         raise InputError(problems)
+    overlap = _overlapping_areas(ar, area_id_col)
+    if overlap:
+        raise InputError(overlap)
     ar = ar.to_crs(hh.crs) if ar.crs != hh.crs else ar
     bar = bar.to_crs(hh.crs) if bar is not None and bar.crs != hh.crs else bar
     lm = lm.to_crs(hh.crs) if lm is not None and lm.crs != hh.crs else lm
     return hh.reset_index(drop=True), ar.reset_index(drop=True), bar, lm
+
+
+#: Areas overlapping by more than this (m2) are refused: each would draw its own grids over the overlap.
+AREA_OVERLAP = 1.0
+
+
+def _overlapping_areas(ar, area_id_col) -> str | None:
+    """A message naming the pairs of areas that overlap by more than 1 m2 (measured in metres), or None."""
+    from .crs import metric_crs_for
+
+    if len(ar) < 2:
+        return None
+    m = ar if ar.crs is None or ar.crs.is_projected else ar.to_crs(metric_crs_for(ar))
+    geoms = shapely.make_valid(m.geometry.to_numpy())
+    i, j = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pair = i < j
+    i, j = i[pair], j[pair]
+    if not len(i):
+        return None
+    area = shapely.area(shapely.intersection(geoms[i], geoms[j]))
+    big = np.flatnonzero(area > AREA_OVERLAP)
+    if not len(big):
+        return None
+    big = big[np.argsort(-area[big], kind="stable")]
+    ids = ar[area_id_col].to_numpy()
+    shown = [f"{ids[i[b]]!r} and {ids[j[b]]!r} by {area[b]:,.1f} m2" for b in big[:10]]
+    more = f" (and {len(big) - 10} more pairs)" if len(big) > 10 else ""
+    return (f"areas overlap: {'; '.join(shown)}{more}; each would draw its own grids over the overlap: fix the "
+            "areas so that none overlaps another (microgrid repair can trim the overlaps)")
 
 
 def _assign(hh, ar, area_id_col, id_col, outside):

@@ -176,6 +176,11 @@ def repartition(
         except InputError:
             bars = None
         params = {}
+    ids = grids["grid_id"]
+    dup = ids[ids.duplicated(keep=False)]
+    if len(dup):  # households of one id would be matched to either grid: refuse rather than guess
+        raise InputError(f"grid ids in the plan are not unique: {ids_preview(sorted(set(dup.tolist()), key=str))} "
+                         f"({len(dup)} grids); give each grid its own id (or partition again)")
     if boundary is not None:
         bnd = read_layer(boundary, what="boundary")
     if barriers is not None:
@@ -242,6 +247,8 @@ def repartition(
             region = shapely.coverage_union_all(geoms[idx])
             inside = assign.isin(grids["grid_id"].to_numpy()[idx]).to_numpy()
             sub_hh = hh[inside]
+            if not len(sub_hh):  # every household of the area is gone: its land joins a ring of neighbours
+                continue
             sub_ids = sub_hh[id_col].tolist()
             # households new to the plan cannot "keep" a grid: they never count as kept
             was = [g if h in old_of else _NEW for h, g in zip(sub_ids, assign[inside].tolist())]
