@@ -19,7 +19,7 @@ import shapely
 from _common import HI, LO, OSM_CASES, available_cases, build_case, machine, measure, median_runs
 
 from microgrid.graph import whole_groups
-from microgrid.regions import partition_graph
+from microgrid.partition.regions import partition_graph
 
 DEFAULT = ["sample", *OSM_CASES, "synthetic-500", "synthetic-1k", "synthetic-10k", "synthetic-100k"]
 

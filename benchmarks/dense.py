@@ -20,8 +20,9 @@ import numpy as np
 from _common import HI, LO, OSM, OSM_CASES, Case, machine, measure, median_runs
 
 import microgrid
-from microgrid.api import _site_columns, _units_and_graph
 from microgrid.inputs import estimate_households, prepare_inputs
+from microgrid.partition.levels import site_columns as _site_columns
+from microgrid.partition.levels import units_and_graph as _units_and_graph
 
 
 def inputs(name: str, per_building: bool):

@@ -32,7 +32,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from microgrid.graph import whole_groups
-from microgrid.regions import partition_graph
+from microgrid.partition.regions import partition_graph
 
 
 def blocks_over(case, hi=HI) -> tuple[float, int]:

@@ -27,9 +27,9 @@ import pandas as pd
 import shapely
 
 import microgrid
-import microgrid.api as api
 from microgrid.graph import build_graph
 from microgrid.inputs import prepare_inputs
+from microgrid.partition import levels as api
 from microgrid.units import units_from_inputs
 
 

@@ -463,13 +463,14 @@ def test_staff_csv_not_replaced(capsys, tmp_path, plan_gpkg):
 
 
 def test_internal_error_exit_3_not_blamed_on_input(capsys, tmp_path, village_gpkg, monkeypatch):
-    import microgrid.api
+    import sys
+
     from microgrid.errors import InternalError
 
     def broken(*a, **k):
         raise InternalError("grid 3 is not contiguous after assembly")
 
-    monkeypatch.setattr(microgrid.api, "partition", broken)
+    monkeypatch.setattr(sys.modules["microgrid.partition"], "partition", broken)
     assert main(["partition", str(village_gpkg), "--out", str(tmp_path / "p.gpkg")]) == 3
     cap = capsys.readouterr()
     _no_traceback(cap)

@@ -21,7 +21,7 @@ from conftest import (
     square,
 )
 from microgrid import InfeasibleError, InputError
-from microgrid.regions import feasible_counts, partition_graph
+from microgrid.partition.regions import feasible_counts, partition_graph
 
 # ---------------------------------------------------------------- the 3x3 village
 
@@ -151,7 +151,7 @@ def test_seed_generator_is_accepted(sample_village):
     a = microgrid.partition(*sample_village, seed=np.random.default_rng(5))
     b = microgrid.partition(*sample_village, seed=np.random.default_rng(5))
     assert plans_equal(a, b)
-    assert a.params["seed"] == "generator"
+    assert a.options.to_dict()["seed"] == "generator"
 
 
 def test_global_random_state_untouched(sample_village):

@@ -19,7 +19,10 @@ from conftest import REPO
 from microgrid import InputError
 from microgrid.graph import build_graph, whole_groups
 from microgrid.inputs import prepare_inputs
-from microgrid.regions import _contract, _refine, _vcycle, partition_graph
+from microgrid.partition.refinement import contract as _contract
+from microgrid.partition.refinement import refine as _refine
+from microgrid.partition.refinement import vcycle as _vcycle
+from microgrid.partition.regions import partition_graph
 from microgrid.units import units_from_inputs
 
 

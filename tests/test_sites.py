@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import microgrid
 from microgrid.cli import main
+from microgrid.partition.regions import feasible_counts
 from microgrid.sites import natural_codes, plan_chunks, slice_cells
 
 X0, Y0 = 440_000.0, 4_420_000.0
@@ -252,11 +253,11 @@ def register_villages(draw):
 def test_property_divided_sites_keep_every_invariant(village):
     hh, bnd, roads = village
     total = int(hh["persons"].sum())
-    if not len(microgrid.regions.feasible_counts(total, 200, 300)):  # e.g. 301..399 persons: no count of grids fits
+    if not len(feasible_counts(total, 200, 300)):  # e.g. 301..399 persons: no count of grids fits
         with pytest.raises(microgrid.InfeasibleError):
             microgrid.partition(hh, bnd, roads)
         return
-    counts = microgrid.regions.feasible_counts(total, 200, 300)
+    counts = feasible_counts(total, 200, 300)
     room = max(min(total - k * 200, k * 300 - total) for k in counts)
     if room < 10:  # e.g. 400 persons: two grids of exactly 200, which households of up to 5 may not allow
         try:

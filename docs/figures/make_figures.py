@@ -30,7 +30,7 @@ from scipy.sparse.csgraph import minimum_spanning_tree  # noqa: E402
 import microgrid  # noqa: E402
 from microgrid.graph import build_graph  # noqa: E402
 from microgrid.inputs import prepare_inputs  # noqa: E402
-from microgrid.regions import _Bisector  # noqa: E402
+from microgrid.partition.bisection import _Bisector  # noqa: E402
 from microgrid.units import units_from_inputs  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "img"

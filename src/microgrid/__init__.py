@@ -6,9 +6,9 @@ no household, and prove it.
 
 from __future__ import annotations
 
+__version__ = "0.1.0"  # the one place: pyproject.toml reads it
+
 from . import samples
-from .api import Level, partition
-from .batch import BatchResult, partition_many
 from .crs import (
     bd09_to_gcj02,
     bd09_to_wgs84,
@@ -23,18 +23,19 @@ from .errors import InfeasibleError, InputError, InternalError, MicrogridError
 from .inputs import estimate_households, read_layer
 from .ledger import ledger_table, write_ledger
 from .locate import locate
+from .options import Level, PartitionOptions  # noqa: I001
 from .osm import OSMLayers, from_osm
+from .partition import partition  # last: binds the function over the subpackage of the same name
 from .plan import Plan, ValidationReport, read_plan
 from .repair import RepairResult, repair
 from .repartition import ChangeReport, repartition
 from .teams import Teams, assign_teams
 from .validate import validate
 
-__version__ = "0.1.0"
-
 __all__ = [
     "partition",
     "Level",
+    "PartitionOptions",
     "partition_many",
     "BatchResult",
     "validate",
@@ -69,3 +70,12 @@ __all__ = [
     "bd09_to_wgs84",
     "__version__",
 ]
+
+
+def __getattr__(name: str):
+    """Faces load on first use: ``microgrid.partition_many`` imports the Dask batch module only then."""
+    if name in ("partition_many", "BatchResult"):
+        from . import batch
+
+        return getattr(batch, name)
+    raise AttributeError(f"module 'microgrid' has no attribute {name!r}")

@@ -153,7 +153,7 @@ def run_area(area_id, area_col: str, households, boundary, barriers, landmarks, 
     ``households`` layers (area id column first, grid ids prefixed with the
     area id) and coarser ``layers``, and counts.
     """
-    from .api import partition
+    from .partition import partition
 
     t0 = time.perf_counter()
     import platform
@@ -839,8 +839,8 @@ def partition_many(
     ['V001-001', 'V001-002', 'V001-003', 'V001-004']
     """
     t_start = time.perf_counter()
-    from .api import partition
     from .naming import check_prefix
+    from .partition import partition
 
     sig = inspect.signature(partition).parameters
     for k in partition_kwargs:
@@ -858,10 +858,10 @@ def partition_many(
         crs=crs, code_prefix_col=code_prefix_col, need_persons=partition_kwargs.get("default_persons") is None,
     )
     # the per-area calls check the bounds; check them once here so a typo fails fast
-    from .api import _check_params
+    from .options import PartitionOptions
 
-    _check_params(min_persons, max_persons, None, partition_kwargs.get("on_infeasible", "raise"),
-                  partition_kwargs.get("snap_tolerance", 2.0))
+    PartitionOptions.from_kwargs(min_persons=min_persons, max_persons=max_persons, seed=seed, **{
+        k: v for k, v in partition_kwargs.items() if k not in ("n_grids",)})
     area_of, dropped, notes = _assign(hh, ar, area_id_col, id_col, outside)
     if area_id_col in hh.columns:
         hh = hh.drop(columns=[area_id_col])

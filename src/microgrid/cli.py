@@ -254,9 +254,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_partition(a) -> int:
-    from .api import partition
     from .errors import InputError
     from .inputs import estimate_households
+    from .partition import partition
 
     hh, bnd, bar, lm = a.households, a.boundary, a.barriers, a.landmarks
     buildings = a.buildings
@@ -291,7 +291,7 @@ def _cmd_partition(a) -> int:
         _check_out(a.report, a, inputs + targets, what="--report")
     levels = None
     if a.level:
-        from .api import Level
+        from .options import Level
 
         levels = []
         for spec in a.level:

@@ -29,6 +29,7 @@ __all__ = [
     "BARRIER_RANKS",
     "RANK_COST",
     "adopt_crs",
+    "input_digests",
 ]
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,37 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
     dropped: list = field(default_factory=list)
     snapped: list = field(default_factory=list)
+
+
+def input_digests(inp: Inputs) -> dict:
+    """SHA-256 digests (first 16 hex digits) of the checked inputs, as a plan records them.
+
+    Households (ids, persons and points), boundary, barriers (with kind) and
+    landmarks, in the working CRS rounded to the millimetre, so the same data
+    read from another file or format gives the same digests.
+    """
+    import hashlib
+
+    def digest(*parts) -> str:
+        h = hashlib.sha256()
+        for p in parts:
+            h.update(repr(p).encode() if not isinstance(p, bytes) else p)
+        return h.hexdigest()[:16]
+
+    def geoms(arr):
+        return shapely.to_wkb(shapely.set_precision(np.asarray(arr, dtype=object), 0.001))
+
+    hh = inp.households
+    out = {
+        "households": digest(hh["household_id"].astype(str).tolist(), hh["persons"].astype(int).tolist(),
+                             np.round(shapely.get_coordinates(hh.geometry.to_numpy()), 3).tobytes()),
+        "boundary": digest(*geoms([inp.boundary])),
+        "barriers": digest(inp.barriers["kind"].astype(str).tolist(), *geoms(inp.barriers.geometry.to_numpy())),
+        "n_households": len(hh), "persons": int(hh["persons"].sum()),
+    }
+    if inp.landmarks is not None and len(inp.landmarks):
+        out["landmarks"] = digest(*geoms(inp.landmarks.geometry.to_numpy()))
+    return out
 
 
 # ---------------------------------------------------------------- reading

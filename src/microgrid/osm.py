@@ -104,7 +104,7 @@ class OSMLayers:
 
     def partition(self, households=None, **kw):
         """:func:`microgrid.partition` of these layers (households estimated from buildings unless given)."""
-        from .api import partition
+        from .partition import partition
 
         if households is None:
             households = self.households(seed=kw.get("seed", 0))

@@ -7,6 +7,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -292,6 +293,10 @@ class Plan:
         grid's children in the next finer layer carry its id as ``parent_id``.
     level_reports : dict of ValidationReport
         Validation of each coarser level against its own bounds.
+    options : PartitionOptions
+        Every option the plan was made with: ``partition(..., options=plan.options)``
+        on the same inputs gives the same plan. ``params["inputs"]`` holds the
+        digests of the inputs it was made from.
 
     Examples
     --------
@@ -320,6 +325,7 @@ class Plan:
     params: dict = field(default_factory=dict)
     layers: dict = field(default_factory=dict)
     level_reports: dict = field(default_factory=dict)
+    options: Any = None  # the PartitionOptions the plan was made with (None for a plan read from a foreign file)
 
     @property
     def n_grids(self) -> int:

@@ -17,12 +17,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .api import partition
 from .crs import metric_crs_for
 from .errors import InfeasibleError, InputError, InternalError, ids_preview
 from .inputs import _check_households, read_layer
 from .locate import locate
 from .naming import grid_codes
+from .partition import partition
 from .plan import Plan
 from .validate import check_invariants, validate
 

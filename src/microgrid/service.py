@@ -194,8 +194,8 @@ _PARTITION_ARGS = ("min_persons", "max_persons", "n_grids", "seed", "id_col", "p
 
 
 def _job_partition(p: dict) -> dict:
-    from .api import partition
     from .geojson import plan_to_geojson, read_feature_collection
+    from .partition import partition
 
     crs = p.get("crs")
     layers = {k: read_feature_collection(p.get(k), what=k, crs=crs)
@@ -351,7 +351,7 @@ def _context():
         method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
         _CTX = multiprocessing.get_context(method)
         if method == "forkserver":
-            _CTX.set_forkserver_preload(["microgrid.service", "microgrid.api", "microgrid.validate",
+            _CTX.set_forkserver_preload(["microgrid.service", "microgrid.partition", "microgrid.validate",
                                          "microgrid.repartition", "microgrid.locate", "microgrid.geojson"])
     return _CTX
 

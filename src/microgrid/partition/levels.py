@@ -1,0 +1,181 @@
+"""Stages 2-4 for every level: units and graph (with divisible sites), then regions level by level."""
+
+from __future__ import annotations
+
+import logging
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from ..errors import InfeasibleError, InputError
+from ..graph import build_graph, division_costs, whole_groups
+from ..sites import ENTRANCE_NAMES, FLOOR_NAMES, detect_column, natural_codes
+from ..units import units_from_inputs
+from .assembly import grid_layer
+from .flags import Cause
+from .parents import units_in_parents
+from .regions import partition_graph
+
+__all__ = ["site_columns", "units_and_graph", "run_levels", "partition_within"]
+
+log = logging.getLogger(__name__)
+
+
+def site_columns(inp, entrance_col, floor_col) -> dict:
+    """Entrance and floor of each household (ranks in natural order) from the named or detected columns."""
+    extra = inp.extra_columns
+    ids = inp.households["household_id"].to_numpy()
+    out = {"notes": [], "entrance_col": None, "floor_col": None, "entrance_rank": None, "floor_rank": None,
+           "entrance": None, "floor": None, "building": None}
+    for key, given, names, label in (("entrance", entrance_col, ENTRANCE_NAMES, "entrance (单元)"),
+                                     ("floor", floor_col, FLOOR_NAMES, "floor (楼层)")):
+        col = given
+        if col is None:
+            col = detect_column(extra.columns, names)
+            if col is not None:
+                out["notes"].append(f"households' column {col!r} taken as the {label} for dividing buildings")
+        elif col not in extra.columns:
+            raise InputError(f"households have no column {col!r} for the {label} (columns: "
+                             f"{', '.join(map(str, extra.columns)) or 'none'}); name one with {key}_col=")
+        if col is not None:
+            vals = extra[col].reindex(ids).to_numpy(dtype=object)
+            out[f"{key}_col"], out[key], out[f"{key}_rank"] = col, vals, natural_codes(vals)
+    bcol = detect_column(extra.columns, ("building", "楼栋", "楼号", "building_id"))
+    if bcol is not None:
+        out["building"] = extra[bcol].reindex(ids).to_numpy(dtype=object)
+    return out
+
+
+def units_and_graph(inp, par, q, site_cols, snap_tolerance, hi_f, above=None):
+    """Stages 2-3: units (sites above ``above`` persons in chunks of ``q``, None: whole) and their graph with
+    division costs."""
+    units = units_from_inputs(
+        inp, snap_tolerance=snap_tolerance,
+        cut_lines=None if par is None else shapely.get_parts(shapely.boundary(par.geometry.to_numpy())),
+        chunk_persons=q, entrance=site_cols["entrance_rank"], floor=site_cols["floor_rank"], divisible_above=above,
+    )
+    graph = build_graph(units)
+    soft = np.empty(0, np.int64)
+    if q is not None:  # a landmark holding more persons than a grid may be divided, at a cost
+        has = units.landmark >= 0
+        lm_persons = np.bincount(units.landmark[has], weights=units.persons[has], minlength=1)
+        soft = np.flatnonzero(lm_persons > hi_f)
+    graph = division_costs(graph, units, soft)
+    hh_unit = units.unit_of_household
+    hh_ids = inp.households["household_id"]
+    names = np.array([f"unit {i} (empty land)" for i in range(units.n)], dtype=object)
+    first_hh = np.full(units.n, len(hh_unit))
+    np.minimum.at(first_hh, hh_unit, np.arange(len(hh_unit)))
+    for i in np.flatnonzero(first_hh < len(hh_unit)):
+        names[i] = f"household {hh_ids.iat[first_hh[i]]!r}"
+    return units, graph, soft, names, whole_groups(units, graph, soft)
+
+
+def run_levels(units, graph, par, specs, inp, *, names, whole, code_prefix, k, seed, tries, refine, on_infeasible,
+               restarts, compactness):
+    """Stage 4-5 per level, coarse to fine: partition inside the level above, dissolve, order, code, name.
+
+    Returns the grid layers (coarse to fine), the finest grid index per unit,
+    the level specs (with the parents first when given) and notes.
+    """
+    unit_xy = shapely.get_coordinates(shapely.point_on_surface(units.geometry))
+    layers: list[gpd.GeoDataFrame] = []
+    parent_of_unit = None  # grid index (0-based, in final order) of the previous level per unit
+    parent_codes: list[str] = []
+    notes: list[str] = []
+    if par is not None:
+        parent_of_unit, par_layer, notes = units_in_parents(units, par, code_prefix, inp.work_crs)
+        parent_codes = par_layer["code"].tolist()
+        layers.append(par_layer)
+        specs = [("parent", 0, 10**9)] + specs
+    for _name, lo_l, hi_l in specs[len(layers):]:
+        labels, flags, parent_of_region = partition_within(
+            units, graph, parent_of_unit, lo=max(int(lo_l), 1), hi=int(hi_l),
+            k=k, groups=whole, seed=seed, tries=tries, refine=refine,
+            on_infeasible=on_infeasible, names=names, xy=unit_xy, restarts=restarts, compactness=compactness,
+            parent_ids=layers[-1]["grid_id"].tolist() if layers else None,  # named in an InfeasibleError
+        )
+        layer, final, codes = grid_layer(units, labels, flags, parent_of_region, parent_of_unit, parent_codes,
+                                        layers[-1] if layers else None, inp, code_prefix)
+        layers.append(layer)
+        parent_of_unit = final
+        parent_codes = list(codes)
+    return layers, parent_of_unit, specs, notes
+
+
+def partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, tries, refine,
+                     on_infeasible, names, xy, restarts, compactness=0.5, parent_ids=None):
+    """Partition the whole unit graph, or each parent region's part of it separately.
+
+    Returns labels per unit (0..k-1), flags per label and the parent index of
+    each label (None without parents). ``parent_ids`` (one per parent index)
+    name a parent too light for a grid in the InfeasibleError.
+    """
+    area = shapely.area(units.geometry)
+    perimeter = shapely.length(units.geometry)
+    if parent_of_unit is None:
+        r = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=lo, hi=hi, k=k, groups=groups,
+                            seed=seed, tries=tries, refine=refine, on_infeasible=on_infeasible, names=names,
+                            xy=xy, restarts=restarts, area=area, perimeter=perimeter,
+                            length=graph.length, compactness=compactness)
+        return r.labels, r.flags, None
+    rng = np.random.default_rng(seed)
+    labels = np.full(units.n, -1)
+    flags: dict[int, list] = {}
+    parent_of_region: list[int] = []
+    for pr in range(int(parent_of_unit.max()) + 1):
+        idx = np.flatnonzero(parent_of_unit == pr)
+        local = np.full(units.n, -1)
+        local[idx] = np.arange(len(idx))
+        m = (parent_of_unit[graph.u] == pr) & (parent_of_unit[graph.v] == pr)
+        who = f"parent {parent_ids[pr]!r}" if parent_ids is not None else f"parent {pr + 1}"
+        p_hh, p_persons = int(units.n_households[idx].sum()), int(units.persons[idx].sum())
+        if on_infeasible == "raise" and p_persons < lo:  # no grid of min persons fits: say which parent
+            held = "no households" if p_hh == 0 else f"only {p_persons} persons ({p_hh} households)"
+            raise InfeasibleError(f"{who} holds {held} on {area[idx].sum():,.1f} m2; no grid there can reach "
+                                  f"min_persons={lo}: join it to a neighbouring parent, or pass "
+                                  "on_infeasible='flag' to give it one flagged grid", cause=Cause.EMPTY_PARENT)
+        r = partition_graph(units.persons[idx], local[graph.u[m]], local[graph.v[m]], graph.cost[m], lo=lo, hi=hi,
+                            groups=groups[idx], seed=rng, tries=tries, refine=refine, on_infeasible=on_infeasible,
+                            names=names[idx], xy=xy[idx], restarts=restarts, area=area[idx],
+                            perimeter=perimeter[idx], length=graph.length[m], compactness=compactness)
+        off = len(parent_of_region)
+        labels[idx] = r.labels + off
+        for key, val in r.flags.items():
+            flags[key + off] = val
+        parent_of_region.extend([pr] * r.k)
+    return labels, flags, np.asarray(parent_of_region)
+
+
+def divide(inp, par, site_cols, opts):
+    """Units, graph and grid layers for every level, dividing sites only where whole ones cannot meet the bounds.
+
+    Sites heavier than half the band are divisible, in chunks of a quarter of
+    it; where that is too coarse (a cut must land in a narrow window of the
+    bounds), the units are built once more with every household a chunk of its
+    own. Returns ``(units, soft_landmarks, layers, finest grid per unit, specs,
+    notes, timings)``.
+    """
+    import time
+
+    specs = opts.specs
+    lo_f, hi_f = specs[-1][1], specs[-1][2]
+    steps = [(max(1, (hi_f - lo_f) // 4), max(1, (hi_f - lo_f) // 2)), (1, 1)] if opts.divide_sites == "auto" \
+        else [(None, None)]
+    for attempt, (q, above) in enumerate(steps):
+        t0 = time.perf_counter()
+        units, graph, soft, names, whole = units_and_graph(inp, par, q, site_cols, opts.snap_tolerance, hi_f, above)
+        t1 = time.perf_counter()
+        try:
+            layers, parent_of_unit, specs_run, notes = run_levels(
+                units, graph, par, specs, inp, names=names, whole=whole, code_prefix=opts.code_prefix,
+                k=opts.n_grids if not opts.levels else None, seed=opts.random, tries=opts.tries, refine=opts.refine,
+                on_infeasible=opts.on_infeasible, restarts=opts.restarts, compactness=opts.compactness)
+            return units, soft, layers, parent_of_unit, specs_run, notes, (t1 - t0, time.perf_counter() - t1)
+        except InfeasibleError as exc:
+            if attempt + 1 == len(steps) or exc.cause != Cause.NO_CUT or units.unit_site is None:
+                raise
+            log.info("partition: buildings in chunks of %d persons could not meet the bounds (%s); "
+                     "dividing them by household", q, exc)
+    raise AssertionError("unreachable")  # pragma: no cover
