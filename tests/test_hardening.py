@@ -344,7 +344,8 @@ def test_repartition_and_repair_keep_every_household(village):
 
 
 def _digest(path: Path) -> str:
-    grids, hh = microgrid.read_plan(path)
+    _plan = microgrid.read_plan(path)
+    grids, hh = _plan.grids, _plan.households
     h = hashlib.sha256()
     for w in shapely.to_wkb(grids.normalize().geometry.values):
         h.update(w)

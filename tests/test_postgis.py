@@ -263,7 +263,8 @@ def test_round_trip_plan_through_postgis(db, schema, village_plan):
     assert [w.rsplit("#", 1)[1] for w in written] == [f"{schema}.p_{t}" for t in
                                                       ("grids", "households", "boundary", "barriers")]
     assert _tables(schema) == {"p_grids", "p_households", "p_boundary", "p_barriers"}
-    grids, households = microgrid.read_plan(f"{db}#{schema}.p_")
+    _plan = microgrid.read_plan(f"{db}#{schema}.p_")
+    grids, households = _plan.grids, _plan.households
     _assert_same_plan(grids, households, village_plan)
     # SRID kept in the table definition, and a spatial index on each table
     srids = dict(_sql("SELECT f_table_name, srid FROM geometry_columns WHERE f_table_schema = :s", s=schema))
@@ -290,7 +291,8 @@ def test_write_to_public_schema_without_a_schema(db, village_plan):
     prefix = f"mgt_{uuid.uuid4().hex[:8]}_"
     try:
         village_plan.to_file(f"{db}#{prefix}")
-        grids, households = microgrid.read_plan(f"{db}#{prefix}")
+        _plan = microgrid.read_plan(f"{db}#{prefix}")
+        grids, households = _plan.grids, _plan.households
         _assert_same_plan(grids, households, village_plan)
     finally:
         for t in ("grids", "households", "boundary", "barriers"):
@@ -308,7 +310,8 @@ def test_overwrite_is_refused_without_overwrite(db, schema, village_plan):
     smaller = dataclasses.replace(village_plan, barriers=None)
     smaller.to_file(target, overwrite=True)
     assert _tables(schema) == {"p_grids", "p_households", "p_boundary"}
-    grids, households = microgrid.read_plan(target)
+    _plan = microgrid.read_plan(target)
+    grids, households = _plan.grids, _plan.households
     _assert_same_plan(grids, households, village_plan)
 
 
@@ -338,7 +341,8 @@ def test_failed_write_leaves_the_old_tables_intact(db, schema, village_plan, mon
     # grids were replaced inside the transaction before the crash: the rollback restored them
     assert _tables(schema) == set(before)
     assert {t: len(read_table(f"{db}#{schema}.{t}")) for t in before} == before
-    grids, households = microgrid.read_plan(target)
+    _plan = microgrid.read_plan(target)
+    grids, households = _plan.grids, _plan.households
     _assert_same_plan(grids, households, village_plan)
 
 
@@ -358,7 +362,8 @@ def test_database_error_mid_write_is_an_input_error_and_rolls_back(db, schema, v
     with pytest.raises(InputError, match=rf"writing the plan to schema {schema} in .* failed: DivisionByZero"):
         _changed(village_plan).to_file(target, overwrite=True)
     monkeypatch.undo()
-    grids, households = microgrid.read_plan(target)
+    _plan = microgrid.read_plan(target)
+    grids, households = _plan.grids, _plan.households
     _assert_same_plan(grids, households, village_plan)
     assert "p_barriers" in _tables(schema)
 
@@ -403,7 +408,8 @@ def test_cli_round_trip(db, schema, village_db, capsys):
     assert _tables(schema) == {"p_grids", "p_households", "p_boundary", "p_barriers"}
     printed = capsys.readouterr().out
     assert f"{schema}.p_grids" in printed
-    grids, households = microgrid.read_plan(out)
+    _plan = microgrid.read_plan(out)
+    grids, households = _plan.grids, _plan.households
     assert int(grids["persons"].sum()) == int(households["persons"].sum())
     assert len(households) == len(read_table(village_db + "households"))
     assert np.isin(households["grid_id"], grids["grid_id"]).all()

@@ -139,6 +139,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--compactness", type=float, default=0.5,
                    help="weight of round grids against lines off the barriers (0 = follow barriers only)")
+    p.add_argument("--tries", type=int, default=6,
+                   help="spanning trees drawn per split (more: slower, slightly better lines; default: %(default)s)")
+    p.add_argument("--restarts", type=int, default=3,
+                   help="independent bisections; the one with the cheapest cut is kept (default: %(default)s)")
+    p.add_argument("--no-refine", dest="refine", action="store_false",
+                   help="skip the refinement that moves units to straighten lines (faster, rougher)")
     p.add_argument("--code-prefix", default="000000000000",
                    help="12 digits: 6-digit division + 3-digit street/town + 3-digit community code")
     p.add_argument("--outside", choices=["error", "drop", "snap"], default="error",
@@ -307,6 +313,7 @@ def _cmd_partition(a) -> int:
         on_infeasible=a.on_infeasible, code_prefix=a.code_prefix, levels=levels,
         parents=a.parents, parent_id_col=a.parent_id_col, oversize=a.oversize, stack_col=a.stack_col,
         input_crs=a.input_crs, compactness=a.compactness, divide_sites=a.divide_sites, entrance_col=a.entrance_col,
+        tries=a.tries, restarts=a.restarts, refine=a.refine,
         floor_col=a.floor_col,
     )
     written = plan.to_file(out, overwrite=a.overwrite)

@@ -409,6 +409,9 @@ class Plan:
                     if "flag_reason" in lay.columns:
                         lay["flag_reason"] = lay["flag_reason"].astype(str)
                     lay.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
+                import pyogrio
+
+                pyogrio.write_dataframe(self.info_table(), tmp, layer="plan_info", driver="GPKG")
 
             _atomic_write(path, write, overwrite)
             return [path]
@@ -423,6 +426,22 @@ class Plan:
                 _atomic_write(target, lambda tmp, g=gdf, d=drv: g.to_file(tmp, driver=d, engine="pyogrio"), overwrite)
             out.append(target)
         return out
+
+    def info_table(self) -> pd.DataFrame:
+        """How the plan was made, as ``key``/``value`` (JSON) rows: what a plan file stores in ``plan_info``.
+
+        Keys: ``microgrid_version``, ``options`` (:class:`PartitionOptions`),
+        ``inputs`` (digests of the inputs), ``params`` (working CRS, dropped
+        and moved households, timings, ...).
+        """
+        from . import __version__
+
+        params = {k: v for k, v in self.params.items() if k != "inputs"}
+        rows = [("microgrid_version", __version__),
+                ("options", None if self.options is None else self.options.to_dict()),
+                ("inputs", self.params.get("inputs")), ("params", params)]
+        return pd.DataFrame({"key": [k for k, _ in rows],
+                             "value": [json.dumps(_jsonable(v), ensure_ascii=False) for _, v in rows]})
 
     def plot(self, **kw):
         """Static map (matplotlib): grids coloured so neighbours differ, labelled with code and persons,
@@ -477,8 +496,8 @@ def plan_targets(path) -> list[Path]:
     return [path.with_name(f"{path.stem}_{name}{path.suffix}") for name in ("grids", "households")]
 
 
-def read_plan(path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
-    """Read the ``grids`` and ``households`` layers of a plan GeoPackage.
+def read_plan(path) -> Plan:
+    """Open a saved plan as a :class:`Plan`: plot, explore, validate, repartition or write it again.
 
     Parameters
     ----------
@@ -486,12 +505,16 @@ def read_plan(path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
         A plan GeoPackage written by :meth:`Plan.to_file` (or ``microgrid
         partition --out``), or a PostgreSQL URL
         ``postgresql://.../DB#[SCHEMA.]PREFIX`` naming the tables
-        ``{PREFIX}grids`` and ``{PREFIX}households``.
+        ``{PREFIX}grids``, ``{PREFIX}households`` (and ``boundary``,
+        ``barriers`` when written).
 
     Returns
     -------
-    (GeoDataFrame, GeoDataFrame)
-        The grids and the households (with their ``grid_id``).
+    Plan
+        Its layers (coarser levels and ``divided_sites`` included), the
+        options it was made with (``plan.options``; None for a file written
+        by another tool or an older microgrid) and a fresh validation report
+        against the bounds its boundary layer records.
 
     Examples
     --------
@@ -500,17 +523,85 @@ def read_plan(path) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
     >>> tmp = tempfile.TemporaryDirectory()
     >>> [p.name for p in plan.to_file(pathlib.Path(tmp.name) / "plan.gpkg")]
     ['plan.gpkg']
-    >>> grids, households = read_plan(pathlib.Path(tmp.name) / "plan.gpkg")
-    >>> len(grids), len(households), bool(households["grid_id"].isin(grids["grid_id"]).all())
-    (3, 300, True)
+    >>> again = read_plan(pathlib.Path(tmp.name) / "plan.gpkg")
+    >>> again.n_grids, len(again.households), again.report.ok, again.options == plan.options
+    (3, 300, True, True)
     >>> tmp.cleanup()
     """
-    from .inputs import read_layer
     from .postgis import db_url_of
 
-    if db_url_of(path) is not None:
-        from .postgis import read_plan as read_db_plan
+    url = db_url_of(path)
+    if url is not None:
+        from .postgis import read_plan_layers
 
-        return read_db_plan(db_url_of(path))
+        frames = read_plan_layers(url)
+        info = {}
+    else:
+        frames, info = _read_plan_file(path)
+    return _plan_from_layers(frames, info)
 
-    return read_layer(path, layer="grids", what="grids"), read_layer(path, layer="households", what="households")
+
+def _read_plan_file(path) -> tuple[dict, dict]:
+    """The layers of a plan GeoPackage by name, and its ``plan_info`` (decoded)."""
+    import pyogrio
+
+    from .inputs import read_layer
+
+    if not Path(path).exists():
+        raise InputError(f"plan file not found: {path}")
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception as exc:  # not a GeoPackage GDAL can read
+        raise InputError(f"cannot read the plan file {path}: {exc}") from None
+    for need in ("grids", "households"):
+        if need not in names:
+            raise InputError(f"{path} is not a plan: it has no {need!r} layer (layers: {', '.join(names)})")
+    info = {}
+    if "plan_info" in names:
+        t = pyogrio.read_dataframe(path, layer="plan_info")
+        for k, v in zip(t["key"], t["value"]):
+            try:
+                info[str(k)] = json.loads(v)
+            except (TypeError, ValueError):
+                raise InputError(f"{path}: plan_info row {k!r} is not JSON; the file was edited by hand?") from None
+    frames = {n: read_layer(path, layer=n, what=n) for n in names if n != "plan_info"}
+    return frames, info
+
+
+def _plan_from_layers(frames: dict, info: dict) -> Plan:
+    from .options import PartitionOptions
+    from .validate import validate
+
+    grids, hh = frames.pop("grids"), frames.pop("households")
+    bnd, bars, units = frames.pop("boundary", None), frames.pop("barriers", None), frames.pop("units", None)
+    options = None
+    if info.get("options"):
+        try:
+            options = PartitionOptions.from_dict(info["options"])
+        except InputError:  # a Generator seed, or options of another version: the plan is still a plan
+            options = None
+    params = dict(info.get("params") or {})
+    if info.get("inputs"):
+        params["inputs"] = info["inputs"]
+    lo, hi = _recorded_bounds(bnd, options)
+    divided = frames.get("divided_sites")
+    report = validate(grids, hh, bnd, bars if bars is not None and len(bars) else None, min_persons=lo,
+                      max_persons=hi, assignment_col="grid_id" if "grid_id" in hh.columns else None,
+                      divided_sites=divided) if bnd is not None else None
+    return Plan(grids=grids, households=hh, report=report, boundary=bnd, barriers=bars, units=units, params=params,
+                layers=frames, options=options)
+
+
+def _recorded_bounds(bnd, options) -> tuple[int, int]:
+    """The bounds a plan was made with: its options, else its boundary layer's columns, else 200..300."""
+    if options is not None:
+        return options.specs[-1][1], options.specs[-1][2]
+    out = []
+    for col, dflt in (("min_persons", 200), ("max_persons", 300)):
+        v = bnd[col].iloc[0] if bnd is not None and col in bnd.columns and len(bnd) else dflt
+        try:
+            out.append(int(v))
+        except (TypeError, ValueError):
+            raise InputError(f"the plan's boundary layer records {col}={v!r}, not a whole number; fix it in the "
+                             "file") from None
+    return out[0], out[1]

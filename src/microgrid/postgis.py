@@ -350,11 +350,25 @@ def read_plan(url: str):
     ...     print(str(exc).split(": ")[0])
     cannot connect to the database postgresql://me:***@127.0.0.1:9/gis
     """
+    frames = read_plan_layers(url)
+    return frames["grids"], frames["households"]
+
+
+def read_plan_layers(url: str) -> dict:
+    """Every table of a plan written by :func:`write_plan`, by layer name (``grids``, ``households``, ...)."""
     base, frag = _split(url)
     schema, prefix = _table_spec(frag)
     at = f"{schema}." if schema else ""
-    return (read_table(base, table=f"{at}{prefix}grids", what="grids"),
-            read_table(base, table=f"{at}{prefix}households", what="households"))
+    out = {name: read_table(base, table=f"{at}{prefix}{name}", what=name) for name in ("grids", "households")}
+    engine = _engine(base)
+    sa = _require()
+    with _db_errors(base, "listing the plan's tables"), engine.connect() as con:
+        present = set(sa.inspect(con).get_table_names(schema=schema or "public"))
+    for t in sorted(present):
+        name = t[len(prefix):] if t.startswith(prefix) else None
+        if name and name not in out and name in (*PLAN_TABLES, "divided_sites") or (name or "").startswith("grids_"):
+            out[name] = read_table(base, table=f"{at}{t}", what=name)
+    return out
 
 
 # ---------------------------------------------------------------- writing

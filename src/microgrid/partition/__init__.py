@@ -173,7 +173,8 @@ def partition(
 
     options : PartitionOptions, optional
         All of the options above in one record, e.g. ``plan.options`` of an
-        earlier plan to reproduce it; keywords given as well override it.
+        earlier plan to reproduce it; keywords given as well (other than at
+        their defaults) override it.
 
     Returns
     -------
