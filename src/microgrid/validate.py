@@ -7,6 +7,7 @@ offending ids, a figure and the geometry where it happens.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -165,6 +166,57 @@ def validate(
     >>> rep.ok
     True
     """
+    g, h, b, r = _read(grids, households, boundary, barriers, crs, grid_id_col, household_id_col, persons_col,
+                       assignment_col)
+    work = metric_crs_for(b)
+    g, h, b = g.to_crs(work), h.to_crs(work), b.to_crs(work)
+    r = r.to_crs(work) if r is not None and len(r) else None
+    bnd = shapely.union_all(shapely.make_valid(b.geometry.to_numpy()))
+    gr = _grid_set(g, grid_id_col, flagged_col, stack_col)
+    hs = _Households(ids=np.asarray(h[household_id_col].tolist() + [None], dtype=object)[:-1],
+                     pts=h.geometry.to_numpy(),
+                     persons=pd.to_numeric(h[persons_col], errors="coerce").fillna(0).to_numpy())
+    rows = check_geometry(gr)
+    cov_rows, cov = check_coverage(gr, bnd, sliver_area)
+    rows += cov_rows
+    hh_rows, row_of_hh, assigned_once = check_households(
+        gr, hs, h, assignment_col=assignment_col, site_col=site_col, divided_sites=divided_sites)
+    rows += hh_rows
+    has = row_of_hh >= 0
+    gp = np.bincount(row_of_hh[has], weights=hs.persons[has], minlength=len(gr.ids))
+    gh = np.bincount(row_of_hh[has], minlength=len(gr.ids))
+    bound_rows, oob = check_bounds(gr, gp, min_persons, max_persons)
+    rows += bound_rows
+    pp, online, share = grid_metrics(gr.geoms, bnd, None if r is None else r.geometry.to_numpy())
+    per_grid = pd.DataFrame({
+        "grid_id": gr.ids, "persons": gp.astype(int), "households": gh.astype(int),
+        "area_m2": shapely.area(gr.geoms), "online_share": online, "polsby_popper": pp,
+        "parts": gr.parts, "flagged": gr.flagged,
+    })
+    n_grids = len(gr.ids)
+    metrics = {
+        "n_grids": n_grids,
+        "in_bounds_share": float((~oob).mean()) if n_grids else 0.0,
+        "contiguous_share": float((~gr.multi).mean()) if n_grids else 0.0,
+        "coverage_valid": bool(cov["valid"] and max(cov["gap_area"], cov["outside_area"], cov["overlap_area"])
+                               < sliver_area),
+        "gap_area": cov["gap_area"],
+        "overlap_area": cov["overlap_area"],
+        "outside_area": cov["outside_area"],
+        "households_in": int(len(hs.pts)),
+        "households_out": int(assigned_once),
+        "persons_in": int(hs.persons.sum()),
+        "persons_out": int(gp.sum()),
+        "online_share": share,
+        "mean_polsby_popper": float(pp.mean()) if n_grids else 0.0,
+    }
+    cols = ["check", "severity", "ids", "figure", "message", "geometry"]
+    viol = gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry="geometry", crs=work)
+    return ValidationReport(violations=viol, metrics=metrics, per_grid=per_grid, notes=list(notes or []))
+
+
+def _read(grids, households, boundary, barriers, crs, grid_id_col, household_id_col, persons_col, assignment_col):
+    """Read the layers, give them a CRS, and check the columns: one InputError listing every problem."""
     g = read_layer(grids, what="grids")
     h = read_layer(households, what="households")
     if g is None or h is None or boundary is None:
@@ -187,55 +239,79 @@ def validate(
         problems.append(f"households have no assignment column {assignment_col!r}")
     if problems:
         raise InputError(problems)
-    # metric CRS
-    work = metric_crs_for(b)
-    g = g.to_crs(work)
-    h = h.to_crs(work)
-    b = b.to_crs(work)
-    r = r.to_crs(work) if r is not None and len(r) else None
-    bnd = shapely.union_all(shapely.make_valid(b.geometry.to_numpy()))
-    rows: list[dict] = []
+    return g, h, b, r
 
+
+@dataclass
+class _Grids:
+    """The grids as the checks see them (metric CRS, invalid ones made valid, empty ones as empty polygons)."""
+
+    ids: np.ndarray
+    raw: np.ndarray  # as given (empty -> empty polygon)
+    geoms: np.ndarray  # made valid
+    missing: np.ndarray
+    valid: np.ndarray
+    parts: np.ndarray
+    multi: np.ndarray
+    flagged: np.ndarray
+    spatial: np.ndarray  # rows that count for space (one per stack of stacked grids)
+
+
+@dataclass
+class _Households:
+    ids: np.ndarray
+    pts: np.ndarray
+    persons: np.ndarray
+
+
+def _grid_set(g, grid_id_col, flagged_col, stack_col) -> _Grids:
     gid = np.asarray(g[grid_id_col].tolist() + [None], dtype=object)[:-1]
     geoms = g.geometry.to_numpy()
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
-    if missing.any():
-        rows.append(_row("empty_geometry", "error", gid[missing], int(missing.sum()),
-                         f"{missing.sum()} grids have no geometry"))
     geoms = np.where(missing, shapely.Polygon(), geoms)
     valid = shapely.is_valid(geoms)
-    for i in np.flatnonzero(~valid):
-        rows.append(_row("invalid_geometry", "error", [gid[i]], 0,
-                         f"grid {gid[i]} is invalid: {shapely.is_valid_reason(geoms[i])}", geoms[i]))
     geoms_v = np.where(valid, geoms, shapely.make_valid(geoms))
+    nparts = shapely.get_num_geometries(geoms_v)
+    multi = ((nparts > 1) | ~np.isin(shapely.get_type_id(geoms_v), [3, 6])) & ~missing
+    flagged = (g[flagged_col].fillna(False).astype(bool).to_numpy()
+               if flagged_col and flagged_col in g.columns else np.zeros(len(g), bool))
+    spatial = ~missing
+    if stack_col and stack_col in g.columns:  # rows of one stack share a polygon: one counts for space
+        sv = g[stack_col]
+        spatial &= ~(sv.notna() & sv.duplicated()).to_numpy()
+    return _Grids(gid, geoms, geoms_v, missing, valid, nparts, multi, flagged, spatial)
+
+
+def check_geometry(gr: _Grids) -> list[dict]:
+    """Empty and invalid geometries, duplicate grid ids, grids in several parts."""
+    rows = []
+    gid = gr.ids
+    if gr.missing.any():
+        rows.append(_row("empty_geometry", "error", gid[gr.missing], int(gr.missing.sum()),
+                         f"{gr.missing.sum()} grids have no geometry"))
+    for i in np.flatnonzero(~gr.valid):
+        rows.append(_row("invalid_geometry", "error", [gid[i]], 0,
+                         f"grid {gid[i]} is invalid: {shapely.is_valid_reason(gr.raw[i])}", gr.raw[i]))
     dup = pd.Series(gid).duplicated(keep=False).to_numpy()
     if dup.any():
         for val in pd.unique(gid[dup]):
             rows.append(_row("duplicate_grid_id", "error", [val], int((gid == val).sum()),
                              f"grid id {val!r} is used by {(gid == val).sum()} grids"))
-    nparts = shapely.get_num_geometries(geoms_v)
-    types = shapely.get_type_id(geoms_v)
-    multi = (nparts > 1) | ~np.isin(types, [3, 6])
-    multi &= ~missing
-    flagged = (g[flagged_col].fillna(False).astype(bool).to_numpy()
-               if flagged_col and flagged_col in g.columns else np.zeros(len(g), bool))
-    for i in np.flatnonzero(multi):
-        rows.append(_row("multipart", "flagged" if flagged[i] else "error", [gid[i]], int(nparts[i]),
-                         f"grid {gid[i]} has {nparts[i]} separate parts", geoms_v[i]))
+    for i in np.flatnonzero(gr.multi):
+        rows.append(_row("multipart", "flagged" if gr.flagged[i] else "error", [gid[i]], int(gr.parts[i]),
+                         f"grid {gid[i]} has {gr.parts[i]} separate parts", gr.geoms[i]))
+    return rows
 
-    # coverage
-    # rows of one stack (stacked grids of one heavy site) share a polygon: one counts for space
-    spatial = ~missing
-    if stack_col and stack_col in g.columns:
-        sv = g[stack_col]
-        spatial &= ~(sv.notna() & sv.duplicated()).to_numpy()
-    polys = geoms_v[spatial]
+
+def check_coverage(gr: _Grids, bnd, sliver_area: float) -> tuple[list[dict], dict]:
+    """Edges that do not match, gaps, area outside the boundary and overlaps; rows and the areas."""
+    rows = []
+    polys, ids = gr.geoms[gr.spatial], gr.ids[gr.spatial]
     cov_valid = bool(shapely.coverage_is_valid(polys)) if len(polys) else False
     if not cov_valid and len(polys):
         edges = shapely.coverage_invalid_edges(polys)
         bad = ~shapely.is_empty(edges)
-        ids_bad = gid[spatial][bad]
-        rows.append(_row("coverage_invalid_edges", "error", ids_bad, int(bad.sum()),
+        rows.append(_row("coverage_invalid_edges", "error", ids[bad], int(bad.sum()),
                          f"{bad.sum()} grids have edges that do not match their neighbours' (gaps or overlaps)",
                          shapely.union_all(edges[bad])))
     union = shapely.union_all(polys) if len(polys) else shapely.Polygon()
@@ -243,26 +319,24 @@ def validate(
     gaps = shapely.get_parts(shapely.difference(bnd, union))
     gaps = gaps[np.isin(shapely.get_type_id(gaps), [3, 6])]
     gap_area = float(shapely.area(gaps).sum())
-    if len(gaps):
-        for gp in gaps:
-            a = float(gp.area)
-            if a <= 0:
-                continue
-            near = gid[spatial][tree.query(gp, predicate="intersects")]
-            sev, chk = ("error", "gap") if a >= sliver_area else ("warning", "sliver_gap")
-            c = gp.representative_point()
-            rows.append(_row(chk, sev, sorted(near.tolist(), key=str), a,
-                             f"{a:.2f} m2 of land at ({c.x:.1f}, {c.y:.1f}) is in no grid", gp))
+    for gp in gaps:
+        a = float(gp.area)
+        if a <= 0:
+            continue
+        near = ids[tree.query(gp, predicate="intersects")]
+        sev, chk = ("error", "gap") if a >= sliver_area else ("warning", "sliver_gap")
+        c = gp.representative_point()
+        rows.append(_row(chk, sev, sorted(near.tolist(), key=str), a,
+                         f"{a:.2f} m2 of land at ({c.x:.1f}, {c.y:.1f}) is in no grid", gp))
     outside = shapely.difference(union, bnd)
     outside_area = float(shapely.area(outside))
     if outside_area > 0:
         out_g = shapely.area(shapely.difference(polys, bnd))
         # per grid, ignore floating-point noise of the overlay (far below the sliver threshold)
-        ids_out = gid[spatial][out_g > min(sliver_area, 1.0) * 1e-3]
+        ids_out = ids[out_g > min(sliver_area, 1.0) * 1e-3]
         sev = "error" if outside_area >= sliver_area else "warning"
         rows.append(_row("outside_boundary", sev, ids_out, outside_area,
                          f"{outside_area:.2f} m2 of grids lie outside the boundary", outside))
-    # overlaps
     overlap_area = 0.0
     if len(polys) > 1:
         i1, i2 = tree.query(polys, predicate="intersects")
@@ -270,34 +344,39 @@ def validate(
         i1, i2 = i1[m], i2[m]
         inter = shapely.intersection(polys[i1], polys[i2])
         ia = shapely.area(inter)
-        ids_ok = gid[spatial]
         for j in np.flatnonzero(ia > 0):
             a = float(ia[j])
             overlap_area += a
             sev, chk = ("error", "overlap") if a >= sliver_area else ("warning", "sliver_overlap")
-            rows.append(_row(chk, sev, [ids_ok[i1[j]], ids_ok[i2[j]]], a,
-                             f"grids {ids_ok[i1[j]]} and {ids_ok[i2[j]]} overlap by {a:.2f} m2", inter[j]))
+            rows.append(_row(chk, sev, [ids[i1[j]], ids[i2[j]]], a,
+                             f"grids {ids[i1[j]]} and {ids[i2[j]]} overlap by {a:.2f} m2", inter[j]))
+    return rows, {"valid": cov_valid, "gap_area": gap_area, "outside_area": outside_area,
+                  "overlap_area": overlap_area}
 
-    # households
-    hid = np.asarray(h[household_id_col].tolist() + [None], dtype=object)[:-1]
-    pts = h.geometry.to_numpy()
-    persons = pd.to_numeric(h[persons_col], errors="coerce").fillna(0).to_numpy()
+
+def check_households(gr: _Grids, hs: _Households, h, *, assignment_col, site_col, divided_sites):
+    """Duplicates, households in no grid or two, assigned to no such grid or outside their grid.
+
+    Returns the rows, the grid row of each household (-1: none) and how many
+    households are assigned exactly once.
+    """
+    rows = []
+    hid, pts, gid = hs.ids, hs.pts, gr.ids
     hdup = pd.Series(hid).duplicated(keep=False).to_numpy()
     if hdup.any():
         for val in pd.unique(hid[hdup]):
             rows.append(_row("duplicate_household", "error", [val], int((hid == val).sum()),
                              f"household {val!r} appears {(hid == val).sum()} times"))
-    sp_idx = np.flatnonzero(spatial)
-    tree = shapely.STRtree(geoms_v[sp_idx])
+    sp_idx = np.flatnonzero(gr.spatial)
+    tree = shapely.STRtree(gr.geoms[sp_idx])
     pi, gi = tree.query(pts, predicate="intersects")
     gi = sp_idx[gi]
     n_in = np.bincount(pi, minlength=len(pts))
     # interior hits (inside two grids' interiors = in an overlap)
-    contains = shapely.contains_properly(geoms_v[gi], pts[pi])
+    contains = shapely.contains_properly(gr.geoms[gi], pts[pi])
     n_interior = np.bincount(pi[contains], minlength=len(pts))
-    none = n_in == 0
-    for i in np.flatnonzero(none):
-        rows.append(_row("household_unassigned", "error", [hid[i]], float(persons[i]),
+    for i in np.flatnonzero(n_in == 0):
+        rows.append(_row("household_unassigned", "error", [hid[i]], float(hs.persons[i]),
                          f"household {hid[i]!r} lies in no grid", pts[i]))
     two = (n_interior > 1) | ((n_in > 1) & (assignment_col is None))
     for i in np.flatnonzero(two):
@@ -305,82 +384,64 @@ def validate(
         where = "in an overlap" if n_interior[i] > 1 else "on a shared edge"
         rows.append(_row("household_in_two_grids", "error", [hid[i]], len(gs),
                          f"household {hid[i]!r} lies in grids {gs} ({where})", pts[i]))
-    if assignment_col is not None:
-        assigned = np.asarray(h[assignment_col].tolist() + [None], dtype=object)[:-1]
-        known = set(gid.tolist())
-        unknown = np.array([a not in known for a in assigned], bool)
-        for i in np.flatnonzero(unknown):
-            rows.append(_row("household_unknown_grid", "error", [hid[i]], 0,
-                             f"household {hid[i]!r} is assigned to grid {assigned[i]!r}, which does not exist",
-                             pts[i]))
-        rows_of: dict = {}
-        for j, v in enumerate(gid.tolist()):
-            rows_of.setdefault(v, []).append(j)
-        row_of_hh = np.full(len(pts), -1)
-        ok_idx = np.flatnonzero(~unknown)
-        cand = [rows_of[assigned[i]] for i in ok_idx]
-        first_row = np.array([c[0] for c in cand], dtype=int)
-        inside = shapely.covers(geoms_v[first_row], pts[ok_idx]) if len(ok_idx) else np.empty(0, bool)
-        row_of_hh[ok_idx] = first_row
-        if site_col and site_col in h.columns and not inside.all():
-            dv = read_layer(divided_sites, what="divided sites") if divided_sites is not None else None
-            inside[~inside] = _in_divided_site(h[site_col].to_numpy(dtype=object), assigned, ok_idx[~inside],
-                                               pts, geoms_v, rows_of, dv)
-        for j in np.flatnonzero(~inside):
-            i = ok_idx[j]
-            # a duplicated id: any grid carrying it may hold the household
-            other = [r_ for r_ in cand[j][1:] if shapely.covers(geoms_v[r_], pts[i])]
-            if other:
-                row_of_hh[i] = other[0]
-                continue
-            rows.append(_row("household_outside_its_grid", "error", [hid[i]], 0,
-                             f"household {hid[i]!r} is assigned to grid {assigned[i]!r} but lies outside it",
-                             pts[i]))
-        # a household listed twice counts once
-        row_of_hh[pd.Series(hid).duplicated().to_numpy()] = -1
-    else:
+    if assignment_col is None:
         row_of_hh = np.full(len(pts), -1)
         o = np.lexsort((gi, pi))
         fp = np.r_[True, pi[o][1:] != pi[o][:-1]] if len(pi) else np.empty(0, bool)
         row_of_hh[pi[o][fp]] = gi[o][fp]
-    has = row_of_hh >= 0
-    gp = np.bincount(row_of_hh[has], weights=persons[has], minlength=len(gid))
-    gh = np.bincount(row_of_hh[has], minlength=len(gid))
-    oob = (gp < min_persons) | (gp > max_persons)
-    for i in np.flatnonzero(oob):
-        sev = "flagged" if flagged[i] else "error"
-        side = "above max" if gp[i] > max_persons else "below min"
-        rows.append(_row("persons_out_of_bounds", sev, [gid[i]], int(gp[i]),
-                         f"grid {gid[i]} holds {int(gp[i])} persons, {side} ({min_persons}..{max_persons})"
-                         + (" [flagged]" if flagged[i] else ""), geoms_v[i]))
+        return rows, row_of_hh, int(((n_in >= 1) & ~two).sum())
+    assigned = np.asarray(h[assignment_col].tolist() + [None], dtype=object)[:-1]
+    site = h[site_col].to_numpy(dtype=object) if site_col and site_col in h.columns else None
+    more, row_of_hh = _check_assignment(gr, hs, assigned, site, divided_sites)
+    return rows + more, row_of_hh, int((row_of_hh >= 0).sum())
 
-    pp, online, share = grid_metrics(geoms_v, bnd, None if r is None else r.geometry.to_numpy())
-    per_grid = pd.DataFrame({
-        "grid_id": gid, "persons": gp.astype(int), "households": gh.astype(int),
-        "area_m2": shapely.area(geoms_v), "online_share": online, "polsby_popper": pp,
-        "parts": nparts, "flagged": flagged,
-    })
-    n_grids = len(g)
-    assigned_once = int(((n_in >= 1) & ~two).sum()) if assignment_col is None else int((row_of_hh >= 0).sum())
-    metrics = {
-        "n_grids": n_grids,
-        "in_bounds_share": float((~oob).mean()) if n_grids else 0.0,
-        "contiguous_share": float((~multi).mean()) if n_grids else 0.0,
-        "coverage_valid": bool(cov_valid and gap_area < sliver_area and outside_area < sliver_area
-                               and overlap_area < sliver_area),
-        "gap_area": gap_area,
-        "overlap_area": overlap_area,
-        "outside_area": outside_area,
-        "households_in": int(len(pts)),
-        "households_out": int(assigned_once),
-        "persons_in": int(persons.sum()),
-        "persons_out": int(gp.sum()),
-        "online_share": share,
-        "mean_polsby_popper": float(pp.mean()) if n_grids else 0.0,
-    }
-    cols = ["check", "severity", "ids", "figure", "message", "geometry"]
-    viol = gpd.GeoDataFrame(pd.DataFrame(rows, columns=cols), geometry="geometry", crs=work)
-    return ValidationReport(violations=viol, metrics=metrics, per_grid=per_grid, notes=list(notes or []))
+
+def _check_assignment(gr: _Grids, hs: _Households, assigned, site, divided_sites):
+    """Households assigned to a grid that does not exist, or lying outside the grid they are assigned to."""
+    rows = []
+    hid, pts, gid, geoms = hs.ids, hs.pts, gr.ids, gr.geoms
+    known = set(gid.tolist())
+    unknown = np.array([a not in known for a in assigned], bool)
+    for i in np.flatnonzero(unknown):
+        rows.append(_row("household_unknown_grid", "error", [hid[i]], 0,
+                         f"household {hid[i]!r} is assigned to grid {assigned[i]!r}, which does not exist", pts[i]))
+    rows_of: dict = {}
+    for j, v in enumerate(gid.tolist()):
+        rows_of.setdefault(v, []).append(j)
+    row_of_hh = np.full(len(pts), -1)
+    ok_idx = np.flatnonzero(~unknown)
+    cand = [rows_of[assigned[i]] for i in ok_idx]
+    first_row = np.array([c[0] for c in cand], dtype=int)
+    inside = shapely.covers(geoms[first_row], pts[ok_idx]) if len(ok_idx) else np.empty(0, bool)
+    row_of_hh[ok_idx] = first_row
+    if site is not None and not inside.all():
+        dv = read_layer(divided_sites, what="divided sites") if divided_sites is not None else None
+        inside[~inside] = _in_divided_site(site, assigned, ok_idx[~inside], pts, geoms, rows_of, dv)
+    for j in np.flatnonzero(~inside):
+        i = ok_idx[j]
+        # a duplicated id: any grid carrying it may hold the household
+        other = [r_ for r_ in cand[j][1:] if shapely.covers(geoms[r_], pts[i])]
+        if other:
+            row_of_hh[i] = other[0]
+            continue
+        rows.append(_row("household_outside_its_grid", "error", [hid[i]], 0,
+                         f"household {hid[i]!r} is assigned to grid {assigned[i]!r} but lies outside it", pts[i]))
+    # a household listed twice counts once
+    row_of_hh[pd.Series(hid).duplicated().to_numpy()] = -1
+    return rows, row_of_hh
+
+
+def check_bounds(gr: _Grids, persons: np.ndarray, lo: int, hi: int) -> tuple[list[dict], np.ndarray]:
+    """Grids holding fewer than ``lo`` or more than ``hi`` persons (``"flagged"`` when the caller accepted it)."""
+    rows = []
+    oob = (persons < lo) | (persons > hi)
+    for i in np.flatnonzero(oob):
+        sev = "flagged" if gr.flagged[i] else "error"
+        side = "above max" if persons[i] > hi else "below min"
+        rows.append(_row("persons_out_of_bounds", sev, [gr.ids[i]], int(persons[i]),
+                         f"grid {gr.ids[i]} holds {int(persons[i])} persons, {side} ({lo}..{hi})"
+                         + (" [flagged]" if gr.flagged[i] else ""), gr.geoms[i]))
+    return rows, oob
 
 
 def check_invariants(report: ValidationReport, *, households_in: int, persons_in: int, what: str,
