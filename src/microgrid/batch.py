@@ -693,10 +693,10 @@ def _fingerprint(area_geom, hh, bar, lm, params: dict) -> str:
 
 def _connect(client, n_workers):
     """A Dask client and what to close afterwards."""
-    try:
-        from dask.distributed import Client, LocalCluster
-    except ImportError:  # pragma: no cover - the dask extra is missing
-        raise InputError("partition_many needs the dask extra: pip install microgrid[dask]") from None
+    from ._compat import import_optional
+
+    distributed = import_optional("dask.distributed", "dask", "partition_many")
+    Client, LocalCluster = distributed.Client, distributed.LocalCluster
     if client is None or client == "local":
         if n_workers is None:
             n_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -559,13 +559,12 @@ def _cmd_staff(a) -> int:
 
 
 def _cmd_serve(a) -> int:
+    from ._compat import import_optional
     from .errors import InputError
 
-    try:
-        from .service import serve
-    except ImportError as exc:
-        raise InputError(f"the service needs the service extra ({exc.name} is missing): "
-                         'pip install "microgrid[service]"') from None
+    import_optional("fastapi", "service", "the HTTP service")
+    import_optional("uvicorn", "service", "the HTTP service")
+    from .service import serve
     if not 0 < a.port < 65536 or (a.jobs is not None and a.jobs < 1) or a.timeout <= 0 or a.max_body_mb <= 0:
         raise InputError("--port must be 1..65535, --jobs >= 1, --timeout and --max-body-mb > 0")
     serve(a.host, a.port, max_jobs=a.jobs, max_queue=a.queue, timeout=a.timeout,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import InputError, MicrogridError
+from .errors import InputError
 
 __all__ = ["ledger_table", "write_ledger", "divided_sites_table"]
 
@@ -170,10 +170,9 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", overwr
     t = ledger_table(grids, households, grid_id_col=grid_id_col)
     key = "code" if "code" in t.columns else grid_id_col
     if out.suffix.lower() == ".xlsx":
-        try:
-            import openpyxl  # noqa: F401
-        except ImportError:
-            raise MicrogridError("XLSX ledgers need openpyxl: pip install microgrid[xlsx]") from None
+        from ._compat import import_optional
+
+        import_optional("openpyxl", "xlsx", "XLSX ledgers")
         summary = t.groupby([key] + (["name"] if "name" in t.columns else []), dropna=False, sort=True).agg(
             households=("household_id", "size"), persons=("persons", "sum")).reset_index()
 

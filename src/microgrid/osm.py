@@ -55,7 +55,6 @@ _KEYS = [
 _POLY = ("Polygon", "MultiPolygon")
 _LINE = ("LineString", "MultiLineString")
 _WGS84 = "EPSG:4326"
-_HINT = 'pip install "microgrid[osm]"'
 
 
 @dataclass(frozen=True)
@@ -132,12 +131,9 @@ class OSMLayers:
 
 
 def _require(module: str, what: str):
-    import importlib
+    from ._compat import import_optional
 
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise InputError(f"reading {what} needs {module}, which is not installed: {_HINT}") from None
+    return import_optional(module, "osm", f"reading {what}")
 
 
 def _read_xml(path: Path) -> gpd.GeoDataFrame:

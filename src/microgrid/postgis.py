@@ -27,7 +27,7 @@ import re
 from contextlib import contextmanager
 from os import PathLike, fspath
 
-from .errors import InputError, MicrogridError
+from .errors import InputError
 
 __all__ = ["is_db_url", "read_table", "write_plan", "read_plan", "db_url_of", "PLAN_TABLES"]
 
@@ -111,15 +111,11 @@ def mask_password(url: str) -> str:
 
 
 def _require():
-    try:
-        import geoalchemy2  # noqa: F401  (to_postgis needs it)
-        import psycopg  # noqa: F401
-        import sqlalchemy
-    except ImportError as exc:
-        raise MicrogridError(
-            f"PostGIS input/output needs {exc.name}: install it with pip install \"microgrid[postgis]\""
-        ) from None
-    return sqlalchemy
+    from ._compat import import_optional
+
+    import_optional("geoalchemy2", "postgis", "PostGIS input/output")  # to_postgis needs it
+    import_optional("psycopg", "postgis", "PostGIS input/output")
+    return import_optional("sqlalchemy", "postgis", "PostGIS input/output")
 
 
 def _split(url: str) -> tuple[str, str]:

@@ -68,12 +68,9 @@ _FOLIUM_BARRIER = {"main road": (5, "#3c3c3c"), "road": (3.5, "#555555"), "lane"
 
 
 def _optional(name: str, extra: str):
-    import importlib
+    from ._compat import import_optional
 
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise MicrogridError(f"{name} is needed for this; install it with: pip install microgrid[{extra}]") from None
+    return import_optional(name, extra, "maps")
 
 
 def _pyplot():
