@@ -19,6 +19,7 @@ import pytest
 import shapely
 
 import microgrid
+from microgrid._compat import MissingDependency
 from microgrid.errors import InputError
 from microgrid.inputs import BARRIER_RANKS
 
@@ -114,12 +115,12 @@ def test_missing_reader_says_how_to_install(tmp_path, monkeypatch):
     f = tmp_path / "v.osm"
     f.write_text(_xml())
     monkeypatch.setitem(sys.modules, "osmnx", None)  # makes "import osmnx" fail
-    with pytest.raises(InputError, match=r"osmnx.*microgrid\[osm\]"):
+    with pytest.raises(MissingDependency, match=r"osmnx.*'osm' extra"):
         microgrid.from_osm(f)
     g = tmp_path / "v.osm.pbf"
     g.write_bytes(b"")
     monkeypatch.setitem(sys.modules, "pyrosm", None)
-    with pytest.raises(InputError, match=r"pyrosm.*microgrid\[osm\]"):
+    with pytest.raises(MissingDependency, match=r"pyrosm.*'osm' extra"):
         microgrid.from_osm(g)
 
 
