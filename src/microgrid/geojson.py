@@ -11,6 +11,7 @@ output is in that CRS too and carries a ``crs`` member naming it.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -30,20 +31,63 @@ _GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Poly
                    "GeometryCollection")
 
 
+_CRS_HINT = ("give the EPSG code of a CRS on Earth, such as 'EPSG:4547' (CGCS2000 Gauss-Kruger) or "
+             "'EPSG:32650' (UTM), or leave crs out for WGS84 longitude/latitude (RFC 7946)")
+
+
 def _crs_of(crs):
+    """The CRS named by a request's ``crs`` member, checked to be a horizontal CRS on Earth.
+
+    Accepts a string or integer pyproj knows, the 2008 GeoJSON forms
+    ``{"type": "name", "properties": {"name": ...}}`` and ``{"type": "EPSG",
+    "properties": {"code": ...}}``, or a PROJJSON object. Anything else,
+    and any CRS that cannot be converted to WGS84 (another celestial body,
+    an engineering/local CRS, a vertical or geocentric one), is an
+    :class:`InputError`.
+    """
     import pyproj
 
-    if isinstance(crs, dict):  # the 2008 GeoJSON form {"type": "name", "properties": {"name": ...}}
-        crs = (crs.get("properties") or {}).get("name")
     if crs is None:
         return pyproj.CRS.from_user_input(WGS84)
+    if isinstance(crs, dict):
+        kind, props = crs.get("type"), crs.get("properties")
+        if kind in ("name", "EPSG"):
+            key = "name" if kind == "name" else "code"
+            value = props.get(key) if isinstance(props, dict) else None
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                raise InputError(f"crs: a {{'type': {kind!r}}} crs needs 'properties': {{{key!r}: ...}} naming the "
+                                 f"CRS; {_CRS_HINT}")
+            crs = value if kind == "name" else f"EPSG:{value}"
+        else:
+            try:
+                crs = json.dumps(crs, sort_keys=True)  # PROJJSON, hashable for the cache
+            except (TypeError, ValueError):
+                raise InputError(f"crs: not a CRS object; {_CRS_HINT}") from None
+    if isinstance(crs, bool) or not isinstance(crs, (str, int)):
+        raise InputError(f"crs: a {type(crs).__name__} is not a CRS; {_CRS_HINT}")
+    _check_crs(crs)
+    return pyproj.CRS.from_user_input(crs)
+
+
+@functools.lru_cache(maxsize=64)
+def _check_crs(crs) -> None:
+    """Raise InputError unless ``crs`` names a horizontal CRS on Earth (only the verdict is cached)."""
+    import pyproj
+
+    shown = repr(crs) if len(str(crs)) <= 80 else repr(str(crs)[:77] + "...")
     try:
-        return pyproj.CRS.from_user_input(crs)
-    except Exception:  # pyproj raises CRSError, TypeError for odd inputs
-        raise InputError(
-            f"crs: {crs!r} is not a CRS pyproj knows; give an EPSG code such as 'EPSG:4547' "
-            "or leave it out for WGS84 longitude/latitude (RFC 7946)"
-        ) from None
+        c = pyproj.CRS.from_user_input(crs)
+    except Exception:  # pyproj raises CRSError, TypeError, ValueError for odd inputs
+        raise InputError(f"crs: {shown} is not a CRS pyproj knows; {_CRS_HINT}") from None
+    if not (c.is_geographic or c.is_projected):
+        raise InputError(f"crs: {shown} is not a horizontal CRS on Earth that longitude/latitude can be converted "
+                         f"to (its type: {c.type_name}); {_CRS_HINT}")
+    try:
+        pyproj.Transformer.from_crs(c, WGS84, always_xy=True)
+    except Exception as exc:  # pyproj.exceptions.ProjError: e.g. "Moon vs Earth"
+        why = str(exc).split("(Internal Proj Error:")[-1].split(". You may")[0].strip(" )")[:200]
+        raise InputError(f"crs: {shown} ({c.name}) cannot be converted to WGS84, it is not a CRS on Earth "
+                         f"({why}); {_CRS_HINT}") from None
 
 
 def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | None:
