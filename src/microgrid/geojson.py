@@ -49,6 +49,8 @@ def _crs_of(crs):
 
     if crs is None:
         return pyproj.CRS.from_user_input(WGS84)
+    if isinstance(crs, pyproj.CRS):  # from a layer: the caller's own
+        return crs
     if isinstance(crs, dict):
         kind, props = crs.get("type"), crs.get("properties")
         if kind in ("name", "EPSG"):
