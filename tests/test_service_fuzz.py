@@ -204,9 +204,9 @@ def test_deep_nesting_anywhere_is_a_400_problem(url, bodies, kind, depth, where,
                            f'"{first}": {{"type": "FeatureCollection", "features": [{deep}, ', 1)
     else:
         raw = deep
-    if pad:  # big enough to be parsed in the worker, not on the event loop
-        raw = raw[:-1] + f', "pad": "{"x" * pad}"' + raw[-1] if raw.endswith("}") else raw
     assert deep in raw
+    if pad and raw.endswith("}"):  # big enough to be parsed in the worker, not on the event loop
+        raw = raw[:-1] + f', "pad": "{"x" * pad}"' + raw[-1]
     r = _post(url, kind, raw.encode())
     _check(r)
     assert r.status_code == 400 and r.json()["type"].endswith("too-deep"), r.text[:300]

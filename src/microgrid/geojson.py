@@ -145,12 +145,20 @@ def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | No
         raise InputError(f"{what}: a FeatureCollection needs a 'features' list")
     crs = _crs_of(crs)
     geoms, rows, bad, empty = [], [], [], []
+    at, xy = [], []  # plain points, made at once below: shapely.geometry.shape costs ~30 us a feature
     for i, f in enumerate(features):
-        if not isinstance(f, dict):
+        if not isinstance(f, dict) or f.get("type") != "Feature":
             bad.append(i)
+            geoms.append(None)
+            rows.append({})
             continue
         g = f.get("geometry")
-        if g is None:
+        c = g.get("coordinates") if type(g) is dict and g.get("type") == "Point" else None
+        if type(c) is list and 2 <= len(c) <= 3 and all(type(v) is float or type(v) is int for v in c):
+            at.append(i)
+            xy.append(c[:2])
+            geoms.append(None)
+        elif g is None:
             empty.append(i)
             geoms.append(None)
         else:
@@ -172,21 +180,63 @@ def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | No
         if "id" in f and "id" not in props:
             props["id"] = f["id"]
         rows.append(props)
+    if at:
+        try:
+            arr = np.array(xy, dtype=float)
+        except OverflowError:  # an integer beyond any float
+            arr = np.array([[_float(v) for v in c] for c in xy], dtype=float)
+        finite = np.isfinite(arr).all(axis=1)
+        bad.extend(np.asarray(at)[~finite].tolist())
+        for i, p in zip(at, shapely.points(np.where(finite[:, None], arr, 0.0))):
+            geoms[i] = p
     problems = []
+    bad = sorted(set(bad))
     if bad:
         problems.append(
             f"{what}: {len(bad)} feature(s) are not readable GeoJSON features (features[{ids_preview(bad)}]); "
-            "each needs a 'geometry' with a valid 'type' and finite 'coordinates', and 'properties' as an object"
+            "each needs \"type\": \"Feature\", a 'geometry' with a valid 'type' and finite 'coordinates', and "
+            "'properties' as an object"
         )
     if empty:
         problems.append(
             f"{what}: {len(empty)} feature(s) have no geometry (features[{ids_preview(empty)}]); "
             "give each one a geometry or leave it out"
         )
+    far = [] if problems else _off_the_earth(geoms, crs)
+    if far:
+        problems.append(
+            f"{what}: {len(far)} feature(s) have coordinates that are not on the Earth in {crs.name} "
+            f"(features[{ids_preview(far)}]); longitude/latitude must lie within -360..360 and -90..90: if the "
+            "coordinates are in another CRS, name it in the request's crs"
+        )
     if problems:
         raise InputError(problems)
     df = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=crs).values, crs=crs)
+
+
+def _float(v) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf
+
+
+def _off_the_earth(geoms: list, crs) -> list[int]:
+    """Positions of the geometries with a coordinate that is no place on Earth in ``crs``."""
+    import pyproj
+
+    arr = np.array(geoms + [None], dtype=object)[:-1]
+    xy, idx = shapely.get_coordinates(arr, return_index=True)
+    if not len(xy):
+        return []
+    x, y = xy[:, 0], xy[:, 1]
+    if not crs.is_geographic:
+        with np.errstate(all="ignore"):
+            x, y = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True).transform(x, y, errcheck=False)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 360) & (np.abs(y) <= 90)
+    return np.unique(idx[~ok]).tolist()
 
 
 def _clean_value(v):

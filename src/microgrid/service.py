@@ -209,6 +209,41 @@ _MODELS: dict[str, type[BaseModel]] = {"partition": PartitionRequest, "validate"
 _GEODATA = {"households", "boundary", "barriers", "landmarks", "grids", "points", "plan"}
 
 
+class _Collection(BaseModel):
+    """What a request's FeatureCollection is checked for here; each feature is checked as it is read.
+
+    Validating every feature with the :class:`Feature` model costs ~30 us a
+    feature (10 s for a maximal body); :func:`microgrid.geojson.read_feature_collection`
+    checks the same and names the features at fault.
+    """
+
+    model_config = ConfigDict(extra="allow")
+    type: Literal["FeatureCollection"]
+    features: list[Any]
+
+
+class _Plan(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    grids: _Collection
+    households: _Collection
+
+
+def _lean(model: type[BaseModel]) -> type[BaseModel]:
+    """``model`` with its geodata members checked as :class:`_Collection` (the OpenAPI spec shows ``model``)."""
+    from pydantic import create_model
+
+    fields = {}
+    for name, f in model.model_fields.items():
+        if name == "plan":
+            fields[name] = (_Plan, ...)
+        elif name in _GEODATA:
+            fields[name] = (_Collection, ...) if f.is_required() else (_Collection | None, f.default)
+    return create_model(model.__name__, __base__=model, **fields)
+
+
+_CHECKS = {kind: _lean(m) for kind, m in _MODELS.items()}
+
+
 class _Refused(Exception):
     """A request refused before its job runs; ``problem`` is the answer."""
 
@@ -324,9 +359,8 @@ def parse_request(kind: str, raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) 
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN
         raise _Refused(_problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}",
                                 "malformed-json")) from None
-    model = _MODELS[kind]
     try:
-        body = model.model_validate(data)
+        body = _CHECKS[kind].model_validate(data)
     except ValidationError as exc:
         raise _Refused(_invalid(exc.errors(include_url=False, include_input=False))) from None
     payload = body.model_dump(mode="json", exclude_unset=True, exclude=_GEODATA)
@@ -341,6 +375,22 @@ _PARTITION_ARGS = ("min_persons", "max_persons", "n_grids", "seed", "id_col", "p
                    "oversize", "stack_col")
 
 
+def _need_scalars(layer, what: str, cols) -> None:
+    """Refuse arrays and objects in the columns a job uses as ids, counts or kinds (they cannot be compared)."""
+    from .errors import InputError, ids_preview
+
+    if layer is None:
+        return
+    problems = []
+    for col in dict.fromkeys(c for c in cols if c and c in layer.columns):
+        odd = [i for i, v in enumerate(layer[col].tolist()) if isinstance(v, (list, dict))]
+        if odd:
+            problems.append(f"{what}: the {col} property must be a string, a number or null, not an array or "
+                            f"object (features[{ids_preview(odd)}])")
+    if problems:
+        raise InputError(problems)
+
+
 def _job_partition(p: dict) -> dict:
     from .api import partition
     from .geojson import plan_to_geojson, read_feature_collection
@@ -349,6 +399,10 @@ def _job_partition(p: dict) -> dict:
     layers = {k: read_feature_collection(p.get(k), what=k, crs=crs)
               for k in ("households", "boundary", "barriers", "landmarks")}
     kw = {k: p[k] for k in _PARTITION_ARGS if k in p and p[k] is not None}
+    _need_scalars(layers["households"], "households", (kw.get("id_col", "household_id"),
+                                                       kw.get("persons_col", "persons"), kw.get("stack_col")))
+    _need_scalars(layers["barriers"], "barriers", (kw.get("kind_col"), "kind", "highway", "name"))
+    _need_scalars(layers["landmarks"], "landmarks", ("name", "kind"))
     plan = partition(layers["households"], layers["boundary"], layers["barriers"], layers["landmarks"], **kw)
     return {"summary": plan.summary(), "report": plan.report.to_dict(), **plan_to_geojson(plan, crs=crs)}
 
@@ -362,6 +416,11 @@ def _job_validate(p: dict) -> dict:
               for k in ("grids", "households", "boundary", "barriers")}
     kw = {k: p[k] for k in ("min_persons", "max_persons", "grid_id_col", "household_id_col", "persons_col",
                             "assignment_col", "stack_col") if k in p}
+    _need_scalars(layers["grids"], "grids", (kw.get("grid_id_col", "grid_id"), kw.get("stack_col", "stack_id"),
+                                             "flagged"))
+    _need_scalars(layers["households"], "households", (kw.get("household_id_col", "household_id"),
+                                                       kw.get("persons_col", "persons"), kw.get("assignment_col")))
+    _need_scalars(layers["barriers"], "barriers", ("kind", "highway", "name"))
     report = validate(layers["grids"], layers["households"], layers["boundary"], layers["barriers"], **kw)
     return {"summary": report.summary(), "report": report.to_dict()}
 
@@ -393,10 +452,6 @@ def _check_plan(old, lo: int, hi: int) -> None:
         if col not in old.households.columns or old.households[col].isna().any():
             problems.append(f"plan.households: every household needs a {col} property "
                             "(as /v1/partition returned them)")
-    for what, gdf in (("plan.grids", old.grids), ("plan.households", old.households)):
-        for col in ("grid_id", "household_id"):
-            if col in gdf.columns and not gdf[col].map(lambda v: isinstance(v, (str, int, float))).all():
-                problems.append(f"{what}: {col} values must be strings or numbers")
     if problems:
         raise InputError(problems)
     report = validate(old.grids, old.households, old.boundary, None, min_persons=lo, max_persons=hi,
@@ -425,6 +480,10 @@ def _job_repartition(p: dict) -> dict:
                boundary=read_feature_collection(p.get("boundary"), what="boundary", crs=crs),
                barriers=read_feature_collection(p.get("barriers"), what="barriers", crs=crs))
     hh = read_feature_collection(p.get("households"), what="households", crs=crs)
+    _need_scalars(old.grids, "plan.grids", ("grid_id", "code", "flagged", "name", "stack_id"))
+    _need_scalars(old.households, "plan.households", ("household_id", "grid_id", "persons"))
+    _need_scalars(hh, "households", (p.get("id_col", "household_id"), p.get("persons_col", "persons")))
+    _need_scalars(old.barriers, "barriers", ("kind", "highway", "name"))
     problems: list[str] = []
     lo = p.get("min_persons")
     hi = p.get("max_persons")
@@ -476,6 +535,7 @@ def _job_locate(p: dict) -> dict:
     grids = read_feature_collection(p.get("grids"), what="grids", crs=crs)
     pts = read_feature_collection(p.get("points"), what="points", crs=crs)
     id_col = p.get("grid_id_col", "grid_id")
+    _need_scalars(grids, "grids", (id_col, "code", "stack_id"))
     res = locate(grids, pts, grid_id_col=id_col)
     ids = res["grid_id"]
     res = res.astype(object).where(res.notna(), None)
