@@ -28,7 +28,7 @@ hyp = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-EXAMPLES = int(os.environ.get("MICROGRID_FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("MICROGRID_FUZZ_EXAMPLES", "100"))
 SEED = int(os.environ.get("MICROGRID_FUZZ_SEED", "0"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -236,3 +236,28 @@ def test_a_wrong_value_anywhere_is_answered_without_a_5xx(url, bodies, data, kin
                                                   b"\xff\xfe{", b'{"households": "\\ud800"}', b'"\\"[[[["'])))
 def test_any_bytes_are_answered_without_a_5xx(url, kind, raw):
     _check(_post(url, kind, raw))
+
+
+def _depth(v) -> int:
+    if isinstance(v, dict):
+        return 1 + max((_depth(x) for x in v.values()), default=0)
+    if isinstance(v, list):
+        return 1 + max((_depth(x) for x in v), default=0)
+    return 0
+
+
+TRICKY = st.text(alphabet='[]{}"\\/ab\u00e9\u4e2d', max_size=12)
+NESTED = st.recursive(st.one_of(SCALARS, TRICKY),
+                      lambda inner: st.one_of(st.lists(inner, max_size=3),
+                                              st.dictionaries(TRICKY, inner, max_size=3)), max_leaves=30)
+
+
+@seed(SEED)
+@settings(max_examples=EXAMPLES * 5, deadline=None, database=None)
+@given(value=NESTED, ascii_only=st.booleans())
+def test_nesting_depth_matches_the_parsed_value(value, ascii_only):
+    """The raw-byte scan the service refuses deep bodies with agrees with the parsed JSON, strings included."""
+    from microgrid.service import nesting_depth
+
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert nesting_depth(raw) == _depth(value)
