@@ -28,7 +28,7 @@ hyp = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-EXAMPLES = int(os.environ.get("MICROGRID_FUZZ_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("MICROGRID_FUZZ_EXAMPLES", "60"))
 SEED = int(os.environ.get("MICROGRID_FUZZ_SEED", "0"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -127,9 +127,13 @@ def _post(url, kind, body):
 KINDS = st.sampled_from(["partition", "validate", "repartition", "locate"])
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
                     st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12))
-JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                     st.dictionaries(st.text(max_size=8), inner, max_size=4)),
-                    max_leaves=12)
+
+
+def _containers(inner):
+    return st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4))
+
+
+JSON = st.recursive(SCALARS, _containers, max_leaves=12)
 
 LOCAL_CS = 'LOCAL_CS["site",LOCAL_DATUM["d",0],UNIT["metre",1],AXIS["x",EAST],AXIS["y",NORTH]]'
 MOON_PROJJSON = {"type": "GeographicCRS", "name": "Moon", "datum": {
@@ -228,6 +232,27 @@ def test_a_wrong_value_anywhere_is_answered_without_a_5xx(url, bodies, data, kin
     _check(_post(url, kind, _replace(body, path, new)))
 
 
+KEYS = st.one_of(st.sampled_from(["geometry", "id", "type", "properties", "features", "coordinates", "crs", "bbox",
+                                  "grid_id", "household_id", "persons", "code", "stack_id", "flagged", "min_persons",
+                                  "max_persons", "kind", "name", ""]), st.text(max_size=8))
+
+
+@seed(SEED)
+@FUZZ
+@given(data=st.data(), kind=KINDS, key=KEYS, new=JSON)
+def test_a_member_added_anywhere_is_answered_without_a_5xx(url, bodies, data, kind, key, new):
+    body = bodies[kind]
+    objects = [p for p in _paths(body) if isinstance(_at(body, p), dict)]
+    path = data.draw(st.sampled_from(sorted(objects, key=str)), label="path")
+    _check(_post(url, kind, _replace(body, (*path, key), new)))
+
+
+def _at(value, path):
+    for k in path:
+        value = value[k]
+    return value
+
+
 @seed(SEED)
 @FUZZ
 @given(kind=KINDS, raw=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
@@ -247,9 +272,13 @@ def _depth(v) -> int:
 
 
 TRICKY = st.text(alphabet='[]{}"\\/ab\u00e9\u4e2d', max_size=12)
-NESTED = st.recursive(st.one_of(SCALARS, TRICKY),
-                      lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                              st.dictionaries(TRICKY, inner, max_size=3)), max_leaves=30)
+
+
+def _nest(inner):
+    return st.one_of(st.lists(inner, max_size=3), st.dictionaries(TRICKY, inner, max_size=3))
+
+
+NESTED = st.recursive(st.one_of(SCALARS, TRICKY), _nest, max_leaves=30)
 
 
 @seed(SEED)

@@ -56,8 +56,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints,
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .errors import InputError
 
-__all__ = ["create_app", "serve", "run_job", "parse_request", "nesting_depth"]
+__all__ = ["create_app", "serve", "run_job", "parse_request", "nesting_depth", "Refused"]
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +245,14 @@ def _lean(model: type[BaseModel]) -> type[BaseModel]:
 _CHECKS = {kind: _lean(m) for kind, m in _MODELS.items()}
 
 
-class _Refused(Exception):
-    """A request refused before its job runs; ``problem`` is the answer."""
+class Refused(InputError):
+    """A request body refused before its job runs (not JSON, nested too deeply, not the schema).
+
+    Attributes
+    ----------
+    problem : dict
+        The RFC 9457 problem to answer with (status 400 or 422).
+    """
 
     def __init__(self, problem: dict):
         super().__init__(problem["detail"])
@@ -331,8 +338,9 @@ def parse_request(kind: str, raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) 
 
     Raises
     ------
-    _Refused
-        With a problem: 400 (not JSON, nested too deep) or 422 (not the
+    Refused
+        An :class:`~microgrid.errors.InputError` carrying the problem to
+        answer with: 400 (not JSON, nested too deeply) or 422 (not the
         schema).
 
     Examples
@@ -351,18 +359,18 @@ def parse_request(kind: str, raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) 
                         f"deep; at most {max_depth} are accepted (GeoJSON itself needs about 10): flatten the "
                         "deeply nested members (properties, crs)", "too-deep")
     if depth > max_depth:
-        raise _Refused(too_deep)
+        raise Refused(too_deep)
     try:
         data = json.loads(raw, parse_constant=_no_constant)
     except RecursionError:
-        raise _Refused(too_deep) from None
+        raise Refused(too_deep) from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN
-        raise _Refused(_problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}",
+        raise Refused(_problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}",
                                 "malformed-json")) from None
     try:
         body = _CHECKS[kind].model_validate(data)
     except ValidationError as exc:
-        raise _Refused(_invalid(exc.errors(include_url=False, include_input=False))) from None
+        raise Refused(_invalid(exc.errors(include_url=False, include_input=False))) from None
     payload = body.model_dump(mode="json", exclude_unset=True, exclude=_GEODATA)
     payload.update({k: data[k] for k in _GEODATA & body.model_fields_set})
     return payload
@@ -377,7 +385,7 @@ _PARTITION_ARGS = ("min_persons", "max_persons", "n_grids", "seed", "id_col", "p
 
 def _need_scalars(layer, what: str, cols) -> None:
     """Refuse arrays and objects in the columns a job uses as ids, counts or kinds (they cannot be compared)."""
-    from .errors import InputError, ids_preview
+    from .errors import ids_preview
 
     if layer is None:
         return
@@ -442,7 +450,6 @@ def _bound_of(boundary, name: str, default: int, problems: list[str]) -> int:
 
 def _check_plan(old, lo: int, hi: int) -> None:
     """Refuse a plan that repartition cannot start from: ids missing, or grids that do not tile the boundary."""
-    from .errors import InputError
     from .validate import validate
 
     problems = []
@@ -455,7 +462,7 @@ def _check_plan(old, lo: int, hi: int) -> None:
     if problems:
         raise InputError(problems)
     report = validate(old.grids, old.households, old.boundary, None, min_persons=lo, max_persons=hi,
-                      assignment_col="grid_id", stack_col=None)
+                      assignment_col="grid_id")  # stacked grids (stack_id) share one polygon
     tiling = ("empty_geometry", "invalid_geometry", "duplicate_grid_id", "coverage_invalid_edges", "gap",
               "outside_boundary", "overlap")
     bad = report.errors[report.errors["check"].isin(tiling)] if len(report.errors) else report.errors
@@ -467,7 +474,6 @@ def _check_plan(old, lo: int, hi: int) -> None:
 
 
 def _job_repartition(p: dict) -> dict:
-    from .errors import InputError
     from .geojson import plan_to_geojson, read_feature_collection
     from .plan import Plan, _jsonable
     from .repartition import repartition
@@ -575,9 +581,11 @@ def _internal(detail: str, kind: str = "internal", title: str = "Internal error"
 
 
 def _problem_of(exc: BaseException) -> dict:
-    from .errors import InfeasibleError, InputError, InternalError, MicrogridError
+    from .errors import InfeasibleError, InternalError, MicrogridError
     from .plan import _jsonable
 
+    if isinstance(exc, Refused):
+        return exc.problem
     if isinstance(exc, InputError):
         return _problem(422, "Bad input", str(exc), "bad-input", problems=exc.problems)
     if isinstance(exc, InfeasibleError):
@@ -656,7 +664,7 @@ def _work(kind: str, raw: bytes, max_depth: int) -> tuple[str, Any, str | None]:
     """Parse, check and run one request body: what a worker process does."""
     try:
         payload = parse_request(kind, raw, max_depth=max_depth)
-    except _Refused as exc:
+    except Refused as exc:
         return "error", exc.problem, None
     except Exception as exc:  # noqa: BLE001 - MemoryError, or a bug in the parsing
         problem = _problem_of(exc)
@@ -941,7 +949,7 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
             try:
                 payload = (parse_request(kind, raw, max_depth=max_depth) if len(raw) <= _INLINE_PARSE else
                            await loop.run_in_executor(threads, lambda: parse_request(kind, raw, max_depth=max_depth)))
-            except _Refused as exc:
+            except Refused as exc:
                 return _problem_response(exc.problem)
         if state["waiting"] >= max_queue:
             return _problem_response(_problem(503, "Busy", f"{max_queue} requests are already waiting; "
