@@ -53,6 +53,8 @@ def _crs_of(crs):
         return crs
     if isinstance(crs, dict):
         kind, props = crs.get("type"), crs.get("properties")
+        if kind is None and isinstance(props, dict) and "name" in props:
+            kind = "name"  # as read before: the type member left out
         if kind in ("name", "EPSG"):
             key = "name" if kind == "name" else "code"
             value = props.get(key) if isinstance(props, dict) else None

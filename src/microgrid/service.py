@@ -450,8 +450,11 @@ def _bound_of(boundary, name: str, default: int, problems: list[str]) -> int:
 
 def _check_plan(old, lo: int, hi: int) -> None:
     """Refuse a plan that repartition cannot start from: ids missing, or grids that do not tile the boundary."""
+    from .errors import ids_preview
     from .validate import validate
 
+    if old.grids is None or old.households is None:
+        raise InputError("plan: give both its grids and its households, as /v1/partition returned them")
     problems = []
     if "grid_id" not in old.grids.columns or old.grids["grid_id"].isna().any():
         problems.append("plan.grids: every grid needs a grid_id property (as /v1/partition returned them)")
@@ -459,6 +462,12 @@ def _check_plan(old, lo: int, hi: int) -> None:
         if col not in old.households.columns or old.households[col].isna().any():
             problems.append(f"plan.households: every household needs a {col} property "
                             "(as /v1/partition returned them)")
+    if "flagged" in old.grids.columns:
+        odd = [i for i, v in enumerate(old.grids["flagged"].tolist())
+               if not (v is None or isinstance(v, bool) or isinstance(v, float) and np.isnan(v))]
+        if odd:
+            problems.append(f"plan.grids: the flagged property must be true, false or null "
+                            f"(features[{ids_preview(odd)}])")
     if problems:
         raise InputError(problems)
     report = validate(old.grids, old.households, old.boundary, None, min_persons=lo, max_persons=hi,
@@ -601,8 +610,22 @@ def _problem_of(exc: BaseException) -> dict:
     return _internal(f"{type(exc).__name__}: {exc}")
 
 
+def _finite(v):
+    """``v`` with NaN and infinities (e.g. a missing id in a report) as ``None``: JSON has no such numbers."""
+    if isinstance(v, float):
+        return v if np.isfinite(v) else None
+    if isinstance(v, dict):
+        return {k: _finite(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_finite(x) for x in v]
+    return v
+
+
 def _dumps(result: dict) -> bytes:
-    return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    try:
+        return json.dumps(result, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    except ValueError:  # a NaN somewhere: only then walk the whole answer
+        return json.dumps(_finite(result), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _execute(kind: str, payload: dict) -> tuple[str, Any, str | None]:
