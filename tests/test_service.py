@@ -598,3 +598,18 @@ def test_healthz_answers_while_a_big_locate_runs():
         assert len(lags) > 5 and max(lags) < 1.0, (len(lags), max(lags))
     finally:
         _stop(proc)
+
+
+def test_nan_in_an_answer_is_null_and_flags_are_checked(server, village, partitioned):
+    """Found by the fuzz suite: a grid without properties made the validate report hold NaN (a 500)."""
+    body, _ = village
+    grids = json.loads(json.dumps(partitioned["grids"]))
+    grids["features"][1]["properties"] = None
+    r = httpx.post(server + "/v1/validate", json={"grids": grids, "households": partitioned["households"],
+                                                   "boundary": body["boundary"]}, timeout=60)
+    assert r.status_code == 200, r.text
+    json.loads(r.text, parse_constant=lambda c: pytest.fail(f"{c} in the answer"))  # strict JSON
+    p = _is_problem(httpx.post(server + "/v1/repartition", json={
+        "plan": {"grids": _with(partitioned["grids"], flagged="x"), "households": partitioned["households"]},
+        "households": body["households"], "boundary": body["boundary"]}, timeout=60), 422)
+    assert "flagged" in p["detail"]
