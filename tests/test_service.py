@@ -317,7 +317,8 @@ def test_serve_without_the_extra_is_a_clear_error(monkeypatch, capsys):
     from microgrid.cli import main
 
     assert main(["serve", "--port", "1"]) == 2
-    assert "microgrid[service]" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "'service' extra" in err and "fastapi" in err
 
 
 def test_fuzz_from_the_openapi_spec_finds_no_server_error(tmp_path):
@@ -340,3 +341,276 @@ def test_fuzz_from_the_openapi_spec_finds_no_server_error(tmp_path):
     tail = run.stdout[-3000:]
     assert run.returncode == 0, tail
     assert "passed" in tail and "failed" not in tail.split("Test cases:")[-1], tail
+
+
+# ------------------------------------------------------------------ hostile inputs (each was a 500, a hang or a silence)
+
+
+def _raw(url, path, raw: bytes, **kw):
+    return httpx.post(url + path, content=raw, headers={"content-type": "application/json"}, timeout=120, **kw)
+
+
+@pytest.mark.parametrize("depth", [300, 980, 5000])
+@pytest.mark.parametrize("where", ["property", "crs"])
+def test_deep_nesting_is_400_before_parsing(server, village, depth, where):
+    body, _ = village
+    deep = "[" * depth + "]" * depth
+    if where == "property":
+        raw = json.dumps({"points": body["households"], "grids": body["boundary"]}).replace(
+            '"properties": {', f'"properties": {{"x": {deep}, ', 1)
+    else:
+        raw = json.dumps({"points": body["households"], "grids": body["boundary"]})[:-1] + f', "crs": {{"a": {deep}}}}}'
+    p = _is_problem(_raw(server, "/v1/locate", raw.encode()), 400)
+    assert p["type"].endswith("too-deep") and "at most 64" in p["detail"]
+    # a body big enough to be parsed in the worker process is refused there alike
+    padded = raw[:-1] + f', "pad": "{"x" * 400_000}"}}'
+    assert _is_problem(_raw(server, "/v1/locate", padded.encode()), 400)["type"].endswith("too-deep")
+
+
+def test_brackets_in_strings_do_not_count_as_nesting(server, partitioned):
+    points = json.loads(json.dumps(partitioned["households"]))
+    points["features"][0]["properties"]["note"] = "[" * 5000 + '\\"{{' + "]" * 10
+    r = httpx.post(server + "/v1/locate", json={"grids": partitioned["grids"], "points": points}, timeout=60)
+    assert r.status_code == 200, r.text
+
+
+def test_nan_is_not_json(server, village):
+    body, _ = village
+    raw = json.dumps({**body, "snap_tolerance": 1.0}).replace("1.0}", "NaN}")
+    p = _is_problem(_raw(server, "/v1/partition", raw.encode()), 400)
+    assert "NaN" in p["detail"]
+
+
+LOCAL_CS = 'LOCAL_CS["site",LOCAL_DATUM["d",0],UNIT["metre",1],AXIS["x",EAST],AXIS["y",NORTH]]'
+
+
+@pytest.mark.parametrize("crs, why", [
+    ("IAU_2015:30100", "not a CRS on Earth"), ("IAU_2015:49900", "Mars"), ("ESRI:104903", "Moon"),
+    (LOCAL_CS, "Engineering"), ("EPSG:5714", "Vertical"), ("EPSG:4978", "Geocentric"),
+    ("garbage", "not a CRS pyproj knows"), ({"type": "name"}, "properties"),
+    ({"type": "name", "properties": {"name": "IAU_2015:30100"}}, "Moon"), ({"type": "EPSG", "properties": {"code": 0}},
+                                                                             "not a CRS pyproj knows")])
+def test_crs_not_on_earth_is_422(server, village, partitioned, crs, why):
+    body, _ = village
+    for path, req in (("/v1/locate", {"grids": partitioned["grids"], "points": partitioned["households"]}),
+                      ("/v1/partition", body)):
+        p = _is_problem(httpx.post(server + path, json={**req, "crs": crs}, timeout=60), 422)
+        assert p["type"].endswith("bad-input") and p["detail"].startswith("crs: ") and why in p["detail"], p
+        assert "EPSG:4547" in p["detail"] and "leave crs out" in p["detail"]  # what to give instead
+
+
+@pytest.mark.parametrize("crs", [True, 12.5, [4326]])
+def test_crs_of_the_wrong_type_is_422(server, partitioned, crs):
+    p = _is_problem(httpx.post(server + "/v1/locate", json={"grids": partitioned["grids"], "points": partitioned[
+        "households"], "crs": crs}), 422)
+    assert p["detail"].startswith("crs")
+
+
+def test_coordinates_off_the_earth_are_422(server, partitioned):
+    points = json.loads(json.dumps(partitioned["households"]))
+    points["features"][1]["geometry"]["coordinates"] = [1e300, 39.9]
+    p = _is_problem(httpx.post(server + "/v1/locate", json={"grids": partitioned["grids"], "points": points}), 422)
+    assert "features[1]" in p["detail"]
+
+
+def _without(fc, prop):
+    fc = json.loads(json.dumps(fc))
+    for f in fc["features"]:
+        f["properties"].pop(prop, None)
+    return fc
+
+
+def _with(fc, **props):
+    fc = json.loads(json.dumps(fc))
+    for f in fc["features"]:
+        f["properties"].update(props)
+    return fc
+
+
+def test_repartition_bad_input_is_422(server, village, partitioned):
+    body, (hh, bnd, *_rest) = village
+    base = {"plan": {"grids": partitioned["grids"], "households": partitioned["households"]},
+            "households": body["households"], "boundary": body["boundary"]}
+
+    def post(**change):
+        return httpx.post(server + "/v1/repartition", json={**base, **change}, timeout=120)
+
+    plan = base["plan"]
+    p = _is_problem(post(plan={**plan, "grids": _without(plan["grids"], "grid_id")}), 422)
+    assert "plan.grids" in p["detail"] and "grid_id" in p["detail"]
+    p = _is_problem(post(plan={**plan, "households": _without(plan["households"], "grid_id")}), 422)
+    assert "plan.households" in p["detail"] and "grid_id" in p["detail"]
+    p = _is_problem(post(plan={**plan, "grids": _with(plan["grids"], grid_id=[1])}), 422)
+    assert "grid_id" in p["detail"] and "array" in p["detail"]
+    for bad in ("abc", None, -1, 2.5, [200]):
+        p = _is_problem(post(boundary=_with(body["boundary"], min_persons=bad)), 422)
+        assert "min_persons" in p["detail"], p
+    # the request's own bounds take precedence over the boundary's properties
+    assert post(boundary=_with(body["boundary"], min_persons="abc"), min_persons=200).status_code == 200
+    smaller = to_feature_collection(bnd.assign(geometry=bnd.buffer(-30)))
+    p = _is_problem(post(boundary=smaller), 422)
+    assert "do not tile the boundary" in p["detail"] and "outside the boundary" in p["detail"]
+    elsewhere = to_feature_collection(bnd.assign(geometry=bnd.translate(5000, 0)))
+    p = _is_problem(post(boundary=elsewhere), 422)
+    assert "do not tile the boundary" in p["detail"] and "in no grid" in p["detail"]
+
+
+def test_ids_must_be_scalars(server, village):
+    body, _ = village
+    hh = json.loads(json.dumps(body["households"]))
+    hh["features"][3]["properties"]["household_id"] = {"a": 1}
+    p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "households": hh}, timeout=60), 422)
+    assert "household_id" in p["detail"] and "features[3]" in p["detail"]
+
+
+def test_locate_names_overlapping_grids(server, partitioned):
+    grids = json.loads(json.dumps(partitioned["grids"]))
+    r = httpx.post(server + "/v1/locate", json={"grids": grids, "points": partitioned["households"]}).json()
+    assert r["warnings"] == [] and not any("overlaps" in row for row in r["results"])
+    twin = json.loads(json.dumps(grids["features"][0]))
+    first = twin["properties"]["grid_id"]
+    twin["properties"]["grid_id"] = 999
+    grids["features"].append(twin)
+    r = httpx.post(server + "/v1/locate", json={"grids": grids, "points": partitioned["households"]})
+    assert r.status_code == 200, r.text
+    res = r.json()
+    inside = [f["properties"]["grid_id"] == first for f in partitioned["households"]["features"]]
+    flagged = [row for row in res["results"] if "overlaps" in row]
+    assert flagged and len(flagged) == sum(inside)
+    assert all(row["overlaps"] == [first, 999] and row["grid_id"] == first for row in flagged)
+    assert len(res["warnings"]) == 1 and f"{first}, 999" in res["warnings"][0]
+
+
+def _asgi_post(app, path, **kw):
+    """One request to the app in this process (its middleware and handlers as served)."""
+    import asyncio
+
+    async def go():
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            return await client.post(path, **kw)
+
+    return asyncio.run(go())
+
+
+def test_faults_are_500_problems_with_a_logged_incident(monkeypatch, caplog, village):
+    """Our own faults, wherever they happen, are 500 problem+json with an incident id logged with the traceback."""
+    import uuid
+
+    from microgrid import service
+
+    body, _ = village
+    payload = {"grids": body["boundary"], "points": body["households"]}
+
+    def broken(p):
+        raise KeyError("a bug")
+
+    monkeypatch.setitem(service._JOBS, "locate", broken)
+    app = service.create_app(isolate=False, max_jobs=1)
+    caplog.set_level("ERROR", logger="microgrid.service")
+    # in the job
+    p = _is_problem(_asgi_post(app, "/v1/locate", json=payload), 500)
+    assert str(uuid.UUID(p["incident"])) == p["incident"] and p["incident"] in p["detail"]
+    assert "not of the request" in p["detail"]
+    assert any(p["incident"] in r.getMessage() and "KeyError" in r.getMessage() for r in caplog.records)
+    # in parsing the request, outside any job
+    monkeypatch.setattr(service, "parse_request", lambda *a, **k: 1 / 0)
+    p = _is_problem(_asgi_post(app, "/v1/locate", json=payload), 500)
+    assert any(p["incident"] in r.getMessage() and r.exc_info for r in caplog.records)
+    # in the body-reading middleware
+    monkeypatch.setattr(service.BodyLimit, "_too_large", lambda self, note: 1 / 0)
+    p = _is_problem(_asgi_post(service.create_app(isolate=False, max_body_bytes=10), "/v1/locate", json=payload), 500)
+    assert "ZeroDivisionError" in p["detail"] and p["incident"]
+    # in the worker process: its traceback comes back to be logged here
+    monkeypatch.undo()
+    monkeypatch.setitem(service._JOBS, "locate", broken)
+    status, problem, tb = service._work("locate", json.dumps(payload).encode(), 64)
+    assert status == "error" and problem["status"] == 500 and problem["incident"] and "KeyError" in tb
+
+
+def test_a_dying_worker_and_a_memory_hog_are_problems(monkeypatch):
+    """A worker that dies is a 500 with an incident; a job over --max-job-mb is a 507."""
+    import multiprocessing
+    import os
+
+    from microgrid import service
+
+    monkeypatch.setattr(service, "_CTX", multiprocessing.get_context("fork"))  # the worker sees the patched jobs
+    raw = json.dumps({"grids": {"type": "FeatureCollection", "features": []},
+                      "points": {"type": "FeatureCollection", "features": []}}).encode()
+    monkeypatch.setitem(service._JOBS, "locate", lambda p: os._exit(3))
+    status, problem, _ = service._run_isolated("locate", raw, 30)
+    assert status == "error" and problem["status"] == 500 and problem["type"].endswith("worker-died")
+    assert "exit code 3" in problem["detail"] and problem["incident"]
+    monkeypatch.setitem(service._JOBS, "locate", lambda p: bytearray(2**30))
+    status, problem, _ = service._run_isolated("locate", raw, 30, max_job_mb=100)
+    assert status == "error" and problem["status"] == 507 and "--max-job-mb" in problem["detail"]
+
+
+def test_slow_bodies_are_408_and_let_go():
+    proc, url = _start("--jobs", "1", "--body-timeout", "1")
+    try:
+        port = int(url.rsplit(":", 1)[1])
+        socks = []
+        for _ in range(30):  # partial bodies that never finish
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"POST /v1/locate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                      b"content-length: 1000\r\n\r\n{\"grids\": ")
+            socks.append(s)
+        t0 = time.monotonic()
+        for s in socks:
+            s.settimeout(10)
+            data = b""
+            while chunk := s.recv(65536):  # the answer, then the server closes the connection
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 408") and b"application/problem+json" in data, data[:300]
+            assert b"body-timeout" in data
+            s.close()
+        assert time.monotonic() - t0 < 8
+        assert httpx.get(url + "/healthz").json()["status"] == "ok"
+    finally:
+        _stop(proc)
+
+
+def test_healthz_answers_while_a_big_locate_runs():
+    """A 20 MB /v1/locate is parsed and answered in the worker: the event loop stays free."""
+    proc, url = _start("--jobs", "1")
+    try:
+        rng = np.random.default_rng(0)
+        xy = rng.uniform([116.3, 39.9], [116.4, 40.0], (180_000, 2))
+        grid = {"type": "Feature", "properties": {"grid_id": 1}, "geometry": {"type": "Polygon", "coordinates": [
+            [[116.3, 39.9], [116.4, 39.9], [116.4, 40.0], [116.3, 40.0], [116.3, 39.9]]]}}
+        pts = ",".join(f'{{"type":"Feature","properties":{{"id":{i}}},"geometry":{{"type":"Point",'
+                       f'"coordinates":[{x:.7f},{y:.7f}]}}}}' for i, (x, y) in enumerate(xy))
+        raw = (f'{{"grids":{{"type":"FeatureCollection","features":[{json.dumps(grid)}]}},'
+               f'"points":{{"type":"FeatureCollection","features":[{pts}]}}}}').encode()
+        assert len(raw) > 18 * 2**20
+        with ThreadPoolExecutor(1) as ex:
+            fut = ex.submit(_raw, url, "/v1/locate", raw)
+            lags = []
+            while not fut.done():
+                t = time.perf_counter()
+                assert httpx.get(url + "/healthz", timeout=30).status_code == 200
+                lags.append(time.perf_counter() - t)
+                time.sleep(0.05)
+            r = fut.result()
+        assert r.status_code == 200, r.text[:500]
+        assert r.json()["located"] == len(xy)
+        assert len(lags) > 5 and max(lags) < 1.0, (len(lags), max(lags))
+    finally:
+        _stop(proc)
+
+
+def test_nan_in_an_answer_is_null_and_flags_are_checked(server, village, partitioned):
+    """Found by the fuzz suite: a grid without properties made the validate report hold NaN (a 500)."""
+    body, _ = village
+    grids = json.loads(json.dumps(partitioned["grids"]))
+    grids["features"][1]["properties"] = None
+    r = httpx.post(server + "/v1/validate", json={"grids": grids, "households": partitioned["households"],
+                                                   "boundary": body["boundary"]}, timeout=60)
+    assert r.status_code == 200, r.text
+    json.loads(r.text, parse_constant=lambda c: pytest.fail(f"{c} in the answer"))  # strict JSON
+    p = _is_problem(httpx.post(server + "/v1/repartition", json={
+        "plan": {"grids": _with(partitioned["grids"], flagged="x"), "households": partitioned["households"]},
+        "households": body["households"], "boundary": body["boundary"]}, timeout=60), 422)
+    assert "flagged" in p["detail"]

@@ -256,6 +256,10 @@ def _build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--queue", type=int, default=64, help="requests that may wait for a job slot (more get 503)")
     sv.add_argument("--timeout", type=float, default=300.0, help="seconds a job may run (then 504)")
     sv.add_argument("--max-body-mb", type=float, default=50.0, help="largest request body in MB (then 413)")
+    sv.add_argument("--body-timeout", type=float, default=30.0,
+                    help="seconds each chunk of a request body may take, the whole body 4x that (then 408)")
+    sv.add_argument("--max-job-mb", type=float, default=4096.0,
+                    help="memory a job may add to its worker process, in MB (then 507); 0: no limit")
     return ap
 
 
@@ -562,13 +566,15 @@ def _cmd_serve(a) -> int:
     from ._compat import import_optional
     from .errors import InputError
 
-    import_optional("fastapi", "service", "the HTTP service")
     import_optional("uvicorn", "service", "the HTTP service")
-    from .service import serve
-    if not 0 < a.port < 65536 or (a.jobs is not None and a.jobs < 1) or a.timeout <= 0 or a.max_body_mb <= 0:
-        raise InputError("--port must be 1..65535, --jobs >= 1, --timeout and --max-body-mb > 0")
+    serve = import_optional("microgrid.service", "service", "the HTTP service").serve
+    if not 0 < a.port < 65536 or (a.jobs is not None and a.jobs < 1) or a.timeout <= 0 or a.max_body_mb <= 0 \
+            or a.body_timeout <= 0 or a.max_job_mb < 0:
+        raise InputError("--port must be 1..65535, --jobs >= 1, --timeout, --max-body-mb and --body-timeout > 0, "
+                         "--max-job-mb >= 0")
     serve(a.host, a.port, max_jobs=a.jobs, max_queue=a.queue, timeout=a.timeout,
-          max_body_bytes=int(a.max_body_mb * 1024 * 1024))
+          max_body_bytes=int(a.max_body_mb * 1024 * 1024), body_timeout=a.body_timeout,
+          max_job_mb=a.max_job_mb or None)
     return EXIT_OK
 
 

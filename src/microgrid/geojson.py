@@ -11,6 +11,7 @@ output is in that CRS too and carries a ``crs`` member naming it.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 
@@ -30,20 +31,67 @@ _GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Poly
                    "GeometryCollection")
 
 
+_CRS_HINT = ("give the EPSG code of a CRS on Earth, such as 'EPSG:4547' (CGCS2000 Gauss-Kruger) or "
+             "'EPSG:32650' (UTM), or leave crs out for WGS84 longitude/latitude (RFC 7946)")
+
+
 def _crs_of(crs):
+    """The CRS named by a request's ``crs`` member, checked to be a horizontal CRS on Earth.
+
+    Accepts a string or integer pyproj knows, the 2008 GeoJSON forms
+    ``{"type": "name", "properties": {"name": ...}}`` and ``{"type": "EPSG",
+    "properties": {"code": ...}}``, or a PROJJSON object. Anything else,
+    and any CRS that cannot be converted to WGS84 (another celestial body,
+    an engineering/local CRS, a vertical or geocentric one), is an
+    :class:`InputError`.
+    """
     import pyproj
 
-    if isinstance(crs, dict):  # the 2008 GeoJSON form {"type": "name", "properties": {"name": ...}}
-        crs = (crs.get("properties") or {}).get("name")
     if crs is None:
         return pyproj.CRS.from_user_input(WGS84)
+    if isinstance(crs, pyproj.CRS):  # from a layer: the caller's own
+        return crs
+    if isinstance(crs, dict):
+        kind, props = crs.get("type"), crs.get("properties")
+        if kind is None and isinstance(props, dict) and "name" in props:
+            kind = "name"  # as read before: the type member left out
+        if kind in ("name", "EPSG"):
+            key = "name" if kind == "name" else "code"
+            value = props.get(key) if isinstance(props, dict) else None
+            if not isinstance(value, (str, int)) or isinstance(value, bool):
+                raise InputError(f"crs: a {{'type': {kind!r}}} crs needs 'properties': {{{key!r}: ...}} naming the "
+                                 f"CRS; {_CRS_HINT}")
+            crs = value if kind == "name" else f"EPSG:{value}"
+        else:
+            try:
+                crs = json.dumps(crs, sort_keys=True)  # PROJJSON, hashable for the cache
+            except (TypeError, ValueError):
+                raise InputError(f"crs: not a CRS object; {_CRS_HINT}") from None
+    if isinstance(crs, bool) or not isinstance(crs, (str, int)):
+        raise InputError(f"crs: a {type(crs).__name__} is not a CRS; {_CRS_HINT}")
+    _check_crs(crs)
+    return pyproj.CRS.from_user_input(crs)
+
+
+@functools.lru_cache(maxsize=64)
+def _check_crs(crs) -> None:
+    """Raise InputError unless ``crs`` names a horizontal CRS on Earth (only the verdict is cached)."""
+    import pyproj
+
+    shown = repr(crs) if len(str(crs)) <= 80 else repr(str(crs)[:77] + "...")
     try:
-        return pyproj.CRS.from_user_input(crs)
-    except Exception:  # pyproj raises CRSError, TypeError for odd inputs
-        raise InputError(
-            f"crs: {crs!r} is not a CRS pyproj knows; give an EPSG code such as 'EPSG:4547' "
-            "or leave it out for WGS84 longitude/latitude (RFC 7946)"
-        ) from None
+        c = pyproj.CRS.from_user_input(crs)
+    except Exception:  # pyproj raises CRSError, TypeError, ValueError for odd inputs
+        raise InputError(f"crs: {shown} is not a CRS pyproj knows; {_CRS_HINT}") from None
+    if not (c.is_geographic or c.is_projected):
+        raise InputError(f"crs: {shown} is not a horizontal CRS on Earth that longitude/latitude can be converted "
+                         f"to (its type: {c.type_name}); {_CRS_HINT}")
+    try:
+        pyproj.Transformer.from_crs(c, WGS84, always_xy=True)
+    except Exception as exc:  # pyproj.exceptions.ProjError: e.g. "Moon vs Earth"
+        why = str(exc).split("(Internal Proj Error:")[-1].split(". You may")[0].strip(" )")[:200]
+        raise InputError(f"crs: {shown} ({c.name}) cannot be converted to WGS84, it is not a CRS on Earth "
+                         f"({why}); {_CRS_HINT}") from None
 
 
 def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | None:
@@ -99,12 +147,20 @@ def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | No
         raise InputError(f"{what}: a FeatureCollection needs a 'features' list")
     crs = _crs_of(crs)
     geoms, rows, bad, empty = [], [], [], []
+    at, xy = [], []  # plain points, made at once below: shapely.geometry.shape costs ~30 us a feature
     for i, f in enumerate(features):
-        if not isinstance(f, dict):
+        if not isinstance(f, dict) or f.get("type") != "Feature":
             bad.append(i)
+            geoms.append(None)
+            rows.append({})
             continue
         g = f.get("geometry")
-        if g is None:
+        c = g.get("coordinates") if type(g) is dict and g.get("type") == "Point" else None
+        if type(c) is list and 2 <= len(c) <= 3 and all(type(v) is float or type(v) is int for v in c):
+            at.append(i)
+            xy.append(c[:2])
+            geoms.append(None)
+        elif g is None:
             empty.append(i)
             geoms.append(None)
         else:
@@ -126,21 +182,63 @@ def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | No
         if "id" in f and "id" not in props:
             props["id"] = f["id"]
         rows.append(props)
+    if at:
+        try:
+            arr = np.array(xy, dtype=float)
+        except OverflowError:  # an integer beyond any float
+            arr = np.array([[_float(v) for v in c] for c in xy], dtype=float)
+        finite = np.isfinite(arr).all(axis=1)
+        bad.extend(np.asarray(at)[~finite].tolist())
+        for i, p in zip(at, shapely.points(np.where(finite[:, None], arr, 0.0))):
+            geoms[i] = p
     problems = []
+    bad = sorted(set(bad))
     if bad:
         problems.append(
             f"{what}: {len(bad)} feature(s) are not readable GeoJSON features (features[{ids_preview(bad)}]); "
-            "each needs a 'geometry' with a valid 'type' and finite 'coordinates', and 'properties' as an object"
+            "each needs \"type\": \"Feature\", a 'geometry' with a valid 'type' and finite 'coordinates', and "
+            "'properties' as an object"
         )
     if empty:
         problems.append(
             f"{what}: {len(empty)} feature(s) have no geometry (features[{ids_preview(empty)}]); "
             "give each one a geometry or leave it out"
         )
+    far = [] if problems else _off_the_earth(geoms, crs)
+    if far:
+        problems.append(
+            f"{what}: {len(far)} feature(s) have coordinates that are not on the Earth in {crs.name} "
+            f"(features[{ids_preview(far)}]); longitude/latitude must lie within -360..360 and -90..90: if the "
+            "coordinates are in another CRS, name it in the request's crs"
+        )
     if problems:
         raise InputError(problems)
     df = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
     return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=crs).values, crs=crs)
+
+
+def _float(v) -> float:
+    try:
+        return float(v)
+    except OverflowError:
+        return math.inf
+
+
+def _off_the_earth(geoms: list, crs) -> list[int]:
+    """Positions of the geometries with a coordinate that is no place on Earth in ``crs``."""
+    import pyproj
+
+    arr = np.array(geoms + [None], dtype=object)[:-1]
+    xy, idx = shapely.get_coordinates(arr, return_index=True)
+    if not len(xy):
+        return []
+    x, y = xy[:, 0], xy[:, 1]
+    if not crs.is_geographic:
+        with np.errstate(all="ignore"):
+            x, y = pyproj.Transformer.from_crs(crs, WGS84, always_xy=True).transform(x, y, errcheck=False)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(x) & np.isfinite(y) & (np.abs(x) <= 360) & (np.abs(y) <= 90)
+    return np.unique(idx[~ok]).tolist()
 
 
 def _clean_value(v):
