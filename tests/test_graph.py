@@ -9,8 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import SQ, units_of
-from microgrid.graph import build_graph
-from microgrid.inputs import RANK_COST
+from microgrid.graph import RANK_COST, build_graph
 
 
 @pytest.fixture

@@ -425,7 +425,7 @@ def _cmd_validate(a) -> int:
 
 def _cmd_repair(a) -> int:
     from .errors import InputError
-    from .plan import _atomic_write
+    from .plan import atomic_write
     from .repair import repair
 
     grids, hh, bnd, _, assignment = _plan_layers(a)
@@ -452,7 +452,7 @@ def _cmd_repair(a) -> int:
                 ch[c] = _id_column(ch[c])
             ch.to_crs(res.grids.crs).to_file(tmp, layer="changes", driver="GPKG", engine="pyogrio")
 
-    _atomic_write(out, write, a.overwrite)
+    atomic_write(out, write, a.overwrite)
     print(res.summary())
     shown = 20
     for r in res.changes.head(shown).itertuples():
@@ -555,9 +555,9 @@ def _cmd_staff(a) -> int:
     for r in t.shortfalls.itertuples():
         print(f"  grid {r.grid_id}: {r.missing} {r.role}(s) missing")
     if a.out:
-        from .plan import _atomic_write
+        from .plan import atomic_write
 
-        _atomic_write(Path(a.out), lambda tmp: t.members.to_csv(tmp, index=False, encoding="utf-8-sig"),
+        atomic_write(Path(a.out), lambda tmp: t.members.to_csv(tmp, index=False, encoding="utf-8-sig"),
                       a.overwrite)
     return EXIT_OK
 

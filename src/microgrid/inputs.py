@@ -27,7 +27,6 @@ __all__ = [
     "estimate_households",
     "Inputs",
     "BARRIER_RANKS",
-    "RANK_COST",
     "adopt_crs",
     "input_digests",
 ]
@@ -56,9 +55,6 @@ BARRIER_RANKS: dict[str, int] = {
     ),
 }
 
-#: Cost factor of cutting along a shared edge that lies on a barrier of each
-#: rank, relative to 1.0 for an edge on no barrier.
-RANK_COST: dict[int, float] = {1: 0.02, 2: 0.04, 3: 0.08, 4: 0.15}
 _UNKNOWN_RANK = 3
 
 

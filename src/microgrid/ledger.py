@@ -161,7 +161,7 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", overwr
     ['ledger.csv', '000000000000001.csv', '000000000000002.csv', '000000000000003.csv']
     >>> tmp.cleanup()
     """
-    from .plan import _atomic_write, check_target
+    from .plan import atomic_write, check_target
 
     out = Path(out)
     if out.suffix and out.suffix.lower() != ".xlsx":
@@ -185,7 +185,7 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", overwr
                     nm = rows["name"].iloc[0] if "name" in rows.columns else None
                     rows.to_excel(xw, sheet_name=_sheet_name(code, nm), index=False)
 
-        _atomic_write(out, write, overwrite=True)  # checked above
+        atomic_write(out, write, overwrite=True)  # checked above
         return [out]
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))

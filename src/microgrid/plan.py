@@ -15,12 +15,13 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["Plan", "ValidationReport", "read_plan", "check_target", "plan_targets"]
+__all__ = ["Plan", "ValidationReport", "read_plan", "check_target", "plan_targets", "jsonable", "atomic_write"]
 
 _SEVERITIES = ("error", "flagged", "warning")
 
 
-def _jsonable(x):
+def jsonable(x):
+    """``x`` with numpy scalars and arrays as plain Python (for JSON); anything else unknown as text."""
     if isinstance(x, (np.integer,)):
         return int(x)
     if isinstance(x, (np.floating,)):
@@ -28,9 +29,9 @@ def _jsonable(x):
     if isinstance(x, (np.bool_,)):
         return bool(x)
     if isinstance(x, (list, tuple, np.ndarray)):
-        return [_jsonable(i) for i in x]
+        return [jsonable(i) for i in x]
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if x is None or isinstance(x, (str, int, float, bool)):
         return x
     return str(x)
@@ -106,10 +107,10 @@ class ValidationReport:
     def to_dict(self) -> dict:
         rows = []
         for r in self.violations.itertuples():
-            rows.append({"check": r.check, "severity": r.severity, "ids": _jsonable(r.ids),
-                         "figure": _jsonable(r.figure), "message": r.message,
+            rows.append({"check": r.check, "severity": r.severity, "ids": jsonable(r.ids),
+                         "figure": jsonable(r.figure), "message": r.message,
                          "wkt": None if r.geometry is None else r.geometry.wkt})
-        return {"ok": self.ok, "metrics": _jsonable(self.metrics), "violations": rows,
+        return {"ok": self.ok, "metrics": jsonable(self.metrics), "violations": rows,
                 "notes": list(self.notes)}
 
     def to_json(self, path=None, *, overwrite: bool = False, **kw) -> str:
@@ -119,7 +120,7 @@ class ValidationReport:
         """
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=kw.pop("indent", 2), **kw)
         if path is not None:
-            _atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite)
+            atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite)
         return text
 
     def summary(self) -> str:
@@ -238,7 +239,12 @@ def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "out
     return target
 
 
-def _atomic_write(target: Path, write, overwrite: bool):
+def atomic_write(target: Path, write, overwrite: bool):
+    """Write a file by ``write(tmp)`` to a temporary name beside ``target`` and rename it into place.
+
+    An interrupted write never leaves a partial file; ``target`` is checked by
+    :func:`check_target` first (never replaced without ``overwrite``).
+    """
     target = check_target(target, overwrite=overwrite)
     if target.is_dir():
         raise InputError(f"{target} is a folder; give a file name to write to")
@@ -413,17 +419,17 @@ class Plan:
 
                 pyogrio.write_dataframe(self.info_table(), tmp, layer="plan_info", driver="GPKG")
 
-            _atomic_write(path, write, overwrite)
+            atomic_write(path, write, overwrite)
             return [path]
         out = []
         extra = [(path.with_name(f"{path.stem}_{n}{path.suffix}"), lay) for n, lay in self.layers.items()
                  if n == "divided_sites" or suffix == ".parquet"]
         for target, gdf in [*zip(targets, (grids, hh)), *extra]:
             if suffix == ".parquet":
-                _atomic_write(target, lambda tmp, g=gdf: g.to_parquet(tmp), overwrite)
+                atomic_write(target, lambda tmp, g=gdf: g.to_parquet(tmp), overwrite)
             else:
                 drv = _PLAN_DRIVERS[suffix]
-                _atomic_write(target, lambda tmp, g=gdf, d=drv: g.to_file(tmp, driver=d, engine="pyogrio"), overwrite)
+                atomic_write(target, lambda tmp, g=gdf, d=drv: g.to_file(tmp, driver=d, engine="pyogrio"), overwrite)
             out.append(target)
         return out
 
@@ -441,7 +447,7 @@ class Plan:
                 ("options", None if self.options is None else self.options.to_dict()),
                 ("inputs", self.params.get("inputs")), ("params", params)]
         return pd.DataFrame({"key": [k for k, _ in rows],
-                             "value": [json.dumps(_jsonable(v), ensure_ascii=False) for _, v in rows]})
+                             "value": [json.dumps(jsonable(v), ensure_ascii=False) for _, v in rows]})
 
     def plot(self, **kw):
         """Static map (matplotlib): grids coloured so neighbours differ, labelled with code and persons,

@@ -490,7 +490,7 @@ def _check_plan(old, lo: int, hi: int) -> None:
 
 def _job_repartition(p: dict) -> dict:
     from .geojson import plan_to_geojson, read_feature_collection
-    from .plan import Plan, _jsonable
+    from .plan import Plan, jsonable
     from .repartition import repartition
 
     crs = p.get("crs")
@@ -517,7 +517,7 @@ def _job_repartition(p: dict) -> dict:
     _check_plan(old, lo, hi)
     kw = {k: p[k] for k in ("id_col", "persons_col", "seed", "max_rings") if p.get(k) is not None}
     plan, changes = repartition(old, hh, min_persons=lo, max_persons=hi, **kw)
-    return {"summary": plan.summary(), "changes": {**_jsonable(vars(changes)), "summary": changes.summary()},
+    return {"summary": plan.summary(), "changes": {**jsonable(vars(changes)), "summary": changes.summary()},
             "report": plan.report.to_dict(), **plan_to_geojson(plan, crs=crs)}
 
 
@@ -550,7 +550,7 @@ def _job_locate(p: dict) -> dict:
     from .errors import ids_preview
     from .geojson import read_feature_collection
     from .locate import locate
-    from .plan import _jsonable
+    from .plan import jsonable
 
     crs = p.get("crs")
     grids = read_feature_collection(p.get("grids"), what="grids", crs=crs)
@@ -563,8 +563,8 @@ def _job_locate(p: dict) -> dict:
     if id_col in grids and grids[id_col].dtype.kind in "iu":  # missing values made the ids float: undo
         # an object Series: a plain list of ints and None would become floats and NaN (pandas 3)
         res["grid_id"] = pd.Series([None if pd.isna(v) else int(v) for v in ids], index=res.index, dtype=object)
-    rows = [{"index": i, **_jsonable(r)} for i, r in zip(range(len(res)), res.to_dict("records"))]
-    overlaps = _overlaps(grids, pts, _jsonable(grids[id_col].tolist()))
+    rows = [{"index": i, **jsonable(r)} for i, r in zip(range(len(res)), res.to_dict("records"))]
+    overlaps = _overlaps(grids, pts, jsonable(grids[id_col].tolist()))
     warnings = []
     if overlaps:
         for i, grid_ids in overlaps.items():
@@ -597,7 +597,7 @@ def _internal(detail: str, kind: str = "internal", title: str = "Internal error"
 
 def _problem_of(exc: BaseException) -> dict:
     from .errors import InfeasibleError, InternalError, MicrogridError
-    from .plan import _jsonable
+    from .plan import jsonable
 
     if isinstance(exc, Refused):
         return exc.problem
@@ -605,7 +605,7 @@ def _problem_of(exc: BaseException) -> dict:
         return _problem(422, "Bad input", str(exc), "bad-input", problems=exc.problems)
     if isinstance(exc, InfeasibleError):
         return _problem(422, "Infeasible", str(exc), "infeasible", cause=exc.cause or None,
-                        ids=_jsonable(exc.ids[:1000]))
+                        ids=jsonable(exc.ids[:1000]))
     if isinstance(exc, InternalError):
         return _internal(str(exc))
     if isinstance(exc, MicrogridError):
