@@ -55,6 +55,18 @@ def _in_divided_site(site, assigned, idx, pts, geoms, rows_of, divided=None) -> 
     return ok
 
 
+def _where(point, work, crs) -> str:
+    """``(x, y)`` of a working-CRS point in ``crs``: 6 decimals of a degree, 1 of a metre."""
+    import pyproj
+
+    crs = pyproj.CRS.from_user_input(crs)
+    if crs != pyproj.CRS.from_user_input(work):
+        x, y = pyproj.Transformer.from_crs(work, crs, always_xy=True).transform(point.x, point.y)
+    else:
+        x, y = point.x, point.y
+    return f"({x:.6f}, {y:.6f})" if crs.is_geographic else f"({x:.1f}, {y:.1f})"
+
+
 def _row(check, severity, ids, figure, message, geometry=None):
     return {"check": check, "severity": severity, "ids": list(ids), "figure": figure,
             "message": message, "geometry": geometry}
@@ -189,6 +201,7 @@ def validate(
         raise InputError(problems)
     # metric CRS
     work = metric_crs_for(b)
+    in_crs = g.crs  # locations in messages are given in the grids' own CRS
     g = g.to_crs(work)
     h = h.to_crs(work)
     b = b.to_crs(work)
@@ -250,9 +263,9 @@ def validate(
                 continue
             near = gid[spatial][tree.query(gp, predicate="intersects")]
             sev, chk = ("error", "gap") if a >= sliver_area else ("warning", "sliver_gap")
-            c = gp.representative_point()
             rows.append(_row(chk, sev, sorted(near.tolist(), key=str), a,
-                             f"{a:.2f} m2 of land at ({c.x:.1f}, {c.y:.1f}) is in no grid", gp))
+                             f"{a:.2f} m2 of land at {_where(gp.representative_point(), work, in_crs)} "
+                             "is in no grid", gp))
     outside = shapely.difference(union, bnd)
     outside_area = float(shapely.area(outside))
     if outside_area > 0:
