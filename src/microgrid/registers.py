@@ -28,7 +28,7 @@ from .errors import InputError
 __all__ = ["REGISTER_SUFFIXES", "X_NAMES", "Y_NAMES", "is_register", "read_register", "fix_shapefile_text"]
 
 #: File suffixes read as registers (tables with coordinate columns).
-REGISTER_SUFFIXES = (".csv", ".txt", ".xlsx", ".xlsm", ".xls")
+REGISTER_SUFFIXES = (".csv", ".xlsx", ".xlsm", ".xls")
 
 #: Column names taken as the x (longitude, easting) column, first match wins (case-insensitive).
 X_NAMES = ("经度", "东经", "lon", "lng", "long", "longitude", "x", "x坐标", "横坐标", "easting")
@@ -54,13 +54,13 @@ def _find_col(columns, names, given, what: str, flag: str) -> str:
     for n in names:
         if n.lower() in by_lower:
             return by_lower[n.lower()]
-    raise InputError(f"{what}: found no coordinate column among {', '.join(map(str, columns))} "
+    raise InputError(f"{what}: no geometry: found no coordinate column among {', '.join(map(str, columns))} "
                      f"(looked for {'/'.join(names)}); name it with {flag} COLUMN")
 
 
 def _read_table(path: Path, what: str, encoding: str | None, sheet) -> pd.DataFrame:
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".txt"):
+    if suffix == ".csv":
         tried = [encoding] if encoding else ["utf-8-sig", "gb18030"]
         for enc in tried:
             try:
@@ -117,7 +117,7 @@ def read_register(path, *, what: str = "households", x_col: str | None = None, y
     Parameters
     ----------
     path : str or PathLike
-        A ``.csv``/``.txt`` (UTF-8, UTF-8 with BOM, or GBK/GB18030) or
+        A ``.csv`` (UTF-8, UTF-8 with BOM, or GBK/GB18030) or
         ``.xlsx`` file (needs ``pip install "microgrid[xlsx]"``); ``FILE#SHEET``
         names a sheet of a workbook.
     x_col, y_col : str, optional
