@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from .crs import layer_to_wgs84, normalize_system, plan_from_wgs84
@@ -355,10 +356,10 @@ def partition(
             if c not in hh_out.columns:
                 hh_out[c] = extra[c].to_numpy()
     # the boundary layer carries the bounds, so a written plan validates against them
-    bnd = gpd.GeoDataFrame({"min_persons": [min_persons], "max_persons": [max_persons]},
+    bnd = gpd.GeoDataFrame({**_boundary_name(inp), "min_persons": [min_persons], "max_persons": [max_persons]},
                            geometry=[units.boundary], crs=inp.work_crs)
     bars = gpd.GeoDataFrame({"kind": [None if k_ is None else str(k_) for k_ in units.barrier_kind],
-                             "rank": units.barrier_rank},
+                             "rank": units.barrier_rank, **_barrier_names(inp, units)},
                             geometry=units.barriers, crs=inp.work_crs)
     notes = list(inp.notes) + site_cols["notes"] + _divided_notes(divided, grids)
     report = validate(
@@ -485,6 +486,21 @@ def _levels(units, graph, par, specs, inp, *, names, whole, code_prefix, k, seed
         parent_of_unit = final
         parent_codes = list(codes)
     return layers, parent_of_unit, specs, notes
+
+
+def _barrier_names(inp, units) -> dict:
+    """``{"name": [...]}``: each barrier line's name from the input line it comes from; {} without names."""
+    src = getattr(units, "barrier_source", None)
+    if "name" not in inp.barriers.columns or src is None or len(src) != len(units.barriers):
+        return {}
+    names = inp.barriers["name"].to_numpy(dtype=object)
+    return {"name": [None if pd.isna(v) else str(v) for v in names[src]] if len(src) else []}
+
+
+def _boundary_name(inp) -> dict:
+    """``{"name": [...]}`` of the boundary (its rows' names joined), or {} when it has none."""
+    names = [str(v) for v in (inp.boundary_names or []) if v is not None and not pd.isna(v) and str(v).strip()]
+    return {"name": ["、".join(dict.fromkeys(names))]} if names else {}
 
 
 def _assemble(units, labels, flags, parent_of_region, parent_of_unit, parent_codes, parent_layer, inp, code_prefix):

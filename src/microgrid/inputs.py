@@ -77,6 +77,7 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
     dropped: list = field(default_factory=list)
     snapped: list = field(default_factory=list)
+    boundary_names: list = field(default_factory=list)  # the boundary rows' ``name``, carried into the plan
 
 
 # ---------------------------------------------------------------- reading
@@ -610,11 +611,15 @@ def prepare_inputs(
     lm_raw = read_layer(landmarks, what="landmarks")
     if hh_raw is None:
         raise InputError("households are required")
-    short = id_col[:10]  # a Shapefile (.dbf) keeps 10 characters of a field name: household_id -> household_
-    if id_col not in hh_raw.columns and len(id_col) > 10 and short in hh_raw.columns:
-        hh_raw = hh_raw.rename(columns={short: id_col})
-        notes.append(f"households: ids read from column {short!r}, the name {id_col!r} takes in a Shapefile "
-                     "(10 characters at most)")
+    # a Shapefile (.dbf) keeps 10 characters of a field name: household_id is household_ (GDAL), or hh_id
+    # (a plan written by microgrid, SHP_FIELDS)
+    from .plan import SHP_FIELDS
+
+    for short in (id_col[:10], SHP_FIELDS.get(id_col)):
+        if id_col not in hh_raw.columns and len(id_col) > 10 and short in hh_raw.columns:
+            hh_raw = hh_raw.rename(columns={short: id_col})
+            notes.append(f"households: ids read from column {short!r}, the name {id_col!r} takes in a Shapefile "
+                         "(10 characters at most)")
     if bnd_raw is None:
         raise InputError("a boundary polygon is required")
 
@@ -738,6 +743,7 @@ def prepare_inputs(
         notes=notes,
         dropped=dropped,
         snapped=snapped,
+        boundary_names=bnd_raw["name"].tolist() if "name" in bnd_raw.columns else [],
     )
 
 
