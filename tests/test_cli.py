@@ -566,3 +566,11 @@ def test_validate_uses_a_grid_id_column_by_default(capsys, plan_gpkg):
     assert main(args + ["--assignment-col", ""]) == 0
     out = capsys.readouterr().out
     assert "audit: households by location" in out and "auditing by" not in out
+
+
+def test_cli_docs_show_every_subcommand_help():
+    """docs/cli.md is the parser's own --help (docs/hooks/cli_help.py): each subcommand has its marker."""
+    text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    _, subs = _subparsers()
+    missing = [n for n in subs if f"<!-- microgrid-help {n} -->" not in text]
+    assert not missing, f"docs/cli.md lacks <!-- microgrid-help CMD --> for {missing}"

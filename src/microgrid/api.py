@@ -177,9 +177,10 @@ def partition(
         Barrier kind column (default: ``kind`` or ``highway`` when present).
     crs : optional
         CRS of inputs that carry none.
-    outside : {"error", "drop", "snap"}
+    outside : {"error", "drop", "snap", "nearest"}
         What to do with households outside the boundary. Never silent: the
-        report's notes list every dropped or moved household.
+        report's notes list every dropped or moved household. ``"nearest"``
+        is a synonym of ``"snap"`` (the name :func:`partition_many` uses).
     snap_tolerance : float
         Road ends missing a junction or the boundary by at most this many
         metres are joined to it.

@@ -600,8 +600,9 @@ def prepare_inputs(
     See :func:`microgrid.partition` for the parameters. Raises a single
     :class:`InputError` listing every problem found.
     """
+    outside = "snap" if outside == "nearest" else outside  # the name partition_many uses
     if outside not in ("error", "drop", "snap"):
-        raise InputError(f"outside must be 'error', 'drop' or 'snap', got {outside!r}")
+        raise InputError(f"outside must be 'error', 'drop' or 'snap' (or its synonym 'nearest'), got {outside!r}")
     crs = None if crs is None else check_crs(crs)  # one checked parse of the user's CRS
     problems: list[str] = []
     notes: list[str] = []
