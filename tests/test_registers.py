@@ -135,3 +135,20 @@ def test_shapefile_register_with_truncated_id_column(tmp_path):
     plan = microgrid.partition(str(tmp_path / "hh.shp"), bnd, roads, min_persons=200, max_persons=300)
     assert sorted(plan.households["household_id"]) == sorted(hh["household_id"])
     assert any("household_" in n for n in plan.report.notes)
+
+
+def test_cli_shapefile_register_in_gbk_as_positional_input(tmp_path, capsys):
+    """microgrid partition hh.shp --boundary b.shp: a GBK Shapefile with the truncated id column."""
+    hh, bnd, roads, _ = microgrid.samples.make_village(n_households=300, seed=1)
+    hh = hh.assign(household_id=[f"王{i:03d}" for i in range(len(hh))], 户主=["王芳"] * len(hh))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # household_id -> household_, as ArcGIS-era files have it
+        hh.to_file(tmp_path / "hh.shp", engine="pyogrio", encoding="GBK")
+    (tmp_path / "hh.cpg").unlink()
+    bnd.to_file(tmp_path / "b.shp", engine="pyogrio")
+    out = tmp_path / "plan.gpkg"
+    code = main(["partition", str(tmp_path / "hh.shp"), "--boundary", str(tmp_path / "b.shp"), "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    got = gpd.read_file(out, layer="households")
+    assert sorted(got["household_id"]) == sorted(hh["household_id"])
+    assert set(got["户主"]) == {"王芳"}

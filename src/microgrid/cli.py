@@ -351,8 +351,9 @@ def _cmd_partition(a) -> int:
     from .inputs import estimate_households
     from .registers import is_register
 
-    if a.input and is_register(a.input):  # a CSV/XLSX register is the households, nothing else
-        a.households, a.input = a.households or a.input, None
+    single = (".shp", ".geojson", ".json", ".parquet")  # one-layer files: the households, with --boundary
+    if a.input and (is_register(a.input) or (a.boundary and Path(a.input).suffix.lower() in single)):
+        a.households, a.input = a.households or a.input, None  # a CSV/XLSX register is the households
     a.outside = "snap" if a.outside == "nearest" else a.outside
     hh, bnd, bar, lm = a.households, a.boundary, a.barriers, a.landmarks
     buildings = a.buildings
