@@ -152,3 +152,20 @@ def test_cli_shapefile_register_in_gbk_as_positional_input(tmp_path, capsys):
     got = gpd.read_file(out, layer="households")
     assert sorted(got["household_id"]) == sorted(hh["household_id"])
     assert set(got["户主"]) == {"王芳"}
+
+
+def test_encoding_flag_leaves_geopackages_alone(tmp_path, capsys):
+    """--encoding GBK names the Shapefiles' encoding; a GeoPackage (UTF-8 by its spec) is read as UTF-8."""
+    hh, bnd, roads, _ = microgrid.samples.make_village(n_households=300, seed=1)
+    hh = hh.assign(户主="王芳")
+    gpkg = tmp_path / "v.gpkg"
+    bnd.assign(name="王家村").to_file(gpkg, layer="boundary", engine="pyogrio")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hh.to_file(tmp_path / "hh.shp", engine="pyogrio", encoding="GBK")
+    (tmp_path / "hh.cpg").unlink()
+    out = tmp_path / "plan.gpkg"
+    assert main(["partition", "--households", str(tmp_path / "hh.shp"), "--boundary", f"{gpkg}#boundary",
+                 "--encoding", "GBK", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert set(gpd.read_file(out, layer="households")["户主"]) == {"王芳"}
+    assert gpd.read_file(out, layer="boundary")["name"].tolist() == ["王家村"]

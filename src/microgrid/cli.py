@@ -492,8 +492,8 @@ def _cmd_validate(a) -> int:
         _check_out(a.json, a, inputs, what="--json")
     if a.map:
         _check_out(a.map, a, inputs + [a.json], what="--map")
-    bnd = read_layer(bnd, what="boundary")
-    hh = _read_input(a, hh, "households")
+    bnd = read_layer(bnd, what="boundary", encoding=a.encoding)
+    hh, grids = _read_input(a, hh, "households"), _read_input(a, grids, "grids")
     if a.assignment_col is None and not a.plan:
         grids, hh = read_layer(grids, what="grids"), read_layer(hh, what="households")
         assignment = _guess_assignment(hh, grids, a.grid_id_col)
@@ -726,7 +726,8 @@ def _read_input(a, src, what: str):
     if src is None or not isinstance(src, str):
         return src
     enc = getattr(a, "encoding", None)
-    if enc is None and not is_register(_split_layer(src)[0]):
+    path = _split_layer(src)[0]
+    if not is_register(path) and (enc is None or not path.lower().endswith((".shp", ".dbf"))):
         return src
     from .inputs import read_layer
 

@@ -112,7 +112,9 @@ def read_layer(
     what : str
         Name of the input, used in error messages.
     encoding : str, optional
-        Text encoding of a Shapefile's ``.dbf`` or a CSV (e.g. ``"GBK"``).
+        Text encoding of a Shapefile's ``.dbf`` or a CSV (e.g. ``"GBK"``);
+        GeoPackage, GeoJSON and GeoParquet are UTF-8 by their specs and
+        read as such.
         By default a Shapefile without ``.cpg`` whose text reads garbled
         (GBK read as Latin-1) is re-read as GB18030 or UTF-8, whichever its
         bytes are; text that is garbled either way raises InputError.
@@ -202,7 +204,7 @@ def read_layer(
                             f"{what}: {path} has {len(names)} layers ({', '.join(names)}); "
                             f"name one as {path}#LAYER"
                         )
-            if encoding is not None:
+            if encoding is not None and path.lower().endswith((".shp", ".dbf")):  # others are UTF-8 by spec
                 gdf = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=encoding)
             else:
                 gdf = fix_shapefile_text(gpd.read_file(path, layer=layer, engine="pyogrio"), path, layer,
