@@ -556,13 +556,17 @@ def test_validate_gap_located_in_the_input_crs(capsys, tmp_path, plan_gpkg):
     assert 116 < x < 118 and 39 < y < 41, line
 
 
-def test_validate_uses_a_grid_id_column_by_default(capsys, plan_gpkg):
+def test_validate_uses_a_grid_id_column_by_default(capsys, tmp_path, plan_gpkg):
     args = ["validate", "--grids", f"{plan_gpkg}#grids", "--households", f"{plan_gpkg}#households",
             "--boundary", f"{plan_gpkg}#boundary"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "auditing by the households' column 'grid_id'" in out
     assert "audit: households by their column 'grid_id'" in out
+    js = tmp_path / "r.json"
+    assert main(args + ["--json", str(js)]) == 0
+    assert "audit: households by their column 'grid_id'" in json.loads(js.read_text(encoding="utf-8"))["notes"]
+    capsys.readouterr()
     assert main(args + ["--assignment-col", ""]) == 0
     out = capsys.readouterr().out
     assert "audit: households by location" in out and "auditing by" not in out

@@ -507,6 +507,8 @@ def _cmd_validate(a) -> int:
                    grid_id_col=a.grid_id_col, household_id_col=a.id_col, persons_col=a.persons_col,
                    assignment_col=assignment, sliver_area=a.sliver_area, crs=a.crs,
                    divided_sites=_layer_or_none(a.plan, "divided_sites") if a.plan else None)
+    how = f"households by their column {assignment!r}" if assignment else "households by location"
+    rep.notes.append(f"audit: {how}")
     if a.json:
         rep.to_json(a.json, overwrite=a.overwrite)
     if a.map:
@@ -515,8 +517,7 @@ def _cmd_validate(a) -> int:
         save_map(rep, read_layer(grids, what="grids"), a.map,
                  households=read_layer(hh, what="households"))
     print(rep.summary())
-    print(f"audit: {'households by their column ' + repr(assignment) if assignment else 'households by location'}"
-          + ("" if assignment else " (no assignment column)"))
+    print(f"audit: {how}")
     shown = 20
     for r in rep.violations.head(shown).itertuples():
         print(f"  [{r.severity}] {r.check}: {r.message}")
