@@ -169,3 +169,12 @@ def test_encoding_flag_leaves_geopackages_alone(tmp_path, capsys):
                  "--encoding", "GBK", "--out", str(out)]) == 0, capsys.readouterr().err
     assert set(gpd.read_file(out, layer="households")["户主"]) == {"王芳"}
     assert gpd.read_file(out, layer="boundary")["name"].tolist() == ["王家村"]
+
+
+def test_xlsx_ids_of_mixed_type_are_text(tmp_path):
+    p = tmp_path / "r.xlsx"
+    pd.DataFrame({"户号": ["A01", 102, "张三家"], "人数": [3, 2, 4], "经度": [116.1, 116.2, 116.3],
+                  "纬度": [39.9, 39.9, 39.9]}).to_excel(p, index=False)
+    got = read_register(p)
+    assert got["户号"].tolist() == ["A01", "102", "张三家"]
+    assert got["人数"].tolist() == [3, 2, 4]

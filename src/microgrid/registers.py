@@ -88,6 +88,13 @@ def _read_table(path: Path, what: str, encoding: str | None, sheet) -> pd.DataFr
                          f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'})") from None
 
 
+def _as_text(v) -> str:
+    """A cell as text: 102.0 (Excel's number) is '102'."""
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
 def _tidy_ids(df: pd.DataFrame) -> pd.DataFrame:
     """Whole numbers read as text or float (Excel) become integers; other text stays text."""
     out = {}
@@ -105,6 +112,8 @@ def _tidy_ids(df: pd.DataFrame) -> pd.DataFrame:
             out[c] = pd.array([None if pd.isna(v) else int(v) for v in col], dtype="Int64")
         elif text.str.fullmatch(r"-?(0|[1-9]\d*)?\.\d+|-?[1-9]\d*\.?").all():
             out[c] = pd.to_numeric(col, errors="coerce")
+        elif vals.map(lambda v: isinstance(v, str)).any():  # text and numbers mixed (Excel): all text
+            out[c] = [None if pd.isna(v) else _as_text(v) for v in col]
         else:
             out[c] = col
     return pd.DataFrame(out, index=df.index)
