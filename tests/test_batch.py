@@ -454,3 +454,41 @@ def test_killing_a_worker_mid_run_does_every_area_once(tmp_path, client):
     assert not grids.duplicated(subset=["grid_id"]).any()
     cols = [c for c in grids.columns if c != "geometry"]
     assert not pd.DataFrame(grids[cols]).duplicated().any()
+
+
+# ---------------------------------------------------------------- codes and logs of the command line
+
+
+def test_cli_codes_unique_across_areas_and_no_dask_logs(tmp_path):
+    """Without --code-prefix-col every area gets its own prefix; Dask's INFO lines only with -v."""
+    hh, areas, roads = microgrid.samples.make_district(3, 250, seed=4)
+    src = tmp_path / "d.gpkg"
+    hh.to_file(src, layer="households", engine="pyogrio")
+    areas.drop(columns=["code_prefix"]).to_file(src, layer="areas", engine="pyogrio")
+    roads.to_file(src, layer="roads", engine="pyogrio")
+    out = tmp_path / "out.gpkg"
+    r = subprocess.run([sys.executable, "-m", "microgrid", "partition-many", "--households", f"{src}#households",
+                        "--areas", f"{src}#areas", "--area-id", "area_id", "--barriers", f"{src}#roads",
+                        "--workers", "1", "--no-progress", "--code-prefix", "110108001000", "--out", str(out)],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    assert r.returncode == 0, r.stderr
+    assert "distributed" not in r.stderr and "INFO" not in r.stderr, r.stderr
+    grids = gpd.read_file(out, layer="grids")
+    assert grids["code"].is_unique, grids["code"].tolist()
+    first = {aid: g["code"].str[:12].unique().tolist() for aid, g in grids.groupby("area_id")}
+    assert first == {"V001": ["110108001001"], "V002": ["110108001002"], "V003": ["110108001003"]}
+    assert "prefix" in r.stdout
+
+
+def test_shared_code_prefixes_refused(tmp_path):
+    hh, areas, roads = microgrid.samples.make_district(3, 250, seed=4)
+    areas = areas.assign(code_prefix="110108001001")
+    with pytest.raises(microgrid.InputError, match="share a code_prefix"):
+        microgrid.partition_many(hh, areas, roads, area_id_col="area_id", code_prefix_col="code_prefix",
+                                 out=tmp_path / "x.gpkg", progress=False)
+
+
+def test_outside_snap_is_nearest(tmp_path):
+    hh, areas, roads = microgrid.samples.make_district(3, 250, seed=4)
+    with pytest.raises(microgrid.InputError, match="'nearest' \\(or its synonym 'snap'\\)"):
+        microgrid.partition_many(hh, areas, roads, area_id_col="area_id", outside="closest", out=None)

@@ -476,3 +476,106 @@ def test_internal_error_exit_3_not_blamed_on_input(capsys, tmp_path, village_gpk
     _no_traceback(cap)
     assert cap.err.startswith("internal error") and "not a problem with your input" in cap.err
     assert "grid 3 is not contiguous" in cap.err
+
+
+# ---------------------------------------------------------------- learning from --help
+
+
+def _subparsers():
+    from microgrid.cli import _build_parser
+
+    ap = _build_parser()
+    sub = next(a for a in ap._actions if a.__class__.__name__ == "_SubParsersAction")
+    return ap, sub.choices
+
+
+def test_every_option_has_help_default_and_examples():
+    import argparse
+
+    ap, subs = _subparsers()
+    assert "Examples" in ap.format_help()
+    for name, p in subs.items():
+        text = p.format_help()
+        assert "Examples:" in text, name
+        assert text.count("\n  microgrid ") >= 2, name
+        flat = " ".join(text.split())
+        for act in p._actions:
+            if isinstance(act, argparse._HelpAction):
+                continue
+            where = f"{name} {'/'.join(act.option_strings) or act.dest}"
+            assert act.help and act.help.strip(), f"{where} has no help"
+            if act.option_strings and act.default not in (None, False, argparse.SUPPRESS):
+                assert f"default: {act.default}" in flat or f"default {act.default}" in flat, \
+                    f"{where} does not show its default {act.default!r}"
+
+
+def test_verbose_and_quiet_after_the_subcommand(capsys, tmp_path, village_gpkg):
+    ap, _ = _subparsers()
+    assert ap.parse_args(["partition", "x.gpkg", "--out", "y.gpkg", "-vv"]).verbose == 2
+    assert ap.parse_args(["-v", "partition", "x.gpkg", "--out", "y.gpkg"]).verbose == 1
+    assert ap.parse_args(["validate", "p.gpkg", "-q"]).quiet is True
+    assert ap.parse_args(["validate", "p.gpkg"]).verbose == 0
+    assert main(["partition", str(village_gpkg), "--out", str(tmp_path / "p.gpkg"), "-q"]) == 0
+
+
+def test_outside_takes_the_same_values_everywhere(capsys, tmp_path):
+    _, subs = _subparsers()
+    choices = {n: next(a.choices for a in subs[n]._actions if a.dest == "outside")
+               for n in ("partition", "partition-many")}
+    assert set(choices["partition"]) == set(choices["partition-many"]) == {"error", "drop", "snap", "nearest"}
+    hh, bnd, roads = block_village()
+    hh.loc[[3], "geometry"] = [shapely.Point(X0 - 10, Y0 + 50)]
+    p = tmp_path / "o.gpkg"
+    hh.to_file(p, layer="households", engine="pyogrio")
+    bnd.to_file(p, layer="boundary", engine="pyogrio")
+    assert main(["partition", str(p), "--outside", "nearest", "--out", str(tmp_path / "b.gpkg")]) == 0
+    assert len(gpd.read_file(tmp_path / "b.gpkg", layer="households")) == 225
+
+
+def test_validate_listing_capped_at_20(capsys, tmp_path):
+    plan = tmp_path / "plan.gpkg"
+    microgrid.partition(*microgrid.samples.make_village(n_households=300, seed=1), min_persons=20,
+                        max_persons=40).to_file(plan)
+    js = tmp_path / "r.json"
+    assert main(["validate", str(plan), "--max-persons", "10", "--min-persons", "1", "--json", str(js)]) == 1
+    out = capsys.readouterr().out
+    n = len(json.loads(js.read_text(encoding="utf-8"))["violations"])
+    assert n > 20
+    assert out.count("  [error]") + out.count("  [warning]") == 20
+    assert f"... and {n - 20} more; all of them in {js}" in out
+
+
+def test_validate_gap_located_in_the_input_crs(capsys, tmp_path, plan_gpkg):
+    bad, _ = _plan_with_defect(plan_gpkg, tmp_path)
+    ll = tmp_path / "ll.gpkg"
+    for name in ("grids", "households", "boundary"):
+        gpd.read_file(bad, layer=name).to_crs(4326).to_file(ll, layer=name, engine="pyogrio")
+    assert main(["validate", str(ll)]) == 1
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "[error] gap" in x)
+    x, y = (float(v) for v in line.split(" at (")[1].split(")")[0].split(", "))
+    assert 116 < x < 118 and 39 < y < 41, line
+
+
+def test_validate_uses_a_grid_id_column_by_default(capsys, tmp_path, plan_gpkg):
+    args = ["validate", "--grids", f"{plan_gpkg}#grids", "--households", f"{plan_gpkg}#households",
+            "--boundary", f"{plan_gpkg}#boundary"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "auditing by the households' column 'grid_id'" in out
+    assert "audit: households by their column 'grid_id'" in out
+    js = tmp_path / "r.json"
+    assert main(args + ["--json", str(js)]) == 0
+    assert "audit: households by their column 'grid_id'" in json.loads(js.read_text(encoding="utf-8"))["notes"]
+    capsys.readouterr()
+    assert main(args + ["--assignment-col", ""]) == 0
+    out = capsys.readouterr().out
+    assert "audit: households by location" in out and "auditing by" not in out
+
+
+def test_cli_docs_show_every_subcommand_help():
+    """docs/cli.md is the parser's own --help (docs/hooks/cli_help.py): each subcommand has its marker."""
+    text = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    _, subs = _subparsers()
+    missing = [n for n in subs if f"<!-- microgrid-help {n} -->" not in text]
+    assert not missing, f"docs/cli.md lacks <!-- microgrid-help CMD --> for {missing}"

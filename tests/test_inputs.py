@@ -194,6 +194,13 @@ def test_outside_snap(v):
     assert plan.report.ok
 
 
+def test_outside_nearest_is_snap(v):
+    hh, bnd, roads = v
+    near = microgrid.partition(_two_outside(hh.copy()), bnd, roads, outside="nearest")
+    snap = microgrid.partition(_two_outside(hh.copy()), bnd, roads, outside="snap")
+    assert near.households.geometry.geom_equals_exact(snap.households.geometry, 0).all()
+
+
 def test_outside_bad_value(v):
     hh, bnd, roads = v
     e = _err(hh, bnd, roads, outside="ignore")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import shapely
@@ -9,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import microgrid
-from microgrid.naming import grid_codes
+from conftest import REPO
+from microgrid.naming import grid_codes, grid_names
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +74,30 @@ def test_names_from_landmarks_and_roads(plan):
     # every name comes from a landmark or a named barrier
     allowed = set(lm["name"]) | {"村大道", "清水河"} | {f"{c}巷" for c in "一二三四五六七八九十"}
     for n in names.dropna():
-        base = n.removesuffix("附近").removesuffix("沿线")
-        assert base in allowed or base.endswith("巷")
+        base = re.sub(r"(附近|沿线|[东西南北]{1,2}段?)?\d*$", "", n)
+        assert base in allowed or base.endswith("巷"), n
+    assert names.dropna().is_unique
+
+
+def test_names_unique_on_the_sample():
+    """Six of the sample's 21 grids were all 祠堂附近; now each grid has its own name."""
+    p = f"{REPO}/data/samples/village.gpkg"
+    plan = microgrid.partition(f"{p}#households", f"{p}#boundary", f"{p}#barriers", f"{p}#landmarks")
+    names = plan.grids["name"]
+    assert names.notna().all() and names.is_unique, names.tolist()
+    assert "祠堂" in set(names)  # the grid holding the landmark keeps its bare name
+    assert {"祠堂东", "祠堂西南"} <= set(names)
+
+
+def test_names_by_direction_then_sequence():
+    import geopandas as gpd
+
+    sq = [shapely.box(x, y, x + 100, y + 100) for x, y in [(0, 0), (100, 0), (100, 10_000), (300, 0), (0, -100)]]
+    marks = gpd.GeoDataFrame({"name": ["祠堂"]}, geometry=[shapely.Point(50, 50)])
+    roads = gpd.GeoDataFrame({"name": ["村大道"], "rank": [1]},
+                             geometry=[shapely.LineString([(-5000, 10_000), (5000, 10_000)])])
+    names = grid_names(np.array(sq), marks, roads, max_distance=300)
+    assert names == ["祠堂", "祠堂东1", "村大道沿线", "祠堂东2", "祠堂南"]
 
 
 def test_more_than_999_grids_widen_the_sequence_with_a_warning():

@@ -569,6 +569,11 @@ def _read_inputs(households, areas, barriers, landmarks, *, area_id_col, id_col,
             if bad_p.any():
                 problems.append(f"{int(bad_p.sum())} areas have a {code_prefix_col} that is not 12 digits: "
                                 f"{ids_preview(ar[code_prefix_col][bad_p].astype(str).tolist())}")
+            pre = ar[code_prefix_col].astype(str)
+            twice = pre[pre.duplicated(keep=False) & ~bad_p]
+            if len(twice):
+                problems.append(f"areas share a {code_prefix_col}, so their grid codes would repeat: "
+                                f"{ids_preview(sorted(set(twice.tolist())))}; give each area its own 12 digits")
     if id_col not in hh.columns:
         problems.append(f"households have no id column {id_col!r}; pass id_col=... (CLI: --id-col)")
     else:
@@ -663,6 +668,22 @@ def _assign(hh, ar, area_id_col, id_col, outside):
             notes.append(f"{len(none)} households lie in no area and were given to the nearest one (moved inside "
                          "it): " + ids_preview([f"{h} -> {ids_[a]}" for h, a in zip(hid[none], area_of[none])]))
     return area_of, dropped, notes
+
+
+def _area_prefixes(ar, area_ids: list, code_prefix: str, code_prefix_col: str | None) -> list[str]:
+    """Each area's 12-digit code prefix, distinct so that no grid code repeats in the layer.
+
+    From ``code_prefix_col`` when given; else ``code_prefix`` with its last 3
+    digits (the community's) replaced by the area's sequence, 001, 002, ...,
+    in the order of the area ids (as text), whatever the rows' order.
+    """
+    if code_prefix_col is not None:
+        return [str(v) for v in ar[code_prefix_col].tolist()]
+    if len(area_ids) > 999:
+        raise InputError(f"{len(area_ids)} areas do not fit the 3 community digits of one code prefix; give each "
+                         "area its own 12-digit prefix in a column (code_prefix_col=..., CLI: --code-prefix-col)")
+    rank = {k: j for j, k in enumerate(sorted(range(len(area_ids)), key=lambda i: str(area_ids[i])))}
+    return [f"{code_prefix[:9]}{rank[i] + 1:03d}" for i in range(len(area_ids))]
 
 
 def _clip_lines(gdf, geoms_idx, geom):
@@ -782,9 +803,11 @@ def partition_many(
         ``"drop"``/``"nearest"`` a household in several areas goes to the
         first of them. Never silent: ``result.notes`` lists them.
     code_prefix : str
-        12-digit code prefix for all areas, or
+        12-digit code prefix; each area gets it with its last 3 digits
+        replaced by the area's sequence (001, 002, ... in the order of the
+        area ids), so no grid code repeats in the layer; or
     code_prefix_col : str, optional
-        an areas column with each area's own 12-digit prefix.
+        an areas column with each area's own 12-digit prefix (all distinct).
     client : dask.distributed.Client, str or None
         None (or ``"local"``): an in-process LocalCluster with ``n_workers``
         single-threaded worker processes (default: one per core), closed
@@ -849,8 +872,9 @@ def partition_many(
         if k in ("n_grids", "parents", "parent_id_col"):
             raise InputError(f"{k} cannot be used in a batch: every area gets its own grid count; give the "
                              "areas as the parents")
+    outside = "nearest" if outside == "snap" else outside  # the name partition() uses
     if outside not in ("error", "drop", "nearest"):
-        raise InputError(f"outside must be 'error', 'drop' or 'nearest', got {outside!r}")
+        raise InputError(f"outside must be 'error', 'drop' or 'nearest' (or its synonym 'snap'), got {outside!r}")
     if code_prefix_col is None:
         check_prefix(code_prefix)
     hh, ar, bar, lm = _read_inputs(
@@ -866,6 +890,11 @@ def partition_many(
     if area_id_col in hh.columns:
         hh = hh.drop(columns=[area_id_col])
     area_ids = ar[area_id_col].tolist()
+    prefixes = _area_prefixes(ar, area_ids, code_prefix, code_prefix_col)
+    if code_prefix_col is None and len(area_ids) > 1:
+        notes.append(f"grid codes: each area's prefix is {code_prefix[:9]} and its sequence 001..{len(area_ids):03d} "
+                     "in the order of the area ids; give code_prefix_col (CLI: --code-prefix-col) for the areas' "
+                     "own community codes")
     levels = partition_kwargs.get("levels") or []
     extra_layers = ([f"grids_{lv.name}" for lv in levels[:-1]] if levels else []) + ["divided_sites"]
     writer = _writer(out, area_id_col, overwrite, extra_layers)
@@ -884,7 +913,7 @@ def partition_many(
     empty = []
     for i, aid in enumerate(area_ids):
         idx = order[starts[i]:starts[i + 1]]
-        prefix = str(ar[code_prefix_col].iat[i]) if code_prefix_col else code_prefix
+        prefix = prefixes[i]
         h_a = hh.iloc[np.sort(idx)]
         b_a = _clip_lines(bar, bar_tree.query(geoms[i]) if bar_tree is not None else [], geoms[i]) \
             if bar is not None else None

@@ -87,56 +87,114 @@ def _recorded_bound(bnd, col: str, given: int | None, default: int) -> int:
     return int(num[0]) if len(num) else default
 
 
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the examples' line breaks and shows each option's default."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if (not action.option_strings or action.default in (None, False, argparse.SUPPRESS)
+                or "default" in text.lower()):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _examples(*lines: str) -> str:
+    return "Examples:\n" + "\n".join(f"  {x}" for x in lines)
+
+
+def _verbosity(top: bool) -> argparse.ArgumentParser:
+    """-v/-q, taken before or after the subcommand (``microgrid partition ... -v``)."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("-v", "--verbose", action="count", default=0 if top else argparse.SUPPRESS,
+                   help="log progress and timings, Dask's logs included (-vv: debug)")
+    p.add_argument("-q", "--quiet", action="store_true", default=False if top else argparse.SUPPRESS,
+                   help="log errors only; no progress bar")
+    return p
+
+
+def _add_reading(p: argparse.ArgumentParser):
+    """Options for inputs as they come: Shapefiles in GBK, CSV/XLSX registers."""
+    p.add_argument("--encoding", help="text encoding of Shapefile/CSV inputs, e.g. GBK or GB18030 (default: the "
+                   ".cpg file; a Shapefile without one whose text reads garbled is read as GB18030 or UTF-8, "
+                   "whichever its bytes are)")
+    p.add_argument("--x-col", help="longitude/x column of a CSV/XLSX register (default: the first of 经度, 东经, "
+                   "lon, lng, longitude, x)")
+    p.add_argument("--y-col", help="latitude/y column of a CSV/XLSX register (default: the first of 纬度, 北纬, "
+                   "lat, latitude, y); registers in lon/lat within China are EPSG:4326, others need --crs")
+
+
+_OUTSIDE_HELP = ("households outside the boundary: error, drop them, or snap/nearest (synonyms): move each onto "
+                 "the nearest point inside")
+
+
 def _add_common_inputs(p: argparse.ArgumentParser):
     p.add_argument("input", nargs="?", help="a GeoPackage with layers households (or buildings), boundary, "
-                   "and optionally barriers and landmarks")
-    p.add_argument("--households", help="household points (file, or file#layer)")
+                   "and optionally barriers and landmarks; or a CSV/XLSX household register (then give --boundary)")
+    p.add_argument("--households", help="household points (file, file#layer, or a CSV/XLSX register)")
     p.add_argument("--buildings", help="building footprints to estimate households from (instead of --households)")
     p.add_argument("--boundary", help="community/village polygon")
     p.add_argument("--barriers", help="roads, lanes, rivers, walls (lines)")
-    p.add_argument("--id-col", default="household_id", help="household id column (default household_id)")
-    p.add_argument("--persons-col", default="persons", help="persons column (default persons)")
+    p.add_argument("--id-col", default="household_id", help="household id column (in a Shapefile: household_)")
+    p.add_argument("--persons-col", default="persons", help="persons column")
     p.add_argument("--crs", help=_CRS_HELP)
+    _add_reading(p)
 
 
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    ap = argparse.ArgumentParser(prog="microgrid", description="Divide a community into micro-grids along its "
-                                 "roads and prove the result (按线划分、不漏一地、不漏一户).")
+    ap = argparse.ArgumentParser(
+        prog="microgrid", formatter_class=_HelpFormatter, parents=[_verbosity(True)],
+        description="Divide a community into micro-grids along its roads and prove the result "
+                    "(按线划分、不漏一地、不漏一户).",
+        epilog=_examples("microgrid partition village.gpkg --out plan.gpkg",
+                         "microgrid validate plan.gpkg --json report.json",
+                         "microgrid partition --help     # each subcommand's options and examples"))
     ap.add_argument("--version", action="version", version=f"microgrid {__version__}")
-    ap.add_argument("-v", "--verbose", action="count", default=0, help="log progress (-vv for debug)")
-    sub = ap.add_subparsers(dest="command", required=True)
+    sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    common = [_verbosity(False)]
 
-    p = sub.add_parser("partition", help="partition households into grids and write a plan")
+    def add(name, help, epilog):
+        return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=epilog,
+                              formatter_class=_HelpFormatter, parents=common)
+
+    p = add("partition", "partition households into grids and write a plan", _examples(
+        "microgrid partition village.gpkg --out plan.gpkg",
+        "microgrid partition register.xlsx --boundary village.gpkg#boundary --barriers village.gpkg#roads "
+        "--id-col 户号 --persons-col 人数 --out plan.gpkg",
+        "microgrid partition town.gpkg --min-persons 200 --max-persons 300 --code-prefix 110108001002 "
+        "--out plan.shp"))
     _add_common_inputs(p)
     p.add_argument("--landmarks", help="landmark points/polygons (a polygon is never split)")
     p.add_argument("--kind-col", help="barrier kind column (default: kind or highway)")
-    p.add_argument("--default-persons", type=int, help="persons per household when there is no persons column")
-    p.add_argument("--min-persons", type=int, default=200)
-    p.add_argument("--max-persons", type=int, default=300)
+    p.add_argument("--default-persons", type=int, help="persons per household when there is no persons column "
+                   "(default: none; the column is required)")
+    p.add_argument("--min-persons", type=int, default=200, help="fewest persons in a grid")
+    p.add_argument("--max-persons", type=int, default=300, help="most persons in a grid")
     p.add_argument("--n-grids", type=int, help="number of grids (default: chosen from the bounds)")
     p.add_argument("--divide-sites", choices=["auto", "never"], default="auto",
                    help="a building whose households share one point (or a landmark holding households) may be "
                         "divided between grids by entrance, then floor, only where whole buildings cannot meet "
-                        "the bounds (auto, the default); never: keep every site whole (default: %(default)s)")
+                        "the bounds (auto); never: keep every site whole (default: %(default)s)")
     p.add_argument("--entrance-col", help="household column with the entrance (单元) used to divide a building "
                                           "(default: a column named entrance or 单元, if any)")
     p.add_argument("--floor-col", help="household column with the floor (楼层) used to divide a building "
                                        "(default: a column named floor or 楼层, if any)")
     p.add_argument("--oversize", choices=["flag", "stack"],
                    help="older name: stack = --divide-sites auto; flag = --divide-sites never with each building "
-                        "above max persons in its own flagged grid")
-    p.add_argument("--stack-col", help="older name of --entrance-col")
-    p.add_argument("--parents", help="existing areas (villages, grids) to partition inside; no grid crosses them")
+                        "above max persons in its own flagged grid (default: not used)")
+    p.add_argument("--stack-col", help="older name of --entrance-col (default: not used)")
+    p.add_argument("--parents", help="existing areas (villages, grids) to partition inside; no grid crosses them "
+                   "(default: none)")
     p.add_argument("--parent-id-col", help="parent id column (default parent_id, else the first column)")
     p.add_argument("--input-crs", choices=["wgs84", "gcj02", "bd09"], type=str.lower,
                    help="lon/lat system of all inputs: gcj02 (Amap/Gaode, Tencent) or bd09 (Baidu) are converted "
-                        "to WGS84 and the plan is written back in the same system")
+                        "to WGS84 and the plan is written back in the same system, marked in its coord_system "
+                        "field (default: wgs84 or the inputs' CRS)")
     p.add_argument("--level", action="append", metavar="NAME:MIN:MAX",
                    help="nested level, repeatable, coarse to fine (e.g. --level grid:800:1500 "
-                        "--level microgrid:200:300); replaces --min/--max-persons")
-    p.add_argument("--seed", type=int, default=0)
+                        "--level microgrid:200:300); replaces --min/--max-persons (default: one level)")
+    p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same plan")
     p.add_argument("--compactness", type=float, default=0.5,
                    help="weight of round grids against lines off the barriers (0 = follow barriers only)")
     p.add_argument("--tries", type=int, default=6,
@@ -147,39 +205,52 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="skip the refinement that moves units to straighten lines (faster, rougher)")
     p.add_argument("--code-prefix", default="000000000000",
                    help="12 digits: 6-digit division + 3-digit street/town + 3-digit community code")
-    p.add_argument("--outside", choices=["error", "drop", "snap"], default="error",
-                   help="households outside the boundary: error (default), drop or snap inside")
+    p.add_argument("--outside", choices=["error", "drop", "snap", "nearest"], default="error", help=_OUTSIDE_HELP)
     p.add_argument("--snap-tolerance", type=float, default=2.0, help="join road ends missing a junction by <= m")
     p.add_argument("--on-infeasible", choices=["raise", "flag"], default="raise",
-                   help="flag: write the best plan with the grids that break a bound flagged")
-    p.add_argument("--out", required=True, help="plan file (.gpkg; or .geojson/.shp/.parquet for two files)")
+                   help="raise: exit 3 naming the cause; flag: write the best plan with the grids that break a "
+                        "bound flagged")
+    p.add_argument("--out", required=True, help="plan file (.gpkg; or .geojson/.shp/.parquet for two files; "
+                   "a .shp gets short field names, see docs)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing plan")
     p.add_argument("--report", help="also write the validation report as JSON (replaced only with --overwrite)")
 
-    pm = sub.add_parser("partition-many", help="partition every area of a district in parallel on Dask "
-                        "(pip install microgrid[dask])")
-    pm.add_argument("--households", required=True, help="household points of the whole district (file#layer)")
+    pm = add("partition-many", "partition every area of a district in parallel on Dask "
+             "(pip install microgrid[dask])", _examples(
+                 "microgrid partition-many --households county.gpkg#households --areas county.gpkg#villages "
+                 "--area-id village_code --barriers county.gpkg#roads --out county_plan.gpkg",
+                 "microgrid partition-many --households register.csv --areas villages.shp --area-id 村代码 "
+                 "--code-prefix-col 村代码 --workers 2 --out county_plan.gpkg",
+                 "microgrid partition-many ... --scheduler tcp://10.0.0.5:8786 --out county.parquet"))
+    pm.add_argument("--households", required=True, help="household points of the whole district (file#layer, "
+                    "or a CSV/XLSX register)")
     pm.add_argument("--areas", required=True, help="area polygons (villages, communities) with an id column")
     pm.add_argument("--area-id", required=True, help="the areas' id column; every output row carries it")
     pm.add_argument("--barriers", help="roads, lanes, rivers, walls of the district (lines)")
     pm.add_argument("--landmarks", help="landmark points/polygons of the district")
     pm.add_argument("--out", required=True, help="X.gpkg, X.parquet (GeoParquet datasets) or a postgresql:// URL")
-    pm.add_argument("--scheduler", default="local", help="local (default: a cluster on this machine) or "
+    pm.add_argument("--scheduler", default="local", help="local (a cluster on this machine) or "
                     "tcp://HOST:PORT of a running dask scheduler")
     pm.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
-    pm.add_argument("--id-col", default="household_id")
-    pm.add_argument("--persons-col", default="persons")
+    pm.add_argument("--id-col", default="household_id", help="household id column (in a Shapefile: household_)")
+    pm.add_argument("--persons-col", default="persons", help="persons column")
     pm.add_argument("--kind-col", help="barrier kind column (default: kind or highway)")
-    pm.add_argument("--min-persons", type=int, default=200)
-    pm.add_argument("--max-persons", type=int, default=300)
-    pm.add_argument("--seed", type=int, default=0)
-    pm.add_argument("--code-prefix", default="000000000000", help="12-digit code prefix for all areas")
-    pm.add_argument("--code-prefix-col", help="areas column with each area's own 12-digit code prefix")
-    pm.add_argument("--outside", choices=["error", "drop", "nearest"], default="error",
-                    help="households in no area (or in several): error (default), drop, or give to the nearest")
+    pm.add_argument("--min-persons", type=int, default=200, help="fewest persons in a grid")
+    pm.add_argument("--max-persons", type=int, default=300, help="most persons in a grid")
+    pm.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same plans")
+    pm.add_argument("--code-prefix", default="000000000000",
+                    help="12-digit code prefix; without --code-prefix-col each area gets its own: the last 3 "
+                         "digits become the area's sequence (001, 002, ...) so no code repeats in the layer")
+    pm.add_argument("--code-prefix-col", help="areas column with each area's own 12-digit code prefix "
+                    "(default: derived from --code-prefix)")
+    pm.add_argument("--outside", choices=["error", "drop", "nearest", "snap"], default="error",
+                    help="households in no area (or in several): error, drop, or nearest/snap (synonyms): give "
+                         "each to the nearest area")
     pm.add_argument("--on-infeasible", choices=["raise", "flag"], default="raise",
-                    help="flag: an area that cannot meet a bound gets its best plan with those grids flagged")
+                    help="raise: the area fails, infeasible; flag: an area that cannot meet a bound gets its best "
+                         "plan with those grids flagged")
     pm.add_argument("--crs", help=_CRS_HELP)
+    _add_reading(pm)
     pm.add_argument("--divide-sites", choices=["auto", "never"], default="auto",
                     help="divide a building on one point by entrance/floor only where needed (auto) or never "
                          "(default: %(default)s)")
@@ -189,69 +260,90 @@ def _build_parser() -> argparse.ArgumentParser:
                     "already done with the same inputs)")
     pm.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
-    v = sub.add_parser("validate", help="validate a grid map (ours or hand-drawn)")
+    v = add("validate", "validate a grid map (ours or hand-drawn)", _examples(
+        "microgrid validate plan.gpkg",
+        "microgrid validate --grids drawn.shp --households register.xlsx --boundary village.shp --json report.json",
+        "microgrid validate plan.gpkg --assignment-col \"\" --map violations.png   # audit by location only"))
     v.add_argument("plan", nargs="?", help="a plan GeoPackage (layers grids, households, boundary[, barriers])")
     v.add_argument("--grids", help="grid polygons")
-    v.add_argument("--households", help="household points")
+    v.add_argument("--households", help="household points (or a CSV/XLSX register)")
     v.add_argument("--boundary", help="community/village polygon")
     v.add_argument("--barriers", help="roads etc. for the on-line share")
-    v.add_argument("--grid-id-col", default="grid_id")
-    v.add_argument("--id-col", default="household_id")
-    v.add_argument("--persons-col", default="persons")
-    v.add_argument("--assignment-col", help="household column naming its grid (default: by location; "
-                   "grid_id for a plan file)")
+    v.add_argument("--grid-id-col", default="grid_id", help="grid id column")
+    v.add_argument("--id-col", default="household_id", help="household id column")
+    v.add_argument("--persons-col", default="persons", help="persons column")
+    v.add_argument("--assignment-col", help="household column naming its grid (default: grid_id, or another "
+                   "column whose values are grid ids, when there is one; else by location); \"\" audits by "
+                   "location only")
     v.add_argument("--min-persons", type=int, help="default: the plan's own bounds, else 200")
     v.add_argument("--max-persons", type=int, help="default: the plan's own bounds, else 300")
-    v.add_argument("--sliver-area", type=float, default=0.5)
+    v.add_argument("--sliver-area", type=float, default=0.5, help="gaps and overlaps below this many m2 are "
+                   "warnings, not errors")
     v.add_argument("--crs", help=_CRS_HELP)
-    v.add_argument("--json", help="write the report as JSON")
+    _add_reading(v)
+    v.add_argument("--json", help="write the report as JSON (all violations; the listing shows the first 20)")
     v.add_argument("--map", help="write a map of the violations: OUT.png (matplotlib) or OUT.html (folium)")
     v.add_argument("--overwrite", action="store_true", help="replace existing --json/--map files")
 
-    r = sub.add_parser("repair", help="fill gaps, trim overlaps and stray parts of a grid map; list every change")
+    r = add("repair", "fill gaps, trim overlaps and stray parts of a grid map; list every change", _examples(
+        "microgrid repair plan.gpkg --out repaired.gpkg",
+        "microgrid repair --grids drawn.shp --boundary village.shp --households hh.gpkg --out repaired.gpkg",
+        "microgrid repair drawn.gpkg --min-persons 150 --max-persons 250 --out repaired.gpkg"))
     r.add_argument("plan", nargs="?", help="a plan GeoPackage (layers grids, households, boundary)")
-    r.add_argument("--grids")
-    r.add_argument("--households")
-    r.add_argument("--boundary")
-    r.add_argument("--grid-id-col", default="grid_id")
-    r.add_argument("--id-col", default="household_id")
-    r.add_argument("--persons-col", default="persons")
-    r.add_argument("--assignment-col", help="household column naming its grid before repair")
-    r.add_argument("--min-persons", type=int, default=200)
-    r.add_argument("--max-persons", type=int, default=300)
+    r.add_argument("--grids", help="grid polygons (default: layer grids of the plan)")
+    r.add_argument("--households", help="household points (default: layer households of the plan)")
+    r.add_argument("--boundary", help="community/village polygon (default: layer boundary of the plan)")
+    r.add_argument("--grid-id-col", default="grid_id", help="grid id column")
+    r.add_argument("--id-col", default="household_id", help="household id column")
+    r.add_argument("--persons-col", default="persons", help="persons column")
+    r.add_argument("--assignment-col", help="household column naming its grid before repair (default: grid_id "
+                   "for a plan file, else by location)")
+    r.add_argument("--min-persons", type=int, default=200, help="fewest persons in a grid")
+    r.add_argument("--max-persons", type=int, default=300, help="most persons in a grid")
     r.add_argument("--crs", help=_CRS_HELP)
+    _add_reading(r)
     r.add_argument("--out", required=True, help="repaired plan (.gpkg): layers grids, households, changes")
-    r.add_argument("--overwrite", action="store_true")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
-    g = sub.add_parser("ledger", help="write household rosters (台账) per grid: a folder of CSV or one .xlsx")
+    g = add("ledger", "write household rosters (台账) per grid: a folder of CSV or one .xlsx", _examples(
+        "microgrid ledger plan.gpkg --out 台账.xlsx",
+        "microgrid ledger plan.gpkg --out rosters/"))
     g.add_argument("plan", help="a plan GeoPackage (layers grids and households)")
     g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
     g.add_argument("--overwrite", action="store_true", help="replace an existing workbook or folder")
 
-    rp = sub.add_parser("repartition", help="update a plan for changed households with the least churn")
+    rp = add("repartition", "update a plan for changed households with the least churn", _examples(
+        "microgrid repartition plan.gpkg --households households_2025.gpkg --out plan_2025.gpkg",
+        "microgrid repartition plan.gpkg --households register_2025.xlsx --id-col 户号 --out plan_2025.gpkg"))
     rp.add_argument("plan", help="the current plan GeoPackage")
-    rp.add_argument("--households", required=True, help="the full, current set of households")
-    rp.add_argument("--id-col", default="household_id")
-    rp.add_argument("--persons-col", default="persons")
-    rp.add_argument("--seed", type=int, default=0)
+    rp.add_argument("--households", required=True, help="the full, current set of households (or a CSV/XLSX "
+                    "register)")
+    rp.add_argument("--id-col", default="household_id", help="household id column")
+    rp.add_argument("--persons-col", default="persons", help="persons column")
+    rp.add_argument("--seed", type=int, default=0, help="random seed")
     rp.add_argument("--min-persons", type=int, help="default: the plan's own bounds")
     rp.add_argument("--max-persons", type=int, help="default: the plan's own bounds")
+    rp.add_argument("--crs", help=_CRS_HELP)
+    _add_reading(rp)
     rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
-    rp.add_argument("--overwrite", action="store_true")
+    rp.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
-    t = sub.add_parser("staff", help="assign leaders, workers and volunteers to grids (min total distance)")
+    t = add("staff", "assign leaders, workers and volunteers to grids (min total distance)", _examples(
+        "microgrid staff plan.gpkg --people staff.gpkg",
+        "microgrid staff plan.gpkg --people staff.gpkg --composition leader:1,worker:2 --out teams.csv"))
     t.add_argument("plan", help="a plan GeoPackage (layer grids)")
     t.add_argument("--people", required=True, help="home points with person_id and role columns")
-    t.add_argument("--role-col", default="role")
-    t.add_argument("--id-col", default="person_id")
-    t.add_argument("--composition", default="leader:1,worker:3,volunteer:2",
-                   help="slots per grid and role (default leader:1,worker:3,volunteer:2)")
+    t.add_argument("--role-col", default="role", help="role column of --people")
+    t.add_argument("--id-col", default="person_id", help="person id column of --people")
+    t.add_argument("--composition", default="leader:1,worker:3,volunteer:2", help="slots per grid and role")
     t.add_argument("--out", help="write the team table as CSV")
     t.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
 
-    sv = sub.add_parser("serve", help="run the HTTP service (pip install microgrid[service])")
-    sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    sv.add_argument("--port", type=int, default=8000)
+    sv = add("serve", "run the HTTP service (pip install microgrid[service])", _examples(
+        "microgrid serve",
+        "microgrid serve --host 0.0.0.0 --port 8080 --jobs 2"))
+    sv.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    sv.add_argument("--port", type=int, default=8000, help="port to listen on")
     sv.add_argument("--jobs", type=int, help="jobs run at once, each in its own process (default: CPUs)")
     sv.add_argument("--queue", type=int, default=64, help="requests that may wait for a job slot (more get 503)")
     sv.add_argument("--timeout", type=float, default=300.0, help="seconds a job may run (then 504)")
@@ -267,7 +359,12 @@ def _cmd_partition(a) -> int:
     from .errors import InputError
     from .inputs import estimate_households
     from .partition import partition
+    from .registers import is_register
 
+    single = (".shp", ".geojson", ".json", ".parquet")  # one-layer files: the households, with --boundary
+    if a.input and (is_register(a.input) or (a.boundary and Path(a.input).suffix.lower() in single)):
+        a.households, a.input = a.households or a.input, None  # a CSV/XLSX register is the households
+    a.outside = "snap" if a.outside == "nearest" else a.outside
     hh, bnd, bar, lm = a.households, a.boundary, a.barriers, a.landmarks
     buildings = a.buildings
     if a.input:
@@ -310,6 +407,8 @@ def _cmd_partition(a) -> int:
                 raise InputError(f"--level must look like NAME:MIN:MAX (e.g. microgrid:200:300), got {spec!r}")
             levels.append(Level(parts[0], int(parts[1]), int(parts[2])))
     t0 = time.perf_counter()
+    hh, bnd, bar, lm = (_read_input(a, x, w) for x, w in ((hh, "households"), (bnd, "boundary"),
+                                                           (bar, "barriers"), (lm, "landmarks")))
     plan = partition(
         hh, bnd, bar, lm, min_persons=a.min_persons, max_persons=a.max_persons, n_grids=a.n_grids,
         seed=a.seed, id_col=a.id_col, persons_col=a.persons_col, default_persons=a.default_persons,
@@ -358,11 +457,13 @@ def _cmd_partition_many(a) -> int:
     if client != "local" and a.workers is not None:
         raise InputError("--workers sizes the local cluster; a tcp:// scheduler has its own workers")
     res = partition_many(
-        a.households, a.areas, a.barriers, a.landmarks, area_id_col=a.area_id, out=a.out, client=client,
+        _read_input(a, a.households, "households"), _read_input(a, a.areas, "areas"),
+        _read_input(a, a.barriers, "barriers"), _read_input(a, a.landmarks, "landmarks"), area_id_col=a.area_id, out=a.out, client=client,
         n_workers=a.workers, min_persons=a.min_persons, max_persons=a.max_persons, seed=a.seed, id_col=a.id_col,
-        persons_col=a.persons_col, kind_col=a.kind_col, crs=a.crs, outside=a.outside, code_prefix=a.code_prefix,
+        persons_col=a.persons_col, kind_col=a.kind_col, crs=a.crs,
+        outside="nearest" if a.outside == "snap" else a.outside, code_prefix=a.code_prefix,
         code_prefix_col=a.code_prefix_col, on_infeasible=a.on_infeasible, overwrite=a.overwrite,
-        progress=not a.no_progress, divide_sites=a.divide_sites, entrance_col=a.entrance_col, floor_col=a.floor_col,
+        progress=not (a.no_progress or a.quiet), divide_sites=a.divide_sites, entrance_col=a.entrance_col, floor_col=a.floor_col,
     )
     print(res.summary_text())
     print(f"wrote {', '.join(map(str, res.paths))}")
@@ -384,8 +485,8 @@ def _plan_layers(a):
         hh = hh or _layer_or_none(a.plan, "households")
         bnd = bnd or _layer_or_none(a.plan, "boundary")
         bar = bar or _layer_or_none(a.plan, "barriers")
-        assignment = assignment or "grid_id"
-    return grids, hh, bnd, bar, assignment
+        assignment = "grid_id" if assignment is None else assignment
+    return grids, hh, bnd, bar, assignment or None  # "": by location only
 
 
 def _cmd_validate(a) -> int:
@@ -402,7 +503,14 @@ def _cmd_validate(a) -> int:
         _check_out(a.json, a, inputs, what="--json")
     if a.map:
         _check_out(a.map, a, inputs + [a.json], what="--map")
-    bnd = read_layer(bnd, what="boundary")
+    bnd = read_layer(bnd, what="boundary", encoding=a.encoding)
+    hh, grids = _read_input(a, hh, "households"), _read_input(a, grids, "grids")
+    if a.assignment_col is None and not a.plan:
+        grids, hh = read_layer(grids, what="grids"), read_layer(hh, what="households")
+        assignment = _guess_assignment(hh, grids, a.grid_id_col)
+        if assignment is not None:
+            print(f"auditing by the households' column {assignment!r}, whose values are grid ids "
+                  "(--assignment-col \"\" audits by location only)")
     # a plan written by microgrid records its bounds on the boundary layer
     lo = _recorded_bound(bnd, "min_persons", a.min_persons, 200)
     hi = _recorded_bound(bnd, "max_persons", a.max_persons, 300)
@@ -410,6 +518,8 @@ def _cmd_validate(a) -> int:
                    grid_id_col=a.grid_id_col, household_id_col=a.id_col, persons_col=a.persons_col,
                    assignment_col=assignment, sliver_area=a.sliver_area, crs=a.crs,
                    divided_sites=_layer_or_none(a.plan, "divided_sites") if a.plan else None)
+    how = f"households by their column {assignment!r}" if assignment else "households by location"
+    rep.notes.append(f"audit: {how}")
     if a.json:
         rep.to_json(a.json, overwrite=a.overwrite)
     if a.map:
@@ -418,9 +528,33 @@ def _cmd_validate(a) -> int:
         save_map(rep, read_layer(grids, what="grids"), a.map,
                  households=read_layer(hh, what="households"))
     print(rep.summary())
-    for r in rep.violations.itertuples():
+    print(f"audit: {how}")
+    shown = 20
+    for r in rep.violations.head(shown).itertuples():
         print(f"  [{r.severity}] {r.check}: {r.message}")
+    if len(rep.violations) > shown:
+        more = len(rep.violations) - shown
+        print(f"  ... and {more} more; all of them in " + (f"{a.json}" if a.json else "--json FILE"))
     return EXIT_OK if rep.ok else EXIT_VIOLATIONS
+
+
+#: Household columns taken as naming each household's grid, first match wins.
+_ASSIGNMENT_NAMES = ("grid_id", "grid_code", "grid", "网格编号", "网格编码", "网格", "网格号")
+
+
+def _guess_assignment(hh, grids, grid_id_col: str) -> str | None:
+    """A household column whose values are all grid ids (grid_id, 网格编号, ...), or None."""
+    if hh is None or grids is None or grid_id_col not in grids.columns:
+        return None
+    ids = {str(x) for x in grids[grid_id_col].dropna().tolist()}
+    names = [grid_id_col, *_ASSIGNMENT_NAMES]
+    names += [c for c in hh.columns if ("grid" in str(c).lower() or "网格" in str(c)) and c not in names]
+    for c in names:
+        if c in hh.columns:
+            vals = hh[c].dropna()
+            if len(vals) and {str(x) for x in vals.tolist()} <= ids:
+                return c
+    return None
 
 
 def _cmd_repair(a) -> int:
@@ -436,7 +570,7 @@ def _cmd_repair(a) -> int:
         raise InputError(f"repair writes one GeoPackage (layers grids, households, boundary, changes); "
                          f"give --out NAME.gpkg, got {a.out}")
     out = _check_out(out.with_suffix(".gpkg"), a, [a.plan, grids, hh, bnd])
-    res = repair(grids, bnd, hh, grid_id_col=a.grid_id_col, household_id_col=a.id_col,
+    res = repair(grids, bnd, _read_input(a, hh, "households"), grid_id_col=a.grid_id_col, household_id_col=a.id_col,
                  persons_col=a.persons_col, assignment_col=assignment, min_persons=a.min_persons,
                  max_persons=a.max_persons, crs=a.crs)
 
@@ -528,7 +662,7 @@ def _cmd_repartition(a) -> int:
     bnd = read_layer(bnd, what="boundary") if bnd is not None else None
     lo = _recorded_bound(bnd, "min_persons", a.min_persons, 200)
     hi = _recorded_bound(bnd, "max_persons", a.max_persons, 300)
-    plan, changes = repartition(a.plan, a.households, id_col=a.id_col, persons_col=a.persons_col, seed=a.seed,
+    plan, changes = repartition(a.plan, _read_input(a, a.households, "households"), id_col=a.id_col, persons_col=a.persons_col, seed=a.seed,
                                 min_persons=lo, max_persons=hi)
     written = plan.to_file(a.out, overwrite=a.overwrite)
     print(changes.summary())
@@ -578,12 +712,49 @@ def _cmd_serve(a) -> int:
     return EXIT_OK
 
 
+def _quiet_dask(verbose: int) -> None:
+    """Dask's INFO logs (a dozen lines per cluster start) only with -v."""
+    if verbose:
+        return
+    import os
+
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")  # read by dask here and in worker processes
+    for name in ("distributed", "distributed.scheduler", "distributed.nanny", "distributed.worker",
+                 "distributed.core", "distributed.http.proxy", "distributed.deploy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    if "dask" in sys.modules:
+        import dask
+
+        dask.config.set({"logging.distributed": "warning"})
+
+
+def _read_input(a, src, what: str):
+    """``src`` read with --encoding/--x-col/--y-col when they matter (a register, or an encoding named).
+
+    Other paths are passed on as they are, for the library to read (its messages name the file).
+    """
+    from .inputs import _split_layer
+    from .registers import is_register
+
+    if src is None or not isinstance(src, str):
+        return src
+    enc = getattr(a, "encoding", None)
+    path = _split_layer(src)[0]
+    if not is_register(path) and (enc is None or not path.lower().endswith((".shp", ".dbf"))):
+        return src
+    from .inputs import read_layer
+
+    return read_layer(src, what=what, encoding=enc, x_col=getattr(a, "x_col", None),
+                      y_col=getattr(a, "y_col", None), crs=getattr(a, "crs", None))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     ap = _build_parser()
     a = ap.parse_args(argv)
-    logging.basicConfig(level=[logging.WARNING, logging.INFO, logging.DEBUG][min(a.verbose, 2)],
-                        format="%(levelname)s %(name)s: %(message)s")
+    level = logging.ERROR if a.quiet else [logging.WARNING, logging.INFO, logging.DEBUG][min(a.verbose, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    _quiet_dask(a.verbose)
     from .errors import InfeasibleError, InternalError, MicrogridError
 
     try:

@@ -772,4 +772,6 @@ def plan_from_wgs84(plan, system):
     changes = {f.name: conv(getattr(plan, f.name)) for f in dataclasses.fields(plan)
                if f.init and f.name != "params"}
     changes["params"] = {**plan.params, "input_crs": system}
+    if system != "wgs84" and changes.get("boundary") is not None:  # the file says which lon/lat it holds
+        changes["boundary"] = changes["boundary"].assign(coord_system=system)
     return dataclasses.replace(plan, **changes)

@@ -74,6 +74,7 @@ class Inputs:
     notes: list[str] = field(default_factory=list)
     dropped: list = field(default_factory=list)
     snapped: list = field(default_factory=list)
+    boundary_names: list = field(default_factory=list)  # the boundary rows' ``name``, carried into the plan
 
 
 def input_digests(inp: Inputs) -> dict:
@@ -119,7 +120,8 @@ def _split_layer(src: str | os.PathLike) -> tuple[str, str | None]:
 
 
 def read_layer(
-    src, *, layer: str | None = None, what: str = "layer"
+    src, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
+    x_col: str | None = None, y_col: str | None = None, crs=None,
 ) -> gpd.GeoDataFrame | None:
     """Read ``src`` into a GeoDataFrame.
 
@@ -131,10 +133,23 @@ def read_layer(
         GeoParquet by its ``.parquet`` suffix). A PostGIS table is read from
         ``"postgresql://USER:PASSWORD@HOST:PORT/DB#SCHEMA.TABLE"`` (see
         :func:`microgrid.postgis.read_table`; needs ``microgrid[postgis]``).
+        A ``.csv`` or ``.xlsx`` register (one row per household with
+        coordinate columns) is read by :func:`microgrid.registers.read_register`.
     layer : str, optional
         Layer (or database table) to read; overrides a ``#layer`` suffix.
     what : str
         Name of the input, used in error messages.
+    encoding : str, optional
+        Text encoding of a Shapefile's ``.dbf`` or a CSV (e.g. ``"GBK"``);
+        GeoPackage, GeoJSON and GeoParquet are UTF-8 by their specs and
+        read as such.
+        By default a Shapefile without ``.cpg`` whose text reads garbled
+        (GBK read as Latin-1) is re-read as GB18030 or UTF-8, whichever its
+        bytes are; text that is garbled either way raises InputError.
+    x_col, y_col, crs : optional
+        Coordinate columns and their CRS for a CSV/XLSX register (default:
+        columns named 经度/纬度, lon/lat, x/y, ...; EPSG:4326 for lon/lat in
+        China's range).
 
     Returns
     -------
@@ -187,6 +202,10 @@ def read_layer(
         from .postgis import read_table
 
         return read_table(src, table=layer, what=what)
+    from .registers import fix_shapefile_text, is_register, read_register
+
+    if is_register(_split_layer(src)[0]):
+        return read_register(src, what=what, x_col=x_col, y_col=y_col, crs=crs, encoding=encoding, sheet=layer)
     path, suffix_layer = _split_layer(src)
     layer = layer or suffix_layer
     if not Path(path).exists():
@@ -213,7 +232,11 @@ def read_layer(
                             f"{what}: {path} has {len(names)} layers ({', '.join(names)}); "
                             f"name one as {path}#LAYER"
                         )
-            gdf = gpd.read_file(path, layer=layer, engine="pyogrio")
+            if encoding is not None and path.lower().endswith((".shp", ".dbf")):  # others are UTF-8 by spec
+                gdf = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=encoding)
+            else:
+                gdf = fix_shapefile_text(gpd.read_file(path, layer=layer, engine="pyogrio"), path, layer,
+                                         what=what)
     except InputError:
         raise
     except Exception as exc:  # pyogrio/GDAL/arrow raise many types for bad files
@@ -607,8 +630,9 @@ def prepare_inputs(
     See :func:`microgrid.partition` for the parameters. Raises a single
     :class:`InputError` listing every problem found.
     """
+    outside = "snap" if outside == "nearest" else outside  # the name partition_many uses
     if outside not in ("error", "drop", "snap"):
-        raise InputError(f"outside must be 'error', 'drop' or 'snap', got {outside!r}")
+        raise InputError(f"outside must be 'error', 'drop' or 'snap' (or its synonym 'nearest'), got {outside!r}")
     crs = None if crs is None else check_crs(crs)  # one checked parse of the user's CRS
     problems: list[str] = []
     notes: list[str] = []
@@ -618,6 +642,15 @@ def prepare_inputs(
     lm_raw = read_layer(landmarks, what="landmarks")
     if hh_raw is None:
         raise InputError("households are required")
+    # a Shapefile (.dbf) keeps 10 characters of a field name: household_id is household_ (GDAL), or hh_id
+    # (a plan written by microgrid, SHP_FIELDS)
+    from .plan import SHP_FIELDS
+
+    for short in (id_col[:10], SHP_FIELDS.get(id_col)):
+        if id_col not in hh_raw.columns and len(id_col) > 10 and short in hh_raw.columns:
+            hh_raw = hh_raw.rename(columns={short: id_col})
+            notes.append(f"households: ids read from column {short!r}, the name {id_col!r} takes in a Shapefile "
+                         "(10 characters at most)")
     if bnd_raw is None:
         raise InputError("a boundary polygon is required")
 
@@ -741,6 +774,7 @@ def prepare_inputs(
         notes=notes,
         dropped=dropped,
         snapped=snapped,
+        boundary_names=bnd_raw["name"].tolist() if "name" in bnd_raw.columns else [],
     )
 
 

@@ -39,7 +39,7 @@ class Level:
 
 #: Values each choice option accepts.
 CHOICES: dict[str, tuple] = {
-    "outside": ("error", "drop", "snap"),
+    "outside": ("error", "drop", "snap", "nearest"),
     "on_infeasible": ("raise", "flag"),
     "divide_sites": ("auto", "never"),
     "input_crs": (None, "wgs84", "gcj02", "bd09"),

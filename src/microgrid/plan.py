@@ -15,7 +15,8 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["Plan", "ValidationReport", "read_plan", "check_target", "plan_targets", "jsonable", "atomic_write"]
+__all__ = ["Plan", "ValidationReport", "read_plan", "check_target", "plan_targets", "jsonable", "atomic_write",
+           "SHP_FIELDS"]
 
 _SEVERITIES = ("error", "flagged", "warning")
 
@@ -363,8 +364,16 @@ class Plan:
             + (f"; {int(g['flagged'].sum())} flagged" if g["flagged"].any() else "")
             + (f"\n{self.divided_sites['site_id'].nunique()} buildings/landmarks divided between grids "
                f"({len(self.divided_sites)} parts; layer divided_sites)" if len(self.divided_sites) else "")
+            + (f"\ncoordinates in {_SYSTEM_NAMES[self.coord_system]}, as the inputs (field coord_system of the "
+               "boundary layer)" if self.coord_system in _SYSTEM_NAMES else "")
             + "\n" + self.report.summary()
         )
+
+    @property
+    def coord_system(self) -> str | None:
+        """``"gcj02"`` or ``"bd09"`` for a plan in those lon/lat systems (``input_crs=``), else None."""
+        s = self.params.get("input_crs")
+        return s if s in _SYSTEM_NAMES else None
 
     def to_file(self, path, *, overwrite: bool = False) -> list[Path]:
         """Write the plan; returns the paths written.
@@ -403,11 +412,13 @@ class Plan:
         if suffix in ("", ".gpkg"):
             path = targets[0]
 
+            meta = {"layer_metadata": {"coord_system": self.coord_system}} if self.coord_system else {}
+
             def write(tmp):
-                grids.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio")
-                hh.to_file(tmp, layer="households", driver="GPKG", engine="pyogrio")
+                grids.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio", **meta)
+                hh.to_file(tmp, layer="households", driver="GPKG", engine="pyogrio", **meta)
                 if self.boundary is not None:
-                    self.boundary.to_file(tmp, layer="boundary", driver="GPKG", engine="pyogrio")
+                    self.boundary.to_file(tmp, layer="boundary", driver="GPKG", engine="pyogrio", **meta)
                 if self.barriers is not None and len(self.barriers):
                     self.barriers.to_file(tmp, layer="barriers", driver="GPKG", engine="pyogrio")
                 for name, layer in self.layers.items():
@@ -427,6 +438,10 @@ class Plan:
         for target, gdf in [*zip(targets, (grids, hh)), *extra]:
             if suffix == ".parquet":
                 atomic_write(target, lambda tmp, g=gdf: g.to_parquet(tmp), overwrite)
+            elif suffix == ".shp":  # short field names, text in UTF-8 with a .cpg naming it
+                short = shapefile_columns(gdf)
+                atomic_write(target, lambda tmp, g=short: g.to_file(
+                    tmp, driver="ESRI Shapefile", engine="pyogrio", encoding="UTF-8"), overwrite)
             else:
                 drv = _PLAN_DRIVERS[suffix]
                 atomic_write(target, lambda tmp, g=gdf, d=drv: g.to_file(tmp, driver=d, engine="pyogrio"), overwrite)
@@ -473,6 +488,60 @@ class Plan:
     def __repr__(self) -> str:
         return f"<Plan grids={len(self.grids)} households={len(self.households)} ok={self.report.ok}>"
 
+
+#: Field names a plan takes in a Shapefile, whose .dbf keeps 10 characters of a name.
+#: Any other name longer than 10 characters is cut to 10 (made unique with a digit).
+SHP_FIELDS: dict[str, str] = {
+    "household_id": "hh_id",
+    "flag_reason": "flag_why",
+    "online_share": "online",
+    "polsby_popper": "polsby",
+    "min_persons": "min_pers",
+    "max_persons": "max_pers",
+    "coord_system": "coord_sys",
+    "parent_code": "par_code",
+    "grid_code": "grid_code",
+    "household_ids": "hh_ids",
+}
+
+
+def shapefile_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gdf`` with field names that fit a Shapefile (:data:`SHP_FIELDS`; others cut to 10 characters).
+
+    Examples
+    --------
+    >>> import shapely
+    >>> g = gpd.GeoDataFrame({"household_id": ["a"], "polsby_popper": [0.5], "long_name_one": [1],
+    ...                       "long_name_two": [2]}, geometry=[shapely.Point(0, 0)])
+    >>> list(shapefile_columns(g).columns)
+    ['hh_id', 'polsby', 'long_name_', 'long_nam_1', 'geometry']
+    """
+    geom = gdf.geometry.name
+    taken = {str(c) for c in gdf.columns if c != geom and len(str(c)) <= 10 and str(c) not in SHP_FIELDS}
+    names = {}
+    for c in gdf.columns:
+        if c == geom:
+            continue
+        c = str(c)
+        new = SHP_FIELDS.get(c, c)
+        if len(new) > 10 or (new != c and new in taken):
+            base, k = new[:10], 0
+            new = base
+            while new in taken:
+                k += 1
+                new = f"{base[:10 - len(str(k)) - 1]}_{k}"
+        if new != c:
+            names[c] = new
+        taken.add(new)
+    out = gdf.rename(columns=names)
+    for c in out.columns:  # a Shapefile has no boolean field: write 0/1
+        if c != geom and out[c].dtype == bool:
+            out[c] = out[c].astype("int32")
+    return out
+
+
+#: Lon/lat systems a plan may be written in besides WGS84, as the summary names them.
+_SYSTEM_NAMES = {"gcj02": "GCJ-02 (Amap/Gaode, Tencent)", "bd09": "BD-09 (Baidu)"}
 
 _PLAN_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile", ".parquet": None}
 

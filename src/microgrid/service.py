@@ -126,7 +126,7 @@ class PartitionRequest(BaseModel):
     persons_col: str = "persons"
     default_persons: _Int | None = None
     kind_col: str | None = None
-    outside: Literal["error", "drop", "snap"] = "error"
+    outside: Literal["error", "drop", "snap", "nearest"] = "error"  # nearest: a synonym of snap
     snap_tolerance: Annotated[float, Field(ge=0, le=1000, allow_inf_nan=False)] = 2.0
     on_infeasible: Literal["raise", "flag"] = "raise"
     tries: Annotated[int, Field(ge=1, le=50)] = 6

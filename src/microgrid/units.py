@@ -46,6 +46,7 @@ class Units:
     site_xy: np.ndarray | None = None  # coordinates per site (distinct household point)
     unit_site: np.ndarray | None = None  # per unit: the divisible site whose strip it is, -1 otherwise
     unit_entrance: np.ndarray | None = None  # per unit: entrance rank of its chunk, -1 otherwise
+    barrier_source: np.ndarray | None = None  # per barrier line: index of the input line it comes from
 
     @property
     def n(self) -> int:
@@ -211,6 +212,7 @@ def build_units(
     """
     boundary = shapely.make_valid(boundary) if not boundary.is_valid else boundary
     lines, src = _clip_lines(np.asarray(barriers, dtype=object), boundary)
+    src = np.asarray(src, dtype=np.int64)
     rank = np.asarray(barrier_rank)[src] if len(src) else np.empty(0, int)
     kind = np.asarray(barrier_kind, dtype=object)[src] if len(src) else np.empty(0, object)
     lines, extended = snap_ends(lines, boundary, snap_tolerance)
@@ -218,6 +220,7 @@ def build_units(
     if len(extended):
         rank = np.concatenate([rank, rank[extended]])
         kind = np.concatenate([kind, kind[extended]])
+        src = np.concatenate([src, src[extended]])
 
     site_xy, site_of_hh = household_sites(household_xy)
     pieces = [shapely.get_parts(boundary.boundary)]
@@ -291,6 +294,7 @@ def build_units(
         site_xy=site_xy,
         unit_site=unit_site,
         unit_entrance=unit_entrance,
+        barrier_source=src,
     )
 
 

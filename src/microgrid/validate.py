@@ -56,6 +56,18 @@ def _in_divided_site(site, assigned, idx, pts, geoms, rows_of, divided=None) -> 
     return ok
 
 
+def _where(point, work, crs) -> str:
+    """``(x, y)`` of a working-CRS point in ``crs``: 6 decimals of a degree, 1 of a metre."""
+    import pyproj
+
+    crs = pyproj.CRS.from_user_input(crs)
+    if crs != pyproj.CRS.from_user_input(work):
+        x, y = pyproj.Transformer.from_crs(work, crs, always_xy=True).transform(point.x, point.y)
+    else:
+        x, y = point.x, point.y
+    return f"({x:.6f}, {y:.6f})" if crs.is_geographic else f"({x:.1f}, {y:.1f})"
+
+
 def _row(check, severity, ids, figure, message, geometry=None):
     return {"check": check, "severity": severity, "ids": list(ids), "figure": figure,
             "message": message, "geometry": geometry}
@@ -169,6 +181,7 @@ def validate(
     g, h, b, r = _read(grids, households, boundary, barriers, crs, grid_id_col, household_id_col, persons_col,
                        assignment_col)
     work = metric_crs_for(b)
+    in_crs = g.crs  # locations in messages are given in the grids' own CRS
     g, h, b = g.to_crs(work), h.to_crs(work), b.to_crs(work)
     r = r.to_crs(work) if r is not None and len(r) else None
     bnd = shapely.union_all(shapely.make_valid(b.geometry.to_numpy()))
@@ -177,7 +190,7 @@ def validate(
                      pts=h.geometry.to_numpy(),
                      persons=pd.to_numeric(h[persons_col], errors="coerce").fillna(0).to_numpy())
     rows = check_geometry(gr)
-    cov_rows, cov = check_coverage(gr, bnd, sliver_area)
+    cov_rows, cov = check_coverage(gr, bnd, sliver_area, work, in_crs)
     rows += cov_rows
     hh_rows, row_of_hh, assigned_once = check_households(
         gr, hs, h, assignment_col=assignment_col, site_col=site_col, divided_sites=divided_sites)
@@ -303,7 +316,7 @@ def check_geometry(gr: _Grids) -> list[dict]:
     return rows
 
 
-def check_coverage(gr: _Grids, bnd, sliver_area: float) -> tuple[list[dict], dict]:
+def check_coverage(gr: _Grids, bnd, sliver_area: float, work=None, in_crs=None) -> tuple[list[dict], dict]:
     """Edges that do not match, gaps, area outside the boundary and overlaps; rows and the areas."""
     rows = []
     polys, ids = gr.geoms[gr.spatial], gr.ids[gr.spatial]
@@ -325,9 +338,8 @@ def check_coverage(gr: _Grids, bnd, sliver_area: float) -> tuple[list[dict], dic
             continue
         near = ids[tree.query(gp, predicate="intersects")]
         sev, chk = ("error", "gap") if a >= sliver_area else ("warning", "sliver_gap")
-        c = gp.representative_point()
         rows.append(_row(chk, sev, sorted(near.tolist(), key=str), a,
-                         f"{a:.2f} m2 of land at ({c.x:.1f}, {c.y:.1f}) is in no grid", gp))
+                         f"{a:.2f} m2 of land at {_where(gp.representative_point(), work, in_crs)} is in no grid", gp))
     outside = shapely.difference(union, bnd)
     outside_area = float(shapely.area(outside))
     if outside_area > 0:

@@ -98,9 +98,10 @@ def partition(
         Barrier kind column (default: ``kind`` or ``highway`` when present).
     crs : optional
         CRS of inputs that carry none.
-    outside : {"error", "drop", "snap"}
+    outside : {"error", "drop", "snap", "nearest"}
         What to do with households outside the boundary. Never silent: the
-        report's notes list every dropped or moved household.
+        report's notes list every dropped or moved household. ``"nearest"``
+        is a synonym of ``"snap"`` (the name :func:`partition_many` uses).
     snap_tolerance : float
         Road ends missing a junction or the boundary by at most this many
         metres are joined to it.
@@ -268,7 +269,7 @@ def _assemble(inp, units, soft, layers, finest, specs, site_cols, opts, has_pare
         soft_landmarks=soft, landmark_names=lm_names)
     hh_out = household_layer(inp, grids, finest[hh_unit], site_id, site_part)
     lo, hi = specs[-1][1], specs[-1][2]
-    bnd, bars, unit_gdf = context_layers(units, finest + 1, lo, hi, inp.work_crs)
+    bnd, bars, unit_gdf = context_layers(units, finest + 1, lo, hi, inp)
     notes = list(inp.notes) + site_cols["notes"] + divided_notes(divided, grids)
     report, level_reports = check_plan(grids, hh_out, bnd, bars, layers, specs, divided, notes, hh_unit, finest,
                                        has_parents)

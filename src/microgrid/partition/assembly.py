@@ -6,6 +6,7 @@ import math
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 
 from ..naming import grid_codes, grid_names
@@ -101,17 +102,36 @@ def household_layer(inp, grids, grid_of_hh, site_id, site_part) -> gpd.GeoDataFr
     return out
 
 
-def context_layers(units, grid_of_unit, lo: int, hi: int, crs):
-    """The boundary (carrying the bounds, so a written plan validates against them), barriers and units."""
-    bnd = gpd.GeoDataFrame({"min_persons": [lo], "max_persons": [hi]}, geometry=[units.boundary], crs=crs)
+def context_layers(units, grid_of_unit, lo: int, hi: int, inp):
+    """The boundary (its name, and the bounds, so a written plan validates against them), barriers (with their
+    names) and units."""
+    crs = inp.work_crs
+    bnd = gpd.GeoDataFrame({**_boundary_name(inp), "min_persons": [lo], "max_persons": [hi]},
+                           geometry=[units.boundary], crs=crs)
     bars = gpd.GeoDataFrame({"kind": [None if k_ is None else str(k_) for k_ in units.barrier_kind],
-                             "rank": units.barrier_rank}, geometry=units.barriers, crs=crs)
+                             "rank": units.barrier_rank, **_barrier_names(inp, units)}, geometry=units.barriers,
+                            crs=crs)
     unit_gdf = gpd.GeoDataFrame(
         {"unit_id": np.arange(units.n), "grid_id": grid_of_unit, "persons": units.persons,
          "households": units.n_households, "landmark": units.landmark},
         geometry=units.geometry, crs=crs,
     )
     return bnd, bars, unit_gdf
+
+
+def _barrier_names(inp, units) -> dict:
+    """``{"name": [...]}``: each barrier line's name from the input line it comes from; {} without names."""
+    src = getattr(units, "barrier_source", None)
+    if "name" not in inp.barriers.columns or src is None or len(src) != len(units.barriers):
+        return {}
+    names = inp.barriers["name"].to_numpy(dtype=object)
+    return {"name": [None if pd.isna(v) else str(v) for v in names[src]] if len(src) else []}
+
+
+def _boundary_name(inp) -> dict:
+    """``{"name": [...]}`` of the boundary (its rows' names joined), or {} when it has none."""
+    names = [str(v) for v in (inp.boundary_names or []) if v is not None and not pd.isna(v) and str(v).strip()]
+    return {"name": ["、".join(dict.fromkeys(names))]} if names else {}
 
 
 def check_plan(grids, hh_out, bnd, bars, layers, specs, divided, notes, hh_unit, finest, has_parents):
