@@ -113,6 +113,7 @@ class BatchResult:
         return self._writer.read(layer)
 
     def summary_text(self) -> str:
+        """The summary in a few lines: areas done, skipped, failed; grids, households, time."""
         s = self.summary
         ok = s[s["status"] == "ok"]
         c = self.counts
@@ -742,6 +743,80 @@ def _connect(client, n_workers):
     return client, []
 
 
+def _area_tasks(hh, ar, bar, lm, area_of, area_id_col, prefixes, base_kwargs):
+    """One task per area with households (its households, barriers and landmarks), and the empty areas."""
+    order = np.argsort(area_of, kind="stable")
+    starts = np.searchsorted(area_of[order], np.arange(len(ar) + 1))
+    bar_tree = shapely.STRtree(bar.geometry.to_numpy()) if bar is not None and len(bar) else None
+    lm_tree = shapely.STRtree(lm.geometry.to_numpy()) if lm is not None and len(lm) else None
+    geoms = ar.geometry.to_numpy()
+    param_fp = {k: (repr(v) if k == "levels" else v) for k, v in base_kwargs.items()}
+    tasks = []  # (index, fingerprint, args)
+    empty = []
+    for i, aid in enumerate(ar[area_id_col].tolist()):
+        idx = order[starts[i]:starts[i + 1]]
+        prefix = prefixes[i]
+        h_a = hh.iloc[np.sort(idx)]
+        b_a = _clip_lines(bar, bar_tree.query(geoms[i]) if bar_tree is not None else [], geoms[i]) \
+            if bar is not None else None
+        l_a = lm.iloc[np.sort(lm_tree.query(geoms[i], predicate="intersects"))] if lm_tree is not None else None
+        fp = _fingerprint(geoms[i], h_a, b_a, l_a, param_fp | {"code_prefix": prefix})
+        if len(h_a) == 0:
+            empty.append((i, fp))
+            continue
+        bnd = gpd.GeoDataFrame({area_id_col: [aid]}, geometry=[geoms[i]], crs=ar.crs)
+        tasks.append((i, fp, (aid, area_id_col, h_a, bnd, b_a, l_a, base_kwargs | {"code_prefix": prefix})))
+    return tasks, empty
+
+
+def _resume(writer, earlier, tasks, empty, area_ids, area_id_col, notes) -> dict[int, dict]:
+    """Areas an earlier run finished with the same inputs (skipped); rows of the rest are removed first."""
+    skip: dict[int, dict] = {}
+    index_of = {str(a): i for i, a in enumerate(area_ids)}
+    to_remove = []
+    if earlier is not None and len(earlier):
+        fps = {i: fp for i, fp, _ in tasks} | {i: fp for i, fp in empty}
+        stale = []
+        for r in earlier.drop(columns=earlier.geometry.name).to_dict("records"):
+            i = index_of.get(str(r[area_id_col]))
+            if i is None:
+                stale.append(r[area_id_col])
+            elif r["status"] == "ok" and r["fingerprint"] == fps[i]:
+                skip[i] = r
+            to_remove.append(r[area_id_col] if i is None else area_ids[i])
+        if stale:
+            notes.append(f"{len(stale)} areas of the earlier run are not in the areas any more and were removed "
+                         f"from the output: {ids_preview(stale)}")
+    # rows of areas about to be redone, or left half-written by an interrupted run, go first
+    to_remove.extend(_present_ids(writer, area_id_col))
+    first: dict = {}
+    for a in to_remove:
+        if index_of.get(str(a)) not in skip:
+            first.setdefault(str(a), a)
+    to_remove = list(first.values())
+    if to_remove:
+        writer.remove(to_remove)
+    return skip
+
+
+def _summary(area_ids, skip, rows, area_id_col) -> pd.DataFrame:
+    """One row per area, in the areas' order: status, reason, counts, time, notes, skipped."""
+    summary_rows = []
+    for i, aid in enumerate(area_ids):
+        if i in skip:
+            r = dict(skip[i])
+            summary_rows.append({"area": aid, **{c: r.get(c) for c in _STATUS_COLS}, "skipped": True})
+        else:
+            summary_rows.append({**rows[i], "skipped": False})
+    summary = pd.DataFrame(summary_rows).set_index("area")
+    summary.index.name = area_id_col
+    summary = summary[["status", "reason", "grids", "households", "persons", "flagged", "seconds", "notes",
+                       "skipped", "worker"]]
+    for c in ("grids", "households", "persons", "flagged"):
+        summary[c] = summary[c].fillna(0).astype("int64")
+    return summary
+
+
 def partition_many(
     households,
     areas,
@@ -900,57 +975,11 @@ def partition_many(
     writer = _writer(out, area_id_col, overwrite, extra_layers)
     earlier = writer.done()
 
-    # the work: households, barriers and landmarks of each area
-    order = np.argsort(area_of, kind="stable")
-    starts = np.searchsorted(area_of[order], np.arange(len(ar) + 1))
-    bar_tree = shapely.STRtree(bar.geometry.to_numpy()) if bar is not None and len(bar) else None
-    lm_tree = shapely.STRtree(lm.geometry.to_numpy()) if lm is not None and len(lm) else None
-    geoms = ar.geometry.to_numpy()
     base_kwargs = dict(min_persons=min_persons, max_persons=max_persons, seed=seed, id_col=id_col,
                        persons_col=persons_col, kind_col=kind_col, outside="snap", **partition_kwargs)
-    param_fp = {k: (repr(v) if k == "levels" else v) for k, v in base_kwargs.items()}
-    tasks = []  # (index, fingerprint, args)
-    empty = []
-    for i, aid in enumerate(area_ids):
-        idx = order[starts[i]:starts[i + 1]]
-        prefix = prefixes[i]
-        h_a = hh.iloc[np.sort(idx)]
-        b_a = _clip_lines(bar, bar_tree.query(geoms[i]) if bar_tree is not None else [], geoms[i]) \
-            if bar is not None else None
-        l_a = lm.iloc[np.sort(lm_tree.query(geoms[i], predicate="intersects"))] if lm_tree is not None else None
-        fp = _fingerprint(geoms[i], h_a, b_a, l_a, param_fp | {"code_prefix": prefix})
-        if len(h_a) == 0:
-            empty.append((i, fp))
-            continue
-        bnd = gpd.GeoDataFrame({area_id_col: [aid]}, geometry=[geoms[i]], crs=ar.crs)
-        tasks.append((i, fp, (aid, area_id_col, h_a, bnd, b_a, l_a, base_kwargs | {"code_prefix": prefix})))
-
-    # what an earlier run already did
-    skip: dict[int, dict] = {}
-    index_of = {str(a): i for i, a in enumerate(area_ids)}
-    to_remove = []
-    if earlier is not None and len(earlier):
-        fps = {i: fp for i, fp, _ in tasks} | {i: fp for i, fp in empty}
-        stale = []
-        for r in earlier.drop(columns=earlier.geometry.name).to_dict("records"):
-            i = index_of.get(str(r[area_id_col]))
-            if i is None:
-                stale.append(r[area_id_col])
-            elif r["status"] == "ok" and r["fingerprint"] == fps[i]:
-                skip[i] = r
-            to_remove.append(r[area_id_col] if i is None else area_ids[i])
-        if stale:
-            notes.append(f"{len(stale)} areas of the earlier run are not in the areas any more and were removed "
-                         f"from the output: {ids_preview(stale)}")
-    # rows of areas about to be redone, or left half-written by an interrupted run, go first
-    to_remove.extend(_present_ids(writer, area_id_col))
-    first: dict = {}
-    for a in to_remove:
-        if index_of.get(str(a)) not in skip:
-            first.setdefault(str(a), a)
-    to_remove = list(first.values())
-    if to_remove:
-        writer.remove(to_remove)
+    tasks, empty = _area_tasks(hh, ar, bar, lm, area_of, area_id_col, prefixes, base_kwargs)
+    geoms = ar.geometry.to_numpy()
+    skip = _resume(writer, earlier, tasks, empty, area_ids, area_id_col, notes)
     tasks = [t for t in tasks if t[0] not in skip]
     # big areas first: the last ones to finish are small, so workers end together
     tasks.sort(key=lambda t: -len(t[2][2]))
@@ -987,20 +1016,7 @@ def partition_many(
     finally:  # whatever finished is kept, also when interrupted: a rerun skips it
         flush()
 
-    # the summary, in the areas' order
-    summary_rows = []
-    for i, aid in enumerate(area_ids):
-        if i in skip:
-            r = dict(skip[i])
-            summary_rows.append({"area": aid, **{c: r.get(c) for c in _STATUS_COLS}, "skipped": True})
-        else:
-            summary_rows.append({**rows[i], "skipped": False})
-    summary = pd.DataFrame(summary_rows).set_index("area")
-    summary.index.name = area_id_col
-    summary = summary[["status", "reason", "grids", "households", "persons", "flagged", "seconds", "notes",
-                       "skipped", "worker"]]
-    for c in ("grids", "households", "persons", "flagged"):
-        summary[c] = summary[c].fillna(0).astype("int64")
+    summary = _summary(area_ids, skip, rows, area_id_col)
     return BatchResult(summary=summary, area_id_col=area_id_col, out=_shown(out),
                        paths=list(writer.paths), seconds=time.perf_counter() - t_start, dropped=dropped,
                        notes=notes, _writer=writer)

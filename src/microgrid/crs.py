@@ -8,9 +8,11 @@ China) and BD-09 (Baidu), point arrays and whole geometries alike.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pyproj
+from numpy.typing import ArrayLike
 
 from .errors import InputError
 
@@ -445,7 +447,7 @@ def _bd_to_gcj_approx(lon, lat):
     return z * np.cos(theta), z * np.sin(theta)
 
 
-def wgs84_to_gcj02(lon, lat):
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 longitude/latitude to GCJ-02 (identity outside China).
 
     Parameters
@@ -469,7 +471,7 @@ def wgs84_to_gcj02(lon, lat):
     return _out(*_wgs_to_gcj(lon, lat))
 
 
-def gcj02_to_wgs84(lon, lat):
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """GCJ-02 longitude/latitude to WGS84, exact to well below 0.01 m.
 
     Inverts :func:`wgs84_to_gcj02` by iteration (the usual one-step formula
@@ -495,7 +497,7 @@ def gcj02_to_wgs84(lon, lat):
     return _out(*_invert(_wgs_to_gcj, lon, lat, lon - dlon, lat - dlat))
 
 
-def gcj02_to_bd09(lon, lat):
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """GCJ-02 longitude/latitude to Baidu's BD-09.
 
     Parameters
@@ -517,7 +519,7 @@ def gcj02_to_bd09(lon, lat):
     return _out(*_gcj_to_bd(lon, lat))
 
 
-def bd09_to_gcj02(lon, lat):
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """BD-09 longitude/latitude to GCJ-02, exact to well below 0.01 m.
 
     The usual closed formula is refined by iteration until
@@ -542,7 +544,7 @@ def bd09_to_gcj02(lon, lat):
     return _out(*_invert(_gcj_to_bd, lon, lat, *_bd_to_gcj_approx(lon, lat)))
 
 
-def wgs84_to_bd09(lon, lat):
+def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 longitude/latitude to BD-09 (through GCJ-02).
 
     Parameters
@@ -564,7 +566,7 @@ def wgs84_to_bd09(lon, lat):
     return _out(*_gcj_to_bd(*_wgs_to_gcj(lon, lat)))
 
 
-def bd09_to_wgs84(lon, lat):
+def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """BD-09 longitude/latitude to WGS84 (through GCJ-02), exact to well below 0.01 m.
 
     Parameters
@@ -621,7 +623,7 @@ def _transform_geoms(obj, func, what: str, to_wgs: bool):
     return shapely.transform(obj, xy, include_z=None)
 
 
-def to_wgs84(obj, system, *, what: str = "the layer"):
+def to_wgs84(obj: Any, system: str, *, what: str = "the layer") -> Any:
     """Geometries in ``system`` (``"gcj02"``, ``"bd09"`` or ``"wgs84"``) converted to WGS84.
 
     Parameters
@@ -654,7 +656,7 @@ def to_wgs84(obj, system, *, what: str = "the layer"):
     return _transform_geoms(obj, _INVERSE[system], what, True)
 
 
-def from_wgs84(obj, system):
+def from_wgs84(obj: Any, system: str) -> Any:
     """WGS84 geometries converted to ``system`` (``"gcj02"``, ``"bd09"`` or ``"wgs84"``).
 
     A GeoDataFrame or GeoSeries in another CRS is first reprojected to

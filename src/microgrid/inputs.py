@@ -297,6 +297,7 @@ def _check_households(
     default_persons: int | None,
     problems: list[str],
 ) -> gpd.GeoDataFrame | None:
+    """Households as ``household_id``, ``persons`` (whole numbers) and 2-D points; problems appended, else None."""
     n_before = len(problems)
     if len(hh) == 0:
         problems.append("households layer is empty; give at least one household point")
@@ -308,6 +309,22 @@ def _check_households(
         )
         return None
     ids = hh[id_col]
+    _check_ids(hh, ids, id_col, problems)
+    id_list = ids.tolist()
+    hh = _check_persons(hh, persons_col, default_persons, id_list, problems, n_before)
+    g = _check_points(hh, id_list, problems, n_before)
+    if g is None:
+        return None
+    return gpd.GeoDataFrame(
+        {"household_id": ids.to_numpy(), "persons": hh[persons_col].to_numpy()},
+        geometry=g,
+        crs=hh.crs,
+        index=pd.RangeIndex(len(hh)),
+    )
+
+
+def _check_ids(hh, ids, id_col: str, problems: list[str]) -> None:
+    """Every household has an id, unique, also once written as text."""
     missing = ids.isna().to_numpy()
     if missing.any():
         problems.append(
@@ -323,7 +340,7 @@ def _check_households(
     as_text = ids.map(str)  # plan files, ledgers and reports write ids as text
     clash = as_text.duplicated(keep=False).to_numpy() & ~missing & ~dup
     if clash.any():
-        groups = {}
+        groups: dict = {}
         for i in np.flatnonzero(clash):
             groups.setdefault(as_text.iloc[i], []).append(ids.iloc[i])
         shown = "; ".join(" and ".join(repr(v) for v in vals) for vals in list(groups.values())[:5])
@@ -332,53 +349,41 @@ def _check_households(
             f"({shown}{'; ...' if len(groups) > 5 else ''}); give ids of one type (all text or all numbers), "
             "unique as text"
         )
-    id_list = ids.tolist()
+
+
+def _check_persons(hh, persons_col: str, default_persons, id_list, problems: list[str], n_before: int):
+    """Persons as whole numbers >= 0 (``default_persons`` when the column is absent and the caller says so)."""
     if persons_col not in hh.columns:
         if default_persons is None:
             problems.append(
                 f"households have no persons column {persons_col!r}; pass persons_col=... "
                 "(CLI: --persons-col), or default_persons=1 to count one person per household"
             )
-        else:
-            hh = hh.assign(**{persons_col: default_persons})
-    if persons_col in hh.columns:
-        raw = hh[persons_col]
-        num = pd.to_numeric(raw, errors="coerce")
-        bad_text = (num.isna() & raw.notna()).to_numpy()
-        if bad_text.any():
-            problems.append(
-                f"persons {persons_col!r} is not a number for households "
-                f"{ids_preview(_label(hh, bad_text, id_list))}; give whole numbers >= 0"
-            )
-        nan = (raw.isna()).to_numpy()
-        if nan.any():
-            problems.append(
-                f"persons {persons_col!r} is missing for households "
-                f"{ids_preview(_label(hh, nan, id_list))}; give whole numbers >= 0"
-            )
-        v = num.to_numpy(dtype=float, na_value=np.nan)
-        ok = np.isfinite(v)
-        neg = ok & (v < 0)
-        if neg.any():
-            problems.append(
-                f"persons is negative for households {ids_preview(_label(hh, neg, id_list))}; "
-                "give whole numbers >= 0"
-            )
-        frac = ok & (v != np.round(v))
-        inf = ~np.isfinite(v) & ~np.isnan(v)
-        if frac.any() or inf.any():
-            problems.append(
-                f"persons is not a whole number for households "
-                f"{ids_preview(_label(hh, frac | inf, id_list))}; round the counts"
-            )
-        huge = ok & (v > 1_000_000)
-        if huge.any():
-            problems.append(
-                f"persons is implausibly large (> 1,000,000) for households "
-                f"{ids_preview(_label(hh, huge, id_list))}; check the column"
-            )
-        if len(problems) == n_before:
-            hh = hh.assign(**{persons_col: v.astype(np.int64)})
+            return hh
+        hh = hh.assign(**{persons_col: default_persons})
+    raw = hh[persons_col]
+    num = pd.to_numeric(raw, errors="coerce")
+    v = num.to_numpy(dtype=float, na_value=np.nan)
+    ok = np.isfinite(v)
+    checks = [
+        ((num.isna() & raw.notna()).to_numpy(), f"persons {persons_col!r} is not a number for households {{}}; "
+                                                 "give whole numbers >= 0"),
+        (raw.isna().to_numpy(), f"persons {persons_col!r} is missing for households {{}}; give whole numbers >= 0"),
+        (ok & (v < 0), "persons is negative for households {}; give whole numbers >= 0"),
+        ((ok & (v != np.round(v))) | (~np.isfinite(v) & ~np.isnan(v)),
+         "persons is not a whole number for households {}; round the counts"),
+        (ok & (v > 1_000_000), "persons is implausibly large (> 1,000,000) for households {}; check the column"),
+    ]
+    for bad, text in checks:
+        if bad.any():
+            problems.append(text.format(ids_preview(_label(hh, bad, id_list))))
+    if len(problems) == n_before:
+        hh = hh.assign(**{persons_col: v.astype(np.int64)})
+    return hh
+
+
+def _check_points(hh, id_list, problems: list[str], n_before: int):
+    """2-D points with finite coordinates (a one-point MultiPoint is taken as its point), or None."""
     geom = hh.geometry
     empty = (geom.isna() | geom.is_empty).to_numpy()
     if empty.any():
@@ -413,13 +418,7 @@ def _check_households(
             "coordinates; fix their positions"
         )
         return None
-    g = shapely.force_2d(g)
-    return gpd.GeoDataFrame(
-        {"household_id": ids.to_numpy(), "persons": hh[persons_col].to_numpy()},
-        geometry=g,
-        crs=hh.crs,
-        index=pd.RangeIndex(len(hh)),
-    )
+    return shapely.force_2d(g)
 
 
 def _polygonal(geoms: np.ndarray) -> shapely.Geometry:
@@ -687,23 +686,59 @@ def prepare_inputs(
                             if "name" in bar.columns and bar["name"][far].notna().any() else ""))
     else:
         bar = gpd.GeoDataFrame({"kind": [], "rank": []}, geometry=[], crs=work)
-    lm = None
-    if lm_raw is not None and len(lm_raw):
-        lm = to_work(lm_raw)
-        g = lm.geometry.to_numpy()
-        bad = shapely.is_missing(g) | shapely.is_empty(g)
-        bad |= np.array([not np.isfinite(shapely.get_coordinates(x)).all() if x is not None else True for x in g])
-        if bad.any():
-            notes.append(f"landmark rows {ids_preview(_label(lm, bad))} have no usable geometry and were left out")
-        lm = lm[~bad].copy()
-        invalid = ~shapely.is_valid(lm.geometry.to_numpy())
-        if invalid.any():
-            notes.append(f"landmark rows {ids_preview(_label(lm, invalid))} were invalid and were repaired "
-                         "with make_valid")
-            fixed = shapely.make_valid(lm.geometry.to_numpy())
-            lm = lm.set_geometry(gpd.GeoSeries(fixed, index=lm.index, crs=lm.crs))
+    lm = _landmarks(to_work(lm_raw), notes) if lm_raw is not None and len(lm_raw) else None
+    hh, dropped, snapped = _inside(hh, hh_src, bnd_w, work, out_crs, outside, notes)
+    if len(hh) == 0:
+        raise InputError("no households are left inside the boundary")
 
-    # households outside the boundary
+    # canonical order: by id (shuffled input rows give the same plan)
+    ids = hh["household_id"].to_numpy()
+    try:
+        order = np.argsort(ids, kind="stable")
+    except TypeError:  # mixed id types: order by their text
+        order = np.argsort(ids.astype(str), kind="stable")
+    hh = hh.iloc[order].reset_index(drop=True)
+    extra_cols = [c for c in hh_raw.columns if c not in (id_col, persons_col, hh_raw.geometry.name)]
+    extra = pd.DataFrame(hh_raw[extra_cols].to_numpy(), columns=extra_cols, index=hh_raw[id_col].to_numpy())
+    return Inputs(
+        households=hh,
+        boundary=bnd_w,
+        barriers=bar,
+        landmarks=lm,
+        work_crs=work,
+        out_crs=out_crs,
+        id_col=id_col,
+        persons_col=persons_col,
+        extra_columns=extra,
+        notes=notes,
+        dropped=dropped,
+        snapped=snapped,
+        boundary_names=bnd_raw["name"].tolist() if "name" in bnd_raw.columns else [],
+    )
+
+
+def _landmarks(lm, notes: list[str]):
+    """Landmarks (in the working CRS) with usable geometry; invalid ones repaired; what was done noted."""
+    g = lm.geometry.to_numpy()
+    bad = shapely.is_missing(g) | shapely.is_empty(g)
+    bad |= np.array([not np.isfinite(shapely.get_coordinates(x)).all() if x is not None else True for x in g])
+    if bad.any():
+        notes.append(f"landmark rows {ids_preview(_label(lm, bad))} have no usable geometry and were left out")
+    lm = lm[~bad].copy()
+    invalid = ~shapely.is_valid(lm.geometry.to_numpy())
+    if invalid.any():
+        notes.append(f"landmark rows {ids_preview(_label(lm, invalid))} were invalid and were repaired "
+                     "with make_valid")
+        fixed = shapely.make_valid(lm.geometry.to_numpy())
+        lm = lm.set_geometry(gpd.GeoSeries(fixed, index=lm.index, crs=lm.crs))
+    return lm
+
+
+def _inside(hh, hh_src, bnd_w, work, out_crs, outside: str, notes: list[str]):
+    """Households on the boundary line nudged inside; those outside refused, dropped or moved (``outside``).
+
+    Returns the households and the ids dropped and moved.
+    """
     pts = hh.geometry.to_numpy()
     shapely.prepare(bnd_w)
     inside = shapely.covers(bnd_w, pts)
@@ -749,33 +784,7 @@ def prepare_inputs(
             hh = hh.set_geometry(gpd.GeoSeries(g, crs=work, index=hh.index))
             snapped = out_ids
             notes.append(f"{len(out_ids)} households outside the boundary were moved inside: {ids_preview(out_ids)}")
-    if len(hh) == 0:
-        raise InputError("no households are left inside the boundary")
-
-    # canonical order: by id (shuffled input rows give the same plan)
-    ids = hh["household_id"].to_numpy()
-    try:
-        order = np.argsort(ids, kind="stable")
-    except TypeError:  # mixed id types: order by their text
-        order = np.argsort(ids.astype(str), kind="stable")
-    hh = hh.iloc[order].reset_index(drop=True)
-    extra_cols = [c for c in hh_raw.columns if c not in (id_col, persons_col, hh_raw.geometry.name)]
-    extra = pd.DataFrame(hh_raw[extra_cols].to_numpy(), columns=extra_cols, index=hh_raw[id_col].to_numpy())
-    return Inputs(
-        households=hh,
-        boundary=bnd_w,
-        barriers=bar,
-        landmarks=lm,
-        work_crs=work,
-        out_crs=out_crs,
-        id_col=id_col,
-        persons_col=persons_col,
-        extra_columns=extra,
-        notes=notes,
-        dropped=dropped,
-        snapped=snapped,
-        boundary_names=bnd_raw["name"].tolist() if "name" in bnd_raw.columns else [],
-    )
+    return hh, dropped, snapped
 
 
 # ---------------------------------------------------------------- estimation

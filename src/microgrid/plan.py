@@ -95,6 +95,7 @@ class ValidationReport:
 
     @property
     def errors(self) -> gpd.GeoDataFrame:
+        """The violations of severity ``"error"``."""
         return self.violations[self.violations["severity"] == "error"]
 
     def table(self, check: str) -> gpd.GeoDataFrame:
@@ -103,9 +104,11 @@ class ValidationReport:
 
     @property
     def checks(self) -> list[str]:
+        """Names of the checks that found something."""
         return sorted(set(self.violations["check"]))
 
     def to_dict(self) -> dict:
+        """The report as plain Python (JSON-able): ``ok``, ``metrics``, ``violations`` (with WKT), ``notes``."""
         rows = []
         for r in self.violations.itertuples():
             rows.append({"check": r.check, "severity": r.severity, "ids": jsonable(r.ids),
@@ -125,6 +128,7 @@ class ValidationReport:
         return text
 
     def summary(self) -> str:
+        """The report in a few lines: grids, bounds, coverage, households, lines, shapes, errors."""
         m = self.metrics
         lines = [
             f"{m['n_grids']} grids; in bounds {m['in_bounds_share']:.0%}; contiguous {m['contiguous_share']:.0%}; "
@@ -336,6 +340,7 @@ class Plan:
 
     @property
     def n_grids(self) -> int:
+        """Number of grids."""
         return len(self.grids)
 
     @property
@@ -357,6 +362,7 @@ class Plan:
         return lay
 
     def summary(self) -> str:
+        """The plan in a few lines: grids, persons, flagged, divided sites, then the report's summary."""
         g = self.grids
         return (
             f"{len(g)} grids, {int(g['persons'].sum())} persons in {int(g['households'].sum())} households; "
@@ -465,8 +471,10 @@ class Plan:
                              "value": [json.dumps(jsonable(v), ensure_ascii=False) for _, v in rows]})
 
     def plot(self, **kw):
-        """Static map (matplotlib): grids coloured so neighbours differ, labelled with code and persons,
-        barriers by class, households, flagged grids hatched, legend, scale bar. Returns the Axes.
+        """Static map (matplotlib); returns the Axes.
+
+        Grids coloured so neighbours differ, labelled with code and persons, barriers by class,
+        households, flagged grids hatched, legend, scale bar.
 
         Keyword arguments go to :func:`microgrid.viz.plot_plan` (``ax``, ``labels``, ``households``,
         ``barriers``, ``title``, ``figsize``, ``legend``, ...).
@@ -476,8 +484,9 @@ class Plan:
         return plot_plan(self, **kw)
 
     def explore(self, **kw):
-        """Interactive map (folium, ``pip install microgrid[viz]``): popups with code, name, persons,
-        households and team, violations in red, a layer control. Returns the ``folium.Map``.
+        """Interactive map (folium, the ``viz`` extra); returns the ``folium.Map``.
+
+        Popups with code, name, persons, households and team, violations in red, a layer control.
 
         Keyword arguments go to :func:`microgrid.viz.explore_plan` (``teams``, ``households``, ...).
         """

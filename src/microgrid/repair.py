@@ -100,6 +100,7 @@ class RepairResult:
         return len(self.remaining) == 0
 
     def summary(self) -> str:
+        """What was repaired, and what remains, in one line."""
         counts = self.changes.groupby("action").size()
         parts = [f"{a} x{c}" for a, c in counts.items()] or ["no changes"]
         text = "repair: " + ", ".join(parts)

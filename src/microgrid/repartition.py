@@ -57,6 +57,7 @@ class ChangeReport:
     churn: float
 
     def summary(self) -> str:
+        """What changed, in one line: grids kept, re-drawn, new; households kept and moved."""
         return (f"households +{len(self.households_added)} -{len(self.households_removed)} "
                 f"moved {len(self.households_moved)} (churn {self.churn:.1%}); grids kept {len(self.grids_kept)}, "
                 f"changed {len(self.grids_changed)}, new {len(self.grids_new)}, removed {len(self.grids_removed)}")

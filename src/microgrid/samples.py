@@ -179,6 +179,27 @@ def make_village(
     return tuple(out)
 
 
+def _along_roads(rng, carriers, w, inner, road_zone, n: int, spread: float) -> np.ndarray:
+    """``n`` household points 7..``spread`` m off the roads (weighted by length), inside ``inner``, off the roads."""
+    pts = []
+    n_got = 0
+    for _attempt in range(200):
+        if n_got >= n:
+            break
+        m = (n - n_got) * 2 + 16
+        ci = rng.choice(len(carriers), size=m, p=w)
+        base = shapely.get_coordinates(shapely.line_interpolate_point(carriers[ci], rng.uniform(0, 1, m),
+                                                                      normalized=True))
+        off = rng.normal(0, 1, (m, 2))
+        off /= np.linalg.norm(off, axis=1, keepdims=True) + 1e-12
+        cand = base + off * rng.uniform(7, spread, m)[:, None]
+        cp = shapely.points(cand)
+        ok = shapely.contains(inner, cp) & ~shapely.contains(road_zone, cp)
+        pts.append(cand[ok])
+        n_got += int(ok.sum())
+    return np.concatenate(pts)[:n]
+
+
 def make_district(
     n_areas: int = 16,
     households_per_area: int = 2000,
@@ -280,24 +301,7 @@ def make_district(
         road_zone = shapely.union_all([shapely.buffer(ln, 4.0) for ln in lines] + [river_zone])
         shapely.prepare(inner)
         shapely.prepare(road_zone)
-        pts = []
-        n_got = 0
-        spread = max(45.0, radius * 0.25)
-        for _attempt in range(200):
-            if n_got >= households_per_area:
-                break
-            m = (households_per_area - n_got) * 2 + 16
-            ci = rng.choice(len(carriers), size=m, p=w)
-            base = shapely.get_coordinates(shapely.line_interpolate_point(carriers[ci], rng.uniform(0, 1, m),
-                                                                          normalized=True))
-            off = rng.normal(0, 1, (m, 2))
-            off /= np.linalg.norm(off, axis=1, keepdims=True) + 1e-12
-            cand = base + off * rng.uniform(7, spread, m)[:, None]
-            cp = shapely.points(cand)
-            ok = shapely.contains(inner, cp) & ~shapely.contains(road_zone, cp)
-            pts.append(cand[ok])
-            n_got += int(ok.sum())
-        xy = np.concatenate(pts)[:households_per_area]
+        xy = _along_roads(rng, carriers, w, inner, road_zone, households_per_area, max(45.0, radius * 0.25))
         if len(xy) < households_per_area:  # only a degenerate cell could leave too little room
             raise RuntimeError(f"area {ids[i]} too small for {households_per_area} households")  # pragma: no cover
         persons = rng.choice(np.arange(1, 7), size=households_per_area, p=[0.22, 0.28, 0.22, 0.14, 0.08, 0.06])

@@ -88,6 +88,7 @@ class Chunks:
 
     @property
     def n(self) -> int:
+        """Number of chunks."""
         return len(self.site)
 
 

@@ -50,10 +50,12 @@ class Units:
 
     @property
     def n(self) -> int:
+        """Number of units."""
         return len(self.geometry)
 
     @property
     def unit_of_household(self) -> np.ndarray:
+        """Unit index per household (input order)."""
         return self.unit_of_site[self.site_of_household]
 
 
@@ -138,8 +140,11 @@ def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarr
 def units_from_inputs(inp, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray | None = None,
                       chunk_persons: int | None = None, entrance: np.ndarray | None = None,
                       floor: np.ndarray | None = None, divisible_above: int | None = None) -> Units:
-    """:func:`build_units` on checked inputs (:class:`microgrid.inputs.Inputs`): households, boundary,
-    ranked barriers and landmark polygons, all in the metric working CRS."""
+    """:func:`build_units` on checked inputs (:class:`microgrid.inputs.Inputs`).
+
+    Households, boundary, ranked barriers and landmark polygons, all in the
+    metric working CRS.
+    """
     hh = inp.households
     return build_units(
         shapely.get_coordinates(hh.geometry.to_numpy()),

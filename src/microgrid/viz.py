@@ -642,7 +642,8 @@ def _homogeneous(geom):
 
 def _jsonable_frame(gdf):
     """Columns that GeoJSON can carry: lists and odd objects become text, NaN stays null;
-    GeometryCollections become one kind of geometry."""
+    GeometryCollections become one kind of geometry.
+    """
     out = gdf.copy()
     out = out.set_geometry(_gpd_series([_homogeneous(g) for g in out.geometry], out))
     for c in out.columns:

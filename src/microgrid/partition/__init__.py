@@ -199,7 +199,6 @@ def partition(
     >>> bool(plan.grids["persons"].between(200, 300).all())
     True
     """
-
     opts = _options(options, oversize=oversize, stack_col=stack_col, **{
         k: v for k, v in locals().items() if k in _OPTION_NAMES})
     t0 = time.perf_counter()

@@ -66,6 +66,7 @@ def grid_layer(units, labels, flags, parent_of_region, parent_of_unit, parent_co
 
 
 def divided_notes(divided, grids) -> list[str]:
+    """The report's notes on divided sites: how many, and each one's parts in words (first 20)."""
     if not len(divided):
         return []
     code = dict(zip(grids["grid_id"].tolist(), grids["code"].tolist()))
@@ -103,8 +104,11 @@ def household_layer(inp, grids, grid_of_hh, site_id, site_part) -> gpd.GeoDataFr
 
 
 def context_layers(units, grid_of_unit, lo: int, hi: int, inp):
-    """The boundary (its name, and the bounds, so a written plan validates against them), barriers (with their
-    names) and units."""
+    """The boundary, barriers and units layers of a plan.
+
+    The boundary carries its name and the bounds (so a written plan validates
+    against them); the barriers their kind, rank and name.
+    """
     crs = inp.work_crs
     bnd = gpd.GeoDataFrame({**_boundary_name(inp), "min_persons": [lo], "max_persons": [hi]},
                            geometry=[units.boundary], crs=crs)

@@ -274,6 +274,7 @@ class _Bisector:
 
 
 def cut_cost(labels: np.ndarray, adj: sp.csr_matrix) -> float:
+    """Total cost of the graph edges whose ends carry different labels."""
     coo = adj.tocoo()
     return float(coo.data[labels[coo.row] != labels[coo.col]].sum() / 2)
 

@@ -48,8 +48,11 @@ def site_columns(inp, entrance_col, floor_col) -> dict:
 
 
 def units_and_graph(inp, par, q, site_cols, snap_tolerance, hi_f, above=None):
-    """Stages 2-3: units (sites above ``above`` persons in chunks of ``q``, None: whole) and their graph with
-    division costs."""
+    """Stages 2-3: units and their graph with division costs.
+
+    Sites above ``above`` persons are divided in chunks of ``q`` (None: every
+    site whole); landmarks heavier than ``hi_f`` may be divided at a cost.
+    """
     units = units_from_inputs(
         inp, snap_tolerance=snap_tolerance,
         cut_lines=None if par is None else shapely.get_parts(shapely.boundary(par.geometry.to_numpy())),

@@ -36,6 +36,7 @@ class Regions:
 
     @property
     def k(self) -> int:
+        """Number of regions."""
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
     def reasons(self, region: int) -> str:
