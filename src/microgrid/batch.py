@@ -419,13 +419,23 @@ class _PostgisWriter(_Writer):
         self.sa = postgis._require()
         self.area_col = area_col
         self.names = [f"{self.prefix}{n}" for n in (*DATA_LAYERS, *extra_layers, STATUS_LAYER)]
-        self.paths = [f"{postgis.mask_password(self.base)}#{self.schema}.{n}" for n in self.names]
+        self._paths = [f"{postgis.mask_password(self.base)}#{self.schema}.{n}" for n in self.names]
         with self._begin("preparing the output tables") as con:
             postgis._require_postgis(con, self.base)
             con.execute(self.sa.text(f"CREATE SCHEMA IF NOT EXISTS {postgis._quote(self.schema)}"))
             if overwrite:
                 for name in self.names:
                     con.execute(self.sa.text(f"DROP TABLE IF EXISTS {postgis._quote(self.schema, name)}"))
+
+    @property
+    def paths(self) -> list[str]:
+        """The output tables that exist (a layer no area produced, e.g. divided_sites, is not listed)."""
+        try:
+            with self._begin("listing the output tables") as con:
+                present = self._present(con)
+        except InputError:  # the database went away: list what may be there
+            return list(self._paths)
+        return [p for p, n in zip(self._paths, self.names) if n in present]
 
     @contextmanager
     def _begin(self, doing):

@@ -129,8 +129,8 @@ class PartitionOptions:
             problems.append(f"default_persons must be a whole number >= 0 or None, got {self.default_persons!r}")
         for name, allowed in CHOICES.items():
             if getattr(self, name) not in allowed:
-                shown = " or ".join(repr(a) for a in allowed)
-                problems.append(f"{name} must be {shown}, got {getattr(self, name)!r}")
+                shown = ", ".join(repr(a) for a in allowed)
+                problems.append(f"{name} must be one of {shown}; got {getattr(self, name)!r}")
         for name in ("id_col", "persons_col"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 problems.append(f"{name} must be a column name, got {getattr(self, name)!r}")
