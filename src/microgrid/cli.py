@@ -243,6 +243,18 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="write the team table as CSV")
     t.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
 
+    mp = sub.add_parser("map", help="draw a map of a plan file: PNG, or HTML that works offline (画网格图)")
+    mp.add_argument("plan", help="a plan GeoPackage (microgrid partition --out)")
+    mp.add_argument("--out", required=True, help="OUT.png (also .svg, .pdf) or OUT.html (self-contained, offline)")
+    mp.add_argument("--basemap", default="none", choices=["none", "osm", "tianditu", "amap"],
+                    help="HTML background tiles: none (default, offline), osm (OpenStreetMap), tianditu (天地图, "
+                    "needs --tianditu-key) or amap (高德; layers shifted to GCJ-02 to match it)")
+    mp.add_argument("--tianditu-key", help="your 天地图 key (https://console.tianditu.gov.cn)")
+    mp.add_argument("--labels", default="code", choices=["code", "name", "persons"],
+                    help="grid labels: code (default), name or persons, each with the persons")
+    mp.add_argument("--households", action="store_true", help="show households (PNG: always)")
+    mp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+
     sv = sub.add_parser("serve", help="run the HTTP service (pip install microgrid[service])")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sv.add_argument("--port", type=int, default=8000)
@@ -551,6 +563,18 @@ def _cmd_staff(a) -> int:
     return EXIT_OK
 
 
+def _cmd_map(a) -> int:
+    from .viz import plan_from_file, save_plan_map
+
+    out = _check_out(a.out, a, [a.plan])
+    plan = plan_from_file(a.plan)
+    save_plan_map(plan, out, basemap=a.basemap, tianditu_key=a.tianditu_key, labels=a.labels,
+                  households=True if a.households else None)
+    print(f"wrote {out}: {plan.n_grids} grids" + ("" if plan.report is None or plan.report.ok
+                                                  else f", {len(plan.report.errors)} errors shown in red"))
+    return EXIT_OK
+
+
 def _cmd_serve(a) -> int:
     from .errors import InputError
 
@@ -593,6 +617,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_staff(a)
         if a.command == "repartition":
             return _cmd_repartition(a)
+        if a.command == "map":
+            return _cmd_map(a)
         if a.command == "serve":
             return _cmd_serve(a)
     except InfeasibleError as exc:
