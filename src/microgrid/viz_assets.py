@@ -61,7 +61,7 @@ def _xstatic(pkg: str):
                              f'-e ".[viz]" (from the microgrid checkout) or pip install {_PIP[pkg]}') from None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def leaflet_assets(name: str) -> str:
     """The text of one inlined resource (folium's name for it, e.g. ``"leaflet"``), with its licence notice.
 
@@ -129,7 +129,6 @@ def inline_assets(m):
         _name = "OfflineAssets"
 
         def render(self, **kwargs):
-            # runs after the map and every layer added before it put their links into the header
             left = _offline_header(self.get_root().header)
             if left:
                 log.warning("HTML map still links %s", ", ".join(left))
@@ -139,7 +138,8 @@ def inline_assets(m):
         leaflet_assets(name)  # fail now, not while saving, when the package is missing
     if not isinstance(m, folium.Map):  # pragma: no cover - defensive
         raise TypeError("inline_assets needs a folium.Map")
-    m.add_child(_Offline(), name="offline_assets")
+    # a child of the page, after the map: it renders once the map and all its layers put their links in
+    m.get_root().add_child(_Offline(), name="offline_assets")
     return m
 
 
