@@ -75,7 +75,8 @@ def _optional(name: str, extra: str):
     try:
         return importlib.import_module(name)
     except ImportError:
-        raise MicrogridError(f"{name} is needed for this; install it with: pip install microgrid[{extra}]") from None
+        raise MicrogridError(f'{name} is needed for this; install the extra microgrid[{extra}] from the microgrid '
+                             f'checkout: pip install -e ".[{extra}]" (or pip install {name})') from None
 
 
 def _pyplot():
@@ -914,7 +915,7 @@ def _folium_grids(m, grids, fills, fields, aliases, *, labels=None, bad=None, na
 def explore_plan(plan, *, teams=None, households: bool = False, barriers: bool = True, violations: bool = True,
                  labels: bool | str | None = None, basemap: str = "none", tianditu_key: str | None = None,
                  tiles: str | None = None):
-    """Interactive map of a :class:`Plan` (folium; ``pip install microgrid[viz]``); returns the ``folium.Map``.
+    """Interactive map of a :class:`Plan` (folium; ``pip install -e ".[viz]"`` in the checkout); returns the ``folium.Map``.
 
     Each grid has a tooltip (code, name, persons) and a popup with its code,
     name, persons, households, team (when ``teams`` are given) and flag
@@ -1096,7 +1097,7 @@ def plot_report(report, grids, households=None, *, barriers=None, boundary=None,
 
 def explore_report(report, grids, households=None, *, barriers=None, boundary=None, basemap: str = "none",
                    tianditu_key: str | None = None, tiles: str | None = None, grid_id_col: str = "grid_id"):
-    """Interactive folium map of a report (needs ``pip install microgrid[viz]``).
+    """Interactive folium map of a report (needs ``pip install -e ".[viz]"`` in the checkout).
 
     Grids with popups (code or id, persons and households counted by the
     report, the checks that fail them; grids with errors outlined red),
