@@ -80,6 +80,11 @@ def test_html_plan_map_is_self_contained(sample_plan):
     for unused in ("jquery", "bootstrap", "font-awesome", "fontawesome", "awesome-markers"):
         assert unused not in text.lower(), unused
     assert "tile.openstreetmap.org" not in text  # no basemap by default: nothing to fetch
+    m = sample_plan.explore()
+    for _ in range(2):  # rendering again (saving twice, a notebook) stays self-contained
+        again = m.get_root().render()
+        _no_remote_resources(again)
+        assert again.count('data-inlined="leaflet"') == 1
 
 
 def test_html_report_map_is_self_contained(sample_plan, tmp_path):

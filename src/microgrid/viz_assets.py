@@ -43,8 +43,8 @@ _INLINE = {
 }
 _PIP = {"leaflet": "xstatic-leaflet", "leaflet_markercluster": "xstatic-leaflet-markercluster"}
 _NOTICE = {
-    "leaflet": "Leaflet {v} (https://leafletjs.com), BSD 2-Clause License, (c) 2010-2023 Vladimir Agafonkin, "
-               "(c) 2010-2011 CloudMade; inlined from the PyPI package xstatic-leaflet.",
+    "leaflet": "Leaflet {v} (https://leafletjs.com), BSD 2-Clause License, copyright as in its banner below "
+               "(Vladimir Agafonkin, CloudMade); inlined from the PyPI package xstatic-leaflet.",
     "leaflet_markercluster": "Leaflet.markercluster {v} (https://github.com/Leaflet/Leaflet.markercluster), "
                              "MIT License, (c) 2012 David Leaver; inlined from the PyPI package "
                              "xstatic-leaflet-markercluster.",
