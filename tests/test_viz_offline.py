@@ -110,6 +110,30 @@ def test_many_households_cluster_inline(sample_plan):
     assert 'data-inlined="markerclusterjs"' in text and "L.MarkerClusterGroup" in text
 
 
+def test_missing_leaflet_package_says_what_to_install(sample_plan, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_xstatic(name, *args, **kw):
+        if name.startswith("xstatic"):
+            raise ImportError(name)
+        return real_import(name, *args, **kw)
+
+    import importlib
+
+    real_module = importlib.import_module
+    monkeypatch.setattr(importlib, "import_module",
+                        lambda name, *a: no_xstatic(name) if name.startswith("xstatic") else real_module(name, *a))
+    viz_assets.leaflet_assets.cache_clear()
+    try:
+        with pytest.raises(microgrid.MicrogridError, match=r'xstatic-leaflet.*pip install -e "\.\[viz\]"'):
+            sample_plan.explore()
+    finally:
+        monkeypatch.undo()
+        viz_assets.leaflet_assets.cache_clear()
+
+
 def test_html_maps_draw_in_headless_chromium(sample_plan, tmp_path):
     """The saved pages run in a real browser without network: grids drawn, no console error."""
     _chromium()
@@ -118,6 +142,21 @@ def test_html_maps_draw_in_headless_chromium(sample_plan, tmp_path):
     grids = sample_plan.grids.drop(index=sample_plan.grids.index[0])
     rep = microgrid.validate(grids, sample_plan.households, sample_plan.boundary, assignment_col="grid_id")
     report_html = microgrid.viz.save_map(rep, grids, tmp_path / "report.html", households=sample_plan.households)
+    # more than 5,000 households: clustered markers (Leaflet.markercluster, inline too)
+    from microgrid.viz import _folium_grids, _folium_households, _folium_map
+
+    rng = np.random.default_rng(0)
+    x0, y0, x1, y1 = sample_plan.grids.total_bounds
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(x0, x1, 5001), rng.uniform(y0, y1, 5001)),
+                           crs=sample_plan.grids.crs)
+    m = _folium_map(sample_plan.grids.to_crs(4326).total_bounds)
+    _folium_grids(m, sample_plan.grids, ["#a6cee3"] * sample_plan.n_grids, ["grid_id"], ["grid id"])
+    _folium_households(m, pts, [])
+    cluster_html = tmp_path / "cluster.html"
+    m.save(str(cluster_html))
+    dom, console = _load_in_chromium(cluster_html)
+    assert not console, f"cluster.html: browser console: {console}"
+    assert "marker-cluster" in dom  # the cluster icons were drawn by the inlined plugin
     for path, n_grids in ((plan_html, sample_plan.n_grids), (report_html, len(grids))):
         dom, console = _load_in_chromium(path)
         assert not console, f"{path.name}: browser console: {console}"

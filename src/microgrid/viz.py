@@ -721,7 +721,9 @@ def _folium_map(bounds_4326, tiles=None, basemap: str = "none", tianditu_key=Non
     from .viz_assets import basemap_layers, inline_assets
 
     x0, y0, x1, y1 = bounds_4326
-    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=tiles, control_scale=True, zoom_start=16)
+    # maxZoom on the map itself: without a tile layer Leaflet has none, and clustered markers need one
+    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=tiles, control_scale=True, zoom_start=16,
+                   maxZoom=20)
     if tiles is None:
         for kw in basemap_layers(basemap, tianditu_key):
             folium.TileLayer(**kw).add_to(m)
@@ -824,7 +826,10 @@ def _folium_households(m, households, legend: list, show=True):
     else:
         from folium.plugins import FastMarkerCluster
 
-        FastMarkerCluster(np.column_stack([h.geometry.y, h.geometry.x]).tolist()).add_to(fg)
+        # dots, not folium's default AwesomeMarkers icons (a plugin and an icon font from CDNs: blank offline)
+        dot = (f"function (row) {{ return L.circleMarker(new L.LatLng(row[0], row[1]), {{radius: 2, weight: 0, "
+               f"fill: true, fillOpacity: 0.7, fillColor: '{HOUSEHOLD_COLOR}'}}); }}")
+        FastMarkerCluster(np.column_stack([h.geometry.y, h.geometry.x]).tolist(), callback=dot).add_to(fg)
     fg.add_to(m)
     legend.append(("dot", HOUSEHOLD_COLOR, "households"))
 

@@ -169,15 +169,15 @@ def basemap_layers(basemap: str, tianditu_key=None) -> list[dict]:
     """Keyword arguments of the ``folium.TileLayer`` of each tile layer of a basemap (none for ``"none"``)."""
     b = check_basemap(basemap, tianditu_key)
     if b == "osm":
-        return [dict(tiles="OpenStreetMap", name="OpenStreetMap")]
+        return [dict(tiles="OpenStreetMap", name="OpenStreetMap", max_native_zoom=19, max_zoom=20)]
     if b == "tianditu":
         attr = '&copy; <a href="https://www.tianditu.gov.cn">天地图 Tianditu</a>'
         return [dict(tiles=_TIANDITU.format(layer=layer, key=tianditu_key), attr=attr, name=name,
-                     subdomains="01234567", max_zoom=18, overlay=overlay, control=overlay)
+                     subdomains="01234567", max_native_zoom=18, max_zoom=20, overlay=overlay, control=overlay)
                 for layer, name, overlay in (("vec", "天地图 Tianditu", False), ("cva", "天地图注记 labels", True))]
     if b == "amap":
         return [dict(tiles=_AMAP, attr='&copy; <a href="https://www.amap.com">高德 AMap</a> (GCJ-02)',
-                     name="高德 AMap", subdomains="1234", max_zoom=18)]
+                     name="高德 AMap", subdomains="1234", max_native_zoom=18, max_zoom=20)]
     return []
 
 
