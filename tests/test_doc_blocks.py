@@ -145,6 +145,9 @@ def test_doc_code_blocks_run(path, workdir):
                 # user code: library deprecation noise is not a failure of the docs
                 warnings.simplefilter("default", DeprecationWarning)
                 warnings.simplefilter("default", FutureWarning)
+                # no CJK font here: Chinese labels draw as boxes (tests/test_viz_offline.py requires a font in CI)
+                warnings.filterwarnings("default", message="no font with Chinese glyphs")
+                warnings.filterwarnings("default", message=r"Glyph \d+ .*missing from font")
                 try:
                     exec(compile(b.code, b.where, "exec"), ns)  # noqa: S102 - the documentation's own code
                 except BaseException as exc:
