@@ -74,12 +74,14 @@ def _buildings(hh, roads, rng):
 
 def area_and_osm(gpkg: Path, osm: Path):
     rng = np.random.default_rng(5)
-    hh, boundary, roads, marks = microgrid.samples.make_village(900, seed=5)
+    hh, boundary, roads, marks = microgrid.samples.make_village(500, seed=5)
     b = _buildings(hh, roads, rng)
     _write(b, gpkg, "buildings")
     _write(boundary, gpkg, "boundary")
     _write(roads, gpkg, "roads")
     # the same as OpenStreetMap XML, in lon/lat
+    marks = marks.set_geometry([g if g.geom_type == "Polygon" else g.buffer(15, cap_style="square")
+                                for g in marks.geometry], crs=marks.crs)  # OSM landmarks are named areas
     b84, r84, m84 = b.to_crs(4326), roads.to_crs(4326), marks.to_crs(4326)
     x0, y0, x1, y1 = boundary.to_crs(4326).total_bounds
     nodes, ways = [], []
@@ -110,9 +112,11 @@ def area_and_osm(gpkg: Path, osm: Path):
         refs = [node(x, y) for x, y in ring[:-1]]
         ways.append((wid[0], refs + refs[:1], [("building", kind), ("building:levels", str(int(levels)))]))
     for geom, name in zip(m84.geometry, m84["name"]):
-        p = geom.representative_point()
-        node(round(p.x, 7), round(p.y, 7), [("amenity", "school" if "学" in str(name) else "marketplace"),
-                                             ("name", str(name))])
+        ring = [(round(x, 7), round(y, 7)) for x, y in geom.exterior.coords]
+        wid[0] += 1
+        refs = [node(x, y) for x, y in ring[:-1]]
+        ways.append((wid[0], refs + refs[:1], [("amenity", "school" if "学" in str(name) else "marketplace"),
+                                                ("name", str(name))]))
     out = ['<?xml version="1.0" encoding="UTF-8"?>',
            '<osm version="0.6" generator="microgrid data/samples/make_samples.py (synthetic)">',
            f'  <bounds minlat="{y0:.7f}" minlon="{x0:.7f}" maxlat="{y1:.7f}" maxlon="{x1:.7f}"/>']
