@@ -335,3 +335,15 @@ def test_plan_from_file_shows_errors_of_a_broken_plan(plan_file, tmp_path):
     assert back.n_grids == plan.n_grids and not back.report.ok
     assert main(["map", str(broken), "--out", str(tmp_path / "b.html")]) == 0
     assert '"gap"' in (tmp_path / "b.html").read_text(encoding="utf-8")
+
+
+def test_report_map_over_amap_shifts_every_layer(sample_plan):
+    grids = sample_plan.grids.drop(index=sample_plan.grids.index[0])
+    rep = microgrid.validate(grids, sample_plan.households, sample_plan.boundary, assignment_col="grid_id")
+    plain = rep.explore(grids, sample_plan.households, barriers=sample_plan.barriers,
+                        boundary=sample_plan.boundary.geometry.iloc[0]).get_root().render()
+    amap = rep.explore(grids, sample_plan.households, barriers=sample_plan.barriers,
+                       boundary=sample_plan.boundary.geometry.iloc[0], basemap="amap").get_root().render()
+    assert "autonavi.com" in amap and "GCJ-02" in amap and '"gap"' in amap
+    a, b = _first_ring(plain), _first_ring(amap)
+    assert np.allclose(b, np.column_stack(microgrid.crs.wgs84_to_gcj02(a[:, 0], a[:, 1])), atol=1e-7)
