@@ -158,6 +158,13 @@ def _build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=epilog,
                               formatter_class=_HelpFormatter, parents=common)
 
+    for build in (_parser_partition, _parser_partition_many, _parser_validate, _parser_repair, _parser_ledger, _parser_repartition, _parser_staff, _parser_map, _parser_serve):
+        build(add)
+    return ap
+
+
+def _parser_partition(add) -> None:
+    """The ``partition`` subcommand's options."""
     p = add("partition", "partition households into grids and write a plan", _examples(
         "microgrid partition village.gpkg --out plan.gpkg",
         "microgrid partition register.xlsx --boundary village.gpkg#boundary --barriers village.gpkg#roads "
@@ -165,7 +172,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "microgrid partition town.gpkg --min-persons 200 --max-persons 300 --code-prefix 110108001002 "
         "--out plan.shp"))
     _add_common_inputs(p)
-    p.add_argument("--landmarks", help="landmark points/polygons (a polygon is never split)")
+    p.add_argument("--landmarks", help="landmark points/polygons (a polygon is kept whole unless it holds more "
+                                       "persons than a grid)")
     p.add_argument("--kind-col", help="barrier kind column (default: kind or highway)")
     p.add_argument("--default-persons", type=int, help="persons per household when there is no persons column "
                    "(default: none; the column is required)")
@@ -215,6 +223,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing plan")
     p.add_argument("--report", help="also write the validation report as JSON (replaced only with --overwrite)")
 
+
+def _parser_partition_many(add) -> None:
+    """The ``partition-many`` subcommand's options."""
     pm = add("partition-many", "partition every area of a district in parallel on Dask "
              "(pip install microgrid[dask])", _examples(
                  "microgrid partition-many --households county.gpkg#households --areas county.gpkg#villages "
@@ -260,6 +271,9 @@ def _build_parser() -> argparse.ArgumentParser:
                     "already done with the same inputs)")
     pm.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
+
+def _parser_validate(add) -> None:
+    """The ``validate`` subcommand's options."""
     v = add("validate", "validate a grid map (ours or hand-drawn)", _examples(
         "microgrid validate plan.gpkg",
         "microgrid validate --grids drawn.shp --households register.xlsx --boundary village.shp --json report.json",
@@ -285,6 +299,9 @@ def _build_parser() -> argparse.ArgumentParser:
     v.add_argument("--map", help="write a map of the violations: OUT.png (matplotlib) or OUT.html (folium)")
     v.add_argument("--overwrite", action="store_true", help="replace existing --json/--map files")
 
+
+def _parser_repair(add) -> None:
+    """The ``repair`` subcommand's options."""
     r = add("repair", "fill gaps, trim overlaps and stray parts of a grid map; list every change", _examples(
         "microgrid repair plan.gpkg --out repaired.gpkg",
         "microgrid repair --grids drawn.shp --boundary village.shp --households hh.gpkg --out repaired.gpkg",
@@ -305,6 +322,9 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", required=True, help="repaired plan (.gpkg): layers grids, households, changes")
     r.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
+
+def _parser_ledger(add) -> None:
+    """The ``ledger`` subcommand's options."""
     g = add("ledger", "write household rosters (台账) per grid: a folder of CSV or one .xlsx", _examples(
         "microgrid ledger plan.gpkg --out 台账.xlsx",
         "microgrid ledger plan.gpkg --out rosters/"))
@@ -312,6 +332,9 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
     g.add_argument("--overwrite", action="store_true", help="replace an existing workbook or folder")
 
+
+def _parser_repartition(add) -> None:
+    """The ``repartition`` subcommand's options."""
     rp = add("repartition", "update a plan for changed households with the least churn", _examples(
         "microgrid repartition plan.gpkg --households households_2025.gpkg --out plan_2025.gpkg",
         "microgrid repartition plan.gpkg --households register_2025.xlsx --id-col 户号 --out plan_2025.gpkg"))
@@ -328,6 +351,9 @@ def _build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
     rp.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
+
+def _parser_staff(add) -> None:
+    """The ``staff`` subcommand's options."""
     t = add("staff", "assign leaders, workers and volunteers to grids (min total distance)", _examples(
         "microgrid staff plan.gpkg --people staff.gpkg",
         "microgrid staff plan.gpkg --people staff.gpkg --composition leader:1,worker:2 --out teams.csv"))
@@ -339,6 +365,27 @@ def _build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", help="write the team table as CSV")
     t.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
 
+
+def _parser_map(add) -> None:
+    """The ``map`` subcommand's options."""
+    mp = add("map", "draw a map of a plan file: PNG, or HTML that works offline (画网格图)", _examples(
+        "microgrid map plan.gpkg --out plan.png --labels name",
+        "microgrid map plan.gpkg --out plan.html",
+        "microgrid map plan.gpkg --out plan.html --basemap amap"))
+    mp.add_argument("plan", help="a plan GeoPackage (microgrid partition --out)")
+    mp.add_argument("--out", required=True, help="OUT.png (also .svg, .pdf) or OUT.html (self-contained, offline)")
+    mp.add_argument("--basemap", default="none", choices=["none", "osm", "tianditu", "amap"],
+                    help="HTML background tiles: none (offline), osm (OpenStreetMap), tianditu (天地图, "
+                    "needs --tianditu-key) or amap (高德; layers shifted to GCJ-02 to match it)")
+    mp.add_argument("--tianditu-key", help="your 天地图 key (https://console.tianditu.gov.cn)")
+    mp.add_argument("--labels", default="code", choices=["code", "name", "persons"],
+                    help="grid labels: code, name or persons, each with the persons")
+    mp.add_argument("--households", action="store_true", help="show households (PNG: always)")
+    mp.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+
+
+def _parser_serve(add) -> None:
+    """The ``serve`` subcommand's options."""
     sv = add("serve", "run the HTTP service (pip install microgrid[service])", _examples(
         "microgrid serve",
         "microgrid serve --host 0.0.0.0 --port 8080 --jobs 2"))
@@ -352,7 +399,7 @@ def _build_parser() -> argparse.ArgumentParser:
                     help="seconds each chunk of a request body may take, the whole body 4x that (then 408)")
     sv.add_argument("--max-job-mb", type=float, default=4096.0,
                     help="memory a job may add to its worker process, in MB (then 507); 0: no limit")
-    return ap
+
 
 
 def _cmd_partition(a) -> int:
@@ -696,6 +743,18 @@ def _cmd_staff(a) -> int:
     return EXIT_OK
 
 
+def _cmd_map(a) -> int:
+    from .viz import plan_from_file, save_plan_map
+
+    out = _check_out(a.out, a, [a.plan])
+    plan = plan_from_file(a.plan)
+    save_plan_map(plan, out, basemap=a.basemap, tianditu_key=a.tianditu_key, labels=a.labels,
+                  households=True if a.households else None)
+    print(f"wrote {out}: {plan.n_grids} grids" + ("" if plan.report is None or plan.report.ok
+                                                  else f", {len(plan.report.errors)} errors shown in red"))
+    return EXIT_OK
+
+
 def _cmd_serve(a) -> int:
     from ._compat import import_optional
     from .errors import InputError
@@ -776,6 +835,8 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_staff(a)
         if a.command == "repartition":
             return _cmd_repartition(a)
+        if a.command == "map":
+            return _cmd_map(a)
         if a.command == "serve":
             return _cmd_serve(a)
     except InfeasibleError as exc:

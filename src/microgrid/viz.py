@@ -31,6 +31,8 @@ __all__ = [
     "plot_report",
     "explore_report",
     "save_map",
+    "save_plan_map",
+    "plan_from_file",
     "grid_colors",
     "code_labels",
     "barrier_class",
@@ -84,7 +86,9 @@ def _pyplot():
 
 
 def barrier_class(kind, rank=None) -> str:
-    """The map class of a barrier: ``"main road"``, ``"road"``, ``"lane"``, ``"footpath"``,
+    """The map class of a barrier.
+
+    One of ``"main road"``, ``"road"``, ``"lane"``, ``"footpath"``,
     ``"river / water"``, ``"railway"`` or ``"wall / fence"``.
 
     Examples
@@ -327,6 +331,9 @@ def _draw_labels(ax, grids, texts: list[str], fontsize=None):
 
     Grids sharing one polygon (stacked grids of one building) share one label.
     """
+    from .viz_assets import cjk_family
+
+    family = cjk_family(*texts)
     fig = ax.figure
     ax.apply_aspect()
     p0, px, py = ax.transData.transform([(0, 0), (1, 0), (0, 1)])
@@ -354,6 +361,8 @@ def _draw_labels(ax, grids, texts: list[str], fontsize=None):
             fs = float(fontsize)
         t = ax.text(pt.x, pt.y, text, ha="center", va="center", fontsize=fs, fontweight="bold",
                     color="#1a1a1a", linespacing=1.05, zorder=8, path_effects=_halo(2.4), clip_on=True)
+        if family:
+            t.set_fontfamily(family)
         t.set_gid("grid-label")
         out.append((r, t))
     if fontsize is None:
@@ -388,6 +397,39 @@ def _declutter(texts, min_size: float = 5.5):
             t.set_text(t.get_text().split("\n")[0])
             clash, bb = hits(t)
         placed.append(bb)
+
+
+def _plan_labels(grids, tails: list[str], labels) -> list[str]:
+    """Label texts of a plan's grids.
+
+    ``labels`` is True or "code" (code / persons), "name" (name / persons) or "persons".
+    """
+    from .errors import InputError
+
+    kind = "code" if labels is True else labels
+    persons = [f"{int(p)} p" if p is not None and not pd.isna(p) else "" for p in grids["persons"]]
+    if kind == "code":
+        return [f"{t}\n{p}" for t, p in zip(tails, persons)]
+    if kind == "name":
+        names = grids["name"] if "name" in grids.columns else [None] * len(grids)
+        return [f"{n if isinstance(n, str) and n else t}\n{p}" for n, t, p in zip(names, tails, persons)]
+    if kind == "persons":
+        return persons
+    raise InputError(f'labels must be True, False, "code", "name" or "persons", not {labels!r}')
+
+
+def _cjk_fonts(ax):
+    """Title, legend and other texts holding Chinese drawn in a CJK font (grid labels get theirs when drawn)."""
+    from .viz_assets import cjk_family, has_cjk
+
+    texts = list(ax.texts) + [ax.title]
+    leg = ax.get_legend()
+    if leg is not None:
+        texts += list(leg.get_texts())
+    cjk = [t for t in texts if has_cjk(t.get_text())]
+    family = cjk_family(*(t.get_text() for t in cjk)) if cjk else None
+    for t in cjk if family else ():
+        t.set_fontfamily(family)
 
 
 def _scalebar(ax, crs):
@@ -477,7 +519,7 @@ def plot_plan(
     plan,
     *,
     ax=None,
-    labels: bool = True,
+    labels: bool | str = True,
     households: bool = True,
     barriers: bool = True,
     violations: bool = True,
@@ -504,8 +546,12 @@ def plot_plan(
     plan : Plan
     ax : matplotlib Axes, optional
         Draw into this Axes (default: a new figure sized to the plan).
-    labels, households, barriers, violations, levels : bool
-        Draw grid labels, household dots, barriers, errors of
+    labels : bool or {"code", "name", "persons"}
+        Grid labels: code and persons (True or ``"code"``), name and persons
+        (``"name"``; Chinese names are drawn in a CJK font, see below),
+        persons only, or none (False).
+    households, barriers, violations, levels : bool
+        Draw household dots, barriers, errors of
         ``plan.report``, and outlines of coarser levels (``plan.layers``).
     title : str, optional
         Default: grids, persons, households (and flagged grids/errors).
@@ -516,6 +562,13 @@ def plot_plan(
     scalebar, north_arrow : bool
     fontsize : float, optional
         Label size; default: fitted to each grid (6 to 11 pt).
+
+    Notes
+    -----
+    Texts holding Chinese are drawn in a CJK font found on the system
+    (Noto Sans CJK, Source Han, WenQuanYi, Microsoft YaHei, ...), also one
+    installed after matplotlib built its font cache; without one a warning
+    says what to install (Debian/Ubuntu: ``apt-get install fonts-noto-cjk``).
 
     Examples
     --------
@@ -580,9 +633,7 @@ def plot_plan(
     _set_extent(ax, bounds)
     ax.set_axis_off()
     if labels:
-        tails = code_labels(grids)
-        texts = [f"{t}\n{int(p)} p" for t, p in zip(tails, grids["persons"])]
-        _draw_labels(ax, grids, texts, fontsize)
+        _draw_labels(ax, grids, _plan_labels(grids, code_labels(grids), labels), fontsize)
     bar_x = _scalebar(ax, crs) if scalebar else None
     if north_arrow:
         _north_arrow(ax, (bar_x - 0.05) if bar_x is not None else 0.95)
@@ -596,6 +647,7 @@ def plot_plan(
         if rep is not None and not rep.ok:
             title += f" · {len(rep.errors)} errors"
     ax.set_title(title, fontsize=12)
+    _cjk_fonts(ax)
     return ax
 
 
@@ -641,8 +693,9 @@ def _homogeneous(geom):
 
 
 def _jsonable_frame(gdf):
-    """Columns that GeoJSON can carry: lists and odd objects become text, NaN stays null;
-    GeometryCollections become one kind of geometry.
+    """Columns that GeoJSON can carry.
+
+    Lists and odd objects become text, NaN stays null; GeometryCollections become one kind of geometry.
     """
     out = gdf.copy()
     out = out.set_geometry(_gpd_series([_homogeneous(g) for g in out.geometry], out))
@@ -664,12 +717,56 @@ def _gpd_series(geoms, like):
     return gpd.GeoSeries(geoms, index=like.index, crs=like.crs, name=like.geometry.name)
 
 
-def _folium_map(bounds_4326, tiles):
+def _folium_map(bounds_4326, tiles=None, basemap: str = "none", tianditu_key=None):
+    """A folium map fitted to the bounds, with the basemap's tiles, carrying Leaflet inline (offline)."""
     folium = _optional("folium", "viz")
+    from .viz_assets import basemap_layers, inline_assets
+
     x0, y0, x1, y1 = bounds_4326
-    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=tiles, control_scale=True, zoom_start=16)
+    # maxZoom on the map itself: without a tile layer Leaflet has none, and clustered markers need one
+    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=tiles, control_scale=True, zoom_start=16,
+                   maxZoom=20)
+    if tiles is None:
+        for kw in basemap_layers(basemap, tianditu_key):
+            folium.TileLayer(**kw).add_to(m)
     m.fit_bounds([[y0, x0], [y1, x1]])
-    return m
+    return inline_assets(m)
+
+
+def _display_frame(gdf, basemap: str):
+    """A layer as the map shows it: lon/lat, shifted to GCJ-02 over the AMap basemap."""
+    if gdf is None:
+        return None
+    if basemap == "amap":
+        from .crs import from_wgs84
+
+        return from_wgs84(gdf[gdf.geometry.notna()], "gcj02") if len(gdf) else gdf.to_crs(4326)
+    return gdf
+
+
+def _display_plan(plan, basemap: str):
+    """The plan's layers shifted to GCJ-02 for the AMap basemap (the plan itself is unchanged)."""
+    if basemap != "amap":
+        return plan
+    import dataclasses
+
+    rep = plan.report
+    if rep is not None:
+        rep = dataclasses.replace(rep, violations=_display_frame(rep.violations, basemap))
+    return dataclasses.replace(plan, grids=_display_frame(plan.grids, basemap),
+                               households=_display_frame(plan.households, basemap),
+                               boundary=_display_frame(plan.boundary, basemap),
+                               barriers=_display_frame(plan.barriers, basemap), report=rep,
+                               layers={k: _display_frame(v, basemap) for k, v in plan.layers.items()})
+
+
+_GCJ_NOTE = "高德底图 GCJ-02: layers shifted from WGS84 for display"
+
+
+def _basemap_of(basemap, tianditu_key, tiles):
+    from .viz_assets import check_basemap
+
+    return "none" if tiles is not None else check_basemap(basemap, tianditu_key)
 
 
 def _folium_legend(m, items: list[tuple[str, str, str]]):
@@ -678,6 +775,9 @@ def _folium_legend(m, items: list[tuple[str, str, str]]):
 
     rows = []
     for kind, color, label in items:
+        if kind == "note":
+            rows.append(f'<div class="microgrid-note" style="font-style:italic">{html.escape(label)}</div>')
+            continue
         if kind == "fill":
             sw = f'<span style="display:inline-block;width:14px;height:10px;background:{color};border:1px solid #555"></span>'
         elif kind == "line":
@@ -728,7 +828,10 @@ def _folium_households(m, households, legend: list, show=True):
     else:
         from folium.plugins import FastMarkerCluster
 
-        FastMarkerCluster(np.column_stack([h.geometry.y, h.geometry.x]).tolist()).add_to(fg)
+        # dots, not folium's default AwesomeMarkers icons (a plugin and an icon font from CDNs: blank offline)
+        dot = (f"function (row) {{ return L.circleMarker(new L.LatLng(row[0], row[1]), {{radius: 2, weight: 0, "
+               f"fill: true, fillOpacity: 0.7, fillColor: '{HOUSEHOLD_COLOR}'}}); }}")
+        FastMarkerCluster(np.column_stack([h.geometry.y, h.geometry.x]).tolist(), callback=dot).add_to(fg)
     fg.add_to(m)
     legend.append(("dot", HOUSEHOLD_COLOR, "households"))
 
@@ -817,8 +920,9 @@ def _folium_grids(m, grids, fills, fields, aliases, *, labels=None, bad=None, na
 
 
 def explore_plan(plan, *, teams=None, households: bool = False, barriers: bool = True, violations: bool = True,
-                 labels: bool | None = None, tiles: str | None = "OpenStreetMap"):
-    """Interactive map of a :class:`Plan` (folium; ``pip install microgrid[viz]``); returns the ``folium.Map``.
+                 labels: bool | str | None = None, basemap: str = "none", tianditu_key: str | None = None,
+                 tiles: str | None = None):
+    """Interactive map of a :class:`Plan` (folium; ``pip install -e ".[viz]"`` in the checkout); returns the ``folium.Map``.
 
     Each grid has a tooltip (code, name, persons) and a popup with its code,
     name, persons, households, team (when ``teams`` are given) and flag
@@ -836,10 +940,19 @@ def explore_plan(plan, *, teams=None, households: bool = False, barriers: bool =
         column in ``plan.grids`` is used when this is not given.
     households, barriers, violations : bool
         Which layers to add.
-    labels : bool, optional
-        Permanent code/persons labels; default when there are at most 500 grids.
-    tiles : str or None
-        Background tiles (None: no background, e.g. offline).
+    labels : bool or {"code", "name", "persons"}, optional
+        Permanent labels: code and persons (True or ``"code"``), name and
+        persons (``"name"``), persons only; default code labels when there
+        are at most 500 grids.
+    basemap : {"none", "osm", "tianditu", "amap"}
+        Background tiles: none (default; the map works offline, Leaflet is
+        in the page), OpenStreetMap, 天地图 Tianditu (needs
+        ``tianditu_key``) or 高德 AMap (its tiles are in GCJ-02: the layers
+        are shifted from WGS84 to GCJ-02 for display, as the legend says).
+    tianditu_key : str, optional
+        Your Tianditu key (https://console.tianditu.gov.cn).
+    tiles : str, optional
+        Any folium ``tiles`` (name or URL template); overrides ``basemap``.
 
     Examples
     --------
@@ -849,12 +962,17 @@ def explore_plan(plan, *, teams=None, households: bool = False, barriers: bool =
     >>> m.save("plan.html")                                 # doctest: +SKIP
     """
     folium = _optional("folium", "viz")
+    basemap = _basemap_of(basemap, tianditu_key, tiles)
+    colors = grid_colors(plan.grids)
+    tails = code_labels(plan.grids)
+    plan = _display_plan(plan, basemap)
     grids = plan.grids
     g84 = grids.to_crs(4326)
-    m = _folium_map(g84.total_bounds, tiles)
+    m = _folium_map(g84.total_bounds, tiles, basemap, tianditu_key)
     legend: list = [("fill", PALETTE[0], f"grids ({len(grids)})")]
+    if basemap == "amap":
+        legend.append(("note", "", _GCJ_NOTE))
     g = grids.copy()
-    tails = code_labels(g)
     g["label"] = tails
     team = _teams_text(teams, g["grid_id"]) if teams is not None else None
     if team is not None:
@@ -877,8 +995,8 @@ def explore_plan(plan, *, teams=None, households: bool = False, barriers: bool =
     bad = _bad_grids(rep.violations) if (violations and rep is not None) else {}
     if labels is None:
         labels = len(g) <= 500
-    texts = [f"{t}\n{int(p)} p" for t, p in zip(tails, g["persons"])] if labels else None
-    _folium_grids(m, g, grid_colors(grids), fields, aliases, labels=texts, bad=bad)
+    texts = _plan_labels(g, tails, labels) if labels else None
+    _folium_grids(m, g, colors, fields, aliases, labels=texts, bad=bad)
     if plan.boundary is not None and len(plan.boundary):
         folium.GeoJson(plan.boundary[[plan.boundary.geometry.name]].to_crs(4326), name="boundary",
                        style_function=lambda f: {"color": BOUNDARY_COLOR, "weight": 3, "fill": False}).add_to(m)
@@ -980,21 +1098,39 @@ def plot_report(report, grids, households=None, *, barriers=None, boundary=None,
     _legend(ax, handles, legend)
     ax.set_title(title or ("valid" if report.ok else f"{int((v['severity'] == 'error').sum())} violations"),
                  fontsize=12)
+    _cjk_fonts(ax)
     return ax
 
 
-def explore_report(report, grids, households=None, *, barriers=None, boundary=None, tiles: str | None = "OpenStreetMap",
-                   grid_id_col: str = "grid_id"):
-    """Interactive folium map of a report (needs ``pip install microgrid[viz]``).
+def explore_report(report, grids, households=None, *, barriers=None, boundary=None, basemap: str = "none",
+                   tianditu_key: str | None = None, tiles: str | None = None, grid_id_col: str = "grid_id"):
+    """Interactive folium map of a report (needs ``pip install -e ".[viz]"`` in the checkout).
 
     Grids with popups (code or id, persons and households counted by the
     report, the checks that fail them; grids with errors outlined red),
     every violation coloured by severity with its check, ids and message,
     households (hidden at first), barriers and boundary when given, a layer
-    control, a scale and a legend.
+    control, a scale and a legend. ``basemap``, ``tianditu_key`` and
+    ``tiles`` as in :func:`explore_plan` (default: no tiles, works offline).
     """
+    import dataclasses
+
     folium = _optional("folium", "viz")
+    basemap = _basemap_of(basemap, tianditu_key, tiles)
     crs = report.violations.crs if report.violations.crs is not None else grids.crs
+    if basemap == "amap":
+        from .inputs import read_layer
+
+        report = dataclasses.replace(report, violations=_display_frame(report.violations, basemap))
+        grids = _display_frame(_to(grids, crs), basemap)
+        households = _display_frame(households, basemap) if households is not None and len(households) else None
+        barriers = _display_frame(read_layer(barriers, what="barriers"), basemap) if barriers is not None else None
+        if boundary is not None and not hasattr(boundary, "geometry"):
+            import geopandas as gpd
+
+            boundary = gpd.GeoDataFrame(geometry=[boundary], crs=crs)
+        boundary = _display_frame(boundary, basemap)
+        crs = 4326
     g = _to(grids, crs).copy()
     if grid_id_col in g.columns and grid_id_col != "grid_id":
         g["grid_id"] = g[grid_id_col]
@@ -1004,8 +1140,10 @@ def explore_report(report, grids, households=None, *, barriers=None, boundary=No
             if col in per.columns:
                 m_ = dict(zip(per["grid_id"].astype(str), per[col]))
                 g[col] = [m_.get(str(i)) for i in g["grid_id"]]
-    m = _folium_map(g.to_crs(4326).total_bounds, tiles)
+    m = _folium_map(g.to_crs(4326).total_bounds, tiles, basemap, tianditu_key)
     legend: list = [("fill", REPORT_FILL, f"grids ({len(g)})")]
+    if basemap == "amap":
+        legend.append(("note", "", _GCJ_NOTE))
     fields, aliases = [], []
     for col in ("grid_id", "code", "name", "persons", "households", "flag_reason"):
         if col in g.columns:
@@ -1037,11 +1175,16 @@ def explore_report(report, grids, households=None, *, barriers=None, boundary=No
     return m
 
 
-def save_map(report, grids, path, households=None) -> Path:
-    """Write a report map to ``path``: ``.png`` (matplotlib) or ``.html`` (folium)."""
+def save_map(report, grids, path, households=None, *, basemap: str = "none", tianditu_key: str | None = None,
+             **kw) -> Path:
+    """Write a report map to ``path``: ``.png`` (matplotlib) or ``.html`` (folium, self-contained).
+
+    ``basemap`` and ``tianditu_key`` are for HTML maps (see :func:`explore_plan`);
+    other keywords (``barriers``, ``boundary``) go to the map function.
+    """
     path = Path(path)
     if path.suffix.lower() == ".html":
-        explore_report(report, grids, households).save(str(path))
+        explore_report(report, grids, households, basemap=basemap, tianditu_key=tianditu_key, **kw).save(str(path))
         return path
     if path.suffix.lower() not in (".png", ".svg", ".pdf"):
         raise MicrogridError(f"map format {path.suffix!r} not supported; use .png, .svg, .pdf or .html")
@@ -1051,7 +1194,103 @@ def save_map(report, grids, path, households=None) -> Path:
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    ax = plot_report(report, grids, households)
+    ax = plot_report(report, grids, households, **kw)
     ax.figure.savefig(path, dpi=130, bbox_inches="tight")
+    plt.close(ax.figure)
+    return path
+
+
+# ---------------------------------------------------------------- maps of saved plans
+
+
+def plan_from_file(path, *, check: bool = True):
+    """A :class:`Plan` rebuilt from a plan GeoPackage (``microgrid partition --out``), for maps.
+
+    Reads the layers ``grids``, ``households``, ``boundary``, ``barriers``,
+    ``divided_sites`` and coarser levels (``grids_*``) that are present; with
+    ``check`` the plan is validated against the bounds its boundary layer
+    records (else 200..300), so its map shows any error.
+
+    Examples
+    --------
+    >>> import microgrid, pathlib, tempfile
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> _ = microgrid.partition(*microgrid.samples.make_village(300, seed=1)).to_file(f"{tmp.name}/plan.gpkg")
+    >>> plan = plan_from_file(f"{tmp.name}/plan.gpkg")
+    >>> plan.n_grids, plan.report.ok
+    (3, True)
+    >>> tmp.cleanup()
+    """
+    import pyogrio
+
+    from .errors import InputError
+    from .inputs import read_layer
+    from .plan import Plan
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"plan file not found: {path}")
+    try:
+        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception as exc:  # GDAL raises several types for files it cannot open
+        raise InputError(f"cannot read {path} as a plan GeoPackage ({type(exc).__name__}: {exc})") from None
+    missing = [n for n in ("grids", "households") if n not in names]
+    if missing:
+        raise InputError(f"{path} has no layer {' or '.join(missing)}; give a plan written by "
+                         f"microgrid partition --out (layers: {', '.join(names)})")
+
+    def layer(name, what=None):
+        return read_layer(f"{path}#{name}", what=what or name) if name in names else None
+
+    grids, hh = layer("grids"), layer("households")
+    if "flagged" in grids.columns:
+        grids["flagged"] = grids["flagged"].fillna(False).astype(bool)
+    if "flag_reason" in grids.columns:
+        grids["flag_reason"] = [None if r in (None, "None", "nan", "") else r for r in grids["flag_reason"]]
+    bnd, bar = layer("boundary"), layer("barriers")
+    layers = {n: layer(n) for n in names if n.startswith("grids_") or n == "divided_sites"}
+    report = None
+    if check and bnd is not None:
+        from .validate import validate
+
+        bounds = {}
+        for col, default in (("min_persons", 200), ("max_persons", 300)):
+            vals = pd.to_numeric(bnd[col], errors="coerce").dropna().unique() if col in bnd.columns else []
+            bounds[col] = int(vals[0]) if len(vals) == 1 else default
+        report = validate(grids, hh, bnd, bar, assignment_col="grid_id" if "grid_id" in hh.columns else None,
+                          **bounds)
+    return Plan(grids=grids, households=hh, report=report, boundary=bnd, barriers=bar, layers=layers)
+
+
+def save_plan_map(plan, path, *, basemap: str = "none", tianditu_key: str | None = None, labels="code",
+                  households: bool | None = None) -> Path:
+    """Write a map of ``plan`` (a :class:`Plan` or a plan GeoPackage path) to ``.png``/``.svg``/``.pdf`` or ``.html``.
+
+    HTML maps are self-contained (Leaflet inline) and have no basemap unless
+    ``basemap`` is ``"osm"``, ``"tianditu"`` (with ``tianditu_key``) or
+    ``"amap"``; ``labels`` is ``"code"``, ``"name"`` or ``"persons"``.
+    """
+    if not hasattr(plan, "grids"):
+        plan = plan_from_file(plan)
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".html":
+        explore_plan(plan, basemap=basemap, tianditu_key=tianditu_key, labels=labels,
+                     households=bool(households)).save(str(path))
+        return path
+    if suffix not in (".png", ".svg", ".pdf"):
+        raise MicrogridError(f"map format {path.suffix!r} not supported; use .png, .svg, .pdf or .html")
+    if basemap not in (None, "none"):
+        import warnings
+
+        warnings.warn(f"basemap {basemap!r} is for HTML maps; the {suffix} map has none", UserWarning, stacklevel=2)
+    _optional("matplotlib", "plot")
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    ax = plot_plan(plan, labels=labels, households=True if households is None else households)
+    ax.figure.savefig(path, dpi=150, bbox_inches="tight")
     plt.close(ax.figure)
     return path
