@@ -10,6 +10,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, overload
 
 import geopandas as gpd
 import numpy as np
@@ -117,6 +118,20 @@ def _split_layer(src: str | os.PathLike) -> tuple[str, str | None]:
         path, layer = s.rsplit("#", 1)
         return path, layer or None
     return s, None
+
+
+@overload
+def read_layer(
+    src: None, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
+    x_col: str | None = None, y_col: str | None = None, crs=None,
+) -> None: ...
+
+
+@overload
+def read_layer(
+    src: Any, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
+    x_col: str | None = None, y_col: str | None = None, crs=None,
+) -> gpd.GeoDataFrame: ...
 
 
 def read_layer(

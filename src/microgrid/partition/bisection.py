@@ -145,7 +145,8 @@ class _Bisector:
 
     def split(self, nodes: np.ndarray, k: int, depth: int = 0) -> list[np.ndarray]:
         if depth == 0:
-            self.failures, self.max_failures = 0, 32 + 4 * k
+            # the divisions-first order is a gamble: it gets a small budget, so a dead end costs little
+            self.failures, self.max_failures = 0, (16 if self.divisions_first else 32 + 4 * k)
         if k == 1:
             return [nodes]
         sub = self.adj[nodes][:, nodes].tocoo()
