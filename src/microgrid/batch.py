@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, unquote
 
 import geopandas as gpd
@@ -90,7 +91,7 @@ class BatchResult:
     seconds: float
     dropped: list = field(default_factory=list)
     notes: list = field(default_factory=list)
-    _writer: object = field(default=None, repr=False)
+    _writer: Any = field(default=None, repr=False)
 
     @property
     def counts(self) -> dict:
@@ -206,7 +207,7 @@ def _status_frame(rows: list[dict], area_col: str, geoms, crs) -> gpd.GeoDataFra
 class _Writer:
     """Streams finished areas to one output; only the calling process writes."""
 
-    paths: list
+    paths: Any  # the files or tables written (a property where it is looked up)
 
     def done(self) -> pd.DataFrame | None:
         """The status layer of an earlier run (None: a new output)."""
@@ -516,8 +517,9 @@ def _writer(out, area_col, overwrite, extra_layers=()) -> _Writer:
 
     if out is None:
         return _MemoryWriter()
-    if db_url_of(out) is not None:
-        return _PostgisWriter(db_url_of(out), area_col, overwrite, extra_layers)
+    url = db_url_of(out)
+    if url is not None:
+        return _PostgisWriter(url, area_col, overwrite, extra_layers)
     path = Path(out)
     suffix = path.suffix.lower()
     if suffix in ("", ".gpkg"):
@@ -1046,7 +1048,7 @@ def _present_ids(writer, area_col) -> list:
     if isinstance(writer, _GpkgWriter) and writer.path.exists():
         con = sqlite3.connect(writer.path)
         try:
-            ids = []
+            ids: list = []
             for name in writer._layers():
                 cols = [r[1] for r in con.execute(f'PRAGMA table_info("{name}")')]
                 if name != STATUS_LAYER and area_col in cols:

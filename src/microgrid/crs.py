@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import pyproj
-from numpy.typing import ArrayLike
 
 from .errors import InputError
 
@@ -447,7 +446,7 @@ def _bd_to_gcj_approx(lon, lat):
     return z * np.cos(theta), z * np.sin(theta)
 
 
-def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
     """WGS84 longitude/latitude to GCJ-02 (identity outside China).
 
     Parameters
@@ -471,7 +470,7 @@ def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarr
     return _out(*_wgs_to_gcj(lon, lat))
 
 
-def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def gcj02_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
     """GCJ-02 longitude/latitude to WGS84, exact to well below 0.01 m.
 
     Inverts :func:`wgs84_to_gcj02` by iteration (the usual one-step formula
@@ -497,7 +496,7 @@ def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarr
     return _out(*_invert(_wgs_to_gcj, lon, lat, lon - dlon, lat - dlat))
 
 
-def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
     """GCJ-02 longitude/latitude to Baidu's BD-09.
 
     Parameters
@@ -519,7 +518,7 @@ def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarra
     return _out(*_gcj_to_bd(lon, lat))
 
 
-def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def bd09_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
     """BD-09 longitude/latitude to GCJ-02, exact to well below 0.01 m.
 
     The usual closed formula is refined by iteration until
@@ -544,7 +543,7 @@ def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarra
     return _out(*_invert(_gcj_to_bd, lon, lat, *_bd_to_gcj_approx(lon, lat)))
 
 
-def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def wgs84_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
     """WGS84 longitude/latitude to BD-09 (through GCJ-02).
 
     Parameters
@@ -566,7 +565,7 @@ def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarra
     return _out(*_gcj_to_bd(*_wgs_to_gcj(lon, lat)))
 
 
-def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+def bd09_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
     """BD-09 longitude/latitude to WGS84 (through GCJ-02), exact to well below 0.01 m.
 
     Parameters

@@ -146,7 +146,10 @@ def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | No
     if not isinstance(features, list):
         raise InputError(f"{what}: a FeatureCollection needs a 'features' list")
     crs = _crs_of(crs)
-    geoms, rows, bad, empty = [], [], [], []
+    geoms: list = []
+    rows: list = []
+    bad: list = []
+    empty: list = []
     at, xy = [], []  # plain points, made at once below: shapely.geometry.shape costs ~30 us a feature
     for i, f in enumerate(features):
         if not isinstance(f, dict) or f.get("type") != "Feature":

@@ -154,8 +154,8 @@ def build_graph(units: Units) -> UnitGraph:
     srank = np.where(on_piece, prank[np.maximum(seg_piece, 0)], 0)
     skind = np.where(on_piece, pkind[np.maximum(seg_piece, 0)], None)
     factor = np.ones(len(plen))
-    for rk, f in RANK_COST.items():
-        factor[srank == rk] = f
+    for rk, fac in RANK_COST.items():
+        factor[srank == rk] = fac
     uu, vv = np.minimum(fl, fr), np.maximum(fl, fr)
     key = uu.astype(np.int64) * n + vv
     uniq, inv = np.unique(key, return_inverse=True)
@@ -169,7 +169,7 @@ def build_graph(units: Units) -> UnitGraph:
     firstp = np.r_[True, inv[o][1:] != inv[o][:-1]] if m else np.empty(0, bool)
     best = o[firstp]
     rank = np.where(rank_for_min[best] == 99, 0, rank_for_min[best]).astype(int)
-    kind = np.where(rank > 0, skind[best], None)
+    kind = np.where(rank > 0, skind[best], np.full(len(best), None, dtype=object))
     # units meeting along less than a micrometre: keep them apart (a contact that short would not
     # survive writing the plan in lon/lat)
     real = length >= MIN_SHARED
@@ -190,7 +190,7 @@ def division_costs(graph: UnitGraph, units: Units, soft_landmarks=()) -> UnitGra
     their cost.
     """
     cost = graph.cost.copy()
-    if units.unit_site is not None and len(graph.u):
+    if units.unit_site is not None and units.unit_entrance is not None and len(graph.u):
         su, sv = units.unit_site[graph.u], units.unit_site[graph.v]
         same = (su >= 0) & (su == sv)
         one_entrance = units.unit_entrance[graph.u] == units.unit_entrance[graph.v]

@@ -589,7 +589,7 @@ def _outside_cause(hh_src: gpd.GeoDataFrame, work, bnd_w, inside: np.ndarray) ->
     fin = np.isfinite(lon) & np.isfinite(lat)
     if not fin.any() or crsmod.out_of_china(np.median(lon[fin]), np.median(lat[fin])):
         return None
-    best = None
+    best: dict | None = None
     for func, hh_sys, bnd_sys in _OFFSET_CAUSES:
         cx, cy = getattr(crsmod, func)(lon, lat)
         still_out = int((~_covers(bnd_w, np.column_stack([cx, cy]), 4326, work)).sum())
@@ -676,8 +676,8 @@ def prepare_inputs(
     hh = _check_households(hh_raw, id_col, persons_col, default_persons, problems) if hh_raw is not None else None
     bnd = _check_boundary(bnd_raw, problems, notes) if bnd_raw is not None else None
     bar = _check_barriers(bar_raw, kind_col, problems) if bar_raw is not None else None
-    if problems:
-        raise InputError(problems)
+    if problems or hh is None or bnd is None or bnd_raw is None:
+        raise InputError(problems or ["households and a boundary are needed"])
 
     out_crs = pyproj.CRS.from_user_input(hh.crs)
     bnd_crs = pyproj.CRS.from_user_input(bnd_raw.crs)

@@ -221,7 +221,7 @@ class PartitionOptions:
 
 
 def _whole(v, least: int) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool) and least <= v <= 10**12
+    return bool(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and least <= v <= 10**12)
 
 
 def _bounds_problems(lo, hi) -> list[str]:

@@ -381,7 +381,7 @@ class Plan:
         s = self.params.get("input_crs")
         return s if s in _SYSTEM_NAMES else None
 
-    def to_file(self, path, *, overwrite: bool = False) -> list[Path]:
+    def to_file(self, path, *, overwrite: bool = False) -> list:
         """Write the plan; returns the paths written.
 
         A ``.gpkg`` path (the default format) gets layers ``grids``,
@@ -619,7 +619,7 @@ def read_plan(path) -> Plan:
         from .postgis import read_plan_layers
 
         frames = read_plan_layers(url)
-        info = {}
+        info: dict = {}
     else:
         frames, info = _read_plan_file(path)
     return _plan_from_layers(frames, info)
@@ -669,9 +669,12 @@ def _plan_from_layers(frames: dict, info: dict) -> Plan:
         params["inputs"] = info["inputs"]
     lo, hi = _recorded_bounds(bnd, options)
     divided = frames.get("divided_sites")
+    if bnd is None:
+        raise InputError("the plan has no boundary layer to validate it against; write it with Plan.to_file, or "
+                         "validate its grids with microgrid.validate(..., boundary=...)")
     report = validate(grids, hh, bnd, bars if bars is not None and len(bars) else None, min_persons=lo,
                       max_persons=hi, assignment_col="grid_id" if "grid_id" in hh.columns else None,
-                      divided_sites=divided) if bnd is not None else None
+                      divided_sites=divided)
     return Plan(grids=grids, households=hh, report=report, boundary=bnd, barriers=bars, units=units, params=params,
                 layers=frames, options=options)
 

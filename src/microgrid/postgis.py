@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from os import PathLike, fspath
+from typing import Any
 
 from .errors import InputError
 
@@ -361,8 +362,8 @@ def read_plan_layers(url: str) -> dict:
     with _db_errors(base, "listing the plan's tables"), engine.connect() as con:
         present = set(sa.inspect(con).get_table_names(schema=schema or "public"))
     for t in sorted(present):
-        name = t[len(prefix):] if t.startswith(prefix) else None
-        if name and name not in out and name in (*PLAN_TABLES, "divided_sites") or (name or "").startswith("grids_"):
+        name = t[len(prefix):] if t.startswith(prefix) else ""
+        if name and name not in out and (name in (*PLAN_TABLES, "divided_sites") or name.startswith("grids_")):
             out[name] = read_table(base, table=f"{at}{t}", what=name)
     return out
 
@@ -389,7 +390,7 @@ def _srid(gdf, name: str) -> int:
     )
 
 
-def _plan_tables(plan, prefix: str) -> list[tuple[str, object]]:
+def _plan_tables(plan, prefix: str) -> list[tuple[str, Any]]:
     def text_flags(gdf):
         if "flag_reason" in gdf.columns:
             gdf = gdf.copy()

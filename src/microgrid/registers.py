@@ -221,7 +221,7 @@ def fix_shapefile_text(gdf: gpd.GeoDataFrame, path: str, layer, *, what: str) ->
     p = Path(path)
     if p.suffix.lower() != ".shp" or any(p.with_suffix(s).exists() for s in (".cpg", ".CPG")):
         return gdf
-    texts = []
+    texts: list = []
     column_names = [str(c) for c in gdf.columns if c != gdf.geometry.name]
     for c in _text_columns(gdf):
         texts.extend(v for v in gdf[c].tolist() if isinstance(v, str) and _LATIN1_HIGH.search(v))

@@ -120,7 +120,7 @@ def make_village(
     carriers = lanes + [main]
     w = np.array([ln.length for ln in carriers])
     w = w / w.sum()
-    pts = []
+    pts: list = []
     inner = boundary.buffer(-3)
     road_zone = shapely.union_all([shapely.buffer(ln, 4.0) for ln in lines])
     shapely.prepare(inner)
@@ -160,7 +160,8 @@ def make_village(
                                  crs="EPSG:32650")
     landmarks = landmarks[~landmarks.geometry.is_empty].reset_index(drop=True)
     numerals = "一二三四五六七八九十"
-    road_names, lane_no = [], 0
+    road_names: list[str | None] = []
+    lane_no = 0
     for kd in kinds:
         if kd == "main":
             road_names.append("村大道")
@@ -275,7 +276,11 @@ def make_district(
                    (cx + span * math.cos(a), cy + span * math.sin(a)), side * 0.3, n=16 * cols + 8)
     river = shapely.intersection(river, extent)
     river_zone = shapely.buffer(river, 4.0)
-    hh_frames, bar_geoms, bar_kind, bar_name, bar_area = [], [], [], [], []
+    hh_frames: list = []
+    bar_geoms: list = []
+    bar_kind: list = []
+    bar_name: list = []
+    bar_area: list = []
     if not river.is_empty:
         bar_geoms.append(river)
         bar_kind.append("river")
@@ -383,7 +388,9 @@ def make_community(
     bw, bh, street = 150.0, 120.0, 12.0
     width, height = bx * (bw + street) + street, by * (bh + street) + street
     boundary = shapely.box(ox, oy, ox + width, oy + height)
-    lines, kinds, names = [], [], []
+    lines: list = []
+    kinds: list[str] = []
+    names: list[str | None] = []
     for i in range(1, bx):
         x = ox + i * (bw + street) + street / 2
         lines.append(shapely.LineString([(x, oy), (x, oy + height)]))
@@ -394,7 +401,8 @@ def make_community(
         lines.append(shapely.LineString([(ox, y), (ox + width, y)]))
         kinds.append("secondary" if j % 3 == 0 else "residential")
         names.append(f"{j}号街")
-    hh_rows, pts = [], []
+    hh_rows: list[dict] = []
+    pts: list = []
     b = 0
     for j in range(by):
         for i in range(bx):

@@ -45,6 +45,7 @@ import os
 import time
 import traceback
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
@@ -238,13 +239,13 @@ def _lean(model: type[BaseModel]) -> type[BaseModel]:
     """``model`` with its geodata members checked as :class:`_Collection` (the OpenAPI spec shows ``model``)."""
     from pydantic import create_model
 
-    fields = {}
+    fields: dict[str, Any] = {}
     for name, f in model.model_fields.items():
         if name == "plan":
             fields[name] = (_Plan, ...)
         elif name in _GEODATA:
             fields[name] = (_Collection, ...) if f.is_required() else (_Collection | None, f.default)
-    return create_model(model.__name__, __base__=model, **fields)
+    return create_model(model.__name__, __base__=model, **fields)  # type: ignore[call-overload]  # pydantic's dynamic API
 
 
 _CHECKS = {kind: _lean(m) for kind, m in _MODELS.items()}
@@ -313,7 +314,7 @@ def _no_constant(name):
     raise ValueError(f"{name} is not a JSON value; send null for a missing number")
 
 
-def _invalid(errors: list[dict]) -> dict:
+def _invalid(errors: Sequence[Any]) -> dict:
     lines = [f"{'.'.join(str(x) for x in e.get('loc', ()) if x != 'body') or 'body'}: {e.get('msg')}"
              for e in errors[:50]]
     return _problem(422, "Invalid request", "; ".join(lines[:10]), "invalid-request", problems=lines)
@@ -497,7 +498,7 @@ def _job_repartition(p: dict) -> dict:
     plan_in = p["plan"]
     old = Plan(grids=read_feature_collection(plan_in.get("grids"), what="plan.grids", crs=crs),
                households=read_feature_collection(plan_in.get("households"), what="plan.households", crs=crs),
-               report=None,
+               report=None,  # type: ignore[arg-type]  # a plan as sent: repartition validates it itself
                boundary=read_feature_collection(p.get("boundary"), what="boundary", crs=crs),
                barriers=read_feature_collection(p.get("barriers"), what="barriers", crs=crs))
     hh = read_feature_collection(p.get("households"), what="households", crs=crs)
@@ -555,6 +556,8 @@ def _job_locate(p: dict) -> dict:
     crs = p.get("crs")
     grids = read_feature_collection(p.get("grids"), what="grids", crs=crs)
     pts = read_feature_collection(p.get("points"), what="points", crs=crs)
+    if grids is None or pts is None:
+        raise InputError("locate needs grids and points")
     id_col = p.get("grid_id_col", "grid_id")
     _need_scalars(grids, "grids", (id_col, "code", "stack_id"))
     res = locate(grids, pts, grid_id_col=id_col)
@@ -634,9 +637,11 @@ def _dumps(result: dict) -> bytes:
         return json.dumps(_finite(result), ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
-def _execute(kind: str, payload: dict) -> tuple[str, Any, str | None]:
+def _execute(kind: str, payload: dict | None) -> tuple[str, Any, str | None]:
     """``("ok", answer as JSON bytes, None)`` or ``("error", problem, traceback of a 500 or None)``."""
     try:
+        if payload is None:
+            raise InputError("the request body is empty")
         return "ok", _dumps(_JOBS[kind](payload)), None
     except Exception as exc:  # noqa: BLE001 - every error becomes a problem
         problem = _problem_of(exc)
@@ -873,7 +878,7 @@ def _problem_response(body: dict, headers: dict | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM, headers=headers)
 
 
-_ERRORS = {code: {"model": Problem, "content": {PROBLEM: {}}, "description": desc} for code, desc in (
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem, "content": {PROBLEM: {}}, "description": desc} for code, desc in (
     (400, "Malformed JSON, or nested too deeply"), (408, "Body too slow"), (413, "Body too large"),
     (422, "Bad input or infeasible"), (500, "A fault of the service (with an incident id)"),
     (503, "Too many requests waiting"), (504, "Time limit"), (507, "Out of memory"))}
@@ -898,7 +903,7 @@ def _with_request_schemas(app: FastAPI) -> None:
             app.openapi_schema = spec
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
 
 
 def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAULT_TIMEOUT,
@@ -952,7 +957,7 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
                               "roads, and prove no land and no household is left out.")
     app.add_middleware(BodyLimit, limit=max_body_bytes, timeout=body_timeout)
     _with_request_schemas(app)
-    state = {"slots": asyncio.Semaphore(max_jobs), "waiting": 0, "running": 0}
+    state: dict[str, Any] = {"slots": asyncio.Semaphore(max_jobs), "waiting": 0, "running": 0}
     threads = ThreadPoolExecutor(max_workers=max_jobs + 1, thread_name_prefix="microgrid-job")
 
     @app.exception_handler(Exception)

@@ -131,7 +131,9 @@ def plan_chunks(site_of_household: np.ndarray, persons: np.ndarray, n_sites: int
     big = np.int64(1) << 40
     o = np.lexsort((rank, np.where(flr < 0, big, flr), np.where(ent < 0, big, ent), site_of_household))
     chunk = np.empty(n, np.int64)
-    c_site, c_persons, c_ent = [], [], []
+    c_site: list[int] = []
+    c_persons: list[int] = []
+    c_ent: list[int] = []
     s_o, p_o, e_o, f_o = site_of_household[o], persons[o], ent[o], flr[o]
     start = np.r_[0, np.flatnonzero(s_o[1:] != s_o[:-1]) + 1, n] if n else np.array([0])
     for a, b in zip(start[:-1], start[1:]):
@@ -176,7 +178,8 @@ def _pack(p: np.ndarray, ent: np.ndarray, flr: np.ndarray, q: int):
                 acc += int(p[i])
             pieces.append((run, fb))
         # whole pieces packed greedily up to q
-        cur, acc = [], 0
+        cur: list[int] = []
+        acc = 0
         for a, b in pieces:
             w = int(p[a:b].sum())
             if cur and acc + w > q:
@@ -244,13 +247,14 @@ def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 
     np.maximum.at(smax, ci, s)
     smin, smax = smin - 1.0, smax + 1.0
     area = shapely.area(cells)
-    cf, frac = [], []
+    cut_cell: list[int] = []
+    frac: list[float] = []
     for i, w in enumerate(shares):
         w = np.maximum(np.asarray(w, dtype=float), 1e-3 * max(float(np.sum(w)), 1.0) / max(len(w), 1))
         c = np.cumsum(w)[:-1] / w.sum()
-        cf.extend([i] * len(c))
+        cut_cell.extend([i] * len(c))
         frac.extend(c.tolist())
-    cf = np.asarray(cf, np.int64)
+    cf = np.asarray(cut_cell, np.int64)
     target = np.asarray(frac) * area[cf]
 
     def slab(c, ta, tb):  # the part of the plane between ta and tb along each cell's axis
@@ -387,7 +391,8 @@ def divided_sites_table(units, grid_of_unit: np.ndarray, grid_ids: np.ndarray, h
     site_id = np.full(n_hh, -1, np.int64)
     site_part = np.full(n_hh, -1, np.int64)
     ch = units.chunks
-    rows, geoms = [], []
+    rows: list[dict] = []
+    geoms: list = []
     if ch is not None and ch.divisible.any():
         g_chunk = grid_of_unit[units.unit_of_site]
         by_site: dict[int, list[int]] = {}
@@ -444,14 +449,14 @@ def divided_sites_table(units, grid_of_unit: np.ndarray, grid_ids: np.ndarray, h
         pp = households["persons"].to_numpy(np.int64)
         for part, g in enumerate(gs, start=1):
             uu = lu[grid_of_unit[lu] == g]
-            hs = np.flatnonzero(np.isin(hh_unit, uu))
-            site_id[hs] = sid
-            site_part[hs] = part
+            hs_idx = np.flatnonzero(np.isin(hh_unit, uu))
+            site_id[hs_idx] = sid
+            site_part[hs_idx] = part
             rows.append({"site_id": sid, "site_label": label, "site_persons": int(pp[in_lm].sum()), "part": part,
-                         "parts": len(gs), "grid_id": grid_ids[g], "households": len(hs),
-                         "persons": int(pp[hs].sum()), "entrances": "", "floors": "",
-                         "first_household": str(pids[hs[0]]) if len(hs) else "",
-                         "last_household": str(pids[hs[-1]]) if len(hs) else ""})
+                         "parts": len(gs), "grid_id": grid_ids[g], "households": len(hs_idx),
+                         "persons": int(pp[hs_idx].sum()), "entrances": "", "floors": "",
+                         "first_household": str(pids[hs_idx[0]]) if len(hs_idx) else "",
+                         "last_household": str(pids[hs_idx[-1]]) if len(hs_idx) else ""})
             geoms.append(shapely.coverage_union_all(units.geometry[uu]))
     table = gpd.GeoDataFrame(pd.DataFrame(rows, columns=DIVIDED_COLUMNS), geometry=np.asarray(geoms, dtype=object)
                              if geoms else gpd.GeoSeries([], crs=crs), crs=crs)

@@ -106,7 +106,8 @@ def assign_teams(
     gw, pw = g.to_crs(work), p.to_crs(work)
     geoms = gw.geometry.to_numpy()
     gids = gw[grid_id_col].tolist()
-    rows, short = [], []
+    rows: list = []
+    short: list = []
     used: set = set()
     total = 0.0
     for role in sorted(composition):

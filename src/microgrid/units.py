@@ -59,7 +59,7 @@ class Units:
         return self.unit_of_site[self.site_of_household]
 
 
-def snap_ends(lines: np.ndarray, boundary: shapely.Geometry, tolerance: float) -> np.ndarray:
+def snap_ends(lines: np.ndarray, boundary: shapely.Geometry, tolerance: float) -> tuple[np.ndarray, np.ndarray]:
     """Extend line ends that miss another line or the boundary by <= ``tolerance``.
 
     Each free end whose nearest other line (or the boundary ring) is within
@@ -346,7 +346,7 @@ def _strips(chunks: Chunks, unit_of_site, site_pts, linework, faces, boundary):
     Returns the new linework, faces and the unit of each chunk.
     """
     div_sites = np.flatnonzero(chunks.divisible)
-    members = {int(s): [] for s in div_sites}
+    members: dict[int, list[int]] = {int(s): [] for s in div_sites}
     for c, s in enumerate(chunks.site.tolist()):
         if s in members:
             members[s].append(c)

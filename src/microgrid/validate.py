@@ -414,7 +414,7 @@ def _check_assignment(gr: _Grids, hs: _Households, assigned, site, divided_sites
     hid, pts, gid, geoms = hs.ids, hs.pts, gr.ids, gr.geoms
     known = set(gid.tolist())
     unknown = np.array([a not in known for a in assigned], bool)
-    for i in np.flatnonzero(unknown):
+    for i in np.flatnonzero(unknown).tolist():
         rows.append(_row("household_unknown_grid", "error", [hid[i]], 0,
                          f"household {hid[i]!r} is assigned to grid {assigned[i]!r}, which does not exist", pts[i]))
     rows_of: dict = {}
@@ -429,8 +429,8 @@ def _check_assignment(gr: _Grids, hs: _Households, assigned, site, divided_sites
     if site is not None and not inside.all():
         dv = read_layer(divided_sites, what="divided sites") if divided_sites is not None else None
         inside[~inside] = _in_divided_site(site, assigned, ok_idx[~inside], pts, geoms, rows_of, dv)
-    for j in np.flatnonzero(~inside):
-        i = ok_idx[j]
+    for j in np.flatnonzero(~inside).tolist():
+        i = int(ok_idx[j])
         # a duplicated id: any grid carrying it may hold the household
         other = [r_ for r_ in cand[j][1:] if shapely.covers(geoms[r_], pts[i])]
         if other:

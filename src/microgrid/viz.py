@@ -382,7 +382,7 @@ def _declutter(texts, min_size: float = 5.5):
         renderer = fig.canvas.get_renderer()
     except AttributeError:
         return
-    placed = []
+    placed: list = []
 
     def hits(t):
         bb = t.get_window_extent(renderer).expanded(1.02, 1.0)
@@ -1203,13 +1203,8 @@ def save_map(report, grids, path, households=None, *, basemap: str = "none", tia
 # ---------------------------------------------------------------- maps of saved plans
 
 
-def plan_from_file(path, *, check: bool = True):
-    """A :class:`Plan` rebuilt from a plan GeoPackage (``microgrid partition --out``), for maps.
-
-    Reads the layers ``grids``, ``households``, ``boundary``, ``barriers``,
-    ``divided_sites`` and coarser levels (``grids_*``) that are present; with
-    ``check`` the plan is validated against the bounds its boundary layer
-    records (else 200..300), so its map shows any error.
+def plan_from_file(path):
+    """A saved plan as a :class:`Plan`, for maps: :func:`microgrid.read_plan` (validated, so its map shows errors).
 
     Examples
     --------
@@ -1221,45 +1216,9 @@ def plan_from_file(path, *, check: bool = True):
     (3, True)
     >>> tmp.cleanup()
     """
-    import pyogrio
+    from .plan import read_plan
 
-    from .errors import InputError
-    from .inputs import read_layer
-    from .plan import Plan
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"plan file not found: {path}")
-    try:
-        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-    except Exception as exc:  # GDAL raises several types for files it cannot open
-        raise InputError(f"cannot read {path} as a plan GeoPackage ({type(exc).__name__}: {exc})") from None
-    missing = [n for n in ("grids", "households") if n not in names]
-    if missing:
-        raise InputError(f"{path} has no layer {' or '.join(missing)}; give a plan written by "
-                         f"microgrid partition --out (layers: {', '.join(names)})")
-
-    def layer(name, what=None):
-        return read_layer(f"{path}#{name}", what=what or name) if name in names else None
-
-    grids, hh = layer("grids"), layer("households")
-    if "flagged" in grids.columns:
-        grids["flagged"] = grids["flagged"].fillna(False).astype(bool)
-    if "flag_reason" in grids.columns:
-        grids["flag_reason"] = [None if r in (None, "None", "nan", "") else r for r in grids["flag_reason"]]
-    bnd, bar = layer("boundary"), layer("barriers")
-    layers = {n: layer(n) for n in names if n.startswith("grids_") or n == "divided_sites"}
-    report = None
-    if check and bnd is not None:
-        from .validate import validate
-
-        bounds = {}
-        for col, default in (("min_persons", 200), ("max_persons", 300)):
-            vals = pd.to_numeric(bnd[col], errors="coerce").dropna().unique() if col in bnd.columns else []
-            bounds[col] = int(vals[0]) if len(vals) == 1 else default
-        report = validate(grids, hh, bnd, bar, assignment_col="grid_id" if "grid_id" in hh.columns else None,
-                          **bounds)
-    return Plan(grids=grids, households=hh, report=report, boundary=bnd, barriers=bar, layers=layers)
+    return read_plan(path)
 
 
 def save_plan_map(plan, path, *, basemap: str = "none", tianditu_key: str | None = None, labels="code",

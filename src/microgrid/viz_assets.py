@@ -217,7 +217,7 @@ def cjk_font() -> str | None:
     if found:
         return found
     try:
-        files = fm.findSystemFonts(fontext="ttf") + fm.findSystemFonts(fontext="otf")
+        files = fm.findSystemFonts(fontext="ttf") + fm.findSystemFonts(fontext="otf")  # type: ignore[arg-type]
     except Exception:  # pragma: no cover - odd font folders
         files = []
     for path in sorted(set(files)):

@@ -143,7 +143,7 @@ class _Bisector:
         self.failures = 0
         self.max_failures = 32
 
-    def split(self, nodes: np.ndarray, k: int, depth: int = 0) -> list[np.ndarray]:
+    def split(self, nodes: np.ndarray, k: int, depth: int = 0) -> list[np.ndarray]:  # type: ignore[return]
         if depth == 0:
             # the divisions-first order is a gamble: it gets a small budget, so a dead end costs little
             self.failures, self.max_failures = 0, (16 if self.divisions_first else 32 + 4 * k)

@@ -26,7 +26,7 @@ def site_columns(inp, entrance_col, floor_col) -> dict:
     """Entrance and floor of each household (ranks in natural order) from the named or detected columns."""
     extra = inp.extra_columns
     ids = inp.households["household_id"].to_numpy()
-    out = {"notes": [], "entrance_col": None, "floor_col": None, "entrance_rank": None, "floor_rank": None,
+    out: dict = {"notes": [], "entrance_col": None, "floor_col": None, "entrance_rank": None, "floor_rank": None,
            "entrance": None, "floor": None, "building": None}
     for key, given, names, label in (("entrance", entrance_col, ENTRANCE_NAMES, "entrance (单元)"),
                                      ("floor", floor_col, FLOOR_NAMES, "floor (楼层)")):

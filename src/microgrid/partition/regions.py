@@ -249,7 +249,7 @@ def _heavy_sites(g: _Graph, st: _State, hi: int, on_infeasible: str) -> np.ndarr
         st.flag(st.new_region([h]), Flag.FORCED, "forced: one site (or landmark kept whole) holds more than max "
                 "persons")
     if heavy.size:
-        ids = [g.name(h) for h in heavy]
+        ids = [g.name(int(h)) for h in heavy]
         each = ", ".join(f"{g.name(h)} ({int(g.w[h])} persons)" for h in heavy[:10])
         msg = (f"{len(heavy)} sites hold more than max_persons={hi} persons and may not be divided: {each}"
                + (" ..." if len(heavy) > 10 else ""))
