@@ -18,37 +18,12 @@ import time
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
-import shapely
 from _common import ROOT, machine
 
 import microgrid
-from microgrid.crs import metric_crs_for
 
 RI = ROOT.parent / "shared" / "data" / "real-grid-maps" / "ri_precincts.gpkg"
 BOUNDS = {"min_persons": 0, "max_persons": 10**9}
-
-
-def households(grids, outline, work):
-    bnd = outline.to_crs(work).geometry.union_all()
-    polys = grids.to_crs(work).geometry.to_numpy()
-    x0, y0, x1, y1 = bnd.bounds
-    xs, ys = np.meshgrid(np.arange(x0 + 250, x1, 1000.0), np.arange(y0 + 250, y1, 1000.0))
-    pts = shapely.points(xs.ravel(), ys.ravel())
-    pts = list(pts[shapely.contains_properly(bnd, pts)])
-    gaps = shapely.get_parts(shapely.difference(bnd, shapely.union_all(polys)))
-    pts += list(shapely.point_on_surface(gaps[shapely.area(gaps) > 1.0]))
-    i, j = shapely.STRtree(polys).query(polys, predicate="intersects")
-    over = shapely.get_parts(shapely.intersection(polys[i[i < j]], polys[j[i < j]]))
-    pts += list(shapely.point_on_surface(over[(shapely.get_type_id(over) == 3) & (shapely.area(over) > 1.0)]))
-    pts = np.asarray(pts, dtype=object)
-    pi, gi = shapely.STRtree(polys).query(pts, predicate="within")
-    first = pd.Series(gi).groupby(pi).min()
-    assigned = pd.Series(np.nan, index=range(len(pts)))
-    assigned[first.index] = grids["grid_id"].to_numpy()[first.to_numpy()]
-    return gpd.GeoDataFrame({"household_id": [f"h{k:05d}" for k in range(len(pts))],
-                             "persons": 1 + np.arange(len(pts)) % 5, "grid_id": assigned.to_numpy()},
-                            geometry=pts, crs=work).to_crs(grids.crs)
 
 
 def counts(rep) -> dict[str, str]:
@@ -71,8 +46,7 @@ def main() -> None:
     raw = gpd.read_file(RI, layer="precincts", engine="pyogrio")
     outline = gpd.read_file(RI, layer="outline", engine="pyogrio")
     grids = raw.assign(grid_id=raw["JOINID"].str[1:].astype("int64"))
-    work = metric_crs_for(outline)
-    hh = households(grids, outline, work)
+    hh = microgrid.samples.lattice_households(grids, outline)
     before = microgrid.validate(grids, hh, outline, assignment_col="grid_id", **BOUNDS)
     times, res = [], None
     for _ in range(a.runs):

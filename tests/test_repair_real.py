@@ -16,7 +16,6 @@ import time
 
 import geopandas as gpd
 import numpy as np
-import pandas as pd
 import pytest
 import shapely
 
@@ -35,31 +34,6 @@ BOUNDS = {"min_persons": 0, "max_persons": 10**9}
 pytestmark = pytest.mark.slow
 
 
-def _households(grids: gpd.GeoDataFrame, outline: gpd.GeoDataFrame, work) -> gpd.GeoDataFrame:
-    """A 1 km lattice inside the outline, one point in every gap and overlap; assigned by location."""
-    bnd = outline.to_crs(work).geometry.union_all()
-    polys = grids.to_crs(work).geometry.to_numpy()
-    x0, y0, x1, y1 = bnd.bounds
-    xs, ys = np.meshgrid(np.arange(x0 + 250, x1, 1000.0), np.arange(y0 + 250, y1, 1000.0))
-    pts = shapely.points(xs.ravel(), ys.ravel())
-    pts = list(pts[shapely.contains_properly(bnd, pts)])
-    gaps = shapely.get_parts(shapely.difference(bnd, shapely.union_all(polys)))
-    pts += list(shapely.point_on_surface(gaps[shapely.area(gaps) > 1.0]))
-    i, j = shapely.STRtree(polys).query(polys, predicate="intersects")
-    m = i < j
-    over = shapely.get_parts(shapely.intersection(polys[i[m]], polys[j[m]]))
-    over = over[(shapely.get_type_id(over) == 3) & (shapely.area(over) > 1.0)]
-    pts += list(shapely.point_on_surface(over))
-    pts = np.asarray(pts, dtype=object)
-    pi, gi = shapely.STRtree(polys).query(pts, predicate="within")
-    first = pd.Series(gi).groupby(pi).min()
-    assigned = pd.Series(np.nan, index=range(len(pts)))
-    assigned[first.index] = grids["grid_id"].to_numpy()[first.to_numpy()]
-    return gpd.GeoDataFrame({"household_id": [f"h{k:05d}" for k in range(len(pts))],
-                             "persons": 1 + np.arange(len(pts)) % 5, "grid_id": assigned.to_numpy()},
-                            geometry=pts, crs=work).to_crs(grids.crs)
-
-
 class Real:
     """The map, its households, its validation, its repair and the repair's validation (computed once)."""
 
@@ -68,7 +42,7 @@ class Real:
         self.outline = gpd.read_file(RI, layer="outline", engine="pyogrio")
         self.grids = grids.assign(grid_id=grids["JOINID"].str[1:].astype("int64"))
         self.work = metric_crs_for(self.outline)
-        self.households = _households(self.grids, self.outline, self.work)
+        self.households = microgrid.samples.lattice_households(self.grids, self.outline)
         self.before = self.validate(self.grids, self.households)
         t = time.perf_counter()
         self.res = microgrid.repair(self.grids, self.outline, self.households, assignment_col="grid_id", **BOUNDS)

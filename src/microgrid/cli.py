@@ -272,20 +272,28 @@ def _parser_partition_many(add) -> None:
     pm.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
 
 
+def _add_grid_map(p, plan_help: str) -> None:
+    """The layers of a grid map to audit: a plan file, or grids, households and boundary, and their columns."""
+    p.add_argument("plan", nargs="?", help=plan_help)
+    p.add_argument("--grids", help="grid polygons (default: layer grids of the plan)")
+    p.add_argument("--households", help="household points or a CSV/XLSX register (default: layer households of "
+                   "the plan)")
+    p.add_argument("--boundary", help="community/village polygon (default: layer boundary of the plan)")
+    p.add_argument("--grid-id-col", default="grid_id", help="grid id column")
+    p.add_argument("--id-col", default="household_id", help="household id column")
+    p.add_argument("--persons-col", default="persons", help="persons column")
+    p.add_argument("--crs", help=_CRS_HELP)
+    _add_reading(p)
+
+
 def _parser_validate(add) -> None:
     """The ``validate`` subcommand's options."""
     v = add("validate", "validate a grid map (ours or hand-drawn)", _examples(
         "microgrid validate plan.gpkg",
         "microgrid validate --grids drawn.shp --households register.xlsx --boundary village.shp --json report.json",
         "microgrid validate plan.gpkg --assignment-col \"\" --map violations.png   # audit by location only"))
-    v.add_argument("plan", nargs="?", help="a plan GeoPackage (layers grids, households, boundary[, barriers])")
-    v.add_argument("--grids", help="grid polygons")
-    v.add_argument("--households", help="household points (or a CSV/XLSX register)")
-    v.add_argument("--boundary", help="community/village polygon")
+    _add_grid_map(v, "a plan GeoPackage (layers grids, households, boundary[, barriers])")
     v.add_argument("--barriers", help="roads etc. for the on-line share")
-    v.add_argument("--grid-id-col", default="grid_id", help="grid id column")
-    v.add_argument("--id-col", default="household_id", help="household id column")
-    v.add_argument("--persons-col", default="persons", help="persons column")
     v.add_argument("--assignment-col", help="household column naming its grid (default: grid_id, or another "
                    "column whose values are grid ids, when there is one; else by location); \"\" audits by "
                    "location only")
@@ -293,8 +301,6 @@ def _parser_validate(add) -> None:
     v.add_argument("--max-persons", type=int, help="default: the plan's own bounds, else 300")
     v.add_argument("--sliver-area", type=float, default=0.5, help="gaps and overlaps below this many m2 are "
                    "warnings, not errors")
-    v.add_argument("--crs", help=_CRS_HELP)
-    _add_reading(v)
     v.add_argument("--json", help="write the report as JSON (all violations; the listing shows the first 20)")
     v.add_argument("--map", help="write a map of the violations: OUT.png (matplotlib) or OUT.html (folium)")
     v.add_argument("--overwrite", action="store_true", help="replace existing --json/--map files")
@@ -306,19 +312,11 @@ def _parser_repair(add) -> None:
         "microgrid repair plan.gpkg --out repaired.gpkg",
         "microgrid repair --grids drawn.shp --boundary village.shp --households hh.gpkg --out repaired.gpkg",
         "microgrid repair drawn.gpkg --min-persons 150 --max-persons 250 --out repaired.gpkg"))
-    r.add_argument("plan", nargs="?", help="a plan GeoPackage (layers grids, households, boundary)")
-    r.add_argument("--grids", help="grid polygons (default: layer grids of the plan)")
-    r.add_argument("--households", help="household points (default: layer households of the plan)")
-    r.add_argument("--boundary", help="community/village polygon (default: layer boundary of the plan)")
-    r.add_argument("--grid-id-col", default="grid_id", help="grid id column")
-    r.add_argument("--id-col", default="household_id", help="household id column")
-    r.add_argument("--persons-col", default="persons", help="persons column")
+    _add_grid_map(r, "a plan GeoPackage (layers grids, households, boundary)")
     r.add_argument("--assignment-col", help="household column naming its grid before repair (default: grid_id "
                    "for a plan file, else by location)")
     r.add_argument("--min-persons", type=int, default=200, help="fewest persons in a grid")
     r.add_argument("--max-persons", type=int, default=300, help="most persons in a grid")
-    r.add_argument("--crs", help=_CRS_HELP)
-    _add_reading(r)
     r.add_argument("--out", required=True, help="repaired plan (.gpkg): layers grids, households, changes")
     r.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 

@@ -456,6 +456,26 @@ def check_bounds(gr: _Grids, persons: np.ndarray, lo: int, hi: int) -> tuple[lis
     return rows, oob
 
 
+def invariant_breaks(report: ValidationReport, *, households_in: int, persons_in: int,
+                     all_errors: bool = True) -> list[str]:
+    """What of the end-of-run invariants a result breaks, in words (empty: none).
+
+    Households and persons in = out, coverage valid, and (``all_errors``) no
+    violation of severity ``"error"``.
+    """
+    m = report.metrics
+    broken = []
+    if m["households_out"] != households_in:
+        broken.append(f"households in {households_in} != out {m['households_out']}")
+    if m["persons_out"] != persons_in:
+        broken.append(f"persons in {persons_in} != out {m['persons_out']}")
+    if not m["coverage_valid"]:
+        broken.append(f"coverage invalid (gaps {m['gap_area']:.3f} m2, overlaps {m['overlap_area']:.3f} m2)")
+    if all_errors:
+        broken.extend(r.message for r in report.errors.itertuples())
+    return broken
+
+
 def check_invariants(report: ValidationReport, *, households_in: int, persons_in: int, what: str,
                      all_errors: bool = True) -> None:
     """Raise :class:`InternalError` unless households and persons in = out and coverage is valid.
@@ -487,16 +507,7 @@ def check_invariants(report: ValidationReport, *, households_in: int, persons_in
     """
     from .errors import InternalError
 
-    m = report.metrics
-    broken = []
-    if m["households_out"] != households_in:
-        broken.append(f"households in {households_in} != out {m['households_out']}")
-    if m["persons_out"] != persons_in:
-        broken.append(f"persons in {persons_in} != out {m['persons_out']}")
-    if not m["coverage_valid"]:
-        broken.append(f"coverage invalid (gaps {m['gap_area']:.3f} m2, overlaps {m['overlap_area']:.3f} m2)")
-    if all_errors:
-        broken.extend(r.message for r in report.errors.itertuples())
+    broken = invariant_breaks(report, households_in=households_in, persons_in=persons_in, all_errors=all_errors)
     if broken:
         raise InternalError(f"the {what} result failed its own checks: " + "; ".join(broken[:10]))
 

@@ -146,22 +146,13 @@ def check_plan(grids, hh_out, bnd, bars, layers, specs, divided, notes, hh_unit,
     reports of the coarser levels.
     """
     from ..errors import InternalError
-    from ..validate import validate
+    from ..validate import invariant_breaks, validate
     from .parents import parent_index_of
 
     lo, hi = specs[-1][1], specs[-1][2]
     report = validate(grids, hh_out, bnd, bars if len(bars) else None, min_persons=lo, max_persons=hi,
                       assignment_col="grid_id", notes=notes, divided_sites=divided if len(divided) else None)
-    m = report.metrics
-    n_in, p_in = len(hh_out), int(hh_out["persons"].sum())
-    broken = []
-    if m["households_out"] != n_in:
-        broken.append(f"households in {n_in} != out {m['households_out']}")
-    if m["persons_out"] != p_in:
-        broken.append(f"persons in {p_in} != out {m['persons_out']}")
-    if not m["coverage_valid"]:
-        broken.append(f"coverage invalid (gaps {m['gap_area']:.3f} m2, overlaps {m['overlap_area']:.3f} m2)")
-    broken.extend(r.message for r in report.errors.itertuples())
+    broken = invariant_breaks(report, households_in=len(hh_out), persons_in=int(hh_out["persons"].sum()))
     level_reports = {}
     for (lname, lo_l, hi_l), layer in zip(specs[:-1], layers[:-1]):
         if lname == "parent" and has_parents:
