@@ -245,7 +245,7 @@ def _lean(model: type[BaseModel]) -> type[BaseModel]:
             fields[name] = (_Plan, ...)
         elif name in _GEODATA:
             fields[name] = (_Collection, ...) if f.is_required() else (_Collection | None, f.default)
-    return create_model(model.__name__, __base__=model, **fields)  # type: ignore[call-overload]  # pydantic's dynamic API
+    return create_model(model.__name__, __base__=model, **fields)
 
 
 _CHECKS = {kind: _lean(m) for kind, m in _MODELS.items()}
