@@ -228,16 +228,30 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
     g.add_argument("--overwrite", action="store_true", help="replace an existing workbook or folder")
 
-    rp = sub.add_parser("repartition", help="update a plan for changed households with the least churn")
-    rp.add_argument("plan", help="the current plan GeoPackage")
-    rp.add_argument("--households", required=True, help="the full, current set of households")
-    rp.add_argument("--id-col", default="household_id")
-    rp.add_argument("--persons-col", default="persons")
-    rp.add_argument("--seed", type=int, default=0)
-    rp.add_argument("--min-persons", type=int, help="default: the plan's own bounds")
-    rp.add_argument("--max-persons", type=int, help="default: the plan's own bounds")
-    rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
-    rp.add_argument("--overwrite", action="store_true")
+    for cmd, text in (("repartition", "update a plan for changed households, or after hand edits, with the "
+                                      "least churn"),
+                      ("changes", "apply a change list (add/remove/move/persons) to a plan with the least churn")):
+        rp = sub.add_parser(cmd, help=text)
+        rp.add_argument("plan", nargs="?", help="the current plan GeoPackage")
+        rp.add_argument("--plan", dest="plan_opt", metavar="PLAN",
+                        help="the plan (same as the positional PLAN); without --households, a plan edited by "
+                             "hand: households whose grid_id was changed are pinned to it")
+        if cmd == "repartition":
+            rp.add_argument("--households", help="the full, current set of households (default: the plan's own, "
+                                                 "read as hand edits)")
+        else:
+            rp.add_argument("--changes", required=True,
+                            help="CSV or JSON rows: op (add/remove/move/persons), household_id, x, y, persons")
+            rp.add_argument("--changes-crs", help="CRS of x/y in the changes (default: the plan's)")
+        rp.add_argument("--id-col", default="household_id")
+        rp.add_argument("--persons-col", default="persons")
+        rp.add_argument("--seed", type=int, default=0)
+        rp.add_argument("--min-persons", type=int, help="default: the plan's own bounds")
+        rp.add_argument("--max-persons", type=int, help="default: the plan's own bounds")
+        rp.add_argument("--locked", help="grid ids that keep polygon and households exactly, e.g. 3,7")
+        rp.add_argument("--pinned", help="CSV with household_id (or building) and grid_id: each holds")
+        rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
+        rp.add_argument("--overwrite", action="store_true")
 
     t = sub.add_parser("staff", help="assign leaders, workers and volunteers to grids (min total distance)")
     t.add_argument("plan", help="a plan GeoPackage (layer grids)")
@@ -515,22 +529,50 @@ def _cmd_repartition(a) -> int:
     from .postgis import is_db_url
     from .repartition import repartition
 
+    a.plan = a.plan or a.plan_opt
+    if a.plan is None:
+        raise InputError("give the plan: microgrid repartition PLAN.gpkg (or --plan PLAN.gpkg)")
     if not Path(a.plan).exists():
         raise InputError(f"plan file not found: {a.plan}")
+    households = getattr(a, "households", None)
     if not is_db_url(a.out):
         for t in plan_targets(a.out):
-            _check_out(t, a, [a.plan, a.households])
+            _check_out(t, a, [a.plan] + [x for x in (households, getattr(a, "changes", None)) if x])
     bnd = _layer_or_none(a.plan, "boundary")
     bnd = read_layer(bnd, what="boundary") if bnd is not None else None
-    lo = _recorded_bound(bnd, "min_persons", a.min_persons, 200)
-    hi = _recorded_bound(bnd, "max_persons", a.max_persons, 300)
-    plan, changes = repartition(a.plan, a.households, id_col=a.id_col, persons_col=a.persons_col, seed=a.seed,
-                                min_persons=lo, max_persons=hi)
+    kw = {"seed": a.seed, "min_persons": _recorded_bound(bnd, "min_persons", a.min_persons, 200),
+          "max_persons": _recorded_bound(bnd, "max_persons", a.max_persons, 300),
+          "locked": [x.strip() for x in a.locked.split(",") if x.strip()] if a.locked else None,
+          "pinned": _read_table(a.pinned, "--pinned") if a.pinned else None}
+    if a.command == "changes":
+        from .edits import apply_changes
+
+        plan, changes = apply_changes(a.plan, _read_table(a.changes, "--changes"), crs=a.changes_crs, **kw)
+    else:
+        plan, changes = repartition(a.plan, households, id_col=a.id_col, persons_col=a.persons_col, **kw)
     written = plan.to_file(a.out, overwrite=a.overwrite)
     print(changes.summary())
+    for why in changes.reasons:
+        print(f"  {why}")
     print(plan.report.summary())
     print(f"wrote {', '.join(map(str, written))}")
     return EXIT_OK
+
+
+def _read_table(path: str, flag: str):
+    """A CSV or JSON (list of rows) table given on the command line."""
+    import pandas as pd
+
+    from .errors import InputError
+
+    if not Path(path).exists():
+        raise InputError(f"{flag}: file not found: {path}")
+    try:
+        if path.lower().endswith(".json"):
+            return pd.read_json(path, orient="records", dtype=False)
+        return pd.read_csv(path, dtype={"household_id": object, "grid_id": object})
+    except ValueError as exc:
+        raise InputError(f"{flag}: cannot read {path} as a table: {exc}") from None
 
 
 def _cmd_staff(a) -> int:
@@ -598,7 +640,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_ledger(a)
         if a.command == "staff":
             return _cmd_staff(a)
-        if a.command == "repartition":
+        if a.command in ("repartition", "changes"):
             return _cmd_repartition(a)
         if a.command == "serve":
             return _cmd_serve(a)

@@ -113,6 +113,11 @@ def changed_households(households: gpd.GeoDataFrame, changes, *, crs=None) -> gp
     True
     """
     rows = _rows(changes)
+    if pd.api.types.is_integer_dtype(households["household_id"]):  # ids read from CSV or JSON come as text
+        for r in rows:
+            h = r.get("household_id")
+            if isinstance(h, str) and h.strip().lstrip("-").isdigit():
+                r["household_id"] = int(h)
     present = set(households["household_id"].tolist())
     problems = [p for i, r in enumerate(rows) if (p := _check_row(i, r, present)) is not None]
     if problems:

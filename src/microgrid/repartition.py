@@ -319,13 +319,16 @@ def _pins(st: _Stage, cur: _Current, ids: list, pinned, *, strict: bool) -> list
     if not items:
         return []
     row = {h: i for i, h in enumerate(ids)}
+    ids_text: dict = {}  # ids given as text (a CSV of pins) match ids that are numbers
+    for h in ids:
+        ids_text.setdefault(str(h), []).append(h)
     extra = st.inp.extra_columns
     site_col = next((c for c in ("building", "building_id", "site_id", "楼栋") if c in extra.columns), None)
     pos = _grid_pos(cur)
     gid = cur.grids["grid_id"].tolist()
     unknown_h, unknown_g, dropped = [], [], []
     for key, g in items:
-        rows = [row[key]] if key in row else []
+        rows = [row[key]] if key in row else [row[k] for k in ids_text.get(str(key), [])]
         if not rows and site_col is not None:
             rows = [row[h] for h in extra.index[extra[site_col].astype(str) == str(key)] if h in row]
         if not rows:
@@ -724,6 +727,7 @@ def repartition(
     if edits:
         edit = _edit_pins(cur, st, ids)
         strict_pin = st.pin.copy()
+        reasons += _gone_grids(cur)
         reasons += _pins(st, cur, ids, {h: g for h, g in edit.items() if h not in set(np.asarray(ids)[
             strict_pin >= 0])}, strict=False)
     bad, why = _broken(st, cur)
@@ -754,6 +758,15 @@ def repartition(
     out.params["repartition"] = changes.summary()
     log.info("repartition: %s", changes.summary())
     return out, changes
+
+
+def _gone_grids(cur: _Current) -> list:
+    """Grids households still name that the edited plan no longer has (deleted, or merged into another)."""
+    named = cur.households["grid_id"].dropna() if "grid_id" in cur.households.columns else pd.Series([])
+    have = set(cur.grids["grid_id"].tolist())
+    gone = sorted({g for g in named.tolist() if g not in have}, key=str)
+    return [f"grid {g!r} is not in the plan (deleted or merged): its "
+            f"{int((named == g).sum())} households go to the grids they lie in" for g in gone]
 
 
 def _original_grids(plan, hh) -> dict:

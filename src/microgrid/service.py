@@ -561,6 +561,11 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
         """Re-draw only the grids that left their bounds, and their neighbours."""
         return await _run("repartition", body)
 
+    @app.post("/v1/changes", responses=_ERRORS, summary="Apply a change list to a plan with the least churn")
+    async def v1_changes(body: ChangesRequest):
+        """Households added, removed, moved or resized; only the grids that broke are re-drawn."""
+        return await _run("changes", body)
+
     @app.post("/v1/locate", responses=_ERRORS, summary="Route points to grids")
     async def v1_locate(body: LocateRequest):
         """The grid id (and code) of every point."""
@@ -608,3 +613,45 @@ def serve(host: str = "127.0.0.1", port: int = 8000, **kw) -> None:
     import uvicorn
 
     uvicorn.run(create_app(**kw), host=host, port=port, log_level="info")
+
+
+# ------------------------------------------------------------------ /v1/changes
+
+
+class ChangesRequest(BaseModel):
+    """Body of ``POST /v1/changes``: a plan and a change list, as :func:`microgrid.apply_changes` takes them."""
+
+    model_config = ConfigDict(extra="forbid")
+    plan: PlanLayers
+    changes: list[dict] = Field(description='rows {"op": "add"|"remove"|"move"|"persons", "household_id", '
+                                            '"x", "y", "persons"}; x/y in the request crs', max_length=100_000)
+    boundary: FeatureCollection
+    barriers: FeatureCollection | None = None
+    crs: Crs = None
+    min_persons: _Int | None = None
+    max_persons: _Int | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    max_rings: Annotated[int, Field(ge=0, le=20)] = 4
+    locked: list[int | str] | None = None
+    pinned: dict[str, int | str] | None = None
+
+
+def _job_changes(p: dict) -> dict:
+    """``/v1/changes``: the plan's households after the change list, re-partitioned as ``/v1/repartition``."""
+    from .edits import apply_changes
+    from .geojson import plan_to_geojson, read_feature_collection
+    from .plan import Plan, _jsonable
+
+    crs = p.get("crs")
+    old = Plan(grids=read_feature_collection(p["plan"].get("grids"), what="plan.grids", crs=crs),
+               households=read_feature_collection(p["plan"].get("households"), what="plan.households", crs=crs),
+               report=None, boundary=read_feature_collection(p.get("boundary"), what="boundary", crs=crs),
+               barriers=read_feature_collection(p.get("barriers"), what="barriers", crs=crs))
+    kw = {k: p[k] for k in ("min_persons", "max_persons", "seed", "max_rings", "locked", "pinned")
+          if p.get(k) is not None}
+    plan, changes = apply_changes(old, p.get("changes") or [], **kw)
+    return {"summary": plan.summary(), "changes": {**_jsonable(vars(changes)), "summary": changes.summary()},
+            "report": plan.report.to_dict(), **plan_to_geojson(plan, crs=crs)}
+
+
+_JOBS["changes"] = _job_changes
