@@ -382,9 +382,12 @@ def _check_pins(st: _Stage, cur: _Current, gid: list, strict: bool) -> list:
 def _edit_pins(cur: _Current, st: _Stage, ids: list) -> dict:
     """Hand edits in the households layer: households whose ``grid_id`` differs from the grid they lie in.
 
-    When the plan has its ``units`` layer (as partition writes it), a
-    household whose ``grid_id`` is still the one it had there is not an edit
-    (a line was moved past it), so it follows the line.
+    A household lying in a grid whose polygon was edited (a line moved, two
+    grids merged) keeps a stale ``grid_id``: that is not an edit, and it
+    follows the line. A polygon counts as edited when the number of
+    households it holds differs from its ``households`` column (written with
+    the plan), or, when the plan has its ``units`` layer, when the
+    household's ``grid_id`` is the one its unit had.
     """
     hh = cur.households
     if "grid_id" not in hh.columns:
@@ -392,13 +395,16 @@ def _edit_pins(cur: _Current, st: _Stage, ids: list) -> dict:
     given = dict(zip(hh["household_id"].tolist(), hh["grid_id"].tolist()))
     gid = cur.grids["grid_id"].tolist()
     orig = cur.original or {}
+    held = np.bincount(st.hh_grid[st.hh_grid >= 0], minlength=len(gid))
+    stored = pd.to_numeric(cur.grids["households"], errors="coerce").to_numpy() if "households" in cur.grids \
+        else held
+    redrawn_by_hand = held != stored
     out = {}
     for i, h in enumerate(ids):
-        g = given.get(h)
-        if g is None or (isinstance(g, float) and np.isnan(g)):
+        g, at = given.get(h), st.hh_grid[i]
+        if g is None or (isinstance(g, float) and np.isnan(g)) or at < 0 or redrawn_by_hand[at]:
             continue
-        here = gid[st.hh_grid[i]] if st.hh_grid[i] >= 0 else None
-        if g != here and orig.get(h, object()) != g:
+        if g != gid[at] and orig.get(h, object()) != g:
             out[h] = g
     return out
 
