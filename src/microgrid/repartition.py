@@ -26,7 +26,7 @@ import pandas as pd
 import shapely
 
 from .errors import InfeasibleError, InputError, InternalError, ids_preview
-from .inputs import _check_households, prepare_inputs, read_layer
+from .inputs import prepare_inputs, read_layer
 from .naming import grid_codes
 from .partition.flags import Cause
 from .partition.levels import _corridor, site_columns, units_and_graph
@@ -158,18 +158,20 @@ def _read_plan(plan, boundary, barriers, min_persons, max_persons) -> _Current:
                     bound(max_persons, "max_persons", 300), dict(params), options)
 
 
-def _read_households(households, id_col, persons_col, crs) -> gpd.GeoDataFrame:
-    """The current households, checked as :func:`partition` checks them, persons as whole numbers."""
+def _read_households(households, crs) -> gpd.GeoDataFrame:
+    """The current households (checked by :func:`prepare_inputs` as :func:`partition` checks them)."""
     hh = read_layer(households, what="households")
-    if hh.crs is None:
-        hh = hh.set_crs(crs)
-    problems: list[str] = []
-    checked = _check_households(hh, id_col, persons_col, None, problems)  # the same checks as partition()
-    if problems:
-        raise InputError(problems)
-    hh = hh.copy()
-    hh[persons_col] = pd.to_numeric(checked["persons"]).round().astype(np.int64).to_numpy()
-    return hh.set_geometry(gpd.GeoSeries(checked.geometry.to_numpy(), crs=hh.crs, index=hh.index))
+    return hh.set_crs(crs) if hh.crs is None else hh
+
+
+def _checked_households(hh, st: _Stage, ids: list, id_col: str, persons_col: str) -> gpd.GeoDataFrame:
+    """``hh`` with the checked persons (whole numbers) and geometry of ``st.inp``, in the input's row order."""
+    inp_hh = st.inp.households
+    row = pd.Series(np.arange(len(ids)), index=pd.Index(ids))
+    at = row.reindex(hh[id_col].to_numpy()).to_numpy()
+    out = hh.copy()
+    out[persons_col] = inp_hh["persons"].to_numpy()[at].astype(np.int64)
+    return out
 
 
 def _build_stage(cur: _Current, hh, id_col: str, persons_col: str) -> tuple[_Stage, list]:
@@ -527,7 +529,8 @@ def _search(st: _Stage, cur: _Current, bad: set, *, seed: int, max_rings: int, d
             if not wider:
                 break
             area |= wider
-        for d in _draws(st, cur, sorted(area), attempt, seed, draws, why):
+        n_draws = draws if found_at is None else 1  # one ring wider than the first area that works: a check
+        for d in _draws(st, cur, sorted(area), attempt, seed, n_draws, why):
             if best is None or d.moved < best.moved:
                 best = d
         if best is not None and found_at is None:
@@ -726,12 +729,13 @@ def repartition(
     cur = _read_plan(plan, boundary, barriers, min_persons, max_persons)
     edits = households is None
     if edits:
-        hh = _read_households(cur.households, "household_id", "persons", cur.grids.crs)
+        hh = _read_households(cur.households, cur.grids.crs)
         id_col, persons_col = "household_id", "persons"
         cur.original = _original_grids(plan, hh)
     else:
-        hh = _read_households(households, id_col, persons_col, cur.grids.crs)
+        hh = _read_households(households, cur.grids.crs)
     st, ids = _build_stage(cur, hh, id_col, persons_col)
+    hh = _checked_households(hh, st, ids, id_col, persons_col)
     _locks(st, cur, locked)
     reasons = _pins(st, cur, ids, pinned, strict=True)
     if edits:
