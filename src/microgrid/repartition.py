@@ -38,6 +38,9 @@ __all__ = ["repartition", "ChangeReport"]
 
 log = logging.getLogger(__name__)
 
+#: Rings tried beyond the first area that can be re-drawn within the bounds (a wider area may move fewer).
+_WIDER = 1
+
 
 @dataclass(frozen=True)
 class ChangeReport:
@@ -535,7 +538,7 @@ def _search(st: _Stage, cur: _Current, bad: set, *, seed: int, max_rings: int, d
                 best = d
         if best is not None and found_at is None:
             found_at = attempt
-        if found_at is not None and attempt >= found_at + 1:
+        if found_at is not None and attempt >= found_at + _WIDER:
             break
     if best is None:
         gid = cur.grids["grid_id"].tolist()
