@@ -251,14 +251,15 @@ def _broken(st: _Stage, cur: _Current) -> tuple[set, list]:
         for i in np.unique(np.r_[st.grid_of_unit[g.u[e]], st.grid_of_unit[g.v[e]]]):
             if i >= 0:
                 reasons.setdefault(int(i), "borders land that lies in no grid")
-    tree = shapely.STRtree(st.geoms)
-    a, b = tree.query(st.geoms, predicate="intersects")
-    keep = a < b
-    a, b = a[keep], b[keep]
-    over = shapely.area(shapely.intersection(st.geoms[a], st.geoms[b])) > 1.0
-    for i, j in zip(a[over], b[over]):
-        reasons.setdefault(int(i), f"overlaps grid {gid[j]!r}")
-        reasons.setdefault(int(j), f"overlaps grid {gid[i]!r}")
+    if shapely.area(st.geoms).sum() > shapely.area(st.inp.boundary) + 1.0:  # overlaps somewhere: find them
+        tree = shapely.STRtree(st.geoms)
+        a, b = tree.query(st.geoms, predicate="intersects")
+        keep = a < b
+        a, b = a[keep], b[keep]
+        over = shapely.area(shapely.intersection(st.geoms[a], st.geoms[b])) > 1.0
+        for i, j in zip(a[over], b[over]):
+            reasons.setdefault(int(i), f"overlaps grid {gid[j]!r}")
+            reasons.setdefault(int(j), f"overlaps grid {gid[i]!r}")
     for i in np.flatnonzero(shapely.get_num_geometries(st.geoms) > 1):
         reasons.setdefault(int(i), "in several parts")
     bad = {i for i in reasons if not st.locked[i] and not (flagged[i] and reasons[i].endswith(f"({lo}..{hi})"))}

@@ -26,7 +26,7 @@ Examples
 >>> from microgrid.service import create_app
 >>> app = create_app(max_jobs=1, timeout=30)
 >>> sorted(r.path for r in app.routes if r.path.startswith("/v1"))
-['/v1/locate', '/v1/partition', '/v1/repartition', '/v1/validate']
+['/v1/changes', '/v1/locate', '/v1/partition', '/v1/repartition', '/v1/validate']
 """
 
 from __future__ import annotations
@@ -489,7 +489,7 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
     --------
     >>> app = create_app(max_jobs=2, timeout=120, max_body_bytes=20 * 2**20)
     >>> sorted(r.path for r in app.routes if r.path.startswith(("/v1/", "/healthz")))
-    ['/healthz', '/v1/locate', '/v1/partition', '/v1/repartition', '/v1/validate']
+    ['/healthz', '/v1/changes', '/v1/locate', '/v1/partition', '/v1/repartition', '/v1/validate']
     >>> import uvicorn
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
