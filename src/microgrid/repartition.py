@@ -38,8 +38,8 @@ __all__ = ["repartition", "ChangeReport"]
 
 log = logging.getLogger(__name__)
 
-#: Rings tried beyond the first area that can be re-drawn within the bounds (a wider area may move fewer).
-_WIDER = 1
+#: Share of existing households moved (1 - the kept-share target) above which the search looks harder.
+TARGET_MOVED = 0.10
 
 
 @dataclass(frozen=True)
@@ -523,24 +523,31 @@ def _draws(st: _Stage, cur: _Current, idx: list, attempt: int, seed: int, draws:
 def _search(st: _Stage, cur: _Current, bad: set, *, seed: int, max_rings: int, draws: int) -> _Draw:
     """The least-churn draw over the broken grids and up to ``max_rings`` rings of neighbours.
 
-    The first area that works and one ring wider are tried; the draw that
-    moves fewest households is kept.
+    Rings join until an area can be re-drawn within the bounds (``draws``
+    seeds each). When its best draw moves more than :data:`TARGET_MOVED` of
+    the existing households, the area gets ``2 * draws`` more seeds and one
+    ring wider is tried too; the draw that moves fewest households is kept.
     """
-    area, best, found_at, why = set(bad), None, None, []
-    for attempt in range(max_rings + 2):
-        if attempt:  # a ring of neighbours: the area alone could not be fixed, or a wider one may churn less
+    area, best, why = set(bad), None, []
+    existing = int((st.old_grid >= 0).sum())
+    for attempt in range(max_rings + 1):
+        if attempt:  # a ring of neighbours: the area alone could not be fixed
             wider = _neighbours(st, area)
             if not wider:
                 break
             area |= wider
-        n_draws = draws if found_at is None else 1  # one ring wider than the first area that works: a check
-        for d in _draws(st, cur, sorted(area), attempt, seed, n_draws, why):
+        for d in _draws(st, cur, sorted(area), attempt, seed, draws, why):
             if best is None or d.moved < best.moved:
                 best = d
-        if best is not None and found_at is None:
-            found_at = attempt
-        if found_at is not None and attempt >= found_at + _WIDER:
+        if best is not None:
             break
+    if best is not None and best.moved > TARGET_MOVED * existing:  # too much churn: look harder
+        log.debug("repartition: %d of %d households moved; more draws and one ring wider", best.moved, existing)
+        more = _draws(st, cur, sorted(area), attempt, seed + 10_000, 2 * draws, why)
+        wider = _neighbours(st, area)
+        if wider:
+            more += _draws(st, cur, sorted(area | wider), attempt + 1, seed, draws, why)
+        best = min([best, *more], key=lambda d: d.moved)
     if best is None:
         gid = cur.grids["grid_id"].tolist()
         pinned = (st.pin >= 0).any()
