@@ -469,6 +469,8 @@ def _try_draw(st: _Stage, idx: list, sel: np.ndarray, r_labels: np.ndarray, rim:
         if len(targets) > 1:
             return f"households pinned to {len(targets)} different grids would share one"
         if len(targets):
+            if int(targets[0]) not in idx:
+                return "households pinned to a grid outside the area"
             grid_of_label[r] = int(targets[0])
     taken = set(grid_of_label.values())
     old = st.old_grid[inside]
@@ -520,16 +522,77 @@ def _draws(st: _Stage, cur: _Current, idx: list, attempt: int, seed: int, draws:
     return out
 
 
+def _clusters(st: _Stage, grids: set) -> list[set]:
+    """The grids in groups that touch (share an edge of the unit graph); land in no grid joins them all."""
+    if (st.grid_of_unit < 0).any():
+        return [set(grids)]
+    g = st.graph
+    gu, gv = st.grid_of_unit[g.u], st.grid_of_unit[g.v]
+    m = np.isin(gu, list(grids)) & np.isin(gv, list(grids)) & (gu != gv)
+    parent = {i: i for i in grids}
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in set(zip(gu[m].tolist(), gv[m].tolist())):
+        parent[root(a)] = root(b)
+    out: dict = {}
+    for i in grids:
+        out.setdefault(root(i), set()).add(i)
+    return sorted(out.values(), key=min)
+
+
+def _merge_draws(draws: list) -> _Draw:
+    """Draws of disjoint areas as one."""
+    if len(draws) == 1:
+        return draws[0]
+    labels, gol, off = [], {}, 0
+    for d in draws:
+        labels.append(d.labels + off)
+        gol.update({r + off: g for r, g in d.grid_of_label.items()})
+        off += len(d.geoms)
+    return _Draw(moved=sum(d.moved for d in draws), idx=sorted(i for d in draws for i in d.idx),
+                 sel=np.concatenate([d.sel for d in draws]), labels=np.concatenate(labels),
+                 geoms=np.concatenate([d.geoms for d in draws]), grid_of_label=gol)
+
+
 def _search(st: _Stage, cur: _Current, bad: set, *, seed: int, max_rings: int, draws: int) -> _Draw:
+    """The least-churn draws for each group of touching broken grids, as one.
+
+    Each group grows by rings of neighbours on its own until it can be
+    re-drawn within the bounds; groups whose areas come to share a grid are
+    merged and searched again as one.
+    """
+    moved = (st.pin >= 0) & (st.pin != st.hh_grid)
+    groups = [set(bad)] if moved.any() else _clusters(st, bad)  # a pin joins its two grids' areas
+    while True:
+        found = [_search_area(st, cur, grp, seed=seed, max_rings=max_rings, draws=draws) for grp in groups]
+        merged = False
+        for i in range(len(found)):
+            for j in range(i + 1, len(found)):
+                if set(found[i].idx) & set(found[j].idx):
+                    groups[i] = groups[i] | groups[j]
+                    del groups[j]
+                    merged = True
+                    break
+            if merged:
+                break
+        if not merged:
+            return _merge_draws(found)
+
+
+def _search_area(st: _Stage, cur: _Current, bad: set, *, seed: int, max_rings: int, draws: int) -> _Draw:
     """The least-churn draw over the broken grids and up to ``max_rings`` rings of neighbours.
 
     Rings join until an area can be re-drawn within the bounds (``draws``
     seeds each). When its best draw moves more than :data:`TARGET_MOVED` of
-    the existing households, the area gets ``2 * draws`` more seeds and one
+    all existing households, it gets ``2 * draws`` more seeds and one
     ring wider is tried too; the draw that moves fewest households is kept.
     """
     area, best, why = set(bad), None, []
-    existing = int((st.old_grid >= 0).sum())
     for attempt in range(max_rings + 1):
         if attempt:  # a ring of neighbours: the area alone could not be fixed
             wider = _neighbours(st, area)
@@ -541,6 +604,7 @@ def _search(st: _Stage, cur: _Current, bad: set, *, seed: int, max_rings: int, d
                 best = d
         if best is not None:
             break
+    existing = int((st.old_grid >= 0).sum())
     if best is not None and best.moved > TARGET_MOVED * existing:  # too much churn: look harder
         log.debug("repartition: %d of %d households moved; more draws and one ring wider", best.moved, existing)
         more = _draws(st, cur, sorted(area), attempt, seed + 10_000, 2 * draws, why)
