@@ -99,6 +99,34 @@ def _add_common_inputs(p: argparse.ArgumentParser):
     p.add_argument("--crs", help=_CRS_HELP)
 
 
+def _add_update_parsers(sub) -> None:
+    """The ``repartition`` and ``changes`` subcommands (updating a plan)."""
+    for cmd, text in (("repartition", "update a plan for changed households, or after hand edits, with the "
+                                      "least churn"),
+                      ("changes", "apply a change list (add/remove/move/persons) to a plan with the least churn")):
+        rp = sub.add_parser(cmd, help=text)
+        rp.add_argument("plan", nargs="?", help="the current plan GeoPackage")
+        rp.add_argument("--plan", dest="plan_opt", metavar="PLAN",
+                        help="the plan (same as the positional PLAN); without --households, a plan edited by "
+                             "hand: households whose grid_id was changed are pinned to it")
+        if cmd == "repartition":
+            rp.add_argument("--households", help="the full, current set of households (default: the plan's own, "
+                                                 "read as hand edits)")
+        else:
+            rp.add_argument("--changes", required=True,
+                            help="CSV or JSON rows: op (add/remove/move/persons), household_id, x, y, persons")
+            rp.add_argument("--changes-crs", help="CRS of x/y in the changes (default: the plan's)")
+        rp.add_argument("--id-col", default="household_id")
+        rp.add_argument("--persons-col", default="persons")
+        rp.add_argument("--seed", type=int, default=0)
+        rp.add_argument("--min-persons", type=int, help="default: the plan's own bounds")
+        rp.add_argument("--max-persons", type=int, help="default: the plan's own bounds")
+        rp.add_argument("--locked", help="grid ids that keep polygon and households exactly, e.g. 3,7")
+        rp.add_argument("--pinned", help="CSV with household_id (or building) and grid_id: each holds")
+        rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
+        rp.add_argument("--overwrite", action="store_true")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -228,30 +256,7 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
     g.add_argument("--overwrite", action="store_true", help="replace an existing workbook or folder")
 
-    for cmd, text in (("repartition", "update a plan for changed households, or after hand edits, with the "
-                                      "least churn"),
-                      ("changes", "apply a change list (add/remove/move/persons) to a plan with the least churn")):
-        rp = sub.add_parser(cmd, help=text)
-        rp.add_argument("plan", nargs="?", help="the current plan GeoPackage")
-        rp.add_argument("--plan", dest="plan_opt", metavar="PLAN",
-                        help="the plan (same as the positional PLAN); without --households, a plan edited by "
-                             "hand: households whose grid_id was changed are pinned to it")
-        if cmd == "repartition":
-            rp.add_argument("--households", help="the full, current set of households (default: the plan's own, "
-                                                 "read as hand edits)")
-        else:
-            rp.add_argument("--changes", required=True,
-                            help="CSV or JSON rows: op (add/remove/move/persons), household_id, x, y, persons")
-            rp.add_argument("--changes-crs", help="CRS of x/y in the changes (default: the plan's)")
-        rp.add_argument("--id-col", default="household_id")
-        rp.add_argument("--persons-col", default="persons")
-        rp.add_argument("--seed", type=int, default=0)
-        rp.add_argument("--min-persons", type=int, help="default: the plan's own bounds")
-        rp.add_argument("--max-persons", type=int, help="default: the plan's own bounds")
-        rp.add_argument("--locked", help="grid ids that keep polygon and households exactly, e.g. 3,7")
-        rp.add_argument("--pinned", help="CSV with household_id (or building) and grid_id: each holds")
-        rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
-        rp.add_argument("--overwrite", action="store_true")
+    _add_update_parsers(sub)
 
     t = sub.add_parser("staff", help="assign leaders, workers and volunteers to grids (min total distance)")
     t.add_argument("plan", help="a plan GeoPackage (layer grids)")
