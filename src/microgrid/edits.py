@@ -113,6 +113,8 @@ def changed_households(households: gpd.GeoDataFrame, changes, *, crs=None) -> gp
     True
     """
     rows = _rows(changes)
+    if households is None or "household_id" not in households.columns:
+        raise InputError("the plan's households have no household_id column; a change list names households by it")
     if pd.api.types.is_integer_dtype(households["household_id"]):  # ids read from CSV or JSON come as text
         for r in rows:
             h = r.get("household_id")

@@ -137,6 +137,7 @@ def _read_plan(plan, boundary, barriers, min_persons, max_persons) -> _Current:
         except InputError:
             bars = None
         params = {}
+    _check_plan_layers(grids, old_hh)
     ids = grids["grid_id"]
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):  # households of one id would be matched to either grid: refuse rather than guess
@@ -159,6 +160,23 @@ def _read_plan(plan, boundary, barriers, min_persons, max_persons) -> _Current:
     bars = bars if bars is not None and len(bars) else None
     return _Current(grids, old_hh, bnd, bars, bound(min_persons, "min_persons", 200),
                     bound(max_persons, "max_persons", 300), dict(params), options)
+
+
+def _check_plan_layers(grids, households) -> None:
+    """A plan to update has grids with ids and households with ids and grids: say which part is missing."""
+    problems = []
+    if grids is None or not len(grids):
+        problems.append("the plan has no grids; partition first")
+    elif "grid_id" not in grids.columns:
+        problems.append(f"the plan's grids have no grid_id column (columns: {', '.join(map(str, grids.columns))})")
+    if households is None or not len(households):
+        problems.append("the plan has no households; partition first")
+    else:
+        missing = [c for c in ("household_id", "grid_id") if c not in households.columns]
+        if missing:
+            problems.append(f"the plan's households have no {' or '.join(missing)} column")
+    if problems:
+        raise InputError(problems)
 
 
 def _read_households(households, crs) -> gpd.GeoDataFrame:
