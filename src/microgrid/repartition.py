@@ -29,7 +29,7 @@ from .errors import InfeasibleError, InputError, InternalError, ids_preview
 from .inputs import prepare_inputs, read_layer
 from .naming import grid_codes
 from .partition.flags import Cause
-from .partition.levels import _corridor, site_columns, units_and_graph
+from .partition.levels import connect_units, site_columns, units_and_graph
 from .partition.regions import partition_graph
 from .plan import Plan
 from .validate import check_invariants, validate
@@ -457,7 +457,7 @@ def _sub_groups(st: _Stage, sel: np.ndarray) -> np.ndarray:
     sub = SimpleNamespace(persons=st.units.persons[sel], n=len(sel))
     sub_graph = SimpleNamespace(u=local[g_.u[m]], v=local[g_.v[m]])
     for g in np.unique(st.pin[(st.pin >= 0) & (hu >= 0)]):
-        us = _corridor(sub, sub_graph, np.unique(hu[(st.pin == g) & (hu >= 0)]))  # one piece: join them
+        us = connect_units(sub, sub_graph, np.unique(hu[(st.pin == g) & (hu >= 0)]))  # one piece: join them
         old = np.unique(groups[us][groups[us] >= 0])
         groups[np.isin(groups, old) & (groups >= 0) | np.isin(np.arange(len(sel)), us)] = base + g
     return groups

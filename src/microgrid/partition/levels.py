@@ -17,7 +17,7 @@ from .flags import Cause
 from .parents import units_in_parents
 from .regions import partition_graph
 
-__all__ = ["site_columns", "units_and_graph", "run_levels", "partition_within", "pin_groups"]
+__all__ = ["site_columns", "units_and_graph", "run_levels", "partition_within", "pin_groups", "connect_units"]
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, t
     return labels, flags, np.asarray(parent_of_region)
 
 
-def _corridor(units, graph, us: np.ndarray) -> np.ndarray:
+def connect_units(units, graph, us: np.ndarray) -> np.ndarray:
     """``us`` and the lightest paths (by persons) joining them to the first, so a group is connected."""
     import scipy.sparse as sp
     from scipy.sparse.csgraph import dijkstra
@@ -196,7 +196,7 @@ def pin_groups(whole: np.ndarray, units, inp, pinned, hi: int, graph=None) -> np
     for j, (lab, us) in enumerate(label_of.items()):
         us = np.fromiter(us, int)
         if graph is not None:
-            us = _corridor(units, graph, us)
+            us = connect_units(units, graph, us)
         joined = np.isin(out, out[us][out[us] >= 0]) & (out >= 0)
         joined[us] = True
         out[joined] = base + j
