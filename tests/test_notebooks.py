@@ -40,7 +40,7 @@ def kernel_env(tmp_path_factory):
 def test_notebooks_present():
     names = [p.stem for p in NOTEBOOKS]
     assert names == ["01_quickstart", "02_real_osm", "03_audit_existing_grids", "04_repartition",
-                     "05_district_on_dask"]
+                     "05_district_on_dask", "06_hand_edits"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

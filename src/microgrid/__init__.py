@@ -19,6 +19,7 @@ from .crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
+from .edits import apply_changes
 from .errors import InfeasibleError, InputError, InternalError, MicrogridError
 from .inputs import estimate_households, read_layer
 from .ledger import ledger_table, write_ledger
@@ -41,6 +42,7 @@ __all__ = [
     "validate",
     "repair",
     "repartition",
+    "apply_changes",
     "ChangeReport",
     "RepairResult",
     "estimate_households",

@@ -140,6 +140,44 @@ def _add_common_inputs(p: argparse.ArgumentParser):
     _add_reading(p)
 
 
+def _parser_update(add) -> None:
+    """The ``repartition`` and ``changes`` subcommands (updating a plan)."""
+    examples = {
+        "repartition": _examples(
+            "microgrid repartition plan.gpkg --households register_2025.gpkg#households --out plan_2025.gpkg",
+            "microgrid repartition plan.gpkg --households register_2025.xlsx --locked 3,7 --out plan_2025.gpkg",
+            "microgrid repartition --plan edited.gpkg --out fixed.gpkg   # a plan edited by hand in QGIS"),
+        "changes": _examples(
+            "microgrid changes plan.gpkg --changes changes.csv --out plan_new.gpkg",
+            "microgrid changes plan.gpkg --changes changes.json --pinned pins.csv --out plan_new.gpkg")}
+    for cmd, text in (("repartition", "update a plan for changed households, or after hand edits, with the "
+                                      "least churn"),
+                      ("changes", "apply a change list (add/remove/move/persons) to a plan with the least churn")):
+        rp = add(cmd, text, examples[cmd])
+        rp.add_argument("plan", nargs="?", help="the current plan GeoPackage")
+        rp.add_argument("--plan", dest="plan_opt", metavar="PLAN",
+                        help="the plan (same as the positional PLAN); without --households, a plan edited by "
+                             "hand: households whose grid_id was changed are pinned to it")
+        if cmd == "repartition":
+            rp.add_argument("--households", help="the full, current set of households, or a CSV/XLSX register "
+                                                 "(default: the plan's own, read as hand edits)")
+        else:
+            rp.add_argument("--changes", required=True,
+                            help="CSV or JSON rows: op (add/remove/move/persons), household_id, x, y, persons")
+            rp.add_argument("--changes-crs", help="CRS of x/y in the changes (default: the plan's)")
+        rp.add_argument("--id-col", default="household_id", help="household id column")
+        rp.add_argument("--persons-col", default="persons", help="persons column")
+        rp.add_argument("--seed", type=int, default=0, help="random seed")
+        rp.add_argument("--min-persons", type=int, help="default: the plan's own bounds")
+        rp.add_argument("--max-persons", type=int, help="default: the plan's own bounds")
+        rp.add_argument("--locked", help="grid ids that keep polygon and households exactly, e.g. 3,7")
+        rp.add_argument("--pinned", help="CSV with household_id (or building) and grid_id: each holds")
+        rp.add_argument("--crs", help=_CRS_HELP)
+        _add_reading(rp)
+        rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
+        rp.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+
+
 def _build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -158,7 +196,7 @@ def _build_parser() -> argparse.ArgumentParser:
         return sub.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".", epilog=epilog,
                               formatter_class=_HelpFormatter, parents=common)
 
-    for build in (_parser_partition, _parser_partition_many, _parser_validate, _parser_repair, _parser_ledger, _parser_repartition, _parser_staff, _parser_map, _parser_serve):
+    for build in (_parser_partition, _parser_partition_many, _parser_validate, _parser_repair, _parser_ledger, _parser_update, _parser_staff, _parser_map, _parser_serve):
         build(add)
     return ap
 
@@ -330,24 +368,6 @@ def _parser_ledger(add) -> None:
     g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
     g.add_argument("--overwrite", action="store_true", help="replace an existing workbook or folder")
 
-
-def _parser_repartition(add) -> None:
-    """The ``repartition`` subcommand's options."""
-    rp = add("repartition", "update a plan for changed households with the least churn", _examples(
-        "microgrid repartition plan.gpkg --households households_2025.gpkg --out plan_2025.gpkg",
-        "microgrid repartition plan.gpkg --households register_2025.xlsx --id-col 户号 --out plan_2025.gpkg"))
-    rp.add_argument("plan", help="the current plan GeoPackage")
-    rp.add_argument("--households", required=True, help="the full, current set of households (or a CSV/XLSX "
-                    "register)")
-    rp.add_argument("--id-col", default="household_id", help="household id column")
-    rp.add_argument("--persons-col", default="persons", help="persons column")
-    rp.add_argument("--seed", type=int, default=0, help="random seed")
-    rp.add_argument("--min-persons", type=int, help="default: the plan's own bounds")
-    rp.add_argument("--max-persons", type=int, help="default: the plan's own bounds")
-    rp.add_argument("--crs", help=_CRS_HELP)
-    _add_reading(rp)
-    rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
-    rp.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
 def _parser_staff(add) -> None:
@@ -698,22 +718,50 @@ def _cmd_repartition(a) -> int:
     from .postgis import is_db_url
     from .repartition import repartition
 
+    a.plan = a.plan or a.plan_opt
+    if a.plan is None:
+        raise InputError("give the plan: microgrid repartition PLAN.gpkg (or --plan PLAN.gpkg)")
     if not Path(a.plan).exists():
         raise InputError(f"plan file not found: {a.plan}")
+    households = getattr(a, "households", None)
     if not is_db_url(a.out):
         for t in plan_targets(a.out):
-            _check_out(t, a, [a.plan, a.households])
+            _check_out(t, a, [a.plan] + [x for x in (households, getattr(a, "changes", None)) if x])
     bnd = _layer_or_none(a.plan, "boundary")
     bnd = read_layer(bnd, what="boundary") if bnd is not None else None
-    lo = _recorded_bound(bnd, "min_persons", a.min_persons, 200)
-    hi = _recorded_bound(bnd, "max_persons", a.max_persons, 300)
-    plan, changes = repartition(a.plan, _read_input(a, a.households, "households"), id_col=a.id_col, persons_col=a.persons_col, seed=a.seed,
-                                min_persons=lo, max_persons=hi)
+    kw = {"seed": a.seed, "min_persons": _recorded_bound(bnd, "min_persons", a.min_persons, 200),
+          "max_persons": _recorded_bound(bnd, "max_persons", a.max_persons, 300),
+          "locked": [x.strip() for x in a.locked.split(",") if x.strip()] if a.locked else None,
+          "pinned": _read_table(a.pinned, "--pinned") if a.pinned else None}
+    if a.command == "changes":
+        from .edits import apply_changes
+
+        plan, changes = apply_changes(a.plan, _read_table(a.changes, "--changes"), crs=a.changes_crs, **kw)
+    else:
+        plan, changes = repartition(a.plan, _read_input(a, households, "households"), id_col=a.id_col, persons_col=a.persons_col, **kw)
     written = plan.to_file(a.out, overwrite=a.overwrite)
     print(changes.summary())
+    for why in changes.reasons:
+        print(f"  {why}")
     print(plan.report.summary())
     print(f"wrote {', '.join(map(str, written))}")
     return EXIT_OK
+
+
+def _read_table(path: str, flag: str):
+    """A CSV or JSON (list of rows) table given on the command line."""
+    import pandas as pd
+
+    from .errors import InputError
+
+    if not Path(path).exists():
+        raise InputError(f"{flag}: file not found: {path}")
+    try:
+        if path.lower().endswith(".json"):
+            return pd.read_json(path, orient="records", dtype=False)
+        return pd.read_csv(path, dtype={"household_id": object, "grid_id": object})
+    except ValueError as exc:
+        raise InputError(f"{flag}: cannot read {path} as a table: {exc}") from None
 
 
 def _cmd_staff(a) -> int:
@@ -831,7 +879,7 @@ def main(argv: list[str] | None = None) -> int:
             return _cmd_ledger(a)
         if a.command == "staff":
             return _cmd_staff(a)
-        if a.command == "repartition":
+        if a.command in ("repartition", "changes"):
             return _cmd_repartition(a)
         if a.command == "map":
             return _cmd_map(a)

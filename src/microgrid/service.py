@@ -32,7 +32,7 @@ Examples
 >>> from microgrid.service import create_app
 >>> app = create_app(max_jobs=1, timeout=30)
 >>> sorted(r.path for r in app.routes if r.path.startswith("/v1"))
-['/v1/locate', '/v1/partition', '/v1/repartition', '/v1/validate']
+['/v1/changes', '/v1/locate', '/v1/partition', '/v1/repartition', '/v1/validate']
 """
 
 from __future__ import annotations
@@ -211,8 +211,27 @@ class Problem(BaseModel):
 
 # ------------------------------------------------------------------ request bodies
 
+class ChangesRequest(BaseModel):
+    """Body of ``POST /v1/changes``: a plan and a change list, as :func:`microgrid.apply_changes` takes them."""
+
+    model_config = ConfigDict(extra="forbid")
+    plan: PlanLayers
+    changes: list[dict] = Field(description='rows {"op": "add"|"remove"|"move"|"persons", "household_id", '
+                                            '"x", "y", "persons"}; x/y in the request crs', max_length=100_000)
+    boundary: FeatureCollection
+    barriers: FeatureCollection | None = None
+    crs: Crs = None
+    min_persons: _Int | None = None
+    max_persons: _Int | None = None
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 0
+    max_rings: Annotated[int, Field(ge=0, le=20)] = 4
+    locked: list[int | str] | None = None
+    pinned: dict[str, int | str] | None = None
+
+
 _MODELS: dict[str, type[BaseModel]] = {"partition": PartitionRequest, "validate": ValidateRequest,
-                                       "repartition": RepartitionRequest, "locate": LocateRequest}
+                                       "repartition": RepartitionRequest, "locate": LocateRequest,
+                                       "changes": ChangesRequest}
 _GEODATA = {"households", "boundary", "barriers", "landmarks", "grids", "points", "plan"}
 
 
@@ -581,8 +600,27 @@ def _job_locate(p: dict) -> dict:
     return {"located": int(res["grid_id"].notna().sum()), "results": rows, "warnings": warnings}
 
 
+def _job_changes(p: dict) -> dict:
+    """``/v1/changes``: the plan's households after the change list, re-partitioned as ``/v1/repartition``."""
+    from .edits import apply_changes
+    from .geojson import plan_to_geojson, read_feature_collection
+    from .plan import Plan, jsonable
+
+    crs = p.get("crs")
+    old = Plan(grids=read_feature_collection(p["plan"].get("grids"), what="plan.grids", crs=crs),
+               households=read_feature_collection(p["plan"].get("households"), what="plan.households", crs=crs),
+               report=None,  # type: ignore[arg-type]  # a plan as sent: repartition validates it
+               boundary=read_feature_collection(p.get("boundary"), what="boundary", crs=crs),
+               barriers=read_feature_collection(p.get("barriers"), what="barriers", crs=crs))
+    kw = {k: p[k] for k in ("min_persons", "max_persons", "seed", "max_rings", "locked", "pinned")
+          if p.get(k) is not None}
+    plan, changes = apply_changes(old, p.get("changes") or [], **kw)
+    return {"summary": plan.summary(), "changes": {**jsonable(vars(changes)), "summary": changes.summary()},
+            "report": plan.report.to_dict(), **plan_to_geojson(plan, crs=crs)}
+
+
 _JOBS = {"partition": _job_partition, "validate": _job_validate, "repartition": _job_repartition,
-         "locate": _job_locate}
+         "locate": _job_locate, "changes": _job_changes}
 
 
 def _problem(status: int, title: str, detail: str, kind: str, **extra) -> dict:
@@ -947,7 +985,7 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
     --------
     >>> app = create_app(max_jobs=2, timeout=120, max_body_bytes=20 * 2**20)
     >>> sorted(r.path for r in app.routes if r.path.startswith(("/v1/", "/healthz")))
-    ['/healthz', '/v1/locate', '/v1/partition', '/v1/repartition', '/v1/validate']
+    ['/healthz', '/v1/changes', '/v1/locate', '/v1/partition', '/v1/repartition', '/v1/validate']
     >>> import uvicorn
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
@@ -1034,6 +1072,12 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
         """Re-draw only the grids that left their bounds, and their neighbours."""
         return await _run("repartition", request)
 
+    @app.post("/v1/changes", responses=_ERRORS, summary="Apply a change list to a plan with the least churn",
+              openapi_extra=_body_doc(ChangesRequest))
+    async def v1_changes(request: Request):
+        """Households added, removed, moved or resized; only the grids that broke are re-drawn."""
+        return await _run("changes", request)
+
     @app.post("/v1/locate", responses=_ERRORS, summary="Route points to grids", openapi_extra=_body_doc(LocateRequest))
     async def v1_locate(request: Request):
         """The grid id (and code) of every point; ``warnings`` name points inside more than one grid."""
@@ -1082,3 +1126,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, **kw) -> None:
     import uvicorn
 
     uvicorn.run(create_app(**kw), host=host, port=port, log_level="info")
+
+
+# ------------------------------------------------------------------ /v1/changes
+

@@ -262,14 +262,7 @@ def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 
         pts = np.stack([tt[:, None] * d[c] + ss[:, None] * nrm[c] for tt, ss in corners], axis=1)
         return shapely.polygons(pts)
 
-    lo, hi = tmin[cf].copy(), tmax[cf].copy()
-    for _ in range(26):  # the band halves each step: 2^-26 of a cell 1 km long is 15 micrometres
-        mid = (lo + hi) / 2
-        a = shapely.area(shapely.intersection(cells[cf], slab(cf, tmin[cf] - 1.0, mid)))
-        below = a < target
-        lo = np.where(below, mid, lo)
-        hi = np.where(below, hi, mid)
-    tcut = (lo + hi) / 2
+    tcut = _cut_positions(cells[cf], target, tmin[cf], tmax[cf], lambda ta, tb: slab(cf, ta, tb))
     # per cell: boundaries of its strips, dropping cuts too close to the previous one
     points = []
     strip_cell, strip_lo, strip_hi, strip_slot = [], [], [], []
@@ -321,6 +314,20 @@ def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 
     ends = np.stack([t_ * d[ci_] + smin[ci_, None] * nrm[ci_], t_ * d[ci_] + smax[ci_, None] * nrm[ci_]], axis=1)
     lp = shapely.get_parts(shapely.intersection(shapely.linestrings(ends), cells[ci_]))
     return _extend(lp[shapely.get_type_id(lp) == 1]), points
+
+
+def _cut_positions(cells, target, tmin, tmax, band) -> np.ndarray:
+    """Where along its axis each cell's area up to the cut reaches ``target``: bisection, all cuts at once.
+
+    ``band(ta, tb)`` is the part of the plane between ``ta`` and ``tb`` along each cut's axis.
+    """
+    lo, hi = tmin.copy(), tmax.copy()
+    for _ in range(26):  # the band halves each step: 2^-26 of a cell 1 km long is 15 micrometres
+        mid = (lo + hi) / 2
+        below = shapely.area(shapely.intersection(cells, band(tmin - 1.0, mid))) < target
+        lo = np.where(below, mid, lo)
+        hi = np.where(below, hi, mid)
+    return (lo + hi) / 2
 
 
 def _extend(lines: np.ndarray, eps: float = 1e-3) -> np.ndarray:

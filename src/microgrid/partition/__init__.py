@@ -67,6 +67,7 @@ def partition(
     entrance_col: str | None = None,
     floor_col: str | None = None,
     options: PartitionOptions | None = None,
+    pinned: dict | None = None,
 ) -> Plan:
     """Divide a community into contiguous, population-balanced grids along its roads.
 
@@ -176,6 +177,14 @@ def partition(
         All of the options above in one record, e.g. ``plan.options`` of an
         earlier plan to reproduce it; keywords given as well (other than at
         their defaults) override it.
+    pinned : dict, optional
+        ``{household_id: label}``: households with the same label end in one
+        grid (the label is any value; it is not the grid id, there being no
+        grids yet). Data, not an option: not stored in ``plan.options``.
+        A label whose households (with their buildings) hold more than max
+        persons raises :class:`InfeasibleError` (cause ``pinned``). To keep
+        grids of an existing plan, see :func:`microgrid.repartition`
+        (``locked=``, and ``pinned=`` to grid ids).
 
     Returns
     -------
@@ -217,7 +226,8 @@ def partition(
             raise InputError("n_grids cannot be combined with parents; each parent gets its own count")
         par = read_parents(parents, opts.parent_id_col, inp)
     site_cols = site_columns(inp, opts.entrance_col, opts.floor_col)
-    units, soft, layers, finest, specs, notes_par, (t_units, t_part) = divide(inp, par, site_cols, opts)
+    units, soft, layers, finest, specs, notes_par, (t_units, t_part) = divide(inp, par, site_cols, opts,
+                                                                              pinned)
     inp.notes.extend(notes_par)
     t1 = time.perf_counter()
     plan = _assemble(inp, units, soft, layers, finest, specs, site_cols, opts, par is not None)

@@ -26,6 +26,8 @@ class Cause(_Text):
     NO_CUT = "no_cut"  #: no connected division into grids within the bounds was found
     SMALL_PART = "small_part"  #: a part lighter than min is cut off from the rest
     EMPTY_PARENT = "empty_parent"  #: a parent area too light for one grid
+    LOCKED = "locked"  #: a locked grid is out of bounds, or a pin would change it
+    PINNED = "pinned"  #: households pinned to one grid cannot all be held by it within the bounds
 
 
 class Flag(_Text):

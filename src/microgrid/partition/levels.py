@@ -17,7 +17,7 @@ from .flags import Cause
 from .parents import units_in_parents
 from .regions import partition_graph
 
-__all__ = ["site_columns", "units_and_graph", "run_levels", "partition_within"]
+__all__ = ["site_columns", "units_and_graph", "run_levels", "partition_within", "pin_groups", "connect_units"]
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,68 @@ def partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, t
     return labels, flags, np.asarray(parent_of_region)
 
 
-def divide(inp, par, site_cols, opts):
+def connect_units(units, graph, us: np.ndarray) -> np.ndarray:
+    """``us`` and the lightest paths (by persons) joining them to the first, so a group is connected."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import dijkstra
+
+    if len(us) < 2:
+        return us
+    w = units.persons.astype(float) + 1e-3
+    m = sp.coo_matrix((np.r_[w[graph.v], w[graph.u]], (np.r_[graph.u, graph.v], np.r_[graph.v, graph.u])),
+                      shape=(units.n, units.n)).tocsr()
+    _, pred = dijkstra(m, indices=int(us[0]), return_predecessors=True)
+    out = set(us.tolist())
+    for t in us[1:]:
+        t = int(t)
+        while pred[t] >= 0 and t not in (int(us[0]),):
+            t = int(pred[t])
+            out.add(t)
+    return np.fromiter(out, int)
+
+
+def pin_groups(whole: np.ndarray, units, inp, pinned, hi: int, graph=None) -> np.ndarray:
+    """``whole`` with the units of households pinned to one label (``{household_id: label}``) in one group.
+
+    Households of one label far apart are joined by the lightest path of
+    units between them, so their grid is one piece.
+
+    Raises InputError for unknown households, InfeasibleError (cause
+    ``pinned``) for a label whose households hold more than ``hi`` persons.
+    """
+    if not pinned:
+        return whole
+    ids = inp.households["household_id"].tolist()
+    row = {h: i for i, h in enumerate(ids)}
+    row.update({str(h): i for i, h in enumerate(ids) if str(h) not in row})
+    unknown = [h for h in pinned if h not in row]
+    if unknown:
+        raise InputError(f"pinned households not among the households: {', '.join(map(repr, unknown[:10]))}"
+                         f"{f' (and {len(unknown) - 10} more)' if len(unknown) > 10 else ''}")
+    hu = units.unit_of_household
+    out = whole.copy()
+    label_of: dict = {}
+    for h, lab in pinned.items():
+        label_of.setdefault(lab, set()).add(int(hu[row[h]]))
+    base = units.n + 1
+    heavy = []
+    for j, (lab, us) in enumerate(label_of.items()):
+        us = np.fromiter(us, int)
+        if graph is not None:
+            us = connect_units(units, graph, us)
+        joined = np.isin(out, out[us][out[us] >= 0]) & (out >= 0)
+        joined[us] = True
+        out[joined] = base + j
+        p = int(units.persons[joined].sum())
+        if p > hi:
+            heavy.append(f"label {lab!r}: {p} persons with their buildings (max {hi})")
+    if heavy:
+        raise InfeasibleError("households pinned to share a grid hold more than a grid may: " + "; ".join(heavy),
+                              cause=Cause.PINNED, ids=[h for h, lab in pinned.items()])
+    return out
+
+
+def divide(inp, par, site_cols, opts, pinned=None):
     """Units, graph and grid layers for every level, dividing sites only where whole ones cannot meet the bounds.
 
     Sites heavier than half the band are divisible, in chunks of a quarter of
@@ -169,6 +230,7 @@ def divide(inp, par, site_cols, opts):
     for attempt, (q, above) in enumerate(steps):
         t0 = time.perf_counter()
         units, graph, soft, names, whole = units_and_graph(inp, par, q, site_cols, opts.snap_tolerance, hi_f, above)
+        whole = pin_groups(whole, units, inp, pinned, hi_f, graph)
         t1 = time.perf_counter()
         try:
             layers, parent_of_unit, specs_run, notes = run_levels(
