@@ -265,7 +265,7 @@ def _parser_partition(add) -> None:
 def _parser_partition_many(add) -> None:
     """The ``partition-many`` subcommand's options."""
     pm = add("partition-many", "partition every area of a district in parallel on Dask "
-             "(pip install microgrid[dask])", _examples(
+             "(the dask extra)", _examples(
                  "microgrid partition-many --households county.gpkg#households --areas county.gpkg#villages "
                  "--area-id village_code --barriers county.gpkg#roads --out county_plan.gpkg",
                  "microgrid partition-many --households register.csv --areas villages.shp --area-id 村代码 "
@@ -365,7 +365,7 @@ def _parser_ledger(add) -> None:
         "microgrid ledger plan.gpkg --out 台账.xlsx",
         "microgrid ledger plan.gpkg --out rosters/"))
     g.add_argument("plan", help="a plan GeoPackage (layers grids and households)")
-    g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (pip install microgrid[xlsx])")
+    g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (the xlsx extra)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing workbook or folder")
 
 
@@ -404,7 +404,7 @@ def _parser_map(add) -> None:
 
 def _parser_serve(add) -> None:
     """The ``serve`` subcommand's options."""
-    sv = add("serve", "run the HTTP service (pip install microgrid[service])", _examples(
+    sv = add("serve", "run the HTTP service (the service extra)", _examples(
         "microgrid serve",
         "microgrid serve --host 0.0.0.0 --port 8080 --jobs 2"))
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on")
