@@ -21,6 +21,7 @@ from _common import HI, LO, OSM, OSM_CASES, Case, machine, measure, median_runs
 
 import microgrid
 from microgrid.inputs import estimate_households, prepare_inputs
+from microgrid.partition.levels import chunk_steps
 from microgrid.partition.levels import site_columns as _site_columns
 from microgrid.partition.levels import units_and_graph as _units_and_graph
 
@@ -45,8 +46,8 @@ def run_partition(name, per_building):
 def metis_case(name):
     hh, bnd, bar, lm = inputs(name, True)
     inp = prepare_inputs(hh, bnd, bar, lm)
-    units, graph, *_ = _units_and_graph(inp, None, (HI - LO) // 4, _site_columns(inp, None, None), 2.0, HI,
-                                        (HI - LO) // 2)
+    q, above = chunk_steps(LO, HI)[0]
+    units, graph, *_ = _units_and_graph(inp, None, q, _site_columns(inp, None, None), 2.0, HI, above)
     return Case(name, units, graph, units.boundary, units.barriers, int(units.persons.sum()))
 
 

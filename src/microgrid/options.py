@@ -19,7 +19,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Level", "PartitionOptions", "DEFAULTS"]
+__all__ = ["Level", "PartitionOptions"]
 
 
 @dataclass(frozen=True)
@@ -272,6 +272,3 @@ def _crs_text(crs) -> str:
     code = c.to_epsg()
     return f"EPSG:{code}" if code else c.to_wkt()
 
-
-#: The defaults, as one record.
-DEFAULTS = PartitionOptions()

@@ -31,10 +31,10 @@ from .graph import UnitGraph
 from .inputs import Inputs, prepare_inputs, read_layer
 from .naming import grid_codes
 from .partition.flags import Cause
-from .partition.levels import connect_units, site_columns, units_and_graph
+from .partition.levels import chunk_steps, connect_units, site_columns, units_and_graph
 from .partition.regions import partition_graph
 from .plan import Plan
-from .units import Units
+from .units import Units, first_hit
 from .validate import check_invariants, validate
 
 __all__ = ["repartition", "ChangeReport"]
@@ -211,16 +211,11 @@ def _build_stage(cur: _Current, hh, id_col: str, persons_col: str) -> tuple[_Sta
     geoms = shapely.make_valid(grids_w.geometry.to_numpy())
     lo, hi = cur.lo, cur.hi
     snap = float(getattr(cur.options, "snap_tolerance", 2.0) or 2.0)
-    q, above = max(1, (hi - lo) // 4), max(1, (hi - lo) // 2)  # sites divisible as partition() first tries
-    units, graph, _soft, names, whole = units_and_graph(
-        inp, SimpleNamespace(geometry=gpd.GeoSeries(geoms)), q, site_columns(inp, None, None), snap, hi, above)
+    q, above = chunk_steps(lo, hi)[0]  # sites divisible as partition() first tries
+    units, graph, _soft, names, whole = units_and_graph(inp, geoms, q, site_columns(inp, None, None), snap, hi, above)
     rp = shapely.point_on_surface(units.geometry)
     tree = shapely.STRtree(geoms)
-    ui, gi = tree.query(rp, predicate="within")
-    gou = np.full(units.n, -1)
-    o = np.lexsort((gi, ui))
-    first = np.r_[True, ui[o][1:] != ui[o][:-1]] if len(ui) else np.empty(0, bool)
-    gou[ui[o][first]] = gi[o][first]
+    gou = first_hit(geoms, rp, "within", tree)
     lost = np.flatnonzero(gou < 0)
     small = lost[shapely.area(units.geometry[lost]) < 1.0]  # slivers between grids: to the nearest grid
     if len(small):

@@ -43,7 +43,6 @@ class Units:
     barrier_rank: np.ndarray
     barrier_kind: np.ndarray
     chunks: Chunks | None = None  # households of divisible sites in chunks, one strip unit each
-    site_xy: np.ndarray | None = None  # coordinates per site (distinct household point)
     unit_site: np.ndarray | None = None  # per unit: the divisible site whose strip it is, -1 otherwise
     unit_entrance: np.ndarray | None = None  # per unit: entrance rank of its chunk, -1 otherwise
     barrier_source: np.ndarray | None = None  # per barrier line: index of the input line it comes from
@@ -296,7 +295,6 @@ def build_units(
         barrier_rank=rank,
         barrier_kind=kind,
         chunks=chunks,
-        site_xy=site_xy,
         unit_site=unit_site,
         unit_entrance=unit_entrance,
         barrier_source=src,
@@ -324,15 +322,23 @@ def _faces(pieces: list, boundary: shapely.Geometry) -> tuple[np.ndarray, np.nda
     return linework, faces
 
 
+def first_hit(polygons: np.ndarray, points: np.ndarray, predicate: str = "intersects",
+              tree: shapely.STRtree | None = None) -> np.ndarray:
+    """Index of the first polygon (lowest index) each point meets by ``predicate``; -1 where none does."""
+    tree = shapely.STRtree(polygons) if tree is None else tree
+    pi, gi = tree.query(points, predicate=predicate)
+    out = np.full(len(points), -1)
+    o = np.lexsort((gi, pi))
+    pi, gi = pi[o], gi[o]
+    first = np.r_[True, pi[1:] != pi[:-1]] if len(pi) else np.empty(0, bool)
+    out[pi[first]] = gi[first]
+    return out
+
+
 def _locate(points: np.ndarray, faces: np.ndarray) -> np.ndarray:
     """Face index per point; a point on an edge goes to the lowest face index, one just outside to the nearest."""
     tree = shapely.STRtree(faces)
-    si, fi = tree.query(points, predicate="intersects")
-    out = np.full(len(points), -1)
-    o = np.lexsort((fi, si))
-    si, fi = si[o], fi[o]
-    first = np.r_[True, si[1:] != si[:-1]] if len(si) else np.empty(0, bool)
-    out[si[first]] = fi[first]
+    out = first_hit(faces, points, tree=tree)
     lost = np.flatnonzero(out < 0)
     if len(lost):  # on the precision grid a site on the boundary may fall just outside
         _, nearest = tree.query_nearest(points[lost], return_distance=False, all_matches=False)

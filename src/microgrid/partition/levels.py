@@ -47,15 +47,30 @@ def site_columns(inp, entrance_col, floor_col) -> dict:
     return out
 
 
-def units_and_graph(inp, par, q, site_cols, snap_tolerance, hi_f, above=None):
+def chunk_steps(lo: int, hi: int, divide_sites: str = "auto") -> list[tuple[int | None, int | None]]:
+    """``(chunk persons, divisible above)`` to try in turn: a quarter and half the band, then one household.
+
+    Sites heavier than half the band are divisible, in chunks of a quarter of
+    it; where that is too coarse to meet the bounds (a cut must land in a
+    narrow window), every site of several households is divisible, household
+    by household. ``divide_sites="never"``: every site whole.
+    """
+    if divide_sites != "auto":
+        return [(None, None)]
+    return [(max(1, (hi - lo) // 4), max(1, (hi - lo) // 2)), (1, 1)]
+
+
+def units_and_graph(inp, cut_areas, q, site_cols, snap_tolerance, hi_f, above=None):
     """Stages 2-3: units and their graph with division costs.
 
-    Sites above ``above`` persons are divided in chunks of ``q`` (None: every
-    site whole); landmarks heavier than ``hi_f`` may be divided at a cost.
+    No unit crosses the outline of a polygon of ``cut_areas`` (parents, a
+    plan's grids; None: no such lines). Sites above ``above`` persons are
+    divided in chunks of ``q`` (None: every site whole); landmarks heavier
+    than ``hi_f`` may be divided at a cost.
     """
     units = units_from_inputs(
         inp, snap_tolerance=snap_tolerance,
-        cut_lines=None if par is None else shapely.get_parts(shapely.boundary(par.geometry.to_numpy())),
+        cut_lines=None if cut_areas is None else shapely.get_parts(shapely.boundary(np.asarray(cut_areas))),
         chunk_persons=q, entrance=site_cols["entrance_rank"], floor=site_cols["floor_rank"], divisible_above=above,
     )
     graph = build_graph(units)
@@ -215,21 +230,20 @@ def pin_groups(whole: np.ndarray, units, inp, pinned, hi: int, graph=None) -> np
 def divide(inp, par, site_cols, opts, pinned=None):
     """Units, graph and grid layers for every level, dividing sites only where whole ones cannot meet the bounds.
 
-    Sites heavier than half the band are divisible, in chunks of a quarter of
-    it; where that is too coarse (a cut must land in a narrow window of the
-    bounds), the units are built once more with every household a chunk of its
-    own. Returns ``(units, soft_landmarks, layers, finest grid per unit, specs,
+    The chunk sizes are :func:`chunk_steps`: where the first is too coarse,
+    the units are built once more with every household a chunk of its own.
+    Returns ``(units, soft_landmarks, layers, finest grid per unit, specs,
     notes, timings)``.
     """
     import time
 
     specs = opts.specs
     lo_f, hi_f = specs[-1][1], specs[-1][2]
-    steps = [(max(1, (hi_f - lo_f) // 4), max(1, (hi_f - lo_f) // 2)), (1, 1)] if opts.divide_sites == "auto" \
-        else [(None, None)]
+    steps = chunk_steps(lo_f, hi_f, opts.divide_sites)
     for attempt, (q, above) in enumerate(steps):
         t0 = time.perf_counter()
-        units, graph, soft, names, whole = units_and_graph(inp, par, q, site_cols, opts.snap_tolerance, hi_f, above)
+        units, graph, soft, names, whole = units_and_graph(
+            inp, None if par is None else par.geometry.to_numpy(), q, site_cols, opts.snap_tolerance, hi_f, above)
         whole = pin_groups(whole, units, inp, pinned, hi_f, graph)
         t1 = time.perf_counter()
         try:

@@ -8,6 +8,7 @@ import shapely
 
 from ..errors import InputError
 from ..naming import grid_codes
+from ..units import first_hit
 from .assembly import order_grids
 
 __all__ = ["read_parents", "units_in_parents", "parent_index_of", "PARENT_OVERLAP"]
@@ -67,13 +68,8 @@ def _check_parents_disjoint(geoms: np.ndarray, ids: np.ndarray) -> None:
 def units_in_parents(units, par, code_prefix, crs):
     """Parent index per unit (by representative point), and the parents as a plan layer."""
     notes = []
-    rp = shapely.point_on_surface(units.geometry)
     tree = shapely.STRtree(par.geometry.to_numpy())
-    ui, pi = tree.query(rp, predicate="within")
-    parent_of_unit = np.full(units.n, -1)
-    o = np.lexsort((pi, ui))
-    first = np.r_[True, ui[o][1:] != ui[o][:-1]] if len(ui) else np.empty(0, bool)
-    parent_of_unit[ui[o][first]] = pi[o][first]
+    parent_of_unit = first_hit(par.geometry.to_numpy(), shapely.point_on_surface(units.geometry), "within", tree)
     lost = np.flatnonzero(parent_of_unit < 0)
     if len(lost):
         area = float(shapely.area(units.geometry[lost]).sum())

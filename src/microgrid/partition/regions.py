@@ -39,10 +39,6 @@ class Regions:
         """Number of regions."""
         return int(self.labels.max()) + 1 if len(self.labels) else 0
 
-    def reasons(self, region: int) -> str:
-        """The reasons a region is flagged, each once, in words."""
-        return "; ".join(dict.fromkeys(text for _f, text in self.flags.get(region, [])))
-
 
 def feasible_counts(total: int, lo: int, hi: int) -> range:
     """Grid counts ``k`` with ``k*lo <= total <= k*hi``.
