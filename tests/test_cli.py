@@ -579,3 +579,25 @@ def test_cli_docs_show_every_subcommand_help():
     _, subs = _subparsers()
     missing = [n for n in subs if f"<!-- microgrid-help {n} -->" not in text]
     assert not missing, f"docs/cli.md lacks <!-- microgrid-help CMD --> for {missing}"
+
+
+def test_repair_of_separate_layers_updates_the_households_grid_column(tmp_path, capsys):
+    """repair audits by the column validate would use, so the repaired file carries no stale grid id."""
+    import microgrid as mg
+
+    plan = mg.partition(*mg.samples.make_village(400, seed=3))
+    src = tmp_path / "drawn.gpkg"
+    grids = plan.grids.rename(columns={"grid_id": "precinct"})[["precinct", "geometry"]]
+    grids.loc[grids.index[0], "geometry"] = grids.geometry.iloc[0].buffer(-15)  # drawn short: a gap
+    grids.to_file(src, layer="grids")
+    plan.households[["household_id", "persons", "grid_id", "geometry"]].to_file(src, layer="households")
+    plan.boundary.to_file(src, layer="boundary")
+    out = tmp_path / "fixed.gpkg"
+    code = main(["repair", "--grids", f"{src}#grids", "--households", f"{src}#households",
+                 "--boundary", f"{src}#boundary", "--grid-id-col", "precinct", "--out", str(out)])
+    assert code in (0, 1)
+    assert "column 'grid_id'" in capsys.readouterr().out
+    rep = mg.validate(f"{out}#grids", f"{out}#households", f"{out}#boundary", grid_id_col="precinct",
+                      assignment_col="grid_id", min_persons=0, max_persons=10**9)
+    assert not {"household_unknown_grid", "household_outside_its_grid", "household_unassigned"} & set(rep.checks)
+    assert rep.metrics["households_out"] == len(plan.households)

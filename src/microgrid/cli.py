@@ -554,6 +554,24 @@ def _plan_layers(a):
     return grids, hh, bnd, bar, assignment or None  # "": by location only
 
 
+def _audit_basis(a, grids, hh, assignment):
+    """Read grids and households, and the column that assigns households to grids.
+
+    With separate layers and no --assignment-col, a household column whose values are grid ids is the
+    assignment (said on the console), so validate and repair audit alike.
+    """
+    from .inputs import read_layer
+
+    hh, grids = _read_input(a, hh, "households"), _read_input(a, grids, "grids")
+    if a.assignment_col is None and not a.plan and hh is not None:
+        grids, hh = read_layer(grids, what="grids"), read_layer(hh, what="households")
+        assignment = _guess_assignment(hh, grids, a.grid_id_col)
+        if assignment is not None:
+            print(f"auditing by the households' column {assignment!r}, whose values are grid ids "
+                  "(--assignment-col \"\" audits by location only)")
+    return grids, hh, assignment
+
+
 def _cmd_validate(a) -> int:
     from .errors import InputError
     from .validate import validate
@@ -569,13 +587,7 @@ def _cmd_validate(a) -> int:
     if a.map:
         _check_out(a.map, a, inputs + [a.json], what="--map")
     bnd = read_layer(bnd, what="boundary", encoding=a.encoding)
-    hh, grids = _read_input(a, hh, "households"), _read_input(a, grids, "grids")
-    if a.assignment_col is None and not a.plan:
-        grids, hh = read_layer(grids, what="grids"), read_layer(hh, what="households")
-        assignment = _guess_assignment(hh, grids, a.grid_id_col)
-        if assignment is not None:
-            print(f"auditing by the households' column {assignment!r}, whose values are grid ids "
-                  "(--assignment-col \"\" audits by location only)")
+    grids, hh, assignment = _audit_basis(a, grids, hh, assignment)
     # a plan written by microgrid records its bounds on the boundary layer
     lo = _recorded_bound(bnd, "min_persons", a.min_persons, 200)
     hi = _recorded_bound(bnd, "max_persons", a.max_persons, 300)
@@ -635,7 +647,8 @@ def _cmd_repair(a) -> int:
         raise InputError(f"repair writes one GeoPackage (layers grids, households, boundary, changes); "
                          f"give --out NAME.gpkg, got {a.out}")
     out = _check_out(out.with_suffix(".gpkg"), a, [a.plan, grids, hh, bnd])
-    res = repair(grids, bnd, _read_input(a, hh, "households"), grid_id_col=a.grid_id_col, household_id_col=a.id_col,
+    grids, hh, assignment = _audit_basis(a, grids, hh, assignment)
+    res = repair(grids, bnd, hh, grid_id_col=a.grid_id_col, household_id_col=a.id_col,
                  persons_col=a.persons_col, assignment_col=assignment, min_persons=a.min_persons,
                  max_persons=a.max_persons, crs=a.crs)
 
