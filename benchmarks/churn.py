@@ -79,7 +79,7 @@ def service_latency(calls: int = 200):
     """p50/p95 of POST /v1/changes (one household's persons) on the sample, sequential, through the app."""
     from fastapi.testclient import TestClient
 
-    from microgrid.geojson import plan_to_geojson, to_feature_collection
+    from microgrid.io.geojson import plan_to_geojson, to_feature_collection
     from microgrid.service import create_app
 
     hh, bnd, bar, lm = case_inputs("sample")

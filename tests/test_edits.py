@@ -275,7 +275,7 @@ def test_cli_changes_locked_pinned(small, tmp_path):
 
 
 def test_service_changes_job(small):
-    from microgrid.geojson import plan_to_geojson, to_feature_collection
+    from microgrid.io.geojson import plan_to_geojson, to_feature_collection
     from microgrid.service import run_job
 
     hh, plan = small

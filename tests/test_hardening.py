@@ -242,7 +242,7 @@ def test_cli(case, village, tmp_path, capsys):
 def test_service_jobs(case, village):
     """The service's job code (what runs in its worker processes), fed GeoJSON as a client would send it."""
     pytest.importorskip("fastapi")
-    from microgrid.geojson import to_feature_collection
+    from microgrid.io.geojson import to_feature_collection
     from microgrid.service import run_job
 
     hh, bnd, bars, kw = _case_inputs(case, *village[:3])

@@ -11,7 +11,8 @@ import shapely
 import microgrid
 from conftest import CRS, X0, Y0, block_village, boundary_gdf, households_gdf, square
 from microgrid import InputError
-from microgrid.inputs import estimate_households, prepare_inputs, read_layer
+from microgrid.inputs import estimate_households, prepare_inputs
+from microgrid.io import read_layer
 
 
 @pytest.fixture

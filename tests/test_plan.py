@@ -9,7 +9,7 @@ import pytest
 import microgrid
 from conftest import REPO
 from microgrid.cli import main
-from microgrid.plan import SHP_FIELDS
+from microgrid.io import SHP_FIELDS
 
 SAMPLE = REPO / "data" / "samples" / "village.gpkg"
 

@@ -23,7 +23,7 @@ import microgrid
 from conftest import REPO
 from microgrid.cli import main
 from microgrid.errors import InputError
-from microgrid.postgis import db_url_of, is_db_url, mask_password, read_table, write_plan
+from microgrid.io.postgis import db_url_of, is_db_url, mask_password, read_table, write_plan
 
 SAMPLE = REPO / "data" / "samples" / "village.gpkg"
 URL = os.environ.get("MICROGRID_TEST_POSTGIS_URL", "")
@@ -262,10 +262,13 @@ def test_round_trip_plan_through_postgis(db, schema, village_plan):
     written = village_plan.to_file(f"{db}#{schema}.p_")
     assert [w.rsplit("#", 1)[1] for w in written] == [f"{schema}.p_{t}" for t in
                                                       ("grids", "households", "boundary", "barriers")]
-    assert _tables(schema) == {"p_grids", "p_households", "p_boundary", "p_barriers"}
+    assert _tables(schema) == {"p_grids", "p_households", "p_boundary", "p_barriers", "p_plan_info"}
     _plan = microgrid.read_plan(f"{db}#{schema}.p_")
     grids, households = _plan.grids, _plan.households
     _assert_same_plan(grids, households, village_plan)
+    # how the plan was made comes back too: the same options reproduce it
+    assert _plan.options == village_plan.options
+    assert _plan.params["inputs"] == village_plan.params["inputs"]
     # SRID kept in the table definition, and a spatial index on each table
     srids = dict(_sql("SELECT f_table_name, srid FROM geometry_columns WHERE f_table_schema = :s", s=schema))
     assert set(srids.values()) == {village_plan.grids.crs.to_epsg()}
@@ -282,7 +285,7 @@ def test_write_plan_in_a_new_schema_with_explicit_arguments(db, village_plan):
     name = f"mgt_new_{uuid.uuid4().hex[:8]}"
     try:
         write_plan(village_plan, db, prefix="x_", schema=name)
-        assert _tables(name) == {"x_grids", "x_households", "x_boundary", "x_barriers"}
+        assert _tables(name) == {"x_grids", "x_households", "x_boundary", "x_barriers", "x_plan_info"}
     finally:
         _drop_schema(name)
 
@@ -295,7 +298,7 @@ def test_write_to_public_schema_without_a_schema(db, village_plan):
         grids, households = _plan.grids, _plan.households
         _assert_same_plan(grids, households, village_plan)
     finally:
-        for t in ("grids", "households", "boundary", "barriers"):
+        for t in ("grids", "households", "boundary", "barriers", "plan_info"):
             _sql(f'DROP TABLE IF EXISTS public."{prefix}{t}"')
 
 
@@ -309,7 +312,7 @@ def test_overwrite_is_refused_without_overwrite(db, schema, village_plan):
     # overwrite=True replaces the tables; a plan without barriers drops the stale barriers table
     smaller = dataclasses.replace(village_plan, barriers=None)
     smaller.to_file(target, overwrite=True)
-    assert _tables(schema) == {"p_grids", "p_households", "p_boundary"}
+    assert _tables(schema) == {"p_grids", "p_households", "p_boundary", "p_plan_info"}
     _plan = microgrid.read_plan(target)
     grids, households = _plan.grids, _plan.households
     _assert_same_plan(grids, households, village_plan)
@@ -325,7 +328,7 @@ def _changed(plan):
 def test_failed_write_leaves_the_old_tables_intact(db, schema, village_plan, monkeypatch):
     target = f"{db}#{schema}.p_"
     village_plan.to_file(target)
-    before = {t: len(read_table(f"{db}#{schema}.{t}")) for t in _tables(schema)}
+    before = {t: len(read_table(f"{db}#{schema}.{t}")) for t in _tables(schema) - {"p_plan_info"}}
 
     real = gpd.GeoDataFrame.to_postgis
 
@@ -339,7 +342,7 @@ def test_failed_write_leaves_the_old_tables_intact(db, schema, village_plan, mon
         _changed(village_plan).to_file(target, overwrite=True)
     monkeypatch.undo()
     # grids were replaced inside the transaction before the crash: the rollback restored them
-    assert _tables(schema) == set(before)
+    assert _tables(schema) == set(before) | {"p_plan_info"}
     assert {t: len(read_table(f"{db}#{schema}.{t}")) for t in before} == before
     _plan = microgrid.read_plan(target)
     grids, households = _plan.grids, _plan.households
@@ -405,7 +408,7 @@ def test_cli_round_trip(db, schema, village_db, capsys):
     args = ["partition", "--households", village_db + "households", "--boundary", village_db + "boundary",
             "--barriers", village_db + "barriers", "--out", out]
     assert main(args) == 0
-    assert _tables(schema) == {"p_grids", "p_households", "p_boundary", "p_barriers"}
+    assert _tables(schema) == {"p_grids", "p_households", "p_boundary", "p_barriers", "p_plan_info"}
     printed = capsys.readouterr().out
     assert f"{schema}.p_grids" in printed
     _plan = microgrid.read_plan(out)

@@ -13,8 +13,8 @@ import shapely
 import microgrid
 from microgrid.cli import main
 from microgrid.errors import InputError
-from microgrid.inputs import read_layer
-from microgrid.registers import read_register
+from microgrid.io import read_layer
+from microgrid.io.registers import read_register
 
 NAMES = ["王芳", "李明", "张伟", "刘洋"]
 

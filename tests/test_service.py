@@ -15,7 +15,7 @@ import pytest
 import shapely
 
 import microgrid
-from microgrid.geojson import read_feature_collection, to_feature_collection
+from microgrid.io.geojson import read_feature_collection, to_feature_collection
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")

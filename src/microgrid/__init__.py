@@ -21,11 +21,12 @@ from .crs import (
 )
 from .edits import apply_changes
 from .errors import InfeasibleError, InputError, InternalError, MicrogridError
-from .inputs import estimate_households, read_layer
+from .inputs import estimate_households
+from .io import read_layer
+from .io.osm import OSMLayers, from_osm
 from .ledger import ledger_table, write_ledger
 from .locate import locate
 from .options import Level, PartitionOptions  # noqa: I001
-from .osm import OSMLayers, from_osm
 from .partition import partition  # last: binds the function over the subpackage of the same name
 from .plan import Plan, ValidationReport, read_plan
 from .repair import RepairResult, repair

@@ -28,34 +28,21 @@ _CRS_HELP = ("CRS of inputs that carry none: an EPSG code (EPSG:4326 lon/lat, EP
 
 def _layer_or_none(path: str | None, layer: str):
     """``path#layer`` when the file has that layer, else None."""
+    from .errors import InputError
+    from .io import list_layers
+
     if path is None:
         return None
-    import pyogrio
-
     try:
-        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-    except Exception:
+        names = list_layers(path)
+    except InputError:
         return None
     return f"{path}#{layer}" if layer in names else None
 
 
-def _list_layers(path: str) -> list[str]:
-    """Layer names of a file; InputError when it is not readable geodata."""
-    import pyogrio
-
-    from .errors import InputError
-
-    try:
-        return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-    except Exception as exc:  # GDAL raises several types for files it cannot open
-        raise InputError(f"cannot read {path} as geodata ({type(exc).__name__}: "
-                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'}); check the file "
-                         "is a complete GeoPackage, GeoJSON, Shapefile or GeoParquet") from None
-
-
 def _check_out(path, a, inputs, what: str = "--out", folder: bool = False) -> Path:
     """``path`` as a Path, after checking it replaces nothing without ``--overwrite`` and is no input."""
-    from .plan import check_target
+    from .io import check_target
 
     return check_target(path, overwrite=getattr(a, "overwrite", False), inputs=inputs, what=what,
                         empty_folder_ok=folder)
@@ -423,8 +410,9 @@ def _parser_serve(add) -> None:
 def _cmd_partition(a) -> int:
     from .errors import InputError
     from .inputs import estimate_households
+    from .io import list_layers
+    from .io.registers import is_register
     from .partition import partition
-    from .registers import is_register
 
     single = (".shp", ".geojson", ".json", ".parquet")  # one-layer files: the households, with --boundary
     if a.input and (is_register(a.input) or (a.boundary and Path(a.input).suffix.lower() in single)):
@@ -434,7 +422,7 @@ def _cmd_partition(a) -> int:
     buildings = a.buildings
     if a.input:
         if Path(a.input).exists():
-            _list_layers(a.input)  # an unreadable file is an error of its own, not "no layers"
+            list_layers(a.input)  # an unreadable file is an error of its own, not "no layers"
         hh = hh or _layer_or_none(a.input, "households")
         if hh is None and buildings is None:
             buildings = _layer_or_none(a.input, "buildings")
@@ -453,8 +441,7 @@ def _cmd_partition(a) -> int:
     if hh is None or bnd is None:
         raise InputError("give households (--households or --buildings) and a boundary (--boundary), "
                          "or one GeoPackage with layers households and boundary")
-    from .plan import plan_targets
-    from .postgis import is_db_url
+    from .io import is_db_url, plan_targets
 
     inputs = [a.input, a.households, a.buildings, a.boundary, a.barriers, a.landmarks, a.parents]
     out = a.out if is_db_url(a.out) else Path(a.out)  # a database URL is no path: keep its "//"
@@ -560,7 +547,7 @@ def _audit_basis(a, grids, hh, assignment):
     With separate layers and no --assignment-col, a household column whose values are grid ids is the
     assignment (said on the console), so validate and repair audit alike.
     """
-    from .inputs import read_layer
+    from .io import read_layer
 
     hh, grids = _read_input(a, hh, "households"), _read_input(a, grids, "grids")
     if a.assignment_col is None and not a.plan and hh is not None:
@@ -579,7 +566,7 @@ def _cmd_validate(a) -> int:
     grids, hh, bnd, bar, assignment = _plan_layers(a)
     if grids is None or hh is None or bnd is None:
         raise InputError("give --grids, --households and --boundary, or a plan file")
-    from .inputs import read_layer
+    from .io import read_layer
 
     inputs = [a.plan, grids, hh, bnd, bar]
     if a.json:
@@ -603,7 +590,7 @@ def _cmd_validate(a) -> int:
         from .viz import save_map
 
         save_map(rep, read_layer(grids, what="grids"), a.map,
-                 households=read_layer(hh, what="households"))
+                 households=read_layer(hh, what="households"), overwrite=a.overwrite)
     print(rep.summary())
     print(f"audit: {how}")
     shown = 20
@@ -636,7 +623,7 @@ def _guess_assignment(hh, grids, grid_id_col: str) -> str | None:
 
 def _cmd_repair(a) -> int:
     from .errors import InputError
-    from .plan import atomic_write
+    from .io import write_gpkg
     from .repair import repair
 
     grids, hh, bnd, _, assignment = _plan_layers(a)
@@ -652,19 +639,14 @@ def _cmd_repair(a) -> int:
                  persons_col=a.persons_col, assignment_col=assignment, min_persons=a.min_persons,
                  max_persons=a.max_persons, crs=a.crs)
 
-    def write(tmp):
-        res.grids.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio")
-        if res.households is not None:
-            res.households.to_file(tmp, layer="households", driver="GPKG", engine="pyogrio")
-        bl = read_boundary(bnd, res.grids.crs)
-        bl.to_file(tmp, layer="boundary", driver="GPKG", engine="pyogrio")
-        if len(res.changes):
-            ch = res.changes.copy()
-            for c in ("from_grid", "grid_id", "household_id"):  # ids keep their type; missing stays missing
-                ch[c] = _id_column(ch[c])
-            ch.to_crs(res.grids.crs).to_file(tmp, layer="changes", driver="GPKG", engine="pyogrio")
-
-    atomic_write(out, write, a.overwrite)
+    changes = None
+    if len(res.changes):
+        changes = res.changes.copy()
+        for c in ("from_grid", "grid_id", "household_id"):  # ids keep their type; missing stays missing
+            changes[c] = _id_column(changes[c])
+        changes = changes.to_crs(res.grids.crs)
+    write_gpkg(out, {"grids": res.grids, "households": res.households,
+                     "boundary": read_boundary(bnd, res.grids.crs), "changes": changes}, overwrite=a.overwrite)
     print(res.summary())
     shown = 20
     for r in res.changes.head(shown).itertuples():
@@ -698,7 +680,7 @@ def _id_column(col):
 
 
 def read_boundary(src, crs):
-    from .inputs import read_layer
+    from .io import read_layer
 
     b = read_layer(src, what="boundary")
     return b.set_crs(crs) if b.crs is None else b.to_crs(crs)
@@ -706,16 +688,14 @@ def read_boundary(src, crs):
 
 def _cmd_ledger(a) -> int:
     from .errors import InputError
-    from .inputs import read_layer
+    from .io import list_layers, read_layer
     from .ledger import write_ledger
 
     if not Path(a.plan).exists():
         raise InputError(f"plan file not found: {a.plan}")
-    import pyogrio
-
     _check_out(a.out, a, [a.plan], folder=not Path(a.out).suffix)
     divided = None
-    if "divided_sites" in pyogrio.list_layers(a.plan)[:, 0]:
+    if "divided_sites" in list_layers(a.plan, what="plan"):
         divided = read_layer(a.plan, layer="divided_sites", what="divided sites")
     paths = write_ledger(read_layer(a.plan, layer="grids", what="grids"),
                          read_layer(a.plan, layer="households", what="households"), a.out,
@@ -726,9 +706,7 @@ def _cmd_ledger(a) -> int:
 
 def _cmd_repartition(a) -> int:
     from .errors import InputError
-    from .inputs import read_layer
-    from .plan import plan_targets
-    from .postgis import is_db_url
+    from .io import is_db_url, plan_targets, read_layer
     from .repartition import repartition
 
     a.plan = a.plan or a.plan_opt
@@ -795,7 +773,7 @@ def _cmd_staff(a) -> int:
     for r in t.shortfalls.itertuples():
         print(f"  grid {r.grid_id}: {r.missing} {r.role}(s) missing")
     if a.out:
-        from .plan import atomic_write
+        from .io import atomic_write
 
         atomic_write(Path(a.out), lambda tmp: t.members.to_csv(tmp, index=False, encoding="utf-8-sig"),
                       a.overwrite)
@@ -808,7 +786,7 @@ def _cmd_map(a) -> int:
     out = _check_out(a.out, a, [a.plan])
     plan = plan_from_file(a.plan)
     save_plan_map(plan, out, basemap=a.basemap, tianditu_key=a.tianditu_key, labels=a.labels,
-                  households=True if a.households else None)
+                  households=True if a.households else None, overwrite=a.overwrite)
     print(f"wrote {out}: {plan.n_grids} grids" + ("" if plan.report is None or plan.report.ok
                                                   else f", {len(plan.report.errors)} errors shown in red"))
     return EXIT_OK
@@ -851,16 +829,16 @@ def _read_input(a, src, what: str):
 
     Other paths are passed on as they are, for the library to read (its messages name the file).
     """
-    from .inputs import _split_layer
-    from .registers import is_register
+    from .io import split_layer
+    from .io.registers import is_register
 
     if src is None or not isinstance(src, str):
         return src
     enc = getattr(a, "encoding", None)
-    path = _split_layer(src)[0]
+    path = split_layer(src)[0]
     if not is_register(path) and (enc is None or not path.lower().endswith((".shp", ".dbf"))):
         return src
-    from .inputs import read_layer
+    from .io import read_layer
 
     return read_layer(src, what=what, encoding=enc, x_col=getattr(a, "x_col", None),
                       y_col=getattr(a, "y_col", None), crs=getattr(a, "crs", None))

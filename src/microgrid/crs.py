@@ -718,7 +718,7 @@ def layer_to_wgs84(src, system, *, what: str = "layer", crs=None):
     >>> gdf.crs.to_epsg(), round(p.x, 6), round(p.y, 6)
     (4326, 116.404, 39.915)
     """
-    from .inputs import read_layer
+    from .io import read_layer
 
     gdf = read_layer(src, what=what)
     if gdf is None:

@@ -16,7 +16,7 @@ import pandas as pd
 import shapely
 
 from .errors import InputError
-from .inputs import read_layer
+from .io import read_layer
 from .plan import Plan
 
 if TYPE_CHECKING:

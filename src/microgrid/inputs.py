@@ -7,10 +7,7 @@ layer at once, each naming the offending ids and the fix.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, overload
 
 import geopandas as gpd
 import numpy as np
@@ -20,10 +17,9 @@ import shapely
 
 from .crs import check_crs, metric_crs_for
 from .errors import InputError, ids_preview
-from .postgis import is_db_url
+from .io import read_layer
 
 __all__ = [
-    "read_layer",
     "prepare_inputs",
     "estimate_households",
     "Inputs",
@@ -107,162 +103,6 @@ def input_digests(inp: Inputs) -> dict:
     if inp.landmarks is not None and len(inp.landmarks):
         out["landmarks"] = digest(*geoms(inp.landmarks.geometry.to_numpy()))
     return out
-
-
-# ---------------------------------------------------------------- reading
-
-
-def _split_layer(src: str | os.PathLike) -> tuple[str, str | None]:
-    s = os.fspath(src)
-    if "#" in s and not Path(s).exists():
-        path, layer = s.rsplit("#", 1)
-        return path, layer or None
-    return s, None
-
-
-@overload
-def read_layer(
-    src: None, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
-    x_col: str | None = None, y_col: str | None = None, crs=None,
-) -> None: ...
-
-
-@overload
-def read_layer(
-    src: Any, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
-    x_col: str | None = None, y_col: str | None = None, crs=None,
-) -> gpd.GeoDataFrame: ...
-
-
-def read_layer(
-    src, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
-    x_col: str | None = None, y_col: str | None = None, crs=None,
-) -> gpd.GeoDataFrame | None:
-    """Read ``src`` into a GeoDataFrame.
-
-    Parameters
-    ----------
-    src : GeoDataFrame, GeoSeries, shapely geometry, path, database URL or None
-        A path may name a layer after ``#`` (``"village.gpkg#roads"``). Any
-        format GDAL/OGR reads works (GeoPackage, GeoJSON, Shapefile,
-        GeoParquet by its ``.parquet`` suffix). A PostGIS table is read from
-        ``"postgresql://USER:PASSWORD@HOST:PORT/DB#SCHEMA.TABLE"`` (see
-        :func:`microgrid.postgis.read_table`; needs ``microgrid[postgis]``).
-        A ``.csv`` or ``.xlsx`` register (one row per household with
-        coordinate columns) is read by :func:`microgrid.registers.read_register`.
-    layer : str, optional
-        Layer (or database table) to read; overrides a ``#layer`` suffix.
-    what : str
-        Name of the input, used in error messages.
-    encoding : str, optional
-        Text encoding of a Shapefile's ``.dbf`` or a CSV (e.g. ``"GBK"``);
-        GeoPackage, GeoJSON and GeoParquet are UTF-8 by their specs and
-        read as such.
-        By default a Shapefile without ``.cpg`` whose text reads garbled
-        (GBK read as Latin-1) is re-read as GB18030 or UTF-8, whichever its
-        bytes are; text that is garbled either way raises InputError.
-    x_col, y_col, crs : optional
-        Coordinate columns and their CRS for a CSV/XLSX register (default:
-        columns named 经度/纬度, lon/lat, x/y, ...; EPSG:4326 for lon/lat in
-        China's range).
-
-    Returns
-    -------
-    GeoDataFrame or None
-        A copy: the caller's data is never modified. ``None`` for ``None``.
-
-    Raises
-    ------
-    InputError
-        When the file (or database table) is missing, unreadable, or not geodata.
-
-    Examples
-    --------
-    >>> import microgrid, pathlib, tempfile
-    >>> hh, bnd, roads, marks = microgrid.samples.make_village(300, seed=1)
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> path = pathlib.Path(tmp.name) / "village.gpkg"
-    >>> roads.to_file(path, layer="roads")
-    >>> lines = read_layer(f"{path}#roads")
-    >>> len(lines), lines.crs.to_epsg(), list(lines.columns)
-    (8, 32650, ['kind', 'name', 'geometry'])
-    >>> read_layer(f"{path}#houses", what="households")  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    microgrid.errors.InputError: households: ...village.gpkg has no layer 'houses'; its layers are roads; ...
-    >>> tmp.cleanup()
-    """
-    if src is None:
-        return None
-    if isinstance(src, gpd.GeoDataFrame):
-        return src.copy()
-    if isinstance(src, gpd.GeoSeries):
-        return gpd.GeoDataFrame(geometry=src.copy())
-    if isinstance(src, shapely.Geometry):
-        # a bare geometry carries no CRS: callers give it the CRS of the main layer
-        gdf = gpd.GeoDataFrame(geometry=[src], crs=None)
-        gdf.attrs["bare_geometry"] = True
-        return gdf
-    if isinstance(src, pd.DataFrame):
-        raise InputError(
-            f"{what}: got a pandas DataFrame without geometry; build a GeoDataFrame "
-            "first, e.g. geopandas.GeoDataFrame(df, geometry=geopandas.points_from_xy(df.x, df.y), crs=...)"
-        )
-    if not isinstance(src, (str, os.PathLike)):
-        raise InputError(
-            f"{what}: expected a GeoDataFrame, a shapely geometry or a file path, "
-            f"got {type(src).__name__}"
-        )
-    if isinstance(src, str) and is_db_url(src):
-        from .postgis import read_table
-
-        return read_table(src, table=layer, what=what)
-    from .registers import fix_shapefile_text, is_register, read_register
-
-    if is_register(_split_layer(src)[0]):
-        return read_register(src, what=what, x_col=x_col, y_col=y_col, crs=crs, encoding=encoding, sheet=layer)
-    path, suffix_layer = _split_layer(src)
-    layer = layer or suffix_layer
-    if not Path(path).exists():
-        raise InputError(f"{what}: file not found: {path}")
-    try:
-        if path.lower().endswith((".parquet", ".geoparquet")):
-            gdf = gpd.read_parquet(path)
-        else:
-            import pyogrio
-
-            if layer is not None and not path.lower().endswith((".shp", ".geojson", ".json", ".csv")):
-                names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-                if layer not in names:
-                    raise InputError(f"{what}: {path} has no layer {layer!r}; its layers are "
-                                     f"{', '.join(names) or '(none)'}; name one as {path}#LAYER")
-            if layer is None:
-                layers = pyogrio.list_layers(path)
-                if len(layers) > 1:
-                    names = [str(n) for n in layers[:, 0]]
-                    if what in names:
-                        layer = what
-                    else:
-                        raise InputError(
-                            f"{what}: {path} has {len(names)} layers ({', '.join(names)}); "
-                            f"name one as {path}#LAYER"
-                        )
-            if encoding is not None and path.lower().endswith((".shp", ".dbf")):  # others are UTF-8 by spec
-                gdf = gpd.read_file(path, layer=layer, engine="pyogrio", encoding=encoding)
-            else:
-                gdf = fix_shapefile_text(gpd.read_file(path, layer=layer, engine="pyogrio"), path, layer,
-                                         what=what)
-    except InputError:
-        raise
-    except Exception as exc:  # pyogrio/GDAL/arrow raise many types for bad files
-        raise InputError(
-            f"{what}: cannot read {path}{'#' + layer if layer else ''} as geodata "
-            f"({type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'}); "
-            "check the file is a complete GeoPackage, GeoJSON, Shapefile or GeoParquet"
-        ) from None
-    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry is None:
-        raise InputError(f"{what}: {path} has no geometry column")
-    return gdf
 
 
 # ---------------------------------------------------------------- checks
@@ -658,7 +498,7 @@ def prepare_inputs(
         raise InputError("households are required")
     # a Shapefile (.dbf) keeps 10 characters of a field name: household_id is household_ (GDAL), or hh_id
     # (a plan written by microgrid, SHP_FIELDS)
-    from .plan import SHP_FIELDS
+    from .io import SHP_FIELDS
 
     for short in (id_col[:10], SHP_FIELDS.get(id_col)):
         if id_col not in hh_raw.columns and len(id_col) > 10 and short in hh_raw.columns:

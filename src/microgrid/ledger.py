@@ -161,7 +161,7 @@ def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", overwr
     ['ledger.csv', '000000000000001.csv', '000000000000002.csv', '000000000000003.csv']
     >>> tmp.cleanup()
     """
-    from .plan import atomic_write, check_target
+    from .io import atomic_write, check_target
 
     out = Path(out)
     if out.suffix and out.suffix.lower() != ".xlsx":

@@ -8,7 +8,8 @@ import pandas as pd
 import shapely
 
 from .errors import InputError
-from .inputs import adopt_crs, read_layer
+from .inputs import adopt_crs
+from .io import read_layer
 
 __all__ = ["locate"]
 

@@ -1,10 +1,8 @@
-"""Result types: Plan and ValidationReport, and writing/reading plans."""
+"""Result types: Plan and ValidationReport (reading and writing go through :mod:`microgrid.io`)."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +13,7 @@ import pandas as pd
 
 from .errors import InputError
 
-__all__ = ["Plan", "ValidationReport", "read_plan", "check_target", "plan_targets", "jsonable", "atomic_write",
-           "SHP_FIELDS"]
+__all__ = ["Plan", "ValidationReport", "read_plan", "jsonable"]
 
 _SEVERITIES = ("error", "flagged", "warning")
 
@@ -124,6 +121,8 @@ class ValidationReport:
         """
         text = json.dumps(self.to_dict(), ensure_ascii=False, indent=kw.pop("indent", 2), **kw)
         if path is not None:
+            from .io import atomic_write
+
             atomic_write(Path(path), lambda tmp: Path(tmp).write_text(text, encoding="utf-8"), overwrite)
         return text
 
@@ -168,112 +167,6 @@ class ValidationReport:
 
     def __repr__(self) -> str:
         return f"<ValidationReport ok={self.ok} violations={len(self.violations)}>"
-
-
-def _file_of(src):
-    """The file path of an input spec (``path`` or ``path#layer``), or None for data, URLs and None."""
-    if src is None or not isinstance(src, (str, os.PathLike)):
-        return None
-    s = os.fspath(src)
-    if "://" in s:
-        return None
-    if "#" in s and not Path(s).exists():
-        s = s.rsplit("#", 1)[0]
-    return Path(s)
-
-
-def _same_path(a: Path, b: Path) -> bool:
-    try:
-        if a.exists() and b.exists():
-            return os.path.samefile(a, b)
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "output",
-                 empty_folder_ok: bool = False) -> Path:
-    """Check that writing ``target`` replaces nothing it should not; returns it as a Path.
-
-    Every write of microgrid (plans, reports, ledgers, maps, CLI outputs)
-    goes through this check first.
-
-    Parameters
-    ----------
-    target : path
-        The file or folder about to be written.
-    overwrite : bool
-        Whether an existing ``target`` may be replaced.
-    inputs : iterable
-        Input files (``path`` or ``path#layer``; data and URLs are skipped):
-        ``target`` may never be one of them, even with ``overwrite``.
-    what : str
-        Name of the output in messages (e.g. ``"--report"``).
-    empty_folder_ok : bool
-        An existing empty folder counts as free (for outputs that are folders).
-
-    Raises
-    ------
-    InputError
-        ``target`` is one of ``inputs``, or exists and ``overwrite`` is False.
-
-    Examples
-    --------
-    >>> import pathlib, tempfile
-    >>> tmp = tempfile.TemporaryDirectory()
-    >>> f = pathlib.Path(tmp.name) / "report.json"
-    >>> _ = f.write_text("{}")
-    >>> check_target(f)  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    microgrid.errors.InputError: ...report.json exists; pass overwrite=True (CLI: --overwrite) to replace it
-    >>> check_target(f, overwrite=True, inputs=[f"{f}#layer"])  # doctest: +ELLIPSIS
-    Traceback (most recent call last):
-    ...
-    microgrid.errors.InputError: output ...report.json is one of the inputs; write to another file
-    >>> tmp.cleanup()
-    """
-    target = Path(target)
-    for src in inputs:
-        path = _file_of(src)
-        if path is not None and _same_path(target, path):
-            raise InputError(f"{what} {target} is one of the inputs; write to another file")
-    free = empty_folder_ok and target.is_dir() and not target.is_symlink() and not any(target.iterdir())
-    if (target.exists() or target.is_symlink()) and not overwrite and not free:
-        raise InputError(f"{target} exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    return target
-
-
-def atomic_write(target: Path, write, overwrite: bool):
-    """Write a file by ``write(tmp)`` to a temporary name beside ``target`` and rename it into place.
-
-    An interrupted write never leaves a partial file; ``target`` is checked by
-    :func:`check_target` first (never replaced without ``overwrite``).
-    """
-    target = check_target(target, overwrite=overwrite)
-    if target.is_dir():
-        raise InputError(f"{target} is a folder; give a file name to write to")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if target.suffix.lower() == ".shp":  # several sidecar files: write them in a temporary folder
-        tmpdir = Path(tempfile.mkdtemp(prefix=f".{target.stem}.", dir=target.parent))
-        try:
-            write(str(tmpdir / target.name))
-            for f in sorted(tmpdir.iterdir()):
-                os.replace(f, target.with_suffix(f.suffix))
-        finally:
-            for f in tmpdir.iterdir():
-                f.unlink()
-            tmpdir.rmdir()
-        return
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 @dataclass(frozen=True)
@@ -395,64 +288,16 @@ class Plan:
         with ``overwrite=True``.
 
         A PostgreSQL URL writes PostGIS tables in one transaction (needs
-        ``microgrid[postgis]``; see :func:`microgrid.postgis.write_plan`):
+        ``microgrid[postgis]``; see :func:`microgrid.io.postgis.write_plan`):
         ``"postgresql://USER:PASSWORD@HOST:PORT/DB#plan_"`` writes
         ``plan_grids``, ``plan_households``, ``plan_boundary``,
         ``plan_barriers`` and each extra layer in schema ``public``;
         ``"...#SCHEMA.plan_"`` writes them in ``SCHEMA``. The returned list
         then holds ``URL#SCHEMA.TABLE`` strings.
         """
-        from .postgis import db_url_of
+        from .io import write_plan
 
-        url = db_url_of(path)
-        if url is not None:
-            from .postgis import write_plan
-
-            return write_plan(self, url, overwrite=overwrite)
-        path = Path(path)
-        suffix = path.suffix.lower()
-        targets = plan_targets(path)
-        grids = self.grids.copy()
-        grids["flag_reason"] = grids["flag_reason"].astype(str)
-        hh = self.households
-        if suffix in ("", ".gpkg"):
-            path = targets[0]
-
-            meta = {"layer_metadata": {"coord_system": self.coord_system}} if self.coord_system else {}
-
-            def write(tmp):
-                grids.to_file(tmp, layer="grids", driver="GPKG", engine="pyogrio", **meta)
-                hh.to_file(tmp, layer="households", driver="GPKG", engine="pyogrio", **meta)
-                if self.boundary is not None:
-                    self.boundary.to_file(tmp, layer="boundary", driver="GPKG", engine="pyogrio", **meta)
-                if self.barriers is not None and len(self.barriers):
-                    self.barriers.to_file(tmp, layer="barriers", driver="GPKG", engine="pyogrio")
-                for name, layer in self.layers.items():
-                    lay = layer.copy()
-                    if "flag_reason" in lay.columns:
-                        lay["flag_reason"] = lay["flag_reason"].astype(str)
-                    lay.to_file(tmp, layer=name, driver="GPKG", engine="pyogrio")
-                import pyogrio
-
-                pyogrio.write_dataframe(self.info_table(), tmp, layer="plan_info", driver="GPKG")
-
-            atomic_write(path, write, overwrite)
-            return [path]
-        out = []
-        extra = [(path.with_name(f"{path.stem}_{n}{path.suffix}"), lay) for n, lay in self.layers.items()
-                 if n == "divided_sites" or suffix == ".parquet"]
-        for target, gdf in [*zip(targets, (grids, hh)), *extra]:
-            if suffix == ".parquet":
-                atomic_write(target, lambda tmp, g=gdf: g.to_parquet(tmp), overwrite)
-            elif suffix == ".shp":  # short field names, text in UTF-8 with a .cpg naming it
-                short = shapefile_columns(gdf)
-                atomic_write(target, lambda tmp, g=short: g.to_file(
-                    tmp, driver="ESRI Shapefile", engine="pyogrio", encoding="UTF-8"), overwrite)
-            else:
-                drv = _PLAN_DRIVERS[suffix]
-                atomic_write(target, lambda tmp, g=gdf, d=drv: g.to_file(tmp, driver=d, engine="pyogrio"), overwrite)
-            out.append(target)
-        return out
+        return write_plan(self, path, overwrite=overwrite)
 
     def info_table(self) -> pd.DataFrame:
         """How the plan was made, as ``key``/``value`` (JSON) rows: what a plan file stores in ``plan_info``.
@@ -498,87 +343,8 @@ class Plan:
         return f"<Plan grids={len(self.grids)} households={len(self.households)} ok={self.report.ok}>"
 
 
-#: Field names a plan takes in a Shapefile, whose .dbf keeps 10 characters of a name.
-#: Any other name longer than 10 characters is cut to 10 (made unique with a digit).
-SHP_FIELDS: dict[str, str] = {
-    "household_id": "hh_id",
-    "flag_reason": "flag_why",
-    "online_share": "online",
-    "polsby_popper": "polsby",
-    "min_persons": "min_pers",
-    "max_persons": "max_pers",
-    "coord_system": "coord_sys",
-    "parent_code": "par_code",
-    "grid_code": "grid_code",
-    "household_ids": "hh_ids",
-}
-
-
-def shapefile_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """``gdf`` with field names that fit a Shapefile (:data:`SHP_FIELDS`; others cut to 10 characters).
-
-    Examples
-    --------
-    >>> import shapely
-    >>> g = gpd.GeoDataFrame({"household_id": ["a"], "polsby_popper": [0.5], "long_name_one": [1],
-    ...                       "long_name_two": [2]}, geometry=[shapely.Point(0, 0)])
-    >>> list(shapefile_columns(g).columns)
-    ['hh_id', 'polsby', 'long_name_', 'long_nam_1', 'geometry']
-    """
-    geom = gdf.geometry.name
-    taken = {str(c) for c in gdf.columns if c != geom and len(str(c)) <= 10 and str(c) not in SHP_FIELDS}
-    names = {}
-    for c in gdf.columns:
-        if c == geom:
-            continue
-        c = str(c)
-        new = SHP_FIELDS.get(c, c)
-        if len(new) > 10 or (new != c and new in taken):
-            base, k = new[:10], 0
-            new = base
-            while new in taken:
-                k += 1
-                new = f"{base[:10 - len(str(k)) - 1]}_{k}"
-        if new != c:
-            names[c] = new
-        taken.add(new)
-    out = gdf.rename(columns=names)
-    for c in out.columns:  # a Shapefile has no boolean field: write 0/1
-        if c != geom and out[c].dtype == bool:
-            out[c] = out[c].astype("int32")
-    return out
-
-
 #: Lon/lat systems a plan may be written in besides WGS84, as the summary names them.
 _SYSTEM_NAMES = {"gcj02": "GCJ-02 (Amap/Gaode, Tencent)", "bd09": "BD-09 (Baidu)"}
-
-_PLAN_DRIVERS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "ESRI Shapefile", ".parquet": None}
-
-
-def plan_targets(path) -> list[Path]:
-    """The files :meth:`Plan.to_file` writes for ``path`` (not for a database URL).
-
-    ``X`` or ``X.gpkg``: ``[X.gpkg]``; ``X.geojson``, ``X.shp`` or
-    ``X.parquet``: ``[X_grids.<suffix>, X_households.<suffix>]``.
-
-    Raises
-    ------
-    InputError
-        For any other suffix.
-
-    Examples
-    --------
-    >>> [p.name for p in plan_targets("out/plan.shp")]
-    ['plan_grids.shp', 'plan_households.shp']
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in ("", ".gpkg"):
-        return [path.with_suffix(".gpkg")]
-    if suffix not in _PLAN_DRIVERS:
-        raise InputError(f"unknown plan format {suffix!r}; use .gpkg, .geojson, .shp or .parquet")
-    return [path.with_name(f"{path.stem}_{name}{path.suffix}") for name in ("grids", "households")]
-
 
 def read_plan(path) -> Plan:
     """Open a saved plan as a :class:`Plan`: plot, explore, validate, repartition or write it again.
@@ -612,44 +378,9 @@ def read_plan(path) -> Plan:
     (3, 300, True, True)
     >>> tmp.cleanup()
     """
-    from .postgis import db_url_of
+    from .io import read_plan_layers
 
-    url = db_url_of(path)
-    if url is not None:
-        from .postgis import read_plan_layers
-
-        frames = read_plan_layers(url)
-        info: dict = {}
-    else:
-        frames, info = _read_plan_file(path)
-    return _plan_from_layers(frames, info)
-
-
-def _read_plan_file(path) -> tuple[dict, dict]:
-    """The layers of a plan GeoPackage by name, and its ``plan_info`` (decoded)."""
-    import pyogrio
-
-    from .inputs import read_layer
-
-    if not Path(path).exists():
-        raise InputError(f"plan file not found: {path}")
-    try:
-        names = [str(n) for n in pyogrio.list_layers(path)[:, 0]]
-    except Exception as exc:  # not a GeoPackage GDAL can read
-        raise InputError(f"cannot read the plan file {path}: {exc}") from None
-    for need in ("grids", "households"):
-        if need not in names:
-            raise InputError(f"{path} is not a plan: it has no {need!r} layer (layers: {', '.join(names)})")
-    info = {}
-    if "plan_info" in names:
-        t = pyogrio.read_dataframe(path, layer="plan_info")
-        for k, v in zip(t["key"], t["value"]):
-            try:
-                info[str(k)] = json.loads(v)
-            except (TypeError, ValueError):
-                raise InputError(f"{path}: plan_info row {k!r} is not JSON; the file was edited by hand?") from None
-    frames = {n: read_layer(path, layer=n, what=n) for n in names if n != "plan_info"}
-    return frames, info
+    return _plan_from_layers(*read_plan_layers(path))
 
 
 def _plan_from_layers(frames: dict, info: dict) -> Plan:

@@ -39,7 +39,8 @@ from scipy.sparse.csgraph import connected_components
 
 from .crs import metric_crs_for
 from .errors import InputError
-from .inputs import adopt_crs, read_layer
+from .inputs import adopt_crs
+from .io import read_layer
 from .plan import ValidationReport
 from .validate import check_invariants, validate
 

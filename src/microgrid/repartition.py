@@ -28,7 +28,8 @@ import shapely
 
 from .errors import InfeasibleError, InputError, InternalError, ids_preview
 from .graph import UnitGraph
-from .inputs import Inputs, prepare_inputs, read_layer
+from .inputs import Inputs, prepare_inputs
+from .io import read_layer
 from .naming import grid_codes
 from .partition.flags import Cause
 from .partition.levels import chunk_steps, connect_units, site_columns, units_and_graph

@@ -239,7 +239,7 @@ class _Collection(BaseModel):
     """What a request's FeatureCollection is checked for here; each feature is checked as it is read.
 
     Validating every feature with the :class:`Feature` model costs ~30 us a
-    feature (10 s for a maximal body); :func:`microgrid.geojson.read_feature_collection`
+    feature (10 s for a maximal body); :func:`microgrid.io.geojson.read_feature_collection`
     checks the same and names the features at fault.
     """
 
@@ -425,7 +425,7 @@ def _need_scalars(layer, what: str, cols) -> None:
 
 
 def _job_partition(p: dict) -> dict:
-    from .geojson import plan_to_geojson, read_feature_collection
+    from .io.geojson import plan_to_geojson, read_feature_collection
     from .partition import partition
 
     crs = p.get("crs")
@@ -442,7 +442,7 @@ def _job_partition(p: dict) -> dict:
 
 
 def _job_validate(p: dict) -> dict:
-    from .geojson import read_feature_collection
+    from .io.geojson import read_feature_collection
     from .validate import validate
 
     crs = p.get("crs")
@@ -509,7 +509,7 @@ def _check_plan(old, lo: int, hi: int) -> None:
 
 
 def _job_repartition(p: dict) -> dict:
-    from .geojson import plan_to_geojson, read_feature_collection
+    from .io.geojson import plan_to_geojson, read_feature_collection
     from .plan import Plan, jsonable
     from .repartition import repartition
 
@@ -568,7 +568,7 @@ def _job_locate(p: dict) -> dict:
     import pandas as pd
 
     from .errors import ids_preview
-    from .geojson import read_feature_collection
+    from .io.geojson import read_feature_collection
     from .locate import locate
     from .plan import jsonable
 
@@ -603,7 +603,7 @@ def _job_locate(p: dict) -> dict:
 def _job_changes(p: dict) -> dict:
     """``/v1/changes``: the plan's households after the change list, re-partitioned as ``/v1/repartition``."""
     from .edits import apply_changes
-    from .geojson import plan_to_geojson, read_feature_collection
+    from .io.geojson import plan_to_geojson, read_feature_collection
     from .plan import Plan, jsonable
 
     crs = p.get("crs")
@@ -793,7 +793,7 @@ def _context():
             os.environ.setdefault(var, "1")
         if method == "forkserver":
             _CTX.set_forkserver_preload(["microgrid.service", "microgrid.partition", "microgrid.validate",
-                                         "microgrid.repartition", "microgrid.locate", "microgrid.geojson"])
+                                         "microgrid.repartition", "microgrid.locate", "microgrid.io.geojson"])
     return _CTX
 
 

@@ -19,7 +19,7 @@ from scipy.optimize import linear_sum_assignment
 
 from .crs import metric_crs_for
 from .errors import InputError
-from .inputs import read_layer
+from .io import read_layer
 
 __all__ = ["assign_teams", "Teams", "DEFAULT_COMPOSITION"]
 

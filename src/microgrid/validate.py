@@ -16,7 +16,8 @@ import shapely
 
 from .crs import metric_crs_for
 from .errors import InputError
-from .inputs import adopt_crs, read_layer
+from .inputs import adopt_crs
+from .io import read_layer
 from .plan import ValidationReport
 
 __all__ = ["validate", "grid_metrics", "ONLINE_TOLERANCE"]

@@ -1081,7 +1081,7 @@ def plot_report(report, grids, households=None, *, barriers=None, boundary=None,
         bnd.boundary.plot(ax=ax, color=BOUNDARY_COLOR, linewidth=1.6, zorder=2.6)
         handles.append(Line2D([], [], color=BOUNDARY_COLOR, linewidth=1.6, label="boundary"))
     if barriers is not None:
-        from .inputs import read_layer
+        from .io import read_layer
 
         _draw_barriers(ax, _to(read_layer(barriers, what="barriers"), crs), handles)
     if households is not None and len(households):
@@ -1119,7 +1119,7 @@ def explore_report(report, grids, households=None, *, barriers=None, boundary=No
     basemap = _basemap_of(basemap, tianditu_key, tiles)
     crs = report.violations.crs if report.violations.crs is not None else grids.crs
     if basemap == "amap":
-        from .inputs import read_layer
+        from .io import read_layer
 
         report = dataclasses.replace(report, violations=_display_frame(report.violations, basemap))
         grids = _display_frame(_to(grids, crs), basemap)
@@ -1164,7 +1164,7 @@ def explore_report(report, grids, households=None, *, barriers=None, boundary=No
                        style_function=lambda f: {"color": BOUNDARY_COLOR, "weight": 3, "fill": False}).add_to(m)
         legend.append(("line", BOUNDARY_COLOR, "boundary"))
     if barriers is not None:
-        from .inputs import read_layer
+        from .io import read_layer
 
         _folium_barriers(m, read_layer(barriers, what="barriers"), legend)
     if households is not None and len(households):
@@ -1176,28 +1176,50 @@ def explore_report(report, grids, households=None, *, barriers=None, boundary=No
 
 
 def save_map(report, grids, path, households=None, *, basemap: str = "none", tianditu_key: str | None = None,
-             **kw) -> Path:
-    """Write a report map to ``path``: ``.png`` (matplotlib) or ``.html`` (folium, self-contained).
+             overwrite: bool = False, **kw) -> Path:
+    """Write a report map to ``path``: ``.png``/``.svg``/``.pdf`` (matplotlib) or ``.html`` (folium, self-contained).
 
     ``basemap`` and ``tianditu_key`` are for HTML maps (see :func:`explore_plan`);
-    other keywords (``barriers``, ``boundary``) go to the map function.
+    other keywords (``barriers``, ``boundary``) go to the map function. An
+    existing file is replaced only with ``overwrite=True``.
     """
-    path = Path(path)
+    path = _map_target(path, overwrite)
     if path.suffix.lower() == ".html":
-        explore_report(report, grids, households, basemap=basemap, tianditu_key=tianditu_key, **kw).save(str(path))
-        return path
-    if path.suffix.lower() not in (".png", ".svg", ".pdf"):
-        raise MicrogridError(f"map format {path.suffix!r} not supported; use .png, .svg, .pdf or .html")
+        m = explore_report(report, grids, households, basemap=basemap, tianditu_key=tianditu_key, **kw)
+        return _write_map(path, m, overwrite)
+    _matplotlib_for_files()
+    return _write_map(path, plot_report(report, grids, households, **kw), overwrite, dpi=130)
+
+
+def _matplotlib_for_files() -> None:
+    """matplotlib, drawing off-screen unless a backend was chosen already (a map file needs no display)."""
     _optional("matplotlib", "plot")
     import matplotlib
 
     matplotlib.use("Agg", force=False)
+
+
+def _map_target(path, overwrite: bool) -> Path:
+    from .io import check_target
+
+    path = check_target(path, overwrite=overwrite)
+    if path.suffix.lower() not in (".png", ".svg", ".pdf", ".html"):
+        raise MicrogridError(f"map format {path.suffix!r} not supported; use .png, .svg, .pdf or .html")
+    return path
+
+
+def _write_map(path: Path, drawn, overwrite: bool, dpi: int = 150) -> Path:
+    """Save a folium map or a matplotlib Axes to ``path`` through a temporary file (never half-written)."""
+    from .io import atomic_write
+
+    if path.suffix.lower() == ".html":
+        return atomic_write(path, lambda tmp: drawn.save(str(tmp)), overwrite)
     import matplotlib.pyplot as plt
 
-    ax = plot_report(report, grids, households, **kw)
-    ax.figure.savefig(path, dpi=130, bbox_inches="tight")
-    plt.close(ax.figure)
-    return path
+    try:
+        return atomic_write(path, lambda tmp: drawn.figure.savefig(tmp, dpi=dpi, bbox_inches="tight"), overwrite)
+    finally:
+        plt.close(drawn.figure)
 
 
 # ---------------------------------------------------------------- maps of saved plans
@@ -1222,7 +1244,7 @@ def plan_from_file(path):
 
 
 def save_plan_map(plan, path, *, basemap: str = "none", tianditu_key: str | None = None, labels="code",
-                  households: bool | None = None) -> Path:
+                  households: bool | None = None, overwrite: bool = False) -> Path:
     """Write a map of ``plan`` (a :class:`Plan` or a plan GeoPackage path) to ``.png``/``.svg``/``.pdf`` or ``.html``.
 
     HTML maps are self-contained (Leaflet inline) and have no basemap unless
@@ -1231,25 +1253,15 @@ def save_plan_map(plan, path, *, basemap: str = "none", tianditu_key: str | None
     """
     if not hasattr(plan, "grids"):
         plan = plan_from_file(plan)
-    path = Path(path)
+    path = _map_target(path, overwrite)
     suffix = path.suffix.lower()
     if suffix == ".html":
-        explore_plan(plan, basemap=basemap, tianditu_key=tianditu_key, labels=labels,
-                     households=bool(households)).save(str(path))
-        return path
-    if suffix not in (".png", ".svg", ".pdf"):
-        raise MicrogridError(f"map format {path.suffix!r} not supported; use .png, .svg, .pdf or .html")
+        m = explore_plan(plan, basemap=basemap, tianditu_key=tianditu_key, labels=labels, households=bool(households))
+        return _write_map(path, m, overwrite)
     if basemap not in (None, "none"):
         import warnings
 
         warnings.warn(f"basemap {basemap!r} is for HTML maps; the {suffix} map has none", UserWarning, stacklevel=2)
-    _optional("matplotlib", "plot")
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    ax = plot_plan(plan, labels=labels, households=True if households is None else households)
-    ax.figure.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(ax.figure)
-    return path
+    _matplotlib_for_files()
+    return _write_map(path, plot_plan(plan, labels=labels, households=True if households is None else households),
+                      overwrite)

@@ -16,7 +16,8 @@ __all__ = ["read_parents", "units_in_parents", "parent_index_of", "PARENT_OVERLA
 
 def read_parents(parents, id_col, inp) -> gpd.GeoDataFrame:
     """Parent areas clipped to the boundary, with ids, checked (unique, overlapping by at most 1 m2)."""
-    from ..inputs import adopt_crs, read_layer
+    from ..inputs import adopt_crs
+    from ..io import read_layer
 
     p = adopt_crs(read_layer(parents, what="parents"), inp.households)
     if p.crs is None:

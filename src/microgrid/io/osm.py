@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from .errors import InputError
-from .inputs import BARRIER_RANKS
+from ..errors import InputError
+from ..inputs import BARRIER_RANKS
 
 __all__ = ["OSMLayers", "from_osm", "LANDMARK_TAGS"]
 
@@ -96,14 +96,14 @@ class OSMLayers:
         Keyword arguments go to :func:`microgrid.estimate_households`
         (``clip_to`` defaults to the boundary).
         """
-        from .inputs import estimate_households
+        from ..inputs import estimate_households
 
         kw.setdefault("clip_to", self.boundary)
         return estimate_households(self.buildings, **kw)
 
     def partition(self, households=None, **kw):
         """:func:`microgrid.partition` of these layers (households estimated from buildings unless given)."""
-        from .partition import partition
+        from ..partition import partition
 
         if households is None:
             households = self.households(seed=kw.get("seed", 0))
@@ -111,16 +111,10 @@ class OSMLayers:
 
     def to_file(self, path, *, overwrite: bool = False) -> Path:
         """Write the four layers to a GeoPackage (layers ``buildings``, ``barriers``, ``landmarks``, ``boundary``)."""
-        path = Path(path)
-        if path.exists():
-            if not overwrite:
-                raise InputError(f"{path} exists; pass overwrite=True to replace it")
-            path.unlink()
-        for name in ("buildings", "barriers", "landmarks", "boundary"):
-            gdf = getattr(self, name)
-            if len(gdf):
-                gdf.to_file(path, layer=name, driver="GPKG", engine="pyogrio")
-        return path
+        from .files import write_gpkg
+
+        return write_gpkg(path, {name: getattr(self, name) for name in ("buildings", "barriers", "landmarks", "boundary")},
+                          overwrite=overwrite)
 
     def __repr__(self) -> str:
         return (f"<OSMLayers buildings={len(self.buildings)} barriers={len(self.barriers)} "
@@ -131,7 +125,7 @@ class OSMLayers:
 
 
 def _require(module: str, what: str):
-    from ._compat import import_optional
+    from .._compat import import_optional
 
     return import_optional(module, "osm", f"reading {what}")
 
@@ -318,7 +312,7 @@ def _boundary(f, p, boundary, boundary_name, buildings, barriers) -> shapely.Geo
         if not len(src):
             raise InputError(f"{p} holds no buildings or barriers to draw a boundary around; give a boundary")
         return shapely.convex_hull(shapely.multipoints(shapely.get_coordinates(src.geometry.to_numpy())))
-    from .inputs import read_layer
+    from . import read_layer
 
     b = read_layer(boundary, what="boundary")
     if b.crs is None:

@@ -21,7 +21,7 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
-from .errors import InputError, ids_preview
+from ..errors import InputError, ids_preview
 
 __all__ = ["read_feature_collection", "to_feature_collection", "plan_to_geojson", "WGS84"]
 

@@ -23,7 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from .errors import InputError
+from ..errors import InputError
 
 __all__ = ["REGISTER_SUFFIXES", "X_NAMES", "Y_NAMES", "is_register", "read_register", "fix_shapefile_text"]
 

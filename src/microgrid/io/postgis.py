@@ -28,9 +28,9 @@ from contextlib import contextmanager
 from os import PathLike, fspath
 from typing import Any
 
-from .errors import InputError
+from ..errors import InputError
 
-__all__ = ["is_db_url", "read_table", "write_plan", "read_plan", "db_url_of", "PLAN_TABLES"]
+__all__ = ["is_db_url", "read_table", "write_plan", "read_plan_tables", "db_url_of", "mask_password", "PLAN_TABLES"]
 
 _SCHEMES = ("postgresql://", "postgresql+psycopg://", "postgres://")
 #: The tables of a plan, each written as ``{prefix}{name}``.
@@ -111,21 +111,21 @@ def mask_password(url: str) -> str:
 # ---------------------------------------------------------------- plumbing
 
 
-def _require():
-    from ._compat import import_optional
+def require_sqlalchemy():
+    from .._compat import import_optional
 
     import_optional("geoalchemy2", "postgis", "PostGIS input/output")  # to_postgis needs it
     import_optional("psycopg", "postgis", "PostGIS input/output")
     return import_optional("sqlalchemy", "postgis", "PostGIS input/output")
 
 
-def _split(url: str) -> tuple[str, str]:
+def split_url(url: str) -> tuple[str, str]:
     """``(database URL, part after #)``."""
     base, _, frag = url.partition("#")
     return base, frag.strip()
 
 
-def _cause(exc: BaseException) -> str:
+def db_cause(exc: BaseException) -> str:
     """One line saying why a database call failed, without SQL or passwords."""
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(line.strip() for line in str(orig).strip().splitlines() if line.strip()) or "no detail"
@@ -134,8 +134,8 @@ def _cause(exc: BaseException) -> str:
     return mask_password(f"{type(orig).__name__}: {text}")
 
 
-def _engine(base: str):
-    sa = _require()
+def make_engine(base: str):
+    sa = require_sqlalchemy()
     from sqlalchemy.engine import make_url
     from sqlalchemy.pool import NullPool
 
@@ -147,7 +147,7 @@ def _engine(base: str):
         url = make_url(base)
     except Exception as exc:  # ArgumentError, ValueError for a bad port, ...
         raise InputError(
-            f"not a valid database URL: {mask_password(given)} ({_cause(exc)}); "
+            f"not a valid database URL: {mask_password(given)} ({db_cause(exc)}); "
             "write it as postgresql://USER:PASSWORD@HOST:PORT/DATABASE#TABLE"
         ) from None
     if not url.database:
@@ -159,13 +159,13 @@ def _engine(base: str):
     try:
         return sa.create_engine(url, poolclass=NullPool, connect_args=args)
     except Exception as exc:
-        raise InputError(f"cannot use the database URL {mask_password(given)}: {_cause(exc)}") from None
+        raise InputError(f"cannot use the database URL {mask_password(given)}: {db_cause(exc)}") from None
 
 
 @contextmanager
 def _connection(base: str):
     """An open connection to ``base``; connection problems become InputError."""
-    engine = _engine(base)
+    engine = make_engine(base)
     from sqlalchemy.exc import SQLAlchemyError
 
     try:
@@ -173,7 +173,7 @@ def _connection(base: str):
             conn = engine.connect()
         except SQLAlchemyError as exc:
             raise InputError(
-                f"cannot connect to the database {mask_password(base)}: {_cause(exc)}; check that the server "
+                f"cannot connect to the database {mask_password(base)}: {db_cause(exc)}; check that the server "
                 "is running and the host, port, user, password and database name in the URL"
             ) from None
         with conn:
@@ -183,7 +183,7 @@ def _connection(base: str):
 
 
 @contextmanager
-def _db_errors(base: str, doing: str):
+def db_errors(base: str, doing: str):
     """Turn SQLAlchemy/psycopg errors raised while ``doing`` into InputError."""
     import psycopg
     from sqlalchemy.exc import SQLAlchemyError
@@ -191,14 +191,14 @@ def _db_errors(base: str, doing: str):
     try:
         yield
     except (SQLAlchemyError, psycopg.Error) as exc:
-        raise InputError(f"{doing} in {mask_password(base)} failed: {_cause(exc)}") from None
+        raise InputError(f"{doing} in {mask_password(base)} failed: {db_cause(exc)}") from None
 
 
-def _quote(*names: str) -> str:
+def quote_ident(*names: str) -> str:
     return ".".join('"' + n.replace('"', '""') + '"' for n in names)
 
 
-def _require_postgis(conn, base: str):
+def require_postgis(conn, base: str):
     from sqlalchemy import text
 
     if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first() is None:
@@ -208,7 +208,7 @@ def _require_postgis(conn, base: str):
         )
 
 
-def _table_spec(spec: str) -> tuple[str | None, str]:
+def table_spec(spec: str) -> tuple[str | None, str]:
     schema, dot, table = spec.partition(".")
     return (schema or None, table) if dot else (None, spec)
 
@@ -257,25 +257,25 @@ def read_table(src: str, *, table: str | None = None, what: str = "layer"):
     ...     print(str(exc).split(": ")[0])
     cannot connect to the database postgresql://me:***@127.0.0.1:9/gis
     """
-    base, frag = _split(src)
+    base, frag = split_url(src)
     spec = table or frag
     if not spec:
         raise InputError(
             f"{what}: {mask_password(base)} names no table; add it after #, e.g. {mask_password(base)}#SCHEMA.TABLE"
         )
-    schema, name = _table_spec(spec)
+    schema, name = table_spec(spec)
     if not name:
         raise InputError(f"{what}: no table name in {spec!r}; write #SCHEMA.TABLE or #TABLE")
     import geopandas as gpd
 
-    sa = _require()
+    sa = require_sqlalchemy()
     text = sa.text
-    with _connection(base) as conn, _db_errors(base, f"{what}: reading table {spec}"):
-        _require_postgis(conn, base)
+    with _connection(base) as conn, db_errors(base, f"{what}: reading table {spec}"):
+        require_postgis(conn, base)
         found = None
         lower = (schema.lower() if schema else None, name.lower())
         for cand_schema, cand in dict.fromkeys([(schema, name), lower]):
-            q = _quote(cand_schema, cand) if cand_schema else _quote(cand)
+            q = quote_ident(cand_schema, cand) if cand_schema else quote_ident(cand)
             found = conn.execute(
                 text("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                      "WHERE c.oid = to_regclass(:q)"), {"q": q}).first()
@@ -319,53 +319,47 @@ def read_table(src: str, *, table: str | None = None, what: str = "layer"):
         return gpd.read_postgis(query, conn, geom_col=geom_col, crs=crs)
 
 
-def read_plan(url: str):
-    """Read the grids and households of a plan written by :func:`write_plan`.
+def read_plan_tables(url: str) -> tuple[dict, dict]:
+    """Every table of a plan written by :func:`write_plan`, and its ``plan_info``.
 
-    Parameters
-    ----------
-    url : str
-        ``postgresql://.../DATABASE#PREFIX`` or ``...#SCHEMA.PREFIX``: the
-        tables ``{prefix}grids`` and ``{prefix}households``.
-
-    Returns
-    -------
-    (GeoDataFrame, GeoDataFrame)
-        Grids and households.
+    Returns ``({layer name: frame}, info)``: ``grids``, ``households`` and
+    whatever else was written; ``info`` is the decoded ``plan_info`` table,
+    empty for tables another tool wrote.
 
     Examples
     --------
-    >>> grids, households = read_plan("postgresql://me:secret@dbhost/gis#plans.v1_")  # doctest: +SKIP
+    >>> frames, info = read_plan_tables("postgresql://me:secret@dbhost/gis#plans.v1_")  # doctest: +SKIP
 
     Without a server at hand the call fails with an :class:`InputError`
     naming the URL, password masked:
 
     >>> import microgrid
     >>> try:
-    ...     read_plan("postgresql://me:secret@127.0.0.1:9/gis#plans.v1_")
+    ...     read_plan_tables("postgresql://me:secret@127.0.0.1:9/gis#plans.v1_")
     ... except microgrid.InputError as exc:
     ...     print(str(exc).split(": ")[0])
     cannot connect to the database postgresql://me:***@127.0.0.1:9/gis
     """
-    frames = read_plan_layers(url)
-    return frames["grids"], frames["households"]
+    import pandas as pd
 
+    from .files import decode_info
 
-def read_plan_layers(url: str) -> dict:
-    """Every table of a plan written by :func:`write_plan`, by layer name (``grids``, ``households``, ...)."""
-    base, frag = _split(url)
-    schema, prefix = _table_spec(frag)
+    base, frag = split_url(url)
+    schema, prefix = table_spec(frag)
     at = f"{schema}." if schema else ""
     out = {name: read_table(base, table=f"{at}{prefix}{name}", what=name) for name in ("grids", "households")}
-    engine = _engine(base)
-    sa = _require()
-    with _db_errors(base, "listing the plan's tables"), engine.connect() as con:
+    sa = require_sqlalchemy()
+    info: dict = {}
+    with _connection(base) as con, db_errors(base, "reading the plan's tables"):
         present = set(sa.inspect(con).get_table_names(schema=schema or "public"))
+        if f"{prefix}plan_info" in present:
+            t = pd.read_sql_table(f"{prefix}plan_info", con, schema=schema or "public")
+            info = decode_info(zip(t["key"], t["value"]), mask_password(url))
     for t in sorted(present):
         name = t[len(prefix):] if t.startswith(prefix) else ""
         if name and name not in out and (name in (*PLAN_TABLES, "divided_sites") or name.startswith("grids_")):
             out[name] = read_table(base, table=f"{at}{t}", what=name)
-    return out
+    return out, info
 
 
 # ---------------------------------------------------------------- writing
@@ -391,28 +385,15 @@ def _srid(gdf, name: str) -> int:
 
 
 def _plan_tables(plan, prefix: str) -> list[tuple[str, Any]]:
-    def text_flags(gdf):
-        if "flag_reason" in gdf.columns:
-            gdf = gdf.copy()
-            gdf["flag_reason"] = gdf["flag_reason"].astype(str)
-        return gdf
+    from .files import plan_layers
 
-    out = [(f"{prefix}grids", text_flags(plan.grids)), (f"{prefix}households", plan.households)]
-    if plan.boundary is not None:
-        out.append((f"{prefix}boundary", plan.boundary))
-    if plan.barriers is not None and len(plan.barriers):
-        out.append((f"{prefix}barriers", plan.barriers))
-    for name, layer in plan.layers.items():
-        out.append((f"{prefix}{name}", text_flags(layer)))
+    out = [(f"{prefix}{name}", gdf) for name, gdf in plan_layers(plan).items()]
     names = [n for n, _ in out]
-    long = [n for n in names if len(n.encode()) > _MAX_IDENT]
+    long = [n for n in [*names, f"{prefix}plan_info"] if len(n.encode()) > _MAX_IDENT]
     if long:
         raise InputError(
             f"table names {', '.join(long)} are longer than PostgreSQL's {_MAX_IDENT} bytes; use a shorter prefix"
         )
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise InputError(f"plan layers would share the tables {', '.join(dup)}; rename the extra layers")
     return out
 
 
@@ -468,18 +449,19 @@ def write_plan(plan, url: str, *, prefix: str = "", schema: str | None = None, o
     ...     print(str(exc).split(": ")[0])
     cannot connect to the database postgresql://me:***@127.0.0.1:9/gis
     """
-    base, frag = _split(url)
+    base, frag = split_url(url)
     if frag and not prefix and schema is None:
-        schema, prefix = _table_spec(frag)
+        schema, prefix = table_spec(frag)
     schema = schema or "public"
     tables = _plan_tables(plan, prefix)
     srids = {name: _srid(gdf, name) for name, gdf in tables}
     targets = [n for n, _ in tables]
     stale = [f"{prefix}{t}" for t in PLAN_TABLES if f"{prefix}{t}" not in targets]
-    sa = _require()
+    info = plan.info_table()  # how the plan was made: read back by microgrid.read_plan
+    sa = require_sqlalchemy()
     text = sa.text
-    with _connection(base) as conn, _db_errors(base, f"writing the plan to schema {schema}"), conn.begin():
-        _require_postgis(conn, base)
+    with _connection(base) as conn, db_errors(base, f"writing the plan to schema {schema}"), conn.begin():
+        require_postgis(conn, base)
         present = {r[0] for r in conn.execute(
             text("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                  "WHERE n.nspname = :s AND c.relname = ANY(:names)"), {"s": schema, "names": targets + stale})}
@@ -496,6 +478,7 @@ def write_plan(plan, url: str, *, prefix: str = "", schema: str | None = None, o
                                {"s": schema, "t": name, "g": gdf.geometry.name}).scalar()
             if got != srids[name]:  # pragma: no cover - geopandas picks the SRID the same way
                 raise InputError(f"table {schema}.{name} got SRID {got}, expected {srids[name]}")
+        info.to_sql(f"{prefix}plan_info", conn, schema=schema, if_exists="replace", index=False)
         for name in stale:
             if name in present:
                 conn.execute(sa.schema.DropTable(sa.Table(name, sa.MetaData(), schema=schema)))
