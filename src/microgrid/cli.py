@@ -116,7 +116,8 @@ _OUTSIDE_HELP = ("households outside the boundary: error, drop them, or snap/nea
 
 def _add_common_inputs(p: argparse.ArgumentParser):
     p.add_argument("input", nargs="?", help="a GeoPackage with layers households (or buildings), boundary, "
-                   "and optionally barriers and landmarks; or a CSV/XLSX household register (then give --boundary)")
+                   "and optionally barriers and landmarks; an OpenStreetMap extract (.osm, .pbf: households estimated "
+                   "from its buildings); or a CSV/XLSX household register (then give --boundary)")
     p.add_argument("--households", help="household points (file, file#layer, or a CSV/XLSX register)")
     p.add_argument("--buildings", help="building footprints to estimate households from (instead of --households)")
     p.add_argument("--boundary", help="community/village polygon")
@@ -410,7 +411,7 @@ def _parser_serve(add) -> None:
 def _cmd_partition(a) -> int:
     from .errors import InputError
     from .inputs import estimate_households
-    from .io import list_layers
+    from .io import list_layers, write_plan
     from .io.registers import is_register
     from .partition import partition
 
@@ -471,7 +472,7 @@ def _cmd_partition(a) -> int:
         tries=a.tries, restarts=a.restarts, refine=a.refine,
         floor_col=a.floor_col,
     )
-    written = plan.to_file(out, overwrite=a.overwrite)
+    written = write_plan(plan, out, overwrite=a.overwrite)
     if a.report:
         plan.report.to_json(a.report, overwrite=a.overwrite)
     given = _given_line(plan)
@@ -706,7 +707,7 @@ def _cmd_ledger(a) -> int:
 
 def _cmd_repartition(a) -> int:
     from .errors import InputError
-    from .io import is_db_url, plan_targets, read_layer
+    from .io import is_db_url, plan_targets, read_layer, write_plan
     from .repartition import repartition
 
     a.plan = a.plan or a.plan_opt
@@ -730,7 +731,7 @@ def _cmd_repartition(a) -> int:
         plan, changes = apply_changes(a.plan, _read_table(a.changes, "--changes"), crs=a.changes_crs, **kw)
     else:
         plan, changes = repartition(a.plan, _read_input(a, households, "households"), id_col=a.id_col, persons_col=a.persons_col, **kw)
-    written = plan.to_file(a.out, overwrite=a.overwrite)
+    written = write_plan(plan, a.out, overwrite=a.overwrite)
     print(changes.summary())
     for why in changes.reasons:
         print(f"  {why}")
