@@ -34,6 +34,7 @@ import pandas as pd
 import shapely
 
 from .errors import InfeasibleError, InputError, MicrogridError, ids_preview
+from .inputs import give_crs
 from .io import db_url_of, mask_password, read_layer
 from .io.stores import open_store
 
@@ -212,12 +213,7 @@ def _read_inputs(households, areas, barriers, landmarks, *, area_id_col, id_col,
     lm = read_layer(landmarks, what="landmarks")
     if hh is None or ar is None:
         raise InputError("partition_many needs households and areas")
-    for name, gdf in (("households", hh), ("areas", ar), ("barriers", bar), ("landmarks", lm)):
-        if gdf is not None and gdf.crs is None:
-            if crs is None:
-                problems.append(f"{name} have no CRS; set it on the data or pass crs=... (CLI: --crs EPSG:XXXX)")
-            else:
-                gdf.set_crs(crs, inplace=True)
+    give_crs({"households": hh, "areas": ar, "barriers": bar, "landmarks": lm}, crs, problems)
     if not isinstance(area_id_col, str) or not area_id_col:
         raise InputError(f"area_id_col must name the areas' id column, got {area_id_col!r}")
     if area_id_col not in ar.columns:

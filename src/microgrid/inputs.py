@@ -25,6 +25,7 @@ __all__ = [
     "Inputs",
     "BARRIER_RANKS",
     "adopt_crs",
+    "give_crs",
     "input_digests",
 ]
 
@@ -116,6 +117,24 @@ def adopt_crs(gdf: gpd.GeoDataFrame | None, main: gpd.GeoDataFrame | None):
     return gdf
 
 
+def give_crs(layers: dict, crs, problems: list[str]) -> None:
+    """Give every layer without a CRS the CRS ``crs``, in place, or note that it has none.
+
+    The frames are the caller's own (copies made by :func:`microgrid.read_layer`);
+    ``layers`` maps a name used in messages to a frame or None.
+    """
+    for what, gdf in layers.items():
+        if gdf is not None and gdf.crs is None:
+            if crs is None:
+                problems.append(_no_crs(what))
+            else:
+                gdf.set_crs(crs, inplace=True)
+
+
+def _no_crs(what: str) -> str:
+    return f"{what} has no CRS; set it on the data (gdf.set_crs(...)) or pass crs=... (CLI: --crs EPSG:XXXX)"
+
+
 def _with_crs(gdf: gpd.GeoDataFrame | None, crs, what: str, problems: list[str]):
     if gdf is None:
         return None
@@ -123,10 +142,7 @@ def _with_crs(gdf: gpd.GeoDataFrame | None, crs, what: str, problems: list[str])
         return None  # an empty optional layer needs no CRS
     if gdf.crs is None:
         if crs is None:
-            problems.append(
-                f"{what} has no CRS; set it on the data (gdf.set_crs(...)) or pass crs=... "
-                "(CLI: --crs EPSG:XXXX)"
-            )
+            problems.append(_no_crs(what))
             return None
         gdf = gdf.set_crs(crs)
     else:
@@ -466,28 +482,20 @@ def _outside_message(out_ids: list, out_pts: np.ndarray, bnd_w, cause: dict | No
             "outside='snap' to move them onto the nearest point inside (CLI: --outside drop|snap)")
 
 
-def prepare_inputs(
-    households,
-    boundary,
-    barriers=None,
-    landmarks=None,
-    *,
-    id_col: str = "household_id",
-    persons_col: str = "persons",
-    default_persons: int | None = None,
-    kind_col: str | None = None,
-    crs=None,
-    outside: str = "error",
-) -> Inputs:
+def prepare_inputs(households, boundary, barriers=None, landmarks=None, *, options=None) -> Inputs:
     """Read, check and project all inputs to one metric CRS.
 
-    See :func:`microgrid.partition` for the parameters. Raises a single
-    :class:`InputError` listing every problem found.
+    ``options`` (a :class:`microgrid.PartitionOptions`; default: the
+    defaults) gives ``id_col``, ``persons_col``, ``default_persons``,
+    ``kind_col``, ``crs`` and ``outside``; see :func:`microgrid.partition`.
+    Raises a single :class:`InputError` listing every problem found.
     """
-    outside = "snap" if outside == "nearest" else outside  # the name partition_many uses
-    if outside not in ("error", "drop", "snap"):
-        raise InputError(f"outside must be 'error', 'drop' or 'snap' (or its synonym 'nearest'), got {outside!r}")
-    crs = None if crs is None else check_crs(crs)  # one checked parse of the user's CRS
+    from .options import PartitionOptions
+
+    o = PartitionOptions() if options is None else options
+    id_col, persons_col, default_persons, kind_col = o.id_col, o.persons_col, o.default_persons, o.kind_col
+    outside = "snap" if o.outside == "nearest" else o.outside  # the name partition_many uses
+    crs = None if o.crs is None else check_crs(o.crs)  # one checked parse of the user's CRS
     problems: list[str] = []
     notes: list[str] = []
     hh_raw = read_layer(households, what="households")

@@ -39,7 +39,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .crs import metric_crs_for
 from .errors import InputError
-from .inputs import adopt_crs
+from .inputs import adopt_crs, give_crs
 from .io import read_layer
 from .plan import ValidationReport
 from .validate import check_invariants, validate
@@ -447,13 +447,8 @@ def _read(grids, boundary, households, grid_id_col, crs):
     if g is None or b is None:
         raise InputError("repair needs grids and a boundary")
     b = adopt_crs(b, g)
-    problems = []
-    for name, gdf in (("grids", g), ("boundary", b), ("households", h)):
-        if gdf is not None and gdf.crs is None:
-            if crs is None:
-                problems.append(f"{name} has no CRS; set it or pass crs=...")
-            else:
-                gdf.set_crs(crs, inplace=True)
+    problems: list[str] = []
+    give_crs({"grids": g, "boundary": b, "households": h}, crs, problems)
     if grid_id_col not in g.columns:
         problems.append(f"grids have no column {grid_id_col!r}")
     elif g[grid_id_col].isna().any():

@@ -31,6 +31,7 @@ from .graph import UnitGraph
 from .inputs import Inputs, prepare_inputs
 from .io import read_layer
 from .naming import grid_codes
+from .options import PartitionOptions
 from .partition.flags import Cause
 from .partition.levels import chunk_steps, connect_units, site_columns, units_and_graph
 from .partition.regions import partition_graph
@@ -207,7 +208,7 @@ def _build_stage(cur: _Current, hh, id_col: str, persons_col: str) -> tuple[_Sta
 
     Returns the stage and the household ids in the order of ``stage.inp``.
     """
-    inp = prepare_inputs(hh, cur.boundary, cur.barriers, id_col=id_col, persons_col=persons_col, outside="error")
+    inp = prepare_inputs(hh, cur.boundary, cur.barriers, options=PartitionOptions(id_col=id_col, persons_col=persons_col))
     grids_w = cur.grids.to_crs(inp.work_crs)
     geoms = shapely.make_valid(grids_w.geometry.to_numpy())
     lo, hi = cur.lo, cur.hi

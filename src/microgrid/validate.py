@@ -16,7 +16,7 @@ import shapely
 
 from .crs import metric_crs_for
 from .errors import InputError
-from .inputs import adopt_crs
+from .inputs import adopt_crs, give_crs
 from .io import read_layer
 from .plan import ValidationReport
 
@@ -238,13 +238,8 @@ def _read(grids, households, boundary, barriers, crs, grid_id_col, household_id_
     b = read_layer(boundary, what="boundary")
     r = read_layer(barriers, what="barriers")
     b, r = adopt_crs(b, g), adopt_crs(r, g)
-    problems = []
-    for name, gdf in (("grids", g), ("households", h), ("boundary", b), ("barriers", r)):
-        if gdf is not None and gdf.crs is None:
-            if crs is None:
-                problems.append(f"{name} has no CRS; set it or pass crs=...")
-            else:
-                gdf.set_crs(crs, inplace=True)
+    problems: list[str] = []
+    give_crs({"grids": g, "households": h, "boundary": b, "barriers": r}, crs, problems)
     for col, gdf, what in ((grid_id_col, g, "grids"), (household_id_col, h, "households"),
                            (persons_col, h, "households")):
         if col not in gdf.columns:

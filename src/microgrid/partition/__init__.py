@@ -217,9 +217,7 @@ def partition(
             None if x is None else layer_to_wgs84(x, system, what=w, crs=opts.crs)
             for x, w in ((households, "households"), (boundary, "boundary"), (barriers, "barriers"),
                          (landmarks, "landmarks"), (parents, "parents")))
-    inp = prepare_inputs(households, boundary, barriers, landmarks, id_col=opts.id_col, persons_col=opts.persons_col,
-                         default_persons=opts.default_persons, kind_col=opts.kind_col, crs=opts.crs,
-                         outside=opts.outside)
+    inp = prepare_inputs(households, boundary, barriers, landmarks, options=opts)
     par = None
     if parents is not None:
         if opts.n_grids is not None:
