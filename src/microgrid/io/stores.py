@@ -253,7 +253,7 @@ class ParquetStore(Store):
 
     def present_ids(self) -> list:
         """Area ids with a file in a data layer's folder."""
-        ids = []
+        ids: list = []
         for name in DATA_LAYERS:
             d = self.layer_dir(name)
             if d.exists():
