@@ -44,7 +44,7 @@ class GroupedParameterDefaults(griffe.Extension):
             from microgrid.crs import POINT_CONVERSIONS, _point_conversion_doc
 
             if func.name in POINT_CONVERSIONS:
-                doc.value = inspect.cleandoc(_point_conversion_doc(textwrap.indent(doc.value, "    ")))
+                doc.value = inspect.cleandoc(_point_conversion_doc(func.name, textwrap.indent(doc.value, "    ")))
         if doc is None or doc.parser is None or "," not in doc.value:
             return
         for section in doc.parsed:

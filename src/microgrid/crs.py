@@ -109,6 +109,7 @@ def check_crs(value, *, what: str = "crs") -> pyproj.CRS:
     Returns
     -------
     pyproj.CRS
+        ``value`` parsed, as it is (a compound CRS stays compound).
 
     Raises
     ------
@@ -462,7 +463,17 @@ def _convert(lon, lat, *steps):
     return _out(lon, lat)
 
 
-#: The sections every point conversion's docstring shares, put before its examples.
+#: The example of each point conversion: the arguments, the digits its result is rounded to, the result shown.
+_POINT_CONVERSION_EXAMPLES = {
+    "wgs84_to_gcj02": ("116.404, 39.915", 9, "(116.410244499, 39.916404282)"),
+    "gcj02_to_wgs84": ("116.410244499, 39.916404282", 6, "(116.404, 39.915)"),
+    "gcj02_to_bd09": ("116.404, 39.915", 9, "(116.410369494, 39.921336994)"),
+    "bd09_to_gcj02": ("116.410369494, 39.921336994", 6, "(116.404, 39.915)"),
+    "wgs84_to_bd09": ("116.404, 39.915", 6, "(116.416627, 39.9227)"),
+    "bd09_to_wgs84": ("*wgs84_to_bd09(116.404, 39.915)", 9, "(116.404, 39.915)"),
+}
+
+#: The docstring sections every point conversion shares, up to its example; its own examples follow.
 _POINT_CONVERSION_SECTIONS = """
     Parameters
     ----------
@@ -475,24 +486,26 @@ _POINT_CONVERSION_SECTIONS = """
 
     Examples
     --------
+    >>> lon, lat = {name}({args})
+    >>> round(lon, {digits}), round(lat, {digits})
+    {result}
 """
 
 
-def _point_conversion_doc(doc: str) -> str:
-    """The docstring of a point conversion: its own summary, notes and examples, with the shared sections.
+def _point_conversion_doc(name: str, doc: str) -> str:
+    """The docstring of point conversion ``name`` from its own ``doc``: summary, notes and any further examples.
 
     The docs build (``docs/hooks/griffe_defaults.py``) renders it the same.
     """
-    head, first, examples = doc.partition("\n    >>> ")
-    return head.rstrip("\n ") + "\n" + _POINT_CONVERSION_SECTIONS + first.lstrip("\n") + examples
+    head, first, more = doc.partition("\n    >>> ")
+    args, digits, result = _POINT_CONVERSION_EXAMPLES[name]
+    sections = _POINT_CONVERSION_SECTIONS.format(name=name, args=args, digits=digits, result=result)
+    return head.rstrip("\n ") + "\n" + sections + (first.lstrip("\n") + more if first else "    ")
 
 
 def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
     """WGS84 longitude/latitude to GCJ-02 (identity outside China).
 
-    >>> lon, lat = wgs84_to_gcj02(116.404, 39.915)
-    >>> round(lon, 9), round(lat, 9)
-    (116.410244499, 39.916404282)
     >>> wgs84_to_gcj02(2.35, 48.86)  # Paris: outside China, unchanged
     (2.35, 48.86)
     """
@@ -504,21 +517,12 @@ def gcj02_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
 
     Inverts :func:`wgs84_to_gcj02` by iteration (the usual one-step formula
     is off by up to a few metres).
-
-    >>> lon, lat = gcj02_to_wgs84(116.410244499, 39.916404282)
-    >>> round(lon, 6), round(lat, 6)
-    (116.404, 39.915)
     """
     return _convert(lon, lat, _gcj_to_wgs)
 
 
 def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
-    """GCJ-02 longitude/latitude to Baidu's BD-09.
-
-    >>> lon, lat = gcj02_to_bd09(116.404, 39.915)
-    >>> round(lon, 9), round(lat, 9)
-    (116.410369494, 39.921336994)
-    """
+    """GCJ-02 longitude/latitude to Baidu's BD-09."""
     return _convert(lon, lat, _gcj_to_bd)
 
 
@@ -527,45 +531,36 @@ def bd09_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
 
     The usual closed formula is refined by iteration until
     :func:`gcj02_to_bd09` gives back the input.
-
-    >>> lon, lat = bd09_to_gcj02(116.410369494, 39.921336994)
-    >>> round(lon, 6), round(lat, 6)
-    (116.404, 39.915)
     """
     return _convert(lon, lat, _bd_to_gcj)
 
 
 def wgs84_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
-    """WGS84 longitude/latitude to BD-09 (through GCJ-02).
-
-    >>> lon, lat = wgs84_to_bd09(116.404, 39.915)
-    >>> round(lon, 6), round(lat, 6)
-    (116.416627, 39.9227)
-    """
+    """WGS84 longitude/latitude to BD-09 (through GCJ-02)."""
     return _convert(lon, lat, _wgs_to_gcj, _gcj_to_bd)
 
 
 def bd09_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
-    """BD-09 longitude/latitude to WGS84 (through GCJ-02), exact to well below 0.01 m.
-
-    >>> lon, lat = bd09_to_wgs84(*wgs84_to_bd09(116.404, 39.915))
-    >>> round(lon, 9), round(lat, 9)
-    (116.404, 39.915)
-    """
+    """BD-09 longitude/latitude to WGS84 (through GCJ-02), exact to well below 0.01 m."""
     return _convert(lon, lat, _bd_to_gcj, _gcj_to_wgs)
 
 
 for _name in POINT_CONVERSIONS:
-    globals()[_name].__doc__ = _point_conversion_doc(globals()[_name].__doc__)
+    globals()[_name].__doc__ = _point_conversion_doc(_name, globals()[_name].__doc__)
 del _name
+
 
 _FORWARD = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
 _INVERSE = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
 
 
-def _transform_geoms(obj, func, what: str, to_wgs: bool):
+def _transform_geoms(obj, system: str, what: str, to_wgs: bool):
+    """:func:`to_wgs84` (``to_wgs``) or :func:`from_wgs84`: ``obj`` from or to ``system``."""
     import geopandas as gpd
     import shapely
+
+    system = normalize_system(system)
+    func = (lambda x, y: (x, y)) if system == "wgs84" else (_INVERSE if to_wgs else _FORWARD)[system]
 
     def xy(coords: np.ndarray) -> np.ndarray:
         out = coords.copy()
@@ -619,10 +614,7 @@ def to_wgs84(obj: Any, system: str, *, what: str = "the layer") -> Any:
     >>> round(p.x, 6), round(p.y, 6)
     (116.404, 39.915)
     """
-    system = normalize_system(system)
-    if system == "wgs84":
-        return _transform_geoms(obj, lambda x, y: (x, y), what, True)
-    return _transform_geoms(obj, _INVERSE[system], what, True)
+    return _transform_geoms(obj, system, what, to_wgs=True)
 
 
 def from_wgs84(obj: Any, system: str) -> Any:
@@ -647,14 +639,12 @@ def from_wgs84(obj: Any, system: str) -> Any:
     Examples
     --------
     >>> import shapely
-    >>> p = from_wgs84(shapely.Point(116.404, 39.915), "gcj02")
+    >>> tiananmen = shapely.Point(116.404, 39.915)
+    >>> p = from_wgs84(tiananmen, "gcj02")
     >>> round(p.x, 6), round(p.y, 6)
     (116.410244, 39.916404)
     """
-    system = normalize_system(system)
-    if system == "wgs84":
-        return _transform_geoms(obj, lambda x, y: (x, y), "the layer", False)
-    return _transform_geoms(obj, _FORWARD[system], "the layer", False)
+    return _transform_geoms(obj, system, "the layer", to_wgs=False)
 
 
 def layer_to_wgs84(src, system, *, what: str = "layer", crs=None):
