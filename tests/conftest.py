@@ -6,6 +6,10 @@ Beijing, so distances and areas are metres and square metres.
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +24,8 @@ CRS = "EPSG:32650"
 X0, Y0 = 440_000.0, 4_420_000.0
 REPO = Path(__file__).resolve().parents[1]
 OSM_DIR = REPO.parent / "shared" / "data" / "osm-china"
+#: the real OpenStreetMap extracts in OSM_DIR that the real-data tests run on
+REAL_PLACES = ["cau_beijing", "wangjing_beijing", "tsinghua_beijing", "zju_hangzhou"]
 
 
 # ---------------------------------------------------------------- builders
@@ -209,3 +215,57 @@ def osm_dir() -> Path:
     if not OSM_DIR.is_dir():
         pytest.skip(f"real OSM extracts not found at {OSM_DIR}")
     return OSM_DIR
+
+
+def real_extract(osm_dir: Path, place: str, suffix: str = "osm") -> Path:
+    """``osm_dir/PLACE.SUFFIX``; skips when it is absent, or for ``.osm`` when osmnx is not installed."""
+    if suffix == "osm":
+        pytest.importorskip("osmnx")
+    f = osm_dir / f"{place}.{suffix}"
+    if not f.exists():
+        pytest.skip(f"{f} not found")
+    return f
+
+
+# ---------------------------------------------------------------- a real ``microgrid serve``
+
+
+def free_port() -> int:
+    """A TCP port on localhost that nothing listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(*args, stderr=subprocess.PIPE) -> tuple[subprocess.Popen, str]:
+    """``microgrid serve ARGS`` on a free port, once ``/healthz`` answers: ``(process, base url)``."""
+    import httpx
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "microgrid", "serve", "--port", str(port), *args],
+                            stdout=subprocess.DEVNULL, stderr=stderr)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            said = proc.stderr.read().decode()[-2000:] if proc.stderr is not None else "(stderr not kept)"
+            raise RuntimeError(f"microgrid serve exited: {said}")
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("microgrid serve did not start in 60 s")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server of :func:`start_server`: terminate, else kill after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    if proc.stderr is not None:
+        proc.stderr.close()

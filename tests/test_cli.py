@@ -283,33 +283,11 @@ def test_validate_planted_defect(capsys, plan_gpkg, tmp_path):
 
 
 def test_validate_separate_layers(capsys, plan_gpkg):
-    code = main(
-        [
-            "validate",
-            "--grids",
-            f"{plan_gpkg}#grids",
-            "--households",
-            f"{plan_gpkg}#households",
-            "--boundary",
-            f"{plan_gpkg}#boundary",
-            "--assignment-col",
-            "grid_id",
-        ]
-    )
+    layers = ["validate", "--grids", f"{plan_gpkg}#grids", "--households", f"{plan_gpkg}#households",
+              "--boundary", f"{plan_gpkg}#boundary"]
+    code = main([*layers, "--assignment-col", "grid_id"])
     assert code == 0
-    code = main(
-        [
-            "validate",
-            "--grids",
-            f"{plan_gpkg}#grids",
-            "--households",
-            f"{plan_gpkg}#households",
-            "--boundary",
-            f"{plan_gpkg}#boundary",
-            "--max-persons",
-            "220",
-        ]
-    )
+    code = main([*layers, "--max-persons", "220"])
     cap = capsys.readouterr()
     assert code == 1
     assert "persons_out_of_bounds" in cap.out

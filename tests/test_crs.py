@@ -373,18 +373,16 @@ def test_cli_input_crs(tmp_path, sample_layers, wgs_plan):
 
 # ---------------------------------------------------------------- one checked parse of every CRS
 
-BAD_CRS = {
-    "unknown name": ("foo", "is not a CRS"),
-    "EPSG code out of range": ("EPSG:99999", "is not a CRS"),
-    "the Moon": ("IAU_2015:30100", "cannot be converted to WGS84"),
-    "LOCAL_CS": ('LOCAL_CS["site grid",UNIT["metre",1]]', "neither geographic nor projected"),
-    "geocentric": ("EPSG:4978", "neither geographic nor projected"),
-    "vertical": ("EPSG:5773", "neither geographic nor projected"),
-    "sphere of radius 1": ("+proj=longlat +a=1", "cannot be converted to WGS84"),
-    "float": (1e10, "is not a CRS"),
-    "dict": ({"a": 1}, "is not a CRS"),
-    "None": (None, "is not a CRS"),
+#: values check_crs refuses, by the reason it gives: {case: value}
+REFUSED = {
+    "is not a CRS": {"unknown name": "foo", "EPSG code out of range": "EPSG:99999", "float": 1e10,
+                     "dict": {"a": 1}, "None": None},
+    "cannot be converted to WGS84": {"the Moon": "IAU_2015:30100", "sphere of radius 1": "+proj=longlat +a=1"},
+    "neither geographic nor projected": {"LOCAL_CS": 'LOCAL_CS["site grid",UNIT["metre",1]]',
+                                         "geocentric": "EPSG:4978", "vertical": "EPSG:5773"},
 }
+#: {case: (value, reason)}
+BAD_CRS = {case: (value, why) for why, cases in REFUSED.items() for case, value in cases.items()}
 
 
 @pytest.mark.parametrize("case", list(BAD_CRS))

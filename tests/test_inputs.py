@@ -29,23 +29,45 @@ def _err(*args, **kw) -> InputError:
 # ---------------------------------------------------------------- households
 
 
-def test_duplicate_ids(v):
-    hh, bnd, roads = v
-    hh.loc[[3, 7], "household_id"] = "h000"
-    e = _err(hh, bnd, roads)
-    assert "duplicate household ids" in str(e)
-    assert "'h000'" in str(e)
-    assert "unique" in str(e)
+def _set(col, rows, value, dtype=None):
+    """An edit of the households: ``hh.loc[rows, col] = value``, the column first cast to ``dtype``."""
+
+    def edit(hh):
+        if dtype is not None:
+            hh[col] = hh[col].astype(dtype)
+        hh.loc[rows, col] = value
+        return hh
+
+    return edit
 
 
-def test_missing_ids(v):
+#: households made bad in one way: (edit, what the error says, what it must not say)
+BAD_HOUSEHOLDS = {
+    "duplicate_ids": (_set("household_id", [3, 7], "h000"), ["duplicate household ids", "'h000'", "unique"], []),
+    "missing_ids": (_set("household_id", [3, 7], None, object),
+                    ["2 households have no 'household_id'", "rows 3, 7", "unique id"], []),
+    "persons_missing": (_set("persons", [3, 7], np.nan, float), ["missing", "'h003', 'h007'", "whole numbers >= 0"],
+                        []),
+    "persons_negative": (_set("persons", [4], -2), ["negative", "'h004'"], ["'h003'"]),
+    "persons_not_whole": (_set("persons", [5], 2.5, float), ["not a whole number", "'h005'", "round"], []),
+    "persons_not_numeric": (_set("persons", [6], "three", object), ["not a number", "'h006'"], []),
+    "households_not_points": (_set("geometry", [3, 4], [shapely.box(X0 + 1, Y0 + 1, X0 + 2, Y0 + 2)] * 2),
+                              ["must be points", "Polygon", "'h003', 'h004'", "estimate_households"], []),
+    "households_without_geometry": (_set("geometry", [8], [shapely.Point()]), ["'h008'", "no geometry"], []),
+    "nan_coordinates": (_set("geometry", [3], [shapely.Point(np.nan, np.nan)]), ["NaN", "'h003'"], []),
+    "empty_households": (lambda hh: hh.iloc[:0], ["empty"], []),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_HOUSEHOLDS))
+def test_bad_households_are_named(v, case):
+    edit, says, not_says = BAD_HOUSEHOLDS[case]
     hh, bnd, roads = v
-    hh["household_id"] = hh["household_id"].astype(object)
-    hh.loc[[3, 7], "household_id"] = None
-    e = _err(hh, bnd, roads)
-    assert "2 households have no 'household_id'" in str(e)
-    assert "rows 3, 7" in str(e)
-    assert "unique id" in str(e)
+    msg = str(_err(edit(hh), bnd, roads))
+    for part in says:
+        assert part in msg, part
+    for part in not_says:
+        assert part not in msg, part
 
 
 def test_missing_id_column(v):
@@ -55,44 +77,6 @@ def test_missing_id_column(v):
     assert "id_col" in str(e)
     plan = microgrid.partition(hh.rename(columns={"household_id": "hid"}), bnd, roads, id_col="hid")
     assert len(plan.households) == len(hh)
-
-
-def test_persons_missing(v):
-    hh, bnd, roads = v
-    hh["persons"] = hh["persons"].astype(float)
-    hh.loc[[3, 7], "persons"] = np.nan
-    e = _err(hh, bnd, roads)
-    assert "missing" in str(e)
-    assert "'h003', 'h007'" in str(e)
-    assert "whole numbers >= 0" in str(e)
-
-
-def test_persons_negative(v):
-    hh, bnd, roads = v
-    hh.loc[[4], "persons"] = -2
-    e = _err(hh, bnd, roads)
-    assert "negative" in str(e)
-    assert "'h004'" in str(e)
-    assert "'h003'" not in str(e)
-
-
-def test_persons_not_whole(v):
-    hh, bnd, roads = v
-    hh["persons"] = hh["persons"].astype(float)
-    hh.loc[[5], "persons"] = 2.5
-    e = _err(hh, bnd, roads)
-    assert "not a whole number" in str(e)
-    assert "'h005'" in str(e)
-    assert "round" in str(e)
-
-
-def test_persons_not_numeric(v):
-    hh, bnd, roads = v
-    hh["persons"] = hh["persons"].astype(object)
-    hh.loc[[6], "persons"] = "three"
-    e = _err(hh, bnd, roads)
-    assert "not a number" in str(e)
-    assert "'h006'" in str(e)
 
 
 def test_persons_numeric_strings_are_accepted(v):
@@ -113,44 +97,12 @@ def test_persons_column_absent_is_an_error_unless_default_given(v):
     assert int(plan.grids["persons"].sum()) == len(hh)
 
 
-def test_households_not_points(v):
-    hh, bnd, roads = v
-    hh.loc[[3, 4], "geometry"] = [shapely.box(X0 + 1, Y0 + 1, X0 + 2, Y0 + 2)] * 2
-    e = _err(hh, bnd, roads)
-    assert "must be points" in str(e)
-    assert "Polygon" in str(e)
-    assert "'h003', 'h004'" in str(e)
-    assert "estimate_households" in str(e)
-
-
 def test_single_part_multipoint_is_accepted(v):
     hh, bnd, roads = v
     p = hh.geometry.iloc[0]
     hh.loc[[0], "geometry"] = [shapely.MultiPoint([p])]
     plan = microgrid.partition(hh, bnd, roads)
     assert len(plan.households) == len(hh)
-
-
-def test_households_without_geometry(v):
-    hh, bnd, roads = v
-    hh.loc[[8], "geometry"] = [shapely.Point()]
-    e = _err(hh, bnd, roads)
-    assert "'h008'" in str(e)
-    assert "no geometry" in str(e)
-
-
-def test_nan_coordinates(v):
-    hh, bnd, roads = v
-    hh.loc[[3], "geometry"] = [shapely.Point(np.nan, np.nan)]
-    e = _err(hh, bnd, roads)
-    assert "NaN" in str(e)
-    assert "'h003'" in str(e)
-
-
-def test_empty_households(v):
-    hh, bnd, roads = v
-    e = _err(hh.iloc[:0], bnd, roads)
-    assert "empty" in str(e)
 
 
 # ---------------------------------------------------------------- outside the boundary

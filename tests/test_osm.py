@@ -19,6 +19,7 @@ import pytest
 import shapely
 
 import microgrid
+from conftest import REAL_PLACES, real_extract
 from microgrid._compat import MissingDependency
 from microgrid.errors import InputError
 from microgrid.inputs import BARRIER_RANKS
@@ -237,16 +238,9 @@ def test_pbf_layers_and_partition(test_pbf):
 
 # ---------------------------------------------------------------- the real extracts next to the repository
 
-PLACES = ["cau_beijing", "wangjing_beijing", "tsinghua_beijing", "zju_hangzhou"]
-
-
-@pytest.mark.parametrize("name", PLACES)
+@pytest.mark.parametrize("name", REAL_PLACES)
 def test_real_extract_layers(osm_dir, name):
-    pytest.importorskip("osmnx")
-    f = osm_dir / f"{name}.osm"
-    if not f.exists():
-        pytest.skip(f"{f} not found")
-    lay = microgrid.from_osm(f)
+    lay = microgrid.from_osm(real_extract(osm_dir, name))
     gpkg = osm_dir / f"{name}.gpkg"
     if gpkg.exists():  # the GeoPackages next to the extracts were derived from the same files
         ref = gpd.read_file(gpkg, layer="buildings")
@@ -261,10 +255,7 @@ def test_real_extract_layers(osm_dir, name):
 
 
 def test_real_extract_end_to_end(osm_dir):
-    pytest.importorskip("osmnx")
-    f = osm_dir / "cau_beijing.osm"
-    if not f.exists():
-        pytest.skip(f"{f} not found")
+    f = real_extract(osm_dir, "cau_beijing")
     t0 = time.perf_counter()
     lay = microgrid.from_osm(f)
     hh = microgrid.estimate_households(lay.buildings, clip_to=lay.boundary, seed=0)

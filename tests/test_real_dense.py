@@ -11,15 +11,12 @@ import pytest
 import shapely
 
 import microgrid
+from conftest import REAL_PLACES, real_extract
 
-PLACES = ["cau_beijing", "wangjing_beijing", "tsinghua_beijing", "zju_hangzhou"]
 
-
-@pytest.fixture(scope="module", params=PLACES)
+@pytest.fixture(scope="module", params=REAL_PLACES)
 def building_plan(request, osm_dir):
-    f = osm_dir / f"{request.param}.gpkg"
-    if not f.exists():
-        pytest.skip(f"{f} not found")
+    f = real_extract(osm_dir, request.param, "gpkg")
     hh = microgrid.estimate_households(f"{f}#buildings", clip_to=f"{f}#export_bbox", seed=0,
                                        households_per_entrance=None)
     plan = microgrid.partition(hh, f"{f}#export_bbox", f"{f}#roads")
@@ -54,13 +51,9 @@ def test_few_divided_buildings(building_plan):
     assert np.isclose(d.groupby("site_id")["persons"].sum(), d.groupby("site_id")["site_persons"].first()).all()
 
 
-@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize("place", REAL_PLACES)
 def test_from_osm_then_partition_with_defaults(place, osm_dir):
-    pytest.importorskip("osmnx")
-    f = osm_dir / f"{place}.osm"
-    if not f.exists():
-        pytest.skip(f"{f} not found")
-    lay = microgrid.from_osm(f)
+    lay = microgrid.from_osm(real_extract(osm_dir, place))
     hh = microgrid.estimate_households(lay.buildings, clip_to=lay.boundary)
     plan = microgrid.partition(hh, lay.boundary, lay.barriers, lay.landmarks)
     assert plan.grids["persons"].between(200, 300).all()

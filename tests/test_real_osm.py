@@ -16,10 +16,9 @@ import pytest
 import shapely
 
 import microgrid
+from conftest import REAL_PLACES, real_extract
 from microgrid.cli import main
 from microgrid.crs import metric_crs
-
-PLACES = ["cau_beijing", "wangjing_beijing", "tsinghua_beijing", "zju_hangzhou"]
 
 
 @dataclass
@@ -31,12 +30,10 @@ class Run:
     out: Path
 
 
-@pytest.fixture(scope="module", params=PLACES)
+@pytest.fixture(scope="module", params=REAL_PLACES)
 def run(request, osm_dir, tmp_path_factory) -> Run:
     name = request.param
-    f = osm_dir / f"{name}.gpkg"
-    if not f.exists():
-        pytest.skip(f"{f} not found")
+    f = real_extract(osm_dir, name, "gpkg")
     out = tmp_path_factory.mktemp(name) / "plan.gpkg"
     code = main(
         [

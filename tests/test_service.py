@@ -15,6 +15,7 @@ import pytest
 import shapely
 
 import microgrid
+from conftest import start_server, stop_server
 from microgrid.io.geojson import read_feature_collection, to_feature_collection
 
 httpx = pytest.importorskip("httpx")
@@ -22,47 +23,13 @@ pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start(*args) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "microgrid", "serve", "--port", str(port), *args],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"microgrid serve exited: {proc.stderr.read().decode()[-2000:]}")
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("microgrid serve did not start in 60 s")
-
-
-def _stop(proc):
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    proc.stderr.close()
-
-
 @pytest.fixture(scope="module")
 def server():
-    proc, url = _start("--jobs", "2", "--max-body-mb", "2", "--timeout", "120")
+    proc, url = start_server("--jobs", "2", "--max-body-mb", "2", "--timeout", "120")
     try:
         yield url
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 @pytest.fixture(scope="module")
@@ -288,7 +255,7 @@ def test_twenty_concurrent_partitions(server, village):
 
 
 def test_time_limit_is_504_and_the_service_goes_on():
-    proc, url = _start("--jobs", "1", "--timeout", "0.3")
+    proc, url = start_server("--jobs", "1", "--timeout", "0.3")
     try:
         hh, bnd, bars, _ = microgrid.samples.make_village(3000, seed=5)
         body = {"households": to_feature_collection(hh), "boundary": to_feature_collection(bnd),
@@ -299,7 +266,7 @@ def test_time_limit_is_504_and_the_service_goes_on():
         small = {"grids": to_feature_collection(bnd.assign(grid_id=1)), "points": to_feature_collection(hh.head(5))}
         assert httpx.post(url + "/v1/locate", json=small, timeout=60).status_code == 200
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def test_serve_without_the_extra_is_a_clear_error(monkeypatch, capsys):
@@ -330,14 +297,14 @@ def test_fuzz_from_the_openapi_spec_finds_no_server_error(tmp_path):
     st = str(beside) if beside.exists() else shutil.which("schemathesis")
     if st is None:
         pytest.skip("schemathesis is not installed (pip install microgrid[test])")
-    proc, url = _start("--jobs", "2", "--timeout", "60")
+    proc, url = start_server("--jobs", "2", "--timeout", "60")
     try:
         run = subprocess.run([st, "run", url + "/openapi.json", "--checks", "not_a_server_error",
                               "--max-examples", "25", "--seed", "1", "--generation-database", "none",
                               "--request-timeout", "90"], cwd=tmp_path,
                              capture_output=True, text=True, timeout=900)
     finally:
-        _stop(proc)
+        stop_server(proc)
     tail = run.stdout[-3000:]
     assert run.returncode == 0, tail
     assert "passed" in tail and "failed" not in tail.split("Test cases:")[-1], tail
@@ -548,7 +515,7 @@ def test_a_dying_worker_and_a_memory_hog_are_problems(monkeypatch):
 
 
 def test_slow_bodies_are_408_and_let_go():
-    proc, url = _start("--jobs", "1", "--body-timeout", "1")
+    proc, url = start_server("--jobs", "1", "--body-timeout", "1")
     try:
         port = int(url.rsplit(":", 1)[1])
         socks = []
@@ -569,12 +536,12 @@ def test_slow_bodies_are_408_and_let_go():
         assert time.monotonic() - t0 < 8
         assert httpx.get(url + "/healthz").json()["status"] == "ok"
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def test_healthz_answers_while_a_big_locate_runs():
     """A 20 MB /v1/locate is parsed and answered in the worker: the event loop stays free."""
-    proc, url = _start("--jobs", "1")
+    proc, url = start_server("--jobs", "1")
     try:
         rng = np.random.default_rng(0)
         xy = rng.uniform([116.3, 39.9], [116.4, 40.0], (180_000, 2))
@@ -598,7 +565,7 @@ def test_healthz_answers_while_a_big_locate_runs():
         assert r.json()["located"] == len(xy)
         assert len(lags) > 5 and max(lags) < 1.0, (len(lags), max(lags))
     finally:
-        _stop(proc)
+        stop_server(proc)
 
 
 def test_nan_in_an_answer_is_null_and_flags_are_checked(server, village, partitioned):

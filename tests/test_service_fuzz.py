@@ -14,10 +14,7 @@ from __future__ import annotations
 import copy
 import json
 import os
-import socket
 import subprocess
-import sys
-import time
 
 import pytest
 
@@ -28,6 +25,8 @@ hyp = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from conftest import start_server, stop_server  # noqa: E402
+
 EXAMPLES = int(os.environ.get("MICROGRID_FUZZ_EXAMPLES", "60"))
 SEED = int(os.environ.get("MICROGRID_FUZZ_SEED", "0"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
@@ -35,38 +34,13 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
                                        HealthCheck.function_scoped_fixture])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def url():
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "microgrid", "serve", "--port", str(port), "--jobs", "2",
-                             "--timeout", "60", "--max-body-mb", "4"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            raise RuntimeError("microgrid serve did not start")
-        try:
-            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.1)
+    proc, base = start_server("--jobs", "2", "--timeout", "60", "--max-body-mb", "4", stderr=subprocess.DEVNULL)
     try:
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
 
 
 # ------------------------------------------------------------------ valid bodies to break

@@ -56,6 +56,14 @@ def _geom(grids, gid):
     return grids.loc[grids["grid_id"] == gid].geometry.iloc[0]
 
 
+def _assert_flagged_not_error(grids, hh, bnd, gid, violation):
+    """Grid ``gid`` flagged: the map passes, its ``violation`` (only that one) listed as flagged."""
+    grids.loc[grids["grid_id"] == gid, "flagged"] = True
+    rep = check(grids, hh, bnd)
+    assert rep.ok
+    assert rep.table(violation)["severity"].tolist() == ["flagged"]
+
+
 # ---------------------------------------------------------------- clean
 
 
@@ -163,10 +171,7 @@ def test_flagged_multipart_is_not_an_error(parts):
     piece = shapely.box(p.x + 1, p.y + 1, p.x + 4, p.y + 4)
     _set_geom(grids, c, gc.difference(piece))
     _set_geom(grids, a, shapely.MultiPolygon([_geom(grids, a), piece]))
-    grids.loc[grids["grid_id"] == a, "flagged"] = True
-    rep = check(grids, hh, bnd)
-    assert rep.ok
-    assert rep.table("multipart")["severity"].tolist() == ["flagged"]
+    _assert_flagged_not_error(grids, hh, bnd, a, "multipart")
 
 
 def test_duplicate_grid_id(parts):
@@ -217,10 +222,16 @@ def test_household_with_unknown_grid(parts):
     assert "99" in rep.table("household_unknown_grid")["message"].iloc[0]
 
 
+def _push_over_max(hh):
+    """100 more persons in household h020; the id of its grid, now above max."""
+    h020 = hh["household_id"] == "h020"
+    hh.loc[h020, "persons"] += 100
+    return hh.loc[h020, "grid_id"].iloc[0]
+
+
 def test_grid_pushed_over_max(parts):
     grids, hh, bnd = parts
-    gid = hh.loc[hh["household_id"] == "h020", "grid_id"].iloc[0]
-    hh.loc[hh["household_id"] == "h020", "persons"] += 100
+    gid = _push_over_max(hh)
     rep = check(grids, hh, bnd)
     assert not rep.ok
     oob = rep.table("persons_out_of_bounds")
@@ -239,12 +250,8 @@ def test_bounds_are_parameters(parts):
 
 def test_flagged_grid_over_max_is_flagged_not_error(parts):
     grids, hh, bnd = parts
-    gid = hh.loc[hh["household_id"] == "h020", "grid_id"].iloc[0]
-    hh.loc[hh["household_id"] == "h020", "persons"] += 100
-    grids.loc[grids["grid_id"] == gid, "flagged"] = True
-    rep = check(grids, hh, bnd)
-    assert rep.ok
-    assert rep.table("persons_out_of_bounds")["severity"].tolist() == ["flagged"]
+    gid = _push_over_max(hh)
+    _assert_flagged_not_error(grids, hh, bnd, gid, "persons_out_of_bounds")
 
 
 def test_sliver_gap_is_a_warning(parts):

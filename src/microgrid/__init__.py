@@ -9,16 +9,15 @@ from __future__ import annotations
 __version__ = "0.1.0"  # the one place: pyproject.toml reads it
 
 from . import samples
-from .crs import (
-    bd09_to_gcj02,
-    bd09_to_wgs84,
-    from_wgs84,
-    gcj02_to_bd09,
-    gcj02_to_wgs84,
-    to_wgs84,
-    wgs84_to_bd09,
-    wgs84_to_gcj02,
-)
+from .crs import POINT_CONVERSIONS, from_wgs84, to_wgs84
+
+# the point conversions: `as` marks them re-exported for type checkers, which do not read *POINT_CONVERSIONS
+from .crs import bd09_to_gcj02 as bd09_to_gcj02
+from .crs import bd09_to_wgs84 as bd09_to_wgs84
+from .crs import gcj02_to_bd09 as gcj02_to_bd09
+from .crs import gcj02_to_wgs84 as gcj02_to_wgs84
+from .crs import wgs84_to_bd09 as wgs84_to_bd09
+from .crs import wgs84_to_gcj02 as wgs84_to_gcj02
 from .edits import apply_changes
 from .errors import InfeasibleError, InputError, InternalError, MicrogridError
 from .inputs import estimate_households
@@ -65,12 +64,7 @@ __all__ = [
     "OSMLayers",
     "to_wgs84",
     "from_wgs84",
-    "wgs84_to_gcj02",
-    "gcj02_to_wgs84",
-    "gcj02_to_bd09",
-    "bd09_to_gcj02",
-    "wgs84_to_bd09",
-    "bd09_to_wgs84",
+    *POINT_CONVERSIONS,
     "__version__",
 ]
 

@@ -85,8 +85,9 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: %(default)s)"
 
 
-def _examples(*lines: str) -> str:
-    return "Examples:\n" + "\n".join(f"  {x}" for x in lines)
+def _examples(lines: str) -> str:
+    """An epilog of example commands, one a line of ``lines`` (indentation and the first newline dropped)."""
+    return "Examples:\n" + "\n".join(f"  {x.strip()}" for x in lines.strip("\n").split("\n"))
 
 
 def _verbosity(top: bool) -> argparse.ArgumentParser:
@@ -114,6 +115,24 @@ _OUTSIDE_HELP = ("households outside the boundary: error, drop them, or snap/nea
                  "the nearest point inside")
 
 
+def _add_bounds(p: argparse.ArgumentParser) -> None:
+    """``--min-persons`` and ``--max-persons``, 200 and 300 unless given."""
+    p.add_argument("--min-persons", type=int, default=200, help="fewest persons in a grid")
+    p.add_argument("--max-persons", type=int, default=300, help="most persons in a grid")
+
+
+def _add_out(p: argparse.ArgumentParser, out_help: str, overwrite_help: str, *, required: bool = True) -> None:
+    """``--out`` (required unless said otherwise) and, next to it, ``--overwrite``."""
+    p.add_argument("--out", required=required, help=out_help)
+    p.add_argument("--overwrite", action="store_true", help=overwrite_help)
+
+
+def _add_site_columns(p: argparse.ArgumentParser, help_template: str) -> None:
+    """``--entrance-col`` and ``--floor-col``, the household columns a building is divided by, alike but for names."""
+    for col, zh in (("entrance", "单元"), ("floor", "楼层")):
+        p.add_argument(f"--{col}-col", help=help_template.format(col=col, zh=zh))
+
+
 def _add_common_inputs(p: argparse.ArgumentParser):
     p.add_argument("input", nargs="?", help="a GeoPackage with layers households (or buildings), boundary, "
                    "and optionally barriers and landmarks; an OpenStreetMap extract (.osm, .pbf: households estimated "
@@ -131,13 +150,13 @@ def _add_common_inputs(p: argparse.ArgumentParser):
 def _parser_update(add) -> None:
     """The ``repartition`` and ``changes`` subcommands (updating a plan)."""
     examples = {
-        "repartition": _examples(
-            "microgrid repartition plan.gpkg --households register_2025.gpkg#households --out plan_2025.gpkg",
-            "microgrid repartition plan.gpkg --households register_2025.xlsx --locked 3,7 --out plan_2025.gpkg",
-            "microgrid repartition --plan edited.gpkg --out fixed.gpkg   # a plan edited by hand in QGIS"),
-        "changes": _examples(
-            "microgrid changes plan.gpkg --changes changes.csv --out plan_new.gpkg",
-            "microgrid changes plan.gpkg --changes changes.json --pinned pins.csv --out plan_new.gpkg")}
+        "repartition": _examples("""
+            microgrid repartition plan.gpkg --households register_2025.gpkg#households --out plan_2025.gpkg
+            microgrid repartition plan.gpkg --households register_2025.xlsx --locked 3,7 --out plan_2025.gpkg
+            microgrid repartition --plan edited.gpkg --out fixed.gpkg   # a plan edited by hand in QGIS"""),
+        "changes": _examples("""
+            microgrid changes plan.gpkg --changes changes.csv --out plan_new.gpkg
+            microgrid changes plan.gpkg --changes changes.json --pinned pins.csv --out plan_new.gpkg""")}
     for cmd, text in (("repartition", "update a plan for changed households, or after hand edits, with the "
                                       "least churn"),
                       ("changes", "apply a change list (add/remove/move/persons) to a plan with the least churn")):
@@ -162,8 +181,7 @@ def _parser_update(add) -> None:
         rp.add_argument("--pinned", help="CSV with household_id (or building) and grid_id: each holds")
         rp.add_argument("--crs", help=_CRS_HELP)
         _add_reading(rp)
-        rp.add_argument("--out", required=True, help="the new plan (.gpkg)")
-        rp.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+        _add_out(rp, "the new plan (.gpkg)", "replace an existing --out")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -173,9 +191,10 @@ def _build_parser() -> argparse.ArgumentParser:
         prog="microgrid", formatter_class=_HelpFormatter, parents=[_verbosity(True)],
         description="Divide a community into micro-grids along its roads and prove the result "
                     "(按线划分、不漏一地、不漏一户).",
-        epilog=_examples("microgrid partition village.gpkg --out plan.gpkg",
-                         "microgrid validate plan.gpkg --json report.json",
-                         "microgrid partition --help     # each subcommand's options and examples"))
+        epilog=_examples("""
+            microgrid partition village.gpkg --out plan.gpkg
+            microgrid validate plan.gpkg --json report.json
+            microgrid partition --help     # each subcommand's options and examples"""))
     ap.add_argument("--version", action="version", version=f"microgrid {__version__}")
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = [_verbosity(False)]
@@ -191,29 +210,24 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _parser_partition(add) -> None:
     """The ``partition`` subcommand's options."""
-    p = add("partition", "partition households into grids and write a plan", _examples(
-        "microgrid partition village.gpkg --out plan.gpkg",
-        "microgrid partition register.xlsx --boundary village.gpkg#boundary --barriers village.gpkg#roads "
-        "--id-col 户号 --persons-col 人数 --out plan.gpkg",
-        "microgrid partition town.gpkg --min-persons 200 --max-persons 300 --code-prefix 110108001002 "
-        "--out plan.shp"))
+    p = add("partition", "partition households into grids and write a plan", _examples("""
+        microgrid partition village.gpkg --out plan.gpkg
+        microgrid partition register.xlsx --boundary village.gpkg#boundary --barriers village.gpkg#roads --id-col 户号 --persons-col 人数 --out plan.gpkg
+        microgrid partition town.gpkg --min-persons 200 --max-persons 300 --code-prefix 110108001002 --out plan.shp"""))
     _add_common_inputs(p)
     p.add_argument("--landmarks", help="landmark points/polygons (a polygon is kept whole unless it holds more "
                                        "persons than a grid)")
     p.add_argument("--kind-col", help="barrier kind column (default: kind or highway)")
     p.add_argument("--default-persons", type=int, help="persons per household when there is no persons column "
                    "(default: none; the column is required)")
-    p.add_argument("--min-persons", type=int, default=200, help="fewest persons in a grid")
-    p.add_argument("--max-persons", type=int, default=300, help="most persons in a grid")
+    _add_bounds(p)
     p.add_argument("--n-grids", type=int, help="number of grids (default: chosen from the bounds)")
     p.add_argument("--divide-sites", choices=["auto", "never"], default="auto",
                    help="a building whose households share one point (or a landmark holding households) may be "
                         "divided between grids by entrance, then floor, only where whole buildings cannot meet "
                         "the bounds (auto); never: keep every site whole (default: %(default)s)")
-    p.add_argument("--entrance-col", help="household column with the entrance (单元) used to divide a building "
-                                          "(default: a column named entrance or 单元, if any)")
-    p.add_argument("--floor-col", help="household column with the floor (楼层) used to divide a building "
-                                       "(default: a column named floor or 楼层, if any)")
+    _add_site_columns(p, "household column with the {col} ({zh}) used to divide a building (default: a column "
+                      "named {col} or {zh}, if any)")
     p.add_argument("--oversize", choices=["flag", "stack"],
                    help="older name: stack = --divide-sites auto; flag = --divide-sites never with each building "
                         "above max persons in its own flagged grid (default: not used)")
@@ -244,21 +258,18 @@ def _parser_partition(add) -> None:
     p.add_argument("--on-infeasible", choices=["raise", "flag"], default="raise",
                    help="raise: exit 3 naming the cause; flag: write the best plan with the grids that break a "
                         "bound flagged")
-    p.add_argument("--out", required=True, help="plan file (.gpkg; or .geojson/.shp/.parquet for two files; "
-                   "a .shp gets short field names, see docs)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing plan")
+    _add_out(p, "plan file (.gpkg; or .geojson/.shp/.parquet for two files; a .shp gets short field names, "
+             "see docs)", "replace an existing plan")
     p.add_argument("--report", help="also write the validation report as JSON (replaced only with --overwrite)")
 
 
 def _parser_partition_many(add) -> None:
     """The ``partition-many`` subcommand's options."""
     pm = add("partition-many", "partition every area of a district in parallel on Dask "
-             "(the dask extra)", _examples(
-                 "microgrid partition-many --households county.gpkg#households --areas county.gpkg#villages "
-                 "--area-id village_code --barriers county.gpkg#roads --out county_plan.gpkg",
-                 "microgrid partition-many --households register.csv --areas villages.shp --area-id 村代码 "
-                 "--code-prefix-col 村代码 --workers 2 --out county_plan.gpkg",
-                 "microgrid partition-many ... --scheduler tcp://10.0.0.5:8786 --out county.parquet"))
+             "(the dask extra)", _examples("""
+        microgrid partition-many --households county.gpkg#households --areas county.gpkg#villages --area-id village_code --barriers county.gpkg#roads --out county_plan.gpkg
+        microgrid partition-many --households register.csv --areas villages.shp --area-id 村代码 --code-prefix-col 村代码 --workers 2 --out county_plan.gpkg
+        microgrid partition-many ... --scheduler tcp://10.0.0.5:8786 --out county.parquet"""))
     pm.add_argument("--households", required=True, help="household points of the whole district (file#layer, "
                     "or a CSV/XLSX register)")
     pm.add_argument("--areas", required=True, help="area polygons (villages, communities) with an id column")
@@ -272,8 +283,7 @@ def _parser_partition_many(add) -> None:
     pm.add_argument("--id-col", default="household_id", help="household id column (in a Shapefile: household_)")
     pm.add_argument("--persons-col", default="persons", help="persons column")
     pm.add_argument("--kind-col", help="barrier kind column (default: kind or highway)")
-    pm.add_argument("--min-persons", type=int, default=200, help="fewest persons in a grid")
-    pm.add_argument("--max-persons", type=int, default=300, help="most persons in a grid")
+    _add_bounds(pm)
     pm.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same plans")
     pm.add_argument("--code-prefix", default="000000000000",
                     help="12-digit code prefix; without --code-prefix-col each area gets its own: the last 3 "
@@ -291,8 +301,7 @@ def _parser_partition_many(add) -> None:
     pm.add_argument("--divide-sites", choices=["auto", "never"], default="auto",
                     help="divide a building on one point by entrance/floor only where needed (auto) or never "
                          "(default: %(default)s)")
-    pm.add_argument("--entrance-col", help="household column with the entrance (单元); default: entrance or 单元")
-    pm.add_argument("--floor-col", help="household column with the floor (楼层); default: floor or 楼层")
+    _add_site_columns(pm, "household column with the {col} ({zh}); default: {col} or {zh}")
     pm.add_argument("--overwrite", action="store_true", help="start afresh (default: resume, skipping areas "
                     "already done with the same inputs)")
     pm.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -314,10 +323,10 @@ def _add_grid_map(p, plan_help: str) -> None:
 
 def _parser_validate(add) -> None:
     """The ``validate`` subcommand's options."""
-    v = add("validate", "validate a grid map (ours or hand-drawn)", _examples(
-        "microgrid validate plan.gpkg",
-        "microgrid validate --grids drawn.shp --households register.xlsx --boundary village.shp --json report.json",
-        "microgrid validate plan.gpkg --assignment-col \"\" --map violations.png   # audit by location only"))
+    v = add("validate", "validate a grid map (ours or hand-drawn)", _examples("""
+        microgrid validate plan.gpkg
+        microgrid validate --grids drawn.shp --households register.xlsx --boundary village.shp --json report.json
+        microgrid validate plan.gpkg --assignment-col "" --map violations.png   # audit by location only"""))
     _add_grid_map(v, "a plan GeoPackage (layers grids, households, boundary[, barriers])")
     v.add_argument("--barriers", help="roads etc. for the on-line share")
     v.add_argument("--assignment-col", help="household column naming its grid (default: grid_id, or another "
@@ -334,50 +343,46 @@ def _parser_validate(add) -> None:
 
 def _parser_repair(add) -> None:
     """The ``repair`` subcommand's options."""
-    r = add("repair", "fill gaps, trim overlaps and stray parts of a grid map; list every change", _examples(
-        "microgrid repair plan.gpkg --out repaired.gpkg",
-        "microgrid repair --grids drawn.shp --boundary village.shp --households hh.gpkg --out repaired.gpkg",
-        "microgrid repair drawn.gpkg --min-persons 150 --max-persons 250 --out repaired.gpkg"))
+    r = add("repair", "fill gaps, trim overlaps and stray parts of a grid map; list every change", _examples("""
+        microgrid repair plan.gpkg --out repaired.gpkg
+        microgrid repair --grids drawn.shp --boundary village.shp --households hh.gpkg --out repaired.gpkg
+        microgrid repair drawn.gpkg --min-persons 150 --max-persons 250 --out repaired.gpkg"""))
     _add_grid_map(r, "a plan GeoPackage (layers grids, households, boundary)")
     r.add_argument("--assignment-col", help="household column naming its grid before repair (default: grid_id "
                    "for a plan file, else by location)")
-    r.add_argument("--min-persons", type=int, default=200, help="fewest persons in a grid")
-    r.add_argument("--max-persons", type=int, default=300, help="most persons in a grid")
-    r.add_argument("--out", required=True, help="repaired plan (.gpkg): layers grids, households, changes")
-    r.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_bounds(r)
+    _add_out(r, "repaired plan (.gpkg): layers grids, households, changes", "replace an existing --out")
 
 
 def _parser_ledger(add) -> None:
     """The ``ledger`` subcommand's options."""
-    g = add("ledger", "write household rosters (台账) per grid: a folder of CSV or one .xlsx", _examples(
-        "microgrid ledger plan.gpkg --out 台账.xlsx",
-        "microgrid ledger plan.gpkg --out rosters/"))
+    g = add("ledger", "write household rosters (台账) per grid: a folder of CSV or one .xlsx", _examples("""
+        microgrid ledger plan.gpkg --out 台账.xlsx
+        microgrid ledger plan.gpkg --out rosters/"""))
     g.add_argument("plan", help="a plan GeoPackage (layers grids and households)")
-    g.add_argument("--out", required=True, help="a folder (CSV files) or FILE.xlsx (the xlsx extra)")
-    g.add_argument("--overwrite", action="store_true", help="replace an existing workbook or folder")
+    _add_out(g, "a folder (CSV files) or FILE.xlsx (the xlsx extra)", "replace an existing workbook or folder")
 
 
 
 def _parser_staff(add) -> None:
     """The ``staff`` subcommand's options."""
-    t = add("staff", "assign leaders, workers and volunteers to grids (min total distance)", _examples(
-        "microgrid staff plan.gpkg --people staff.gpkg",
-        "microgrid staff plan.gpkg --people staff.gpkg --composition leader:1,worker:2 --out teams.csv"))
+    t = add("staff", "assign leaders, workers and volunteers to grids (min total distance)", _examples("""
+        microgrid staff plan.gpkg --people staff.gpkg
+        microgrid staff plan.gpkg --people staff.gpkg --composition leader:1,worker:2 --out teams.csv"""))
     t.add_argument("plan", help="a plan GeoPackage (layer grids)")
     t.add_argument("--people", required=True, help="home points with person_id and role columns")
     t.add_argument("--role-col", default="role", help="role column of --people")
     t.add_argument("--id-col", default="person_id", help="person id column of --people")
     t.add_argument("--composition", default="leader:1,worker:3,volunteer:2", help="slots per grid and role")
-    t.add_argument("--out", help="write the team table as CSV")
-    t.add_argument("--overwrite", action="store_true", help="replace an existing CSV")
+    _add_out(t, "write the team table as CSV", "replace an existing CSV", required=False)
 
 
 def _parser_map(add) -> None:
     """The ``map`` subcommand's options."""
-    mp = add("map", "draw a map of a plan file: PNG, or HTML that works offline (画网格图)", _examples(
-        "microgrid map plan.gpkg --out plan.png --labels name",
-        "microgrid map plan.gpkg --out plan.html",
-        "microgrid map plan.gpkg --out plan.html --basemap amap"))
+    mp = add("map", "draw a map of a plan file: PNG, or HTML that works offline (画网格图)", _examples("""
+        microgrid map plan.gpkg --out plan.png --labels name
+        microgrid map plan.gpkg --out plan.html
+        microgrid map plan.gpkg --out plan.html --basemap amap"""))
     mp.add_argument("plan", help="a plan GeoPackage (microgrid partition --out)")
     mp.add_argument("--out", required=True, help="OUT.png (also .svg, .pdf) or OUT.html (self-contained, offline)")
     mp.add_argument("--basemap", default="none", choices=["none", "osm", "tianditu", "amap"],
@@ -392,9 +397,9 @@ def _parser_map(add) -> None:
 
 def _parser_serve(add) -> None:
     """The ``serve`` subcommand's options."""
-    sv = add("serve", "run the HTTP service (the service extra)", _examples(
-        "microgrid serve",
-        "microgrid serve --host 0.0.0.0 --port 8080 --jobs 2"))
+    sv = add("serve", "run the HTTP service (the service extra)", _examples("""
+        microgrid serve
+        microgrid serve --host 0.0.0.0 --port 8080 --jobs 2"""))
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on")
     sv.add_argument("--port", type=int, default=8000, help="port to listen on")
     sv.add_argument("--jobs", type=int, help="jobs run at once, each in its own process (default: CPUs)")
@@ -859,24 +864,11 @@ def main(argv: list[str] | None = None) -> int:
             from .crs import check_crs
 
             check_crs(a.crs, what="--crs")  # the library checks it again; here it fails before any work
-        if a.command == "partition":
-            return _cmd_partition(a)
-        if a.command == "partition-many":
-            return _cmd_partition_many(a)
-        if a.command == "validate":
-            return _cmd_validate(a)
-        if a.command == "repair":
-            return _cmd_repair(a)
-        if a.command == "ledger":
-            return _cmd_ledger(a)
-        if a.command == "staff":
-            return _cmd_staff(a)
-        if a.command in ("repartition", "changes"):
-            return _cmd_repartition(a)
-        if a.command == "map":
-            return _cmd_map(a)
-        if a.command == "serve":
-            return _cmd_serve(a)
+        run = {"partition": _cmd_partition, "partition-many": _cmd_partition_many, "validate": _cmd_validate,
+               "repair": _cmd_repair, "ledger": _cmd_ledger, "staff": _cmd_staff, "repartition": _cmd_repartition,
+               "changes": _cmd_repartition, "map": _cmd_map, "serve": _cmd_serve}.get(a.command)
+        if run is not None:
+            return run(a)
     except InfeasibleError as exc:
         print(f"infeasible: {exc}", file=sys.stderr)
         return EXIT_INFEASIBLE

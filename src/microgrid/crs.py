@@ -15,6 +15,10 @@ import pyproj
 
 from .errors import InputError
 
+#: The six point conversions between WGS84, GCJ-02 and BD-09, by name; :mod:`microgrid` exports them too.
+POINT_CONVERSIONS = ("wgs84_to_gcj02", "gcj02_to_wgs84", "gcj02_to_bd09", "bd09_to_gcj02", "wgs84_to_bd09",
+                     "bd09_to_wgs84")
+
 __all__ = [
     "check_crs",
     "is_metric_true",
@@ -25,12 +29,7 @@ __all__ = [
     "SYSTEMS",
     "normalize_system",
     "out_of_china",
-    "wgs84_to_gcj02",
-    "gcj02_to_wgs84",
-    "gcj02_to_bd09",
-    "bd09_to_gcj02",
-    "wgs84_to_bd09",
-    "bd09_to_wgs84",
+    *POINT_CONVERSIONS,
     "to_wgs84",
     "from_wgs84",
     "layer_to_wgs84",
@@ -110,6 +109,7 @@ def check_crs(value, *, what: str = "crs") -> pyproj.CRS:
     Returns
     -------
     pyproj.CRS
+        ``value`` parsed, as it is (a compound CRS stays compound).
 
     Raises
     ------
@@ -433,6 +433,11 @@ def _wgs_to_gcj(lon, lat):
     return lon + dlon, lat + dlat
 
 
+def _gcj_to_wgs(lon, lat):
+    dlon, dlat = _gcj_offset(lon, lat)
+    return _invert(_wgs_to_gcj, lon, lat, lon - dlon, lat - dlat)
+
+
 def _gcj_to_bd(lon, lat):
     z = np.sqrt(lon * lon + lat * lat) + 0.00002 * np.sin(lat * _X_PI)
     theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * _X_PI)
@@ -446,9 +451,30 @@ def _bd_to_gcj_approx(lon, lat):
     return z * np.cos(theta), z * np.sin(theta)
 
 
-def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
-    """WGS84 longitude/latitude to GCJ-02 (identity outside China).
+def _bd_to_gcj(lon, lat):
+    return _invert(_gcj_to_bd, lon, lat, *_bd_to_gcj_approx(lon, lat))
 
+
+def _convert(lon, lat, *steps):
+    """The point conversions' one body: ``steps`` (WGS84 to GCJ-02, ...) in turn, on float arrays."""
+    lon, lat = _arrays(lon, lat)
+    for step in steps:
+        lon, lat = step(lon, lat)
+    return _out(lon, lat)
+
+
+#: The example of each point conversion: the arguments, the digits its result is rounded to, the result shown.
+_POINT_CONVERSION_EXAMPLES = {
+    "wgs84_to_gcj02": ("116.404, 39.915", 9, "(116.410244499, 39.916404282)"),
+    "gcj02_to_wgs84": ("116.410244499, 39.916404282", 6, "(116.404, 39.915)"),
+    "gcj02_to_bd09": ("116.404, 39.915", 9, "(116.410369494, 39.921336994)"),
+    "bd09_to_gcj02": ("116.410369494, 39.921336994", 6, "(116.404, 39.915)"),
+    "wgs84_to_bd09": ("116.404, 39.915", 6, "(116.416627, 39.9227)"),
+    "bd09_to_wgs84": ("*wgs84_to_bd09(116.404, 39.915)", 9, "(116.404, 39.915)"),
+}
+
+#: The docstring sections every point conversion shares, up to its example; its own examples follow.
+_POINT_CONVERSION_SECTIONS = """
     Parameters
     ----------
     lon, lat : float or array_like
@@ -460,14 +486,30 @@ def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
 
     Examples
     --------
-    >>> lon, lat = wgs84_to_gcj02(116.404, 39.915)
-    >>> round(lon, 9), round(lat, 9)
-    (116.410244499, 39.916404282)
+    >>> lon, lat = {name}({args})
+    >>> round(lon, {digits}), round(lat, {digits})
+    {result}
+"""
+
+
+def _point_conversion_doc(name: str, doc: str) -> str:
+    """The docstring of point conversion ``name`` from its own ``doc``: summary, notes and any further examples.
+
+    The docs build (``docs/hooks/griffe_defaults.py``) renders it the same.
+    """
+    head, first, more = doc.partition("\n    >>> ")
+    args, digits, result = _POINT_CONVERSION_EXAMPLES[name]
+    sections = _POINT_CONVERSION_SECTIONS.format(name=name, args=args, digits=digits, result=result)
+    return head.rstrip("\n ") + "\n" + sections + (first.lstrip("\n") + more if first else "    ")
+
+
+def wgs84_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
+    """WGS84 longitude/latitude to GCJ-02 (identity outside China).
+
     >>> wgs84_to_gcj02(2.35, 48.86)  # Paris: outside China, unchanged
     (2.35, 48.86)
     """
-    lon, lat = _arrays(lon, lat)
-    return _out(*_wgs_to_gcj(lon, lat))
+    return _convert(lon, lat, _wgs_to_gcj)
 
 
 def gcj02_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
@@ -475,47 +517,13 @@ def gcj02_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
 
     Inverts :func:`wgs84_to_gcj02` by iteration (the usual one-step formula
     is off by up to a few metres).
-
-    Parameters
-    ----------
-    lon, lat : float or array_like
-        Degrees; arrays of any (broadcastable) shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or ndarray
-
-    Examples
-    --------
-    >>> lon, lat = gcj02_to_wgs84(116.410244499, 39.916404282)
-    >>> round(lon, 6), round(lat, 6)
-    (116.404, 39.915)
     """
-    lon, lat = _arrays(lon, lat)
-    dlon, dlat = _gcj_offset(lon, lat)
-    return _out(*_invert(_wgs_to_gcj, lon, lat, lon - dlon, lat - dlat))
+    return _convert(lon, lat, _gcj_to_wgs)
 
 
 def gcj02_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
-    """GCJ-02 longitude/latitude to Baidu's BD-09.
-
-    Parameters
-    ----------
-    lon, lat : float or array_like
-        Degrees; arrays of any (broadcastable) shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or ndarray
-
-    Examples
-    --------
-    >>> lon, lat = gcj02_to_bd09(116.404, 39.915)
-    >>> round(lon, 9), round(lat, 9)
-    (116.410369494, 39.921336994)
-    """
-    lon, lat = _arrays(lon, lat)
-    return _out(*_gcj_to_bd(lon, lat))
+    """GCJ-02 longitude/latitude to Baidu's BD-09."""
+    return _convert(lon, lat, _gcj_to_bd)
 
 
 def bd09_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
@@ -523,79 +531,36 @@ def bd09_to_gcj02(lon: Any, lat: Any) -> tuple[Any, Any]:
 
     The usual closed formula is refined by iteration until
     :func:`gcj02_to_bd09` gives back the input.
-
-    Parameters
-    ----------
-    lon, lat : float or array_like
-        Degrees; arrays of any (broadcastable) shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or ndarray
-
-    Examples
-    --------
-    >>> lon, lat = bd09_to_gcj02(116.410369494, 39.921336994)
-    >>> round(lon, 6), round(lat, 6)
-    (116.404, 39.915)
     """
-    lon, lat = _arrays(lon, lat)
-    return _out(*_invert(_gcj_to_bd, lon, lat, *_bd_to_gcj_approx(lon, lat)))
+    return _convert(lon, lat, _bd_to_gcj)
 
 
 def wgs84_to_bd09(lon: Any, lat: Any) -> tuple[Any, Any]:
-    """WGS84 longitude/latitude to BD-09 (through GCJ-02).
-
-    Parameters
-    ----------
-    lon, lat : float or array_like
-        Degrees; arrays of any (broadcastable) shape.
-
-    Returns
-    -------
-    (lon, lat) : tuple of float or ndarray
-
-    Examples
-    --------
-    >>> lon, lat = wgs84_to_bd09(116.404, 39.915)
-    >>> round(lon, 6), round(lat, 6)
-    (116.416627, 39.9227)
-    """
-    lon, lat = _arrays(lon, lat)
-    return _out(*_gcj_to_bd(*_wgs_to_gcj(lon, lat)))
+    """WGS84 longitude/latitude to BD-09 (through GCJ-02)."""
+    return _convert(lon, lat, _wgs_to_gcj, _gcj_to_bd)
 
 
 def bd09_to_wgs84(lon: Any, lat: Any) -> tuple[Any, Any]:
-    """BD-09 longitude/latitude to WGS84 (through GCJ-02), exact to well below 0.01 m.
+    """BD-09 longitude/latitude to WGS84 (through GCJ-02), exact to well below 0.01 m."""
+    return _convert(lon, lat, _bd_to_gcj, _gcj_to_wgs)
 
-    Parameters
-    ----------
-    lon, lat : float or array_like
-        Degrees; arrays of any (broadcastable) shape.
 
-    Returns
-    -------
-    (lon, lat) : tuple of float or ndarray
-
-    Examples
-    --------
-    >>> lon, lat = bd09_to_wgs84(*wgs84_to_bd09(116.404, 39.915))
-    >>> round(lon, 9), round(lat, 9)
-    (116.404, 39.915)
-    """
-    lon, lat = _arrays(lon, lat)
-    g = _invert(_gcj_to_bd, lon, lat, *_bd_to_gcj_approx(lon, lat))
-    dlon, dlat = _gcj_offset(*g)
-    return _out(*_invert(_wgs_to_gcj, g[0], g[1], g[0] - dlon, g[1] - dlat))
+for _name in POINT_CONVERSIONS:
+    globals()[_name].__doc__ = _point_conversion_doc(_name, globals()[_name].__doc__)
+del _name
 
 
 _FORWARD = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
 _INVERSE = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
 
 
-def _transform_geoms(obj, func, what: str, to_wgs: bool):
+def _transform_geoms(obj, system: str, what: str, to_wgs: bool):
+    """:func:`to_wgs84` (``to_wgs``) or :func:`from_wgs84`: ``obj`` from or to ``system``."""
     import geopandas as gpd
     import shapely
+
+    system = normalize_system(system)
+    func = (lambda x, y: (x, y)) if system == "wgs84" else (_INVERSE if to_wgs else _FORWARD)[system]
 
     def xy(coords: np.ndarray) -> np.ndarray:
         out = coords.copy()
@@ -649,10 +614,7 @@ def to_wgs84(obj: Any, system: str, *, what: str = "the layer") -> Any:
     >>> round(p.x, 6), round(p.y, 6)
     (116.404, 39.915)
     """
-    system = normalize_system(system)
-    if system == "wgs84":
-        return _transform_geoms(obj, lambda x, y: (x, y), what, True)
-    return _transform_geoms(obj, _INVERSE[system], what, True)
+    return _transform_geoms(obj, system, what, to_wgs=True)
 
 
 def from_wgs84(obj: Any, system: str) -> Any:
@@ -677,14 +639,12 @@ def from_wgs84(obj: Any, system: str) -> Any:
     Examples
     --------
     >>> import shapely
-    >>> p = from_wgs84(shapely.Point(116.404, 39.915), "gcj02")
+    >>> tiananmen = shapely.Point(116.404, 39.915)
+    >>> p = from_wgs84(tiananmen, "gcj02")
     >>> round(p.x, 6), round(p.y, 6)
     (116.410244, 39.916404)
     """
-    system = normalize_system(system)
-    if system == "wgs84":
-        return _transform_geoms(obj, lambda x, y: (x, y), "the layer", False)
-    return _transform_geoms(obj, _FORWARD[system], "the layer", False)
+    return _transform_geoms(obj, system, "the layer", to_wgs=False)
 
 
 def layer_to_wgs84(src, system, *, what: str = "layer", crs=None):

@@ -922,6 +922,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem, "content": 
     (503, "Too many requests waiting"), (504, "Time limit"), (507, "Out of memory"))}
 
 
+#: The job routes, ``POST /v1/KIND`` in this order: (summary, description) by kind; the body is ``_MODELS[kind]``.
+_JOB_ROUTES: dict[str, tuple[str, str]] = {
+    "partition": ("Divide a community into grids", "Partition households within a boundary along barriers; returns grids, households and the report."),
+    "validate": ("Validate a grid map", "Check coverage, contiguity, bounds and household assignment of any grid layer."),
+    "repartition": ("Update a plan with the least churn", "Re-draw only the grids that left their bounds, and their neighbours."),
+    "changes": ("Apply a change list to a plan with the least churn", "Households added, removed, moved or resized; only the grids that broke are re-drawn."),
+    "locate": ("Route points to grids", "The grid id (and code) of every point; ``warnings`` name points inside more than one grid."),
+}
+
+
 def _body_doc(model: type[BaseModel]) -> dict:
     return {"requestBody": {"required": True, "content": {"application/json": {
         "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
@@ -1055,33 +1065,17 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
         return {"status": "ok", "version": __version__, "running": state["running"], "waiting": state["waiting"],
                 "max_jobs": max_jobs}
 
-    @app.post("/v1/partition", responses=_ERRORS, summary="Divide a community into grids",
-              openapi_extra=_body_doc(PartitionRequest))
-    async def v1_partition(request: Request):
-        """Partition households within a boundary along barriers; returns grids, households and the report."""
-        return await _run("partition", request)
+    def job_route(kind: str, description: str):
+        async def route(request: Request):
+            return await _run(kind, request)
 
-    @app.post("/v1/validate", responses=_ERRORS, summary="Validate a grid map", openapi_extra=_body_doc(ValidateRequest))
-    async def v1_validate(request: Request):
-        """Check coverage, contiguity, bounds and household assignment of any grid layer."""
-        return await _run("validate", request)
+        route.__name__ = route.__qualname__ = f"v1_{kind}"  # FastAPI's route name and operationId
+        route.__doc__ = description
+        return route
 
-    @app.post("/v1/repartition", responses=_ERRORS, summary="Update a plan with the least churn",
-              openapi_extra=_body_doc(RepartitionRequest))
-    async def v1_repartition(request: Request):
-        """Re-draw only the grids that left their bounds, and their neighbours."""
-        return await _run("repartition", request)
-
-    @app.post("/v1/changes", responses=_ERRORS, summary="Apply a change list to a plan with the least churn",
-              openapi_extra=_body_doc(ChangesRequest))
-    async def v1_changes(request: Request):
-        """Households added, removed, moved or resized; only the grids that broke are re-drawn."""
-        return await _run("changes", request)
-
-    @app.post("/v1/locate", responses=_ERRORS, summary="Route points to grids", openapi_extra=_body_doc(LocateRequest))
-    async def v1_locate(request: Request):
-        """The grid id (and code) of every point; ``warnings`` name points inside more than one grid."""
-        return await _run("locate", request)
+    for kind, (summary, description) in _JOB_ROUTES.items():
+        app.post(f"/v1/{kind}", responses=_ERRORS, summary=summary, openapi_extra=_body_doc(_MODELS[kind]))(
+            job_route(kind, description))
 
     return app
 

@@ -2,7 +2,7 @@
 
 Used by the HTTP service and useful on its own, e.g. to feed a web map::
 
-    fc = microgrid.geojson.plan_to_geojson(plan)["grids"]
+    fc = microgrid.io.geojson.plan_to_geojson(plan)["grids"]
 
 GeoJSON follows RFC 7946: coordinates are WGS84 longitude/latitude unless the
 caller names another CRS (the service's ``crs`` member), in which case the
