@@ -23,7 +23,11 @@ PathLike: TypeAlias = str | os.PathLike[str]
 CRSLike: TypeAlias = pyproj.CRS | str | int | None
 
 #: Anything :func:`microgrid.io.read_layer` reads: a GeoDataFrame, GeoSeries or shapely geometry, a GeoJSON
-#: mapping, a path (``file.gpkg#layer``, a CSV/XLSX register, an OSM extract), a PostGIS URL, or ``None``.
+#: mapping, a path (``file.gpkg#layer``, a CSV/XLSX register, an OSM extract), a PostGIS URL, or ``None``
+#: (no layer: read_layer gives None).
 LayerLike: TypeAlias = (
     gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | Mapping[str, Any] | str | os.PathLike[str] | None
 )
+
+#: :data:`LayerLike` but ``None``: a layer that must be given (read_layer of it is a GeoDataFrame).
+LayerSource: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | Mapping[str, Any] | str | os.PathLike[str]

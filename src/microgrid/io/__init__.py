@@ -21,13 +21,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, overload
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
-from .._types import CRSLike, LayerLike, PathLike
+from .._types import CRSLike, LayerLike, LayerSource, PathLike
 from ..errors import InputError
 from . import files
 from .files import (
@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "read_layer",
     "LayerLike",
+    "LayerSource",
     "write_plan",
     "read_plan_layers",
     "list_layers",
@@ -93,8 +94,7 @@ def read_layer(
 
 @overload
 def read_layer(
-    src: gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | Mapping[str, Any] | PathLike, *,
-    layer: str | None = None, what: str = "layer", encoding: str | None = None,
+    src: LayerSource, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
     x_col: str | None = None, y_col: str | None = None, crs: CRSLike = None,
 ) -> gpd.GeoDataFrame: ...
 
