@@ -26,17 +26,21 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from ._types import CRSLike, LayerLike, LayerSource, PathLike
 from .errors import InfeasibleError, InputError, MicrogridError, ids_preview
 from .inputs import give_crs
 from .io import db_url_of, mask_password, read_layer
 from .io.stores import open_store
+
+if TYPE_CHECKING:
+    from dask.distributed import Client
 
 __all__ = ["partition_many", "BatchResult"]
 
@@ -145,7 +149,8 @@ def _first_cols(gdf, area_col, area_id):
     return gdf
 
 
-def run_area(area_id, area_col: str, households, boundary, barriers, landmarks, kwargs: dict) -> dict:
+def run_area(area_id: int | str, area_col: str, households: LayerLike, boundary: LayerLike, barriers: LayerLike,
+             landmarks: LayerLike, kwargs: dict) -> dict:
     """Partition one area (runs on a Dask worker); never raises for a bad or infeasible area.
 
     Returns a dict with ``status``, ``reason``, the ``grids`` and
@@ -157,7 +162,7 @@ def run_area(area_id, area_col: str, households, boundary, barriers, landmarks, 
     t0 = time.perf_counter()
     import platform
 
-    res = {"area": area_id, "worker": f"{platform.node()}:{os.getpid()}", "layers": {}}
+    res: dict[str, Any] = {"area": area_id, "worker": f"{platform.node()}:{os.getpid()}", "layers": {}}
     try:
         plan = partition(households, boundary, barriers, landmarks, **kwargs)
     except InfeasibleError as exc:
@@ -494,30 +499,30 @@ def _summary(area_ids, skip, rows, area_id_col) -> pd.DataFrame:
 
 
 def partition_many(
-    households,
-    areas,
-    barriers=None,
-    landmarks=None,
+    households: LayerSource,
+    areas: LayerSource,
+    barriers: LayerLike = None,
+    landmarks: LayerLike = None,
     *,
     area_id_col: str,
-    out=None,
+    out: PathLike | None = None,
     min_persons: int = 200,
     max_persons: int = 300,
     seed: int = 0,
     id_col: str = "household_id",
     persons_col: str = "persons",
     kind_col: str | None = None,
-    crs=None,
+    crs: CRSLike = None,
     outside: str = "error",
     code_prefix: str = "000000000000",
     code_prefix_col: str | None = None,
-    client=None,
+    client: Client | str | None = None,
     n_workers: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
     retries: int = 2,
     flush_seconds: float = 2.0,
-    **partition_kwargs,
+    **partition_kwargs: Any,
 ) -> BatchResult:
     """Partition every area of a district (villages, communities) in parallel on Dask.
 

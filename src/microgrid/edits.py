@@ -8,13 +8,15 @@ least churn (:func:`microgrid.repartition`), with locks and pins as there.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from ._types import CRSLike, PathLike
 from .errors import InputError
 from .io import read_layer
 from .plan import Plan
@@ -85,19 +87,21 @@ def _check_row(i: int, r: dict, present: set) -> str | None:
     return None
 
 
-def changed_households(households: gpd.GeoDataFrame, changes, *, crs=None) -> gpd.GeoDataFrame:
+def changed_households(households: gpd.GeoDataFrame,
+                       changes: Iterable[Mapping[str, Any]] | Mapping[str, Any] | pd.DataFrame, *,
+                       crs: CRSLike = None) -> gpd.GeoDataFrame:
     """The households after a change list, applied row by row in order.
 
     Parameters
     ----------
     households : GeoDataFrame
         Current households (``household_id``, ``persons``, points).
-    changes : list of dict or DataFrame
+    changes : list of dict, dict or DataFrame
         Rows ``{"op": "add", "household_id", "x", "y", "persons"}``,
         ``{"op": "remove", "household_id"}``, ``{"op": "move",
         "household_id", "x", "y"}``, ``{"op": "persons", "household_id",
         "persons"}``.
-    crs : optional
+    crs : pyproj.CRS, str or int, optional
         CRS of ``x``/``y`` (default: that of ``households``).
 
     Raises
@@ -166,16 +170,17 @@ def _point(r: dict, src, dst):
     return gpd.GeoSeries([p], crs=src).to_crs(dst).iloc[0]
 
 
-def apply_changes(plan, changes, *, crs=None, **kwargs) -> tuple[Plan, ChangeReport]:
+def apply_changes(plan: Plan | PathLike, changes: Iterable[Mapping[str, Any]] | Mapping[str, Any] | pd.DataFrame,
+                  *, crs: CRSLike = None, **kwargs: Any) -> tuple[Plan, ChangeReport]:
     """Apply a platform's change list to ``plan`` and update it with the least churn.
 
     Parameters
     ----------
     plan : Plan or path
         The current plan.
-    changes : list of dict or DataFrame
+    changes : list of dict, dict or DataFrame
         See :func:`changed_households`.
-    crs : optional
+    crs : pyproj.CRS, str or int, optional
         CRS of the changes' ``x``/``y`` (default: that of the plan's
         households).
     **kwargs

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 __all__ = ["MicrogridError", "InputError", "InfeasibleError", "InternalError"]
 
 
@@ -53,7 +55,7 @@ class InternalError(MicrogridError, AssertionError):
     """A result failed microgrid's own end-of-run invariant checks (a bug: please report)."""
 
 
-def ids_preview(ids, limit: int = 10) -> str:
+def ids_preview(ids: Iterable[object], limit: int = 10) -> str:
     """Format ``ids`` for a message: the first ``limit`` and a count of the rest."""
     ids = list(ids)
     shown = ", ".join(repr(i) if isinstance(i, str) else str(i) for i in ids[:limit])

@@ -9,6 +9,7 @@ cheap, cutting through a block is expensive.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,7 +180,7 @@ def build_graph(units: Units) -> UnitGraph:
     )
 
 
-def division_costs(graph: UnitGraph, units: Units, soft_landmarks=()) -> UnitGraph:
+def division_costs(graph: UnitGraph, units: Units, soft_landmarks: Iterable[int] = ()) -> UnitGraph:
     """The graph with the cost of dividing a site or a landmark on its inner edges.
 
     An edge between two strips of one divisible site costs
@@ -203,7 +204,7 @@ def division_costs(graph: UnitGraph, units: Units, soft_landmarks=()) -> UnitGra
     return UnitGraph(graph.n, graph.u, graph.v, graph.length, graph.barrier_length, graph.rank, graph.kind, cost)
 
 
-def whole_groups(units: Units, graph: UnitGraph, soft_landmarks=()) -> np.ndarray:
+def whole_groups(units: Units, graph: UnitGraph, soft_landmarks: Iterable[int] = ()) -> np.ndarray:
     """Group id per unit for sets of units that must stay in one grid, -1 for free units.
 
     Two kinds of sets are kept whole: the units inside one landmark polygon,

@@ -7,7 +7,9 @@ layer at once, each naming the offending ids and the fix.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
@@ -15,9 +17,13 @@ import pandas as pd
 import pyproj
 import shapely
 
+from ._types import CRSLike, LayerLike, LayerSource
 from .crs import check_crs, metric_crs_for
 from .errors import InputError, ids_preview
 from .io import read_layer
+
+if TYPE_CHECKING:
+    from .options import PartitionOptions
 
 __all__ = [
     "prepare_inputs",
@@ -117,7 +123,7 @@ def adopt_crs(gdf: gpd.GeoDataFrame | None, main: gpd.GeoDataFrame | None):
     return gdf
 
 
-def give_crs(layers: dict, crs, problems: list[str]) -> None:
+def give_crs(layers: dict, crs: CRSLike, problems: list[str]) -> None:
     """Give every layer without a CRS the CRS ``crs``, in place, or note that it has none.
 
     The frames are the caller's own (copies made by :func:`microgrid.read_layer`);
@@ -482,7 +488,8 @@ def _outside_message(out_ids: list, out_pts: np.ndarray, bnd_w, cause: dict | No
             "outside='snap' to move them onto the nearest point inside (CLI: --outside drop|snap)")
 
 
-def prepare_inputs(households, boundary, barriers=None, landmarks=None, *, options=None) -> Inputs:
+def prepare_inputs(households: LayerLike, boundary: LayerLike, barriers: LayerLike = None, landmarks: LayerLike = None,
+                   *, options: PartitionOptions | None = None) -> Inputs:
     """Read, check and project all inputs to one metric CRS.
 
     ``options`` (a :class:`microgrid.PartitionOptions`; default: the
@@ -665,18 +672,18 @@ HOUSEHOLD_SIZE_P = (0.25, 0.30, 0.20, 0.13, 0.07, 0.05)
 
 
 def estimate_households(
-    buildings,
+    buildings: LayerSource,
     *,
     floor_area_per_household: float = 90.0,
     levels_col: str = "building:levels",
     type_col: str = "building",
-    residential_types=RESIDENTIAL_TYPES,
+    residential_types: Collection[str] = RESIDENTIAL_TYPES,
     default_levels: float = 2.0,
     min_footprint: float = 20.0,
-    size_probabilities=HOUSEHOLD_SIZE_P,
+    size_probabilities: Sequence[float] = HOUSEHOLD_SIZE_P,
     seed: int | np.random.Generator | None = 0,
     id_prefix: str = "h",
-    clip_to=None,
+    clip_to: LayerLike = None,
     households_per_entrance: int | None = 12,
 ) -> gpd.GeoDataFrame:
     """Estimate household points from building footprints.

@@ -7,15 +7,20 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ._types import PathLike
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["ledger_table", "write_ledger", "divided_sites_table"]
 
 
-def ledger_table(grids, households, *, grid_id_col: str = "grid_id") -> pd.DataFrame:
+def ledger_table(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame, *, grid_id_col: str = "grid_id") -> pd.DataFrame:
     """One row per household with its grid's code and name, ordered by grid code then household id.
 
     Parameters
@@ -67,7 +72,7 @@ def ledger_table(grids, households, *, grid_id_col: str = "grid_id") -> pd.DataF
     return t.sort_values(sort, kind="stable").reset_index(drop=True)
 
 
-def divided_sites_table(grids, divided) -> pd.DataFrame:
+def divided_sites_table(grids: gpd.GeoDataFrame, divided: gpd.GeoDataFrame) -> pd.DataFrame:
     """One row per divided building or landmark, its parts in words, for the ledger.
 
     Each row reads like the field sheet: ``29号楼 (459 persons): 1单元 -> 001
@@ -117,15 +122,16 @@ def _sheet_name(code: str, name) -> str:
     return re.sub(r"[\[\]:*?/\\]", "_", label)[:31]
 
 
-def write_ledger(grids, households, out, *, grid_id_col: str = "grid_id", overwrite: bool = False,
-                 divided_sites=None) -> list[Path]:
+def write_ledger(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame, out: PathLike, *,
+                 grid_id_col: str = "grid_id", overwrite: bool = False,
+                 divided_sites: gpd.GeoDataFrame | None = None) -> list[Path]:
     """Write the ledger (台账) as a folder of CSV files or one XLSX workbook.
 
     Parameters
     ----------
     grids, households : GeoDataFrame
         As for :func:`ledger_table`, e.g. ``plan.grids`` and ``plan.households``.
-    out : path
+    out : str or PathLike
         ``FILE.xlsx``: one sheet per grid plus a ``summary`` sheet (needs
         ``pip install microgrid[xlsx]``). A path without a suffix: a folder
         of CSV files, ``ledger.csv`` with every household and ``<code>.csv``

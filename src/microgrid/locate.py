@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from ._types import CRSLike, LayerSource
 from .errors import InputError
 from .inputs import adopt_crs
 from .io import read_layer
 
+if TYPE_CHECKING:
+    from .plan import Plan
+
 __all__ = ["locate"]
 
 
-def locate(plan, points, *, grid_id_col: str = "grid_id", crs=None) -> pd.DataFrame:
+def locate(plan: Plan | LayerSource, points: LayerSource | np.ndarray | Sequence[shapely.Geometry], *,
+           grid_id_col: str = "grid_id", crs: CRSLike = None) -> pd.DataFrame:
     """Grid id and code of every point, vectorized.
 
     Parameters
@@ -25,7 +33,7 @@ def locate(plan, points, *, grid_id_col: str = "grid_id", crs=None) -> pd.DataFr
         The points to locate; their CRS is converted to the grids' CRS.
     grid_id_col : str
         Grid id column.
-    crs : optional
+    crs : pyproj.CRS, str or int, optional
         CRS of points that carry none (default: the grids' CRS).
 
     Returns

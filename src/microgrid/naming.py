@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 __all__ = ["grid_codes", "grid_names", "check_prefix"]
 
@@ -37,7 +42,8 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def grid_codes(sequence: np.ndarray, prefix: str = "000000000000", parent_codes=None) -> list[str]:
+def grid_codes(sequence: np.ndarray, prefix: str = "000000000000",
+               parent_codes: Sequence[str] | np.ndarray | None = None) -> list[str]:
     """Codes for grids numbered ``sequence`` (1-based) under ``prefix`` or their parents' codes.
 
     Examples
@@ -77,7 +83,8 @@ def _direction(origin: shapely.Point, to: shapely.Point) -> str:
     return _DIRECTIONS[sector]
 
 
-def grid_names(grids: np.ndarray, landmarks=None, barriers=None, *, name_col: str = "name",
+def grid_names(grids: np.ndarray, landmarks: gpd.GeoDataFrame | None = None,
+               barriers: gpd.GeoDataFrame | None = None, *, name_col: str = "name",
                max_distance: float = 100.0) -> list[str | None]:
     """A human name per grid, unique within the plan: the landmark inside it, else the nearest one, else its road.
 

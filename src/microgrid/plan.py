@@ -5,20 +5,24 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from ._types import PathLike
 from .errors import InputError
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
 
 __all__ = ["Plan", "ValidationReport", "read_plan", "jsonable"]
 
 _SEVERITIES = ("error", "flagged", "warning")
 
 
-def jsonable(x):
+def jsonable(x: object) -> Any:
     """``x`` with numpy scalars and arrays as plain Python (for JSON); anything else unknown as text."""
     if isinstance(x, (np.integer,)):
         return int(x)
@@ -114,7 +118,7 @@ class ValidationReport:
         return {"ok": self.ok, "metrics": jsonable(self.metrics), "violations": rows,
                 "notes": list(self.notes)}
 
-    def to_json(self, path=None, *, overwrite: bool = False, **kw) -> str:
+    def to_json(self, path: PathLike | None = None, *, overwrite: bool = False, **kw: Any) -> str:
         """The report as JSON text; written to ``path`` when given.
 
         An existing ``path`` is only replaced with ``overwrite=True``.
@@ -146,7 +150,7 @@ class ValidationReport:
                          + (" (with warnings)" if "warning" in sev else ""))
         return "\n".join(lines)
 
-    def plot(self, grids, households=None, **kw):
+    def plot(self, grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame | None = None, **kw: Any) -> Axes:
         """Static map with every violation highlighted (matplotlib); returns the Axes.
 
         Keyword arguments go to :func:`microgrid.viz.plot_report` (``barriers``, ``boundary``, ``ax``,
@@ -156,7 +160,7 @@ class ValidationReport:
 
         return plot_report(self, grids, households, **kw)
 
-    def explore(self, grids, households=None, **kw):
+    def explore(self, grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame | None = None, **kw: Any):
         """Interactive map (folium, ``pip install microgrid[viz]``); returns the ``folium.Map``.
 
         Keyword arguments go to :func:`microgrid.viz.explore_report` (``barriers``, ``boundary``, ...).
@@ -274,7 +278,7 @@ class Plan:
         s = self.params.get("input_crs")
         return s if s in _SYSTEM_NAMES else None
 
-    def to_file(self, path, *, overwrite: bool = False) -> list:
+    def to_file(self, path: PathLike, *, overwrite: bool = False) -> list:
         """Write the plan; returns the paths written.
 
         A ``.gpkg`` path (the default format) gets layers ``grids``,
@@ -315,7 +319,7 @@ class Plan:
         return pd.DataFrame({"key": [k for k, _ in rows],
                              "value": [json.dumps(jsonable(v), ensure_ascii=False) for _, v in rows]})
 
-    def plot(self, **kw):
+    def plot(self, **kw: Any) -> Axes:
         """Static map (matplotlib); returns the Axes.
 
         Grids coloured so neighbours differ, labelled with code and persons, barriers by class,
@@ -328,7 +332,7 @@ class Plan:
 
         return plot_plan(self, **kw)
 
-    def explore(self, **kw):
+    def explore(self, **kw: Any):
         """Interactive map (folium, the ``viz`` extra); returns the ``folium.Map``.
 
         Popups with code, name, persons, households and team, violations in red, a layer control.
@@ -346,7 +350,7 @@ class Plan:
 #: Lon/lat systems a plan may be written in besides WGS84, as the summary names them.
 _SYSTEM_NAMES = {"gcj02": "GCJ-02 (Amap/Gaode, Tencent)", "bd09": "BD-09 (Baidu)"}
 
-def read_plan(path) -> Plan:
+def read_plan(path: PathLike) -> Plan:
     """Open a saved plan as a :class:`Plan`: plot, explore, validate, repartition or write it again.
 
     Parameters

@@ -37,6 +37,7 @@ import shapely
 from scipy.sparse import coo_matrix, csr_matrix
 from scipy.sparse.csgraph import connected_components
 
+from ._types import CRSLike, LayerLike, LayerSource
 from .crs import metric_crs_for
 from .errors import InputError
 from .inputs import adopt_crs, give_crs
@@ -492,9 +493,9 @@ def _assign(faces, polys, bnd, n_grids):
 
 
 def repair(
-    grids,
-    boundary,
-    households=None,
+    grids: LayerSource,
+    boundary: LayerSource,
+    households: LayerLike = None,
     *,
     grid_id_col: str = "grid_id",
     household_id_col: str = "household_id",
@@ -502,8 +503,8 @@ def repair(
     assignment_col: str | None = None,
     min_persons: int = 200,
     max_persons: int = 300,
-    barriers=None,
-    crs=None,
+    barriers: LayerLike = None,
+    crs: CRSLike = None,
 ) -> RepairResult:
     """Repair gaps, overlaps, outside parts and stray parts of a grid map.
 
@@ -527,9 +528,9 @@ def repair(
         assignments are listed as ``household_reassigned``.
     min_persons, max_persons : int
         Bounds used by the validation of the result.
-    barriers : optional
+    barriers : GeoDataFrame or path, optional
         Barriers for the validation's on-line share.
-    crs : optional
+    crs : pyproj.CRS, str or int, optional
         CRS for inputs that carry none.
 
     Returns

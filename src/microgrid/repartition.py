@@ -17,6 +17,7 @@ units.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from ._types import LayerLike, PathLike
 from .errors import InfeasibleError, InputError, InternalError, ids_preview
 from .graph import UnitGraph
 from .inputs import Inputs, prepare_inputs
@@ -754,10 +756,10 @@ def _changes(cur: _Current, plan: Plan, changed, new, removed, reasons) -> Chang
 
 
 def repartition(
-    plan,
-    households=None,
-    boundary=None,
-    barriers=None,
+    plan: Plan | PathLike,
+    households: LayerLike = None,
+    boundary: LayerLike = None,
+    barriers: LayerLike = None,
     *,
     min_persons: int | None = None,
     max_persons: int | None = None,
@@ -766,8 +768,8 @@ def repartition(
     seed: int = 0,
     max_rings: int = 4,
     draws: int = 2,
-    locked=None,
-    pinned=None,
+    locked: int | str | Iterable[int | str] | None = None,
+    pinned: Mapping[Any, Any] | pd.Series | pd.DataFrame | None = None,
 ) -> tuple[Plan, ChangeReport]:
     """Update ``plan`` for a new set of households, or after hand edits, with the least churn.
 
@@ -783,7 +785,7 @@ def repartition(
         differs from the grid it lies in is pinned to that grid (when the
         grid exists and the pin can be held; else the edit is dropped and
         ``ChangeReport.reasons`` says why).
-    boundary, barriers : optional
+    boundary, barriers : GeoDataFrame or path, optional
         Default: the plan's own layers.
     min_persons, max_persons : int, optional
         Default: the plan's bounds.
@@ -796,7 +798,7 @@ def repartition(
     draws : int
         Partitions of the area drawn with different seeds; the one that
         keeps most households in a grid of the same id is used.
-    locked : list of grid ids, optional
+    locked : grid id or list of grid ids, optional
         Grids that keep their polygon and households exactly (so do grids
         with a true ``locked`` column in the plan). A locked grid out of
         bounds raises :class:`InfeasibleError`.

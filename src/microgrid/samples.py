@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import shapely
+
+from ._types import CRSLike
+
+if TYPE_CHECKING:
+    import pyproj
 
 __all__ = ["make_village", "make_district", "make_community", "lattice_households"]
 
@@ -66,7 +72,7 @@ def make_village(
     n_households: int = 2000,
     *,
     seed: int = 0,
-    crs="EPSG:32650",
+    crs: CRSLike = "EPSG:32650",
     density: float = 55.0,
     lanes_per_km: float = 9.0,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -83,7 +89,7 @@ def make_village(
         Number of households (about 2.6 persons each).
     seed : int
         Same seed, same village.
-    crs : CRS
+    crs : pyproj.CRS, str or int
         CRS of the returned layers (built in UTM 50N and reprojected).
     density : float
         Households per hectare of built-up land; sets the village's size.
@@ -206,7 +212,7 @@ def make_district(
     households_per_area: int = 2000,
     seed: int = 0,
     *,
-    crs="EPSG:32650",
+    crs: CRSLike = "EPSG:32650",
     density: float = 55.0,
     lanes_per_km: float = 9.0,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
@@ -227,7 +233,7 @@ def make_district(
         Households in each area.
     seed : int
         Same seed, same district.
-    crs : CRS
+    crs : pyproj.CRS, str or int
         CRS of the returned layers (built in UTM 50N and reprojected).
     density, lanes_per_km : float
         As in :func:`make_village`.
@@ -349,7 +355,7 @@ def make_community(
     median_persons: float = 117.0,
     spread: float = 0.9,
     max_persons: int = 1500,
-    crs="EPSG:32650",
+    crs: pyproj.CRS | str | int = "EPSG:32650",
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """A seeded dense urban community as a household register (台账) has it.
 
@@ -455,7 +461,7 @@ def _register(rng, b: int, persons: int) -> list[dict]:
     return rows
 
 
-def lattice_households(grids: gpd.GeoDataFrame, outline, *, spacing: float = 1000.0,
+def lattice_households(grids: gpd.GeoDataFrame, outline: gpd.GeoDataFrame | shapely.Geometry, *, spacing: float = 1000.0,
                        grid_id_col: str = "grid_id") -> gpd.GeoDataFrame:
     """Stand-in households to audit a grid map that comes without a register.
 

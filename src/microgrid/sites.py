@@ -28,11 +28,20 @@ forbidding a split when they are heavier than a grid.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import shapely
+
+from ._types import CRSLike
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from .units import Units
 
 __all__ = ["DIVIDE_COST", "Chunks", "plan_chunks", "slice_cells", "natural_codes", "detect_column", "divided_sites_table",
            "ENTRANCE_NAMES", "FLOOR_NAMES"]
@@ -46,7 +55,7 @@ ENTRANCE_NAMES = ("entrance", "单元", "单元号", "entrance_no")
 FLOOR_NAMES = ("floor", "楼层", "层", "floor_no")
 
 
-def detect_column(columns, names) -> str | None:
+def detect_column(columns: Iterable[str], names: Iterable[str]) -> str | None:
     """The first column whose name (case-insensitive) is one of ``names``."""
     low = {str(c).lower(): c for c in columns}
     for n in names:
@@ -55,7 +64,7 @@ def detect_column(columns, names) -> str | None:
     return None
 
 
-def natural_codes(values) -> np.ndarray:
+def natural_codes(values: Iterable[object]) -> np.ndarray:
     """Integer ranks of ``values`` in natural order ("2单元" before "10单元"); missing values last, as -1.
 
     Examples
@@ -191,7 +200,7 @@ def _pack(p: np.ndarray, ent: np.ndarray, flr: np.ndarray, q: int):
             yield np.arange(cur[0], cur[-1]), acc
 
 
-def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 0.05, anchors=None):
+def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 0.05, anchors: np.ndarray | None = None):
     """Cut each cell across its long axis into strips with areas in proportion to ``shares``.
 
     Parameters
@@ -365,8 +374,9 @@ DIVIDED_COLUMNS = ["site_id", "site_label", "site_persons", "part", "parts", "gr
                    "entrances", "floors", "first_household", "last_household"]
 
 
-def divided_sites_table(units, grid_of_unit: np.ndarray, grid_ids: np.ndarray, households, site_cols: dict, *,
-                        crs=None, soft_landmarks=(), landmark_names=None):
+def divided_sites_table(units: Units, grid_of_unit: np.ndarray, grid_ids: np.ndarray, households: gpd.GeoDataFrame,
+                        site_cols: dict, *, crs: CRSLike = None, soft_landmarks: Iterable[int] = (),
+                        landmark_names: np.ndarray | None = None):
     """The divided sites of a plan, one row per part, and ``site_id``/``site_part`` per household.
 
     Parameters
@@ -380,6 +390,8 @@ def divided_sites_table(units, grid_of_unit: np.ndarray, grid_ids: np.ndarray, h
         The checked households (``household_id``, ``persons``), in the order units were built from.
     site_cols : dict
         ``entrance``, ``floor``, ``building`` value arrays (or None) and their ranks.
+    crs : pyproj.CRS, str or int, optional
+        CRS of the parts' geometry (the working CRS).
     soft_landmarks : array of int
         Landmarks that were allowed to be divided; those whose units lie in
         several grids are listed too (after the buildings).

@@ -17,6 +17,7 @@ import pandas as pd
 import shapely
 from scipy.optimize import linear_sum_assignment
 
+from ._types import LayerSource
 from .crs import metric_crs_for
 from .errors import InputError
 from .io import read_layer
@@ -51,8 +52,8 @@ class Teams:
 
 
 def assign_teams(
-    grids,
-    people,
+    grids: LayerSource,
+    people: LayerSource,
     *,
     composition: dict | None = None,
     role_col: str = "role",

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
 
 from .sites import Chunks, plan_chunks, slice_cells
+
+if TYPE_CHECKING:
+    from .inputs import Inputs
 
 __all__ = ["Units", "build_units", "GRID_SIZE"]
 
@@ -136,7 +140,7 @@ def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarr
     return parts[ok], idx[pidx[ok]]
 
 
-def units_from_inputs(inp, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray | None = None,
+def units_from_inputs(inp: Inputs, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray | None = None,
                       chunk_persons: int | None = None, entrance: np.ndarray | None = None,
                       floor: np.ndarray | None = None, divisible_above: int | None = None) -> Units:
     """:func:`build_units` on checked inputs (:class:`microgrid.inputs.Inputs`).

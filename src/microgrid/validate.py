@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from ._types import CRSLike, LayerLike, LayerSource
 from .crs import metric_crs_for
 from .errors import InputError
 from .inputs import adopt_crs, give_crs
 from .io import read_layer
 from .plan import ValidationReport
+
+if TYPE_CHECKING:
+    import pyproj
 
 __all__ = ["validate", "grid_metrics", "ONLINE_TOLERANCE"]
 
@@ -74,7 +79,7 @@ def _row(check, severity, ids, figure, message, geometry=None):
             "message": message, "geometry": geometry}
 
 
-def grid_metrics(geoms: np.ndarray, boundary, barriers: np.ndarray | None):
+def grid_metrics(geoms: np.ndarray, boundary: shapely.Geometry, barriers: np.ndarray | None):
     """Per-grid Polsby-Popper and on-line share, plus the plan-wide on-line share.
 
     The on-line share is the length of internal grid boundaries lying within
@@ -99,10 +104,10 @@ def grid_metrics(geoms: np.ndarray, boundary, barriers: np.ndarray | None):
 
 
 def validate(
-    grids,
-    households,
-    boundary,
-    barriers=None,
+    grids: LayerSource,
+    households: LayerSource,
+    boundary: LayerSource,
+    barriers: LayerLike = None,
     *,
     min_persons: int = 200,
     max_persons: int = 300,
@@ -114,8 +119,8 @@ def validate(
     sliver_area: float = 0.5,
     stack_col: str | None = "stack_id",
     site_col: str | None = "site_id",
-    divided_sites=None,
-    crs=None,
+    divided_sites: LayerLike = None,
+    crs: CRSLike = None,
     notes: list | None = None,
 ) -> ValidationReport:
     """Validate a grid layer against its boundary and households.
@@ -160,7 +165,7 @@ def validate(
         the grids that hold a part of each site. Without it they are taken
         from the households' own assignment, which cannot catch a household
         of a divided site moved to a grid that holds no part of it.
-    crs : optional
+    crs : pyproj.CRS, str or int, optional
         CRS for inputs that have none.
     notes : list of str, optional
         Notes carried into the report.
@@ -312,7 +317,8 @@ def check_geometry(gr: _Grids) -> list[dict]:
     return rows
 
 
-def check_coverage(gr: _Grids, bnd, sliver_area: float, work=None, in_crs=None) -> tuple[list[dict], dict]:
+def check_coverage(gr: _Grids, bnd: shapely.Geometry, sliver_area: float, work: pyproj.CRS | None = None,
+                   in_crs: pyproj.CRS | None = None) -> tuple[list[dict], dict]:
     """Edges that do not match, gaps, area outside the boundary and overlaps; rows and the areas."""
     rows = []
     polys, ids = gr.geoms[gr.spatial], gr.ids[gr.spatial]
@@ -362,7 +368,8 @@ def check_coverage(gr: _Grids, bnd, sliver_area: float, work=None, in_crs=None) 
                   "overlap_area": overlap_area}
 
 
-def check_households(gr: _Grids, hs: _Households, h, *, assignment_col, site_col, divided_sites):
+def check_households(gr: _Grids, hs: _Households, h: gpd.GeoDataFrame, *, assignment_col: str | None,
+                     site_col: str | None, divided_sites: LayerLike):
     """Duplicates, households in no grid or two, assigned to no such grid or outside their grid.
 
     Returns the rows, the grid row of each household (-1: none) and how many

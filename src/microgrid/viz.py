@@ -17,13 +17,24 @@ from __future__ import annotations
 
 import html
 import math
+import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import shapely
 
+from ._types import LayerLike, PathLike
 from .errors import MicrogridError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+    from matplotlib.axes import Axes
+
+    from .plan import Plan, ValidationReport
+    from .teams import Teams
 
 __all__ = [
     "plot_plan",
@@ -85,7 +96,7 @@ def _pyplot():
 # ---------------------------------------------------------------- shared helpers
 
 
-def barrier_class(kind, rank=None) -> str:
+def barrier_class(kind: object, rank: float | None = None) -> str:
     """The map class of a barrier.
 
     One of ``"main road"``, ``"road"``, ``"lane"``, ``"footpath"``,
@@ -116,7 +127,7 @@ def _barrier_classes(barriers) -> pd.Series:
     return pd.Series([barrier_class(k, r) for k, r in zip(kinds, ranks)], index=barriers.index, dtype=object)
 
 
-def grid_colors(grids, palette=PALETTE) -> list[str]:
+def grid_colors(grids: gpd.GeoDataFrame, palette: Sequence[str] = PALETTE) -> list[str]:
     """One fill colour per grid such that grids sharing an edge get different colours.
 
     Greedy colouring (largest degree first) of the grids' adjacency graph;
@@ -155,7 +166,7 @@ def grid_colors(grids, palette=PALETTE) -> list[str]:
     return [palette[colouring[i] % len(palette)] for i in range(n)]
 
 
-def code_labels(grids, id_col: str = "grid_id") -> list[str]:
+def code_labels(grids: gpd.GeoDataFrame, id_col: str = "grid_id") -> list[str]:
     """Short labels: the last 3 digits of each grid's code (more when they repeat), else its id.
 
     Codes of nested levels repeat their last 3 digits under different
@@ -516,9 +527,9 @@ def _to(gdf, crs):
 
 
 def plot_plan(
-    plan,
+    plan: Plan,
     *,
-    ax=None,
+    ax: Axes | None = None,
     labels: bool | str = True,
     households: bool = True,
     barriers: bool = True,
@@ -526,7 +537,7 @@ def plot_plan(
     levels: bool = True,
     title: str | None = None,
     figsize: tuple[float, float] | None = None,
-    legend="outside",
+    legend: str | int | bool = "outside",
     scalebar: bool = True,
     north_arrow: bool = True,
     fontsize: float | None = None,
@@ -919,7 +930,7 @@ def _folium_grids(m, grids, fills, fields, aliases, *, labels=None, bad=None, na
         fg.add_to(m)
 
 
-def explore_plan(plan, *, teams=None, households: bool = False, barriers: bool = True, violations: bool = True,
+def explore_plan(plan: Plan, *, teams: Teams | pd.DataFrame | pd.Series | Mapping[Any, str] | None = None, households: bool = False, barriers: bool = True, violations: bool = True,
                  labels: bool | str | None = None, basemap: str = "none", tianditu_key: str | None = None,
                  tiles: str | None = None):
     """Interactive map of a :class:`Plan` (folium; ``pip install -e ".[viz]"`` in the checkout); returns the ``folium.Map``.
@@ -1043,8 +1054,10 @@ def _report_labels(report, grids, grid_id_col="grid_id") -> list[str]:
     return [f"{t}\n{int(p)} p" if p is not None and not pd.isna(p) else t for t, p in zip(tails, persons)]
 
 
-def plot_report(report, grids, households=None, *, barriers=None, boundary=None, ax=None, title: str | None = None,
-                labels: bool = True, figsize=None, legend="outside", scalebar: bool = True,
+def plot_report(report: ValidationReport, grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame | None = None, *,
+                barriers: LayerLike = None, boundary: gpd.GeoDataFrame | shapely.Geometry | None = None,
+                ax: Axes | None = None, title: str | None = None,
+                labels: bool = True, figsize: tuple[float, float] | None = None, legend: str | int | bool = "outside", scalebar: bool = True,
                 north_arrow: bool = True, grid_id_col: str = "grid_id"):
     """Static map of a :class:`ValidationReport`: grids, then every violation highlighted.
 
@@ -1102,7 +1115,9 @@ def plot_report(report, grids, households=None, *, barriers=None, boundary=None,
     return ax
 
 
-def explore_report(report, grids, households=None, *, barriers=None, boundary=None, basemap: str = "none",
+def explore_report(report: ValidationReport, grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame | None = None, *,
+                   barriers: LayerLike = None, boundary: gpd.GeoDataFrame | shapely.Geometry | None = None,
+                   basemap: str = "none",
                    tianditu_key: str | None = None, tiles: str | None = None, grid_id_col: str = "grid_id"):
     """Interactive folium map of a report (needs ``pip install -e ".[viz]"`` in the checkout).
 
@@ -1175,8 +1190,9 @@ def explore_report(report, grids, households=None, *, barriers=None, boundary=No
     return m
 
 
-def save_map(report, grids, path, households=None, *, basemap: str = "none", tianditu_key: str | None = None,
-             overwrite: bool = False, **kw) -> Path:
+def save_map(report: ValidationReport, grids: gpd.GeoDataFrame, path: PathLike,
+             households: gpd.GeoDataFrame | None = None, *, basemap: str = "none", tianditu_key: str | None = None,
+             overwrite: bool = False, **kw: Any) -> Path:
     """Write a report map to ``path``: ``.png``/``.svg``/``.pdf`` (matplotlib) or ``.html`` (folium, self-contained).
 
     ``basemap`` and ``tianditu_key`` are for HTML maps (see :func:`explore_plan`);
@@ -1225,7 +1241,7 @@ def _write_map(path: Path, drawn, overwrite: bool, dpi: int = 150) -> Path:
 # ---------------------------------------------------------------- maps of saved plans
 
 
-def plan_from_file(path):
+def plan_from_file(path: PathLike) -> Plan:
     """A saved plan as a :class:`Plan`, for maps: :func:`microgrid.read_plan` (validated, so its map shows errors).
 
     Examples
@@ -1243,7 +1259,8 @@ def plan_from_file(path):
     return read_plan(path)
 
 
-def save_plan_map(plan, path, *, basemap: str = "none", tianditu_key: str | None = None, labels="code",
+def save_plan_map(plan: Plan | PathLike, path: PathLike, *, basemap: str = "none", tianditu_key: str | None = None,
+                  labels: bool | str = "code",
                   households: bool | None = None, overwrite: bool = False) -> Path:
     """Write a map of ``plan`` (a :class:`Plan` or a plan GeoPackage path) to ``.png``/``.svg``/``.pdf`` or ``.html``.
 
@@ -1251,7 +1268,7 @@ def save_plan_map(plan, path, *, basemap: str = "none", tianditu_key: str | None
     ``basemap`` is ``"osm"``, ``"tianditu"`` (with ``tianditu_key``) or
     ``"amap"``; ``labels`` is ``"code"``, ``"name"`` or ``"persons"``.
     """
-    if not hasattr(plan, "grids"):
+    if isinstance(plan, (str, os.PathLike)):
         plan = plan_from_file(plan)
     path = _map_target(path, overwrite)
     suffix = path.suffix.lower()

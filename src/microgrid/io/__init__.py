@@ -21,12 +21,13 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, overload
 
 import geopandas as gpd
 import pandas as pd
 import shapely
 
+from .._types import CRSLike, LayerLike, LayerSource, PathLike
 from ..errors import InputError
 from . import files
 from .files import (
@@ -41,8 +42,13 @@ from .files import (
 )
 from .postgis import db_url_of, is_db_url, mask_password
 
+if TYPE_CHECKING:
+    from ..plan import Plan
+
 __all__ = [
     "read_layer",
+    "LayerLike",
+    "LayerSource",
     "write_plan",
     "read_plan_layers",
     "list_layers",
@@ -64,7 +70,7 @@ OSM_SUFFIXES = (".osm", ".osm.bz2", ".pbf", ".osm.pbf")
 _OSM_LAYERS = ("buildings", "barriers", "landmarks", "boundary")
 
 
-def list_layers(path, *, what: str = "input") -> list[str]:
+def list_layers(path: PathLike, *, what: str = "input") -> list[str]:
     """Layer names of a file: a GDAL file's layers, an OpenStreetMap extract's (see :func:`read_layer`).
 
     Raises
@@ -82,20 +88,20 @@ def list_layers(path, *, what: str = "input") -> list[str]:
 @overload
 def read_layer(
     src: None, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
-    x_col: str | None = None, y_col: str | None = None, crs=None,
+    x_col: str | None = None, y_col: str | None = None, crs: CRSLike = None,
 ) -> None: ...
 
 
 @overload
 def read_layer(
-    src: Any, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
-    x_col: str | None = None, y_col: str | None = None, crs=None,
+    src: LayerSource, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
+    x_col: str | None = None, y_col: str | None = None, crs: CRSLike = None,
 ) -> gpd.GeoDataFrame: ...
 
 
 def read_layer(
-    src, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
-    x_col: str | None = None, y_col: str | None = None, crs=None,
+    src: LayerLike, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
+    x_col: str | None = None, y_col: str | None = None, crs: CRSLike = None,
 ) -> gpd.GeoDataFrame | None:
     """Read ``src`` into a GeoDataFrame.
 
@@ -127,11 +133,12 @@ def read_layer(
         By default a Shapefile without ``.cpg`` whose text reads garbled
         (GBK read as Latin-1) is re-read as GB18030 or UTF-8, whichever its
         bytes are; text that is garbled either way raises InputError.
-    x_col, y_col, crs : optional
-        Coordinate columns and their CRS for a CSV/XLSX register (default:
-        columns named 经度/纬度, lon/lat, x/y, ...; EPSG:4326 for lon/lat in
-        China's range). ``crs`` is also the CRS of a GeoJSON mapping's
-        coordinates (default WGS84).
+    x_col, y_col : str, optional
+        Coordinate columns of a CSV/XLSX register (default: columns named
+        经度/纬度, lon/lat, x/y, ...).
+    crs : pyproj.CRS, str or int, optional
+        CRS of a register's coordinates (default: EPSG:4326 for lon/lat in
+        China's range) and of a GeoJSON mapping's coordinates (default WGS84).
 
     Returns
     -------
@@ -228,7 +235,7 @@ def _osm_layer(path: str, layer: str | None, what: str) -> gpd.GeoDataFrame:
 _OSM_CACHE: dict = {}
 
 
-def write_plan(plan, target, *, overwrite: bool = False) -> list:
+def write_plan(plan: Plan, target: PathLike, *, overwrite: bool = False) -> list:
     """Write ``plan`` to files or PostGIS tables; returns what was written.
 
     See :meth:`microgrid.Plan.to_file` for the formats: a ``.gpkg`` (the
@@ -246,7 +253,7 @@ def write_plan(plan, target, *, overwrite: bool = False) -> list:
     return write_plan_files(plan, target, overwrite=overwrite)
 
 
-def read_plan_layers(src) -> tuple[dict, dict]:
+def read_plan_layers(src: PathLike) -> tuple[dict, dict]:
     """The layers of a plan written by :func:`write_plan` by name, and its ``plan_info`` (empty when absent).
 
     ``src`` is a plan GeoPackage or a PostgreSQL URL ``postgresql://.../DB#[SCHEMA.]PREFIX``.

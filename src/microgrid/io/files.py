@@ -12,11 +12,17 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 
+from .._types import LayerLike, PathLike
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..plan import Plan
 
 __all__ = [
     "split_layer",
@@ -58,7 +64,7 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no detail'}"
 
 
-def list_layers(path, *, what: str = "layer") -> list[str]:
+def list_layers(path: PathLike, *, what: str = "layer") -> list[str]:
     """Layer names of a file GDAL reads.
 
     Raises
@@ -151,7 +157,7 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "output",
+def check_target(target: PathLike, *, overwrite: bool = False, inputs: Iterable[LayerLike] = (), what: str = "output",
                  empty_folder_ok: bool = False) -> Path:
     """Check that writing ``target`` replaces nothing it should not; returns it as a Path.
 
@@ -160,11 +166,11 @@ def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "out
 
     Parameters
     ----------
-    target : path
+    target : str or PathLike
         The file or folder about to be written.
     overwrite : bool
         Whether an existing ``target`` may be replaced.
-    inputs : iterable
+    inputs : iterable of layer sources
         Input files (``path`` or ``path#layer``; data and URLs are skipped):
         ``target`` may never be one of them, even with ``overwrite``.
     what : str
@@ -209,7 +215,7 @@ def check_target(target, *, overwrite: bool = False, inputs=(), what: str = "out
     return target
 
 
-def atomic_write(target, write, overwrite: bool) -> Path:
+def atomic_write(target: PathLike, write: Callable[[str], object], overwrite: bool) -> Path:
     """Write a file by ``write(tmp)`` to a temporary name beside ``target`` and rename it into place.
 
     An interrupted write never leaves a partial file; ``target`` is checked by
@@ -244,13 +250,13 @@ def atomic_write(target, write, overwrite: bool) -> Path:
     return target
 
 
-def write_gpkg(target, layers: dict, *, overwrite: bool = False, metadata: dict | None = None,
+def write_gpkg(target: PathLike, layers: dict, *, overwrite: bool = False, metadata: dict | None = None,
                tables: dict | None = None) -> Path:
     """Write layers to one GeoPackage, atomically; returns its path.
 
     Parameters
     ----------
-    target : path
+    target : str or PathLike
         The GeoPackage (checked by :func:`check_target`).
     layers : dict of GeoDataFrame
         ``{layer name: frame}`` in the order to write; ``None`` and empty
@@ -333,7 +339,7 @@ def shapefile_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out
 
 
-def plan_targets(path) -> list[Path]:
+def plan_targets(path: PathLike) -> list[Path]:
     """The files :meth:`Plan.to_file` writes for ``path`` (not for a database URL).
 
     ``X`` or ``X.gpkg``: ``[X.gpkg]``; ``X.geojson``, ``X.shp`` or
@@ -358,7 +364,7 @@ def plan_targets(path) -> list[Path]:
     return [path.with_name(f"{path.stem}_{name}{path.suffix}") for name in ("grids", "households")]
 
 
-def plan_layers(plan) -> dict:
+def plan_layers(plan: Plan) -> dict:
     """The layers of ``plan`` as they are written: ``grids``, ``households``, ``boundary``, ``barriers``, extras.
 
     ``flag_reason`` columns become text (a file has no enum type); absent or
@@ -383,7 +389,7 @@ def plan_layers(plan) -> dict:
     return out
 
 
-def write_plan_files(plan, path, *, overwrite: bool = False) -> list[Path]:
+def write_plan_files(plan: Plan, path: PathLike, *, overwrite: bool = False) -> list[Path]:
     """Write ``plan`` to files (see :meth:`Plan.to_file`); returns the paths written."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -398,21 +404,28 @@ def write_plan_files(plan, path, *, overwrite: bool = False) -> list[Path]:
              if n == "divided_sites" or suffix == ".parquet"]
     out = []
     for target, gdf in [*zip(targets, (layers["grids"], layers["households"])), *extra]:
-        if suffix == ".parquet":
-            atomic_write(target, lambda tmp, g=gdf: g.to_parquet(tmp), overwrite)
-        elif suffix == ".shp":  # short field names, text in UTF-8 with a .cpg naming it
-            short = shapefile_columns(gdf)
-            atomic_write(target, lambda tmp, g=short: g.to_file(
-                tmp, driver="ESRI Shapefile", engine="pyogrio", encoding="UTF-8"), overwrite)
-        else:
-            drv = _PLAN_DRIVERS[suffix]
-            atomic_write(target, lambda tmp, g=gdf, d=drv: g.to_file(tmp, driver=d, engine="pyogrio"), overwrite)
+        atomic_write(target, _layer_writer(gdf, suffix), overwrite)
         out.append(target)
     return out
 
 
-def decode_info(rows, where: str) -> dict:
-    """The ``plan_info`` key/value rows (values JSON) as a dict."""
+def _layer_writer(gdf: gpd.GeoDataFrame, suffix: str) -> Callable[[str], None]:
+    """``write(tmp)`` for :func:`atomic_write`: one plan layer in the file format of ``suffix``."""
+    if suffix == ".parquet":
+        return lambda tmp: gdf.to_parquet(tmp)
+    if suffix == ".shp":  # short field names, text in UTF-8 with a .cpg naming it
+        short = shapefile_columns(gdf)
+        return lambda tmp: short.to_file(tmp, driver="ESRI Shapefile", engine="pyogrio", encoding="UTF-8")
+    drv = _PLAN_DRIVERS[suffix]
+    return lambda tmp: gdf.to_file(tmp, driver=drv, engine="pyogrio")
+
+
+def decode_info(rows: Iterable[tuple[Any, Any]], where: str) -> dict:
+    """The ``plan_info`` key/value rows (values JSON) as a dict.
+
+    ``rows`` are the table's raw cells, as a GeoPackage or database returns them (a value that is not JSON
+    text raises InputError).
+    """
     info = {}
     for k, v in rows:
         try:
@@ -422,7 +435,7 @@ def decode_info(rows, where: str) -> dict:
     return info
 
 
-def read_plan_file(path) -> tuple[dict, dict]:
+def read_plan_file(path: PathLike) -> tuple[dict, dict]:
     """The layers of a plan GeoPackage by name, and its ``plan_info`` (decoded; empty when absent)."""
     import pyogrio
 

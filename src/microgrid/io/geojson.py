@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -21,7 +22,13 @@ import pandas as pd
 import shapely
 import shapely.geometry
 
+from .._types import CRSLike
 from ..errors import InputError, ids_preview
+
+if TYPE_CHECKING:
+    import pyproj
+
+    from ..plan import Plan
 
 __all__ = ["read_feature_collection", "to_feature_collection", "plan_to_geojson", "WGS84"]
 
@@ -35,7 +42,7 @@ _CRS_HINT = ("give the EPSG code of a CRS on Earth, such as 'EPSG:4547' (CGCS200
              "'EPSG:32650' (UTM), or leave crs out for WGS84 longitude/latitude (RFC 7946)")
 
 
-def _crs_of(crs):
+def _crs_of(crs: CRSLike | dict[str, Any]) -> pyproj.CRS:
     """The CRS named by a request's ``crs`` member, checked to be a horizontal CRS on Earth.
 
     Accepts a string or integer pyproj knows, the 2008 GeoJSON forms
@@ -94,17 +101,19 @@ def _check_crs(crs) -> None:
                          f"({why}); {_CRS_HINT}") from None
 
 
-def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | None:
+def read_feature_collection(fc: dict[str, Any] | str | bytes | None, *, what: str,
+                            crs: CRSLike | dict[str, Any] = None) -> gpd.GeoDataFrame | None:
     """A GeoJSON FeatureCollection (dict or JSON text) as a GeoDataFrame.
 
     Parameters
     ----------
-    fc : dict, str or None
+    fc : dict, str, bytes or None
         A FeatureCollection, a single Feature, or a bare geometry object.
     what : str
         Name of the input, used in error messages.
-    crs : optional
-        CRS of the coordinates (default WGS84 longitude/latitude).
+    crs : pyproj.CRS, str, int or dict, optional
+        CRS of the coordinates (default WGS84 longitude/latitude); a dict is
+        a GeoJSON 2008 ``crs`` member or a PROJJSON object.
 
     Returns
     -------
@@ -145,7 +154,7 @@ def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | No
     features = fc.get("features")
     if not isinstance(features, list):
         raise InputError(f"{what}: a FeatureCollection needs a 'features' list")
-    crs = _crs_of(crs)
+    in_crs = _crs_of(crs)
     geoms: list = []
     rows: list = []
     bad: list = []
@@ -207,17 +216,17 @@ def read_feature_collection(fc, *, what: str, crs=None) -> gpd.GeoDataFrame | No
             f"{what}: {len(empty)} feature(s) have no geometry (features[{ids_preview(empty)}]); "
             "give each one a geometry or leave it out"
         )
-    far = [] if problems else _off_the_earth(geoms, crs)
+    far = [] if problems else _off_the_earth(geoms, in_crs)
     if far:
         problems.append(
-            f"{what}: {len(far)} feature(s) have coordinates that are not on the Earth in {crs.name} "
+            f"{what}: {len(far)} feature(s) have coordinates that are not on the Earth in {in_crs.name} "
             f"(features[{ids_preview(far)}]); longitude/latitude must lie within -360..360 and -90..90: if the "
             "coordinates are in another CRS, name it in the request's crs"
         )
     if problems:
         raise InputError(problems)
     df = pd.DataFrame.from_records(rows) if rows else pd.DataFrame()
-    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=crs).values, crs=crs)
+    return gpd.GeoDataFrame(df, geometry=gpd.GeoSeries(geoms, crs=in_crs).values, crs=in_crs)
 
 
 def _float(v) -> float:
@@ -250,7 +259,7 @@ def _clean_value(v):
     return v
 
 
-def to_feature_collection(gdf: gpd.GeoDataFrame | None, *, crs=None) -> dict | None:
+def to_feature_collection(gdf: gpd.GeoDataFrame | None, *, crs: CRSLike | dict[str, Any] = None) -> dict | None:
     """A GeoDataFrame as a GeoJSON FeatureCollection dict, in ``crs`` (default WGS84).
 
     Non-finite numbers become ``null``; a non-WGS84 ``crs`` is named in a
@@ -260,8 +269,9 @@ def to_feature_collection(gdf: gpd.GeoDataFrame | None, *, crs=None) -> dict | N
     ----------
     gdf : GeoDataFrame or None
         Any layer with a CRS; ``None`` gives ``None``.
-    crs : optional
-        Output CRS (default WGS84, RFC 7946).
+    crs : pyproj.CRS, str, int or dict, optional
+        Output CRS (default WGS84, RFC 7946); a dict is a GeoJSON 2008 ``crs``
+        member or a PROJJSON object.
 
     Returns
     -------
@@ -290,14 +300,14 @@ def to_feature_collection(gdf: gpd.GeoDataFrame | None, *, crs=None) -> dict | N
     return fc
 
 
-def plan_to_geojson(plan, *, crs=None) -> dict:
+def plan_to_geojson(plan: Plan, *, crs: CRSLike | dict[str, Any] = None) -> dict:
     """A plan's layers as FeatureCollections: ``grids``, ``households`` and each extra layer.
 
     Parameters
     ----------
     plan : Plan
         Any plan, e.g. from :func:`microgrid.partition`.
-    crs : optional
+    crs : pyproj.CRS, str, int or dict, optional
         Output CRS (default WGS84, RFC 7946); any other CRS is named in each
         collection's ``crs`` member.
 

@@ -10,16 +10,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
+from .._types import LayerLike, PathLike
 from ..errors import InputError
 from ..inputs import BARRIER_RANKS
+
+if TYPE_CHECKING:
+    from ..plan import Plan
 
 __all__ = ["OSMLayers", "from_osm", "LANDMARK_TAGS"]
 
@@ -90,7 +96,7 @@ class OSMLayers:
     boundary: gpd.GeoDataFrame
     source: str = ""
 
-    def households(self, **kw) -> gpd.GeoDataFrame:
+    def households(self, **kw: Any) -> gpd.GeoDataFrame:
         """Household points estimated from the buildings inside the boundary.
 
         Keyword arguments go to :func:`microgrid.estimate_households`
@@ -101,7 +107,7 @@ class OSMLayers:
         kw.setdefault("clip_to", self.boundary)
         return estimate_households(self.buildings, **kw)
 
-    def partition(self, households=None, **kw):
+    def partition(self, households: LayerLike = None, **kw: Any) -> Plan:
         """:func:`microgrid.partition` of these layers (households estimated from buildings unless given)."""
         from ..partition import partition
 
@@ -109,7 +115,7 @@ class OSMLayers:
             households = self.households(seed=kw.get("seed", 0))
         return partition(households, self.boundary, self.barriers, self.landmarks, **kw)
 
-    def to_file(self, path, *, overwrite: bool = False) -> Path:
+    def to_file(self, path: PathLike, *, overwrite: bool = False) -> Path:
         """Write the four layers to a GeoPackage (layers ``buildings``, ``barriers``, ``landmarks``, ``boundary``)."""
         from .files import write_gpkg
 
@@ -324,7 +330,9 @@ def _boundary(f, p, boundary, boundary_name, buildings, barriers) -> shapely.Geo
     return shapely.union_all(shapely.make_valid(geoms))
 
 
-def from_osm(path, *, boundary=None, boundary_name: str | None = None, landmark_tags=None) -> OSMLayers:
+def from_osm(path: PathLike, *, boundary: LayerLike | Literal["bounds", "hull"] = None,
+             boundary_name: str | None = None,
+             landmark_tags: Mapping[str, Collection[str] | Literal[True]] | None = None) -> OSMLayers:
     """Read a local OpenStreetMap file into buildings, barriers, landmarks and a boundary.
 
     Nothing is downloaded. Needs the ``osm`` extra (``pip install

@@ -26,9 +26,15 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from os import PathLike, fspath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .. import _types
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+    from ..plan import Plan
 
 __all__ = ["is_db_url", "read_table", "write_plan", "read_plan_tables", "db_url_of", "mask_password", "PLAN_TABLES"]
 
@@ -39,7 +45,7 @@ _MAX_IDENT = 63  # PostgreSQL truncates longer identifiers (NAMEDATALEN - 1 byte
 _CONNECT_TIMEOUT_S = 10
 
 
-def is_db_url(s) -> bool:
+def is_db_url(s: object) -> bool:
     """Whether ``s`` is a PostgreSQL URL rather than a file path.
 
     Parameters
@@ -62,7 +68,7 @@ def is_db_url(s) -> bool:
     return isinstance(s, str) and s.lower().startswith(_SCHEMES)
 
 
-def db_url_of(path) -> str | None:
+def db_url_of(path: _types.PathLike) -> str | None:
     """The database URL ``path`` stands for, or None for a file path.
 
     ``pathlib.Path("postgresql://u@h/db")`` collapses ``//`` to ``/``; such a
@@ -198,7 +204,7 @@ def quote_ident(*names: str) -> str:
     return ".".join('"' + n.replace('"', '""') + '"' for n in names)
 
 
-def require_postgis(conn, base: str):
+def require_postgis(conn: Connection, base: str):
     from sqlalchemy import text
 
     if conn.execute(text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")).first() is None:
@@ -391,7 +397,7 @@ def _plan_tables(plan, prefix: str) -> list[tuple[str, Any]]:
     return out
 
 
-def write_plan(plan, url: str, *, prefix: str = "", schema: str | None = None, overwrite: bool = False) -> list[str]:
+def write_plan(plan: Plan, url: str, *, prefix: str = "", schema: str | None = None, overwrite: bool = False) -> list[str]:
     """Write a plan to PostGIS tables, all in one transaction.
 
     Writes ``{prefix}grids``, ``{prefix}households``, ``{prefix}boundary``,

@@ -23,6 +23,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .._types import CRSLike, PathLike
 from ..errors import InputError
 
 __all__ = ["REGISTER_SUFFIXES", "X_NAMES", "Y_NAMES", "is_register", "read_register", "fix_shapefile_text"]
@@ -39,8 +40,8 @@ Y_NAMES = ("纬度", "北纬", "lat", "latitude", "y", "y坐标", "纵坐标", "
 _CHINA_LONLAT = (70.0, 140.0, 0.0, 56.0)
 
 
-def is_register(path) -> bool:
-    """True when ``path`` names a CSV/XLSX register (by its suffix)."""
+def is_register(path: object) -> bool:
+    """True when ``path`` names a CSV/XLSX register (by its suffix); False for anything not a path."""
     return isinstance(path, (str, os.PathLike)) and Path(os.fspath(path)).suffix.lower() in REGISTER_SUFFIXES
 
 
@@ -119,8 +120,8 @@ def _tidy_ids(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
-def read_register(path, *, what: str = "households", x_col: str | None = None, y_col: str | None = None,
-                  crs=None, encoding: str | None = None, sheet=None) -> gpd.GeoDataFrame:
+def read_register(path: PathLike, *, what: str = "households", x_col: str | None = None, y_col: str | None = None,
+                  crs: CRSLike = None, encoding: str | None = None, sheet: str | int | None = None) -> gpd.GeoDataFrame:
     """Read a register (CSV or XLSX, one row per household) as points.
 
     Parameters
@@ -133,11 +134,16 @@ def read_register(path, *, what: str = "households", x_col: str | None = None, y
         Coordinate columns; by default the first of :data:`X_NAMES` /
         :data:`Y_NAMES` present (经度/纬度, lon/lat, lng/lat, longitude/latitude,
         x/y, 东经/北纬; case-insensitive).
-    crs : optional
+    what : str
+        Name of the input, used in error messages.
+    crs : pyproj.CRS, str or int, optional
         CRS of the coordinates. Default: EPSG:4326 when every point lies in
         China's lon/lat range, else none (the caller must give one).
     encoding : str, optional
         Text encoding of a CSV (default: UTF-8, else GB18030).
+    sheet : str or int, optional
+        Sheet of a workbook, by name or position (default the first); a
+        ``FILE#SHEET`` suffix names it too.
 
     Returns
     -------
@@ -211,7 +217,7 @@ def _decodes(texts: list[str], enc: str) -> bool:
     return True
 
 
-def fix_shapefile_text(gdf: gpd.GeoDataFrame, path: str, layer, *, what: str) -> gpd.GeoDataFrame:
+def fix_shapefile_text(gdf: gpd.GeoDataFrame, path: str, layer: str | None, *, what: str) -> gpd.GeoDataFrame:
     """Re-read a shapefile without ``.cpg`` whose text is GBK/UTF-8 read as Latin-1.
 
     Returns ``gdf`` when its text looks right; the file re-read in the right

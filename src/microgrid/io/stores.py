@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
+from collections.abc import Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from .._types import PathLike
 from ..errors import InputError
 from .postgis import db_url_of
 
@@ -70,14 +72,14 @@ class MemoryStore(Store):
     def done(self):
         return None
 
-    def remove(self, area_ids):
+    def remove(self, area_ids: list) -> None:
         pass
 
-    def write(self, layers, status):
+    def write(self, layers: dict[str, list], status: gpd.GeoDataFrame) -> None:
         for name, frames in [*layers.items(), (STATUS_LAYER, [status])]:
             self.frames.setdefault(name, []).extend(f for f in frames if len(f))
 
-    def read(self, layer):
+    def read(self, layer: str) -> gpd.GeoDataFrame:
         frames = self.frames.get(layer)
         if not frames:
             raise InputError(f"no layer {layer!r} was produced (layers: {', '.join(sorted(self.frames))})")
@@ -123,7 +125,7 @@ class GpkgStore(Store):
                              f"column {self.area_col!r}); pass overwrite=True to replace it")
         return st
 
-    def remove(self, area_ids):
+    def remove(self, area_ids: list) -> None:
         if not area_ids or not self.path.exists():
             return
         names = self.layers()
@@ -141,7 +143,7 @@ class GpkgStore(Store):
         finally:
             con.close()
 
-    def write(self, layers, status):
+    def write(self, layers: dict[str, list], status: gpd.GeoDataFrame) -> None:
         import pyogrio
 
         for name, frames in layers.items():
@@ -150,7 +152,7 @@ class GpkgStore(Store):
                 pyogrio.write_dataframe(gdf, self.path, layer=name, driver="GPKG", append=True)
         pyogrio.write_dataframe(status, self.path, layer=STATUS_LAYER, driver="GPKG", append=True)
 
-    def read(self, layer):
+    def read(self, layer: str) -> gpd.GeoDataFrame:
         if layer not in self.layers():
             raise InputError(f"{self.path} has no layer {layer!r}")
         return gpd.read_file(self.path, layer=layer, engine="pyogrio")
@@ -200,7 +202,7 @@ class ParquetStore(Store):
                     shutil.rmtree(d)
         self.paths = [self.dirs[n] for n in (*DATA_LAYERS, STATUS_LAYER)]
 
-    def layer_dir(self, name) -> Path:
+    def layer_dir(self, name: str) -> Path:
         return self.base.with_name(f"{self.base.stem}_{name}.parquet")
 
     def done(self):
@@ -219,7 +221,7 @@ class ParquetStore(Store):
             raise InputError(f"{d} was written with another area id column; pass overwrite=True to replace it")
         return st
 
-    def remove(self, area_ids):
+    def remove(self, area_ids: list) -> None:
         for name in os.listdir(self.base.parent) if self.base.parent.exists() else []:
             d = self.base.parent / name
             if not (d.is_dir() and name.startswith(f"{self.base.stem}_") and name.endswith(".parquet")):
@@ -236,7 +238,7 @@ class ParquetStore(Store):
         gdf.to_parquet(tmp, index=False)
         os.replace(tmp, target)
 
-    def write(self, layers, status):
+    def write(self, layers: dict[str, list], status: gpd.GeoDataFrame) -> None:
         for name, frames in layers.items():
             for gdf in frames:
                 if len(gdf):
@@ -244,7 +246,7 @@ class ParquetStore(Store):
         for i in range(len(status)):
             self._put(STATUS_LAYER, status[self.area_col].iat[i], status.iloc[[i]])
 
-    def read(self, layer):
+    def read(self, layer: str) -> gpd.GeoDataFrame:
         d = self.layer_dir(layer)
         files = sorted(d.glob("*.parquet")) if d.exists() else []
         if not files:
@@ -346,11 +348,11 @@ class PostgisStore(Store):
                                              f"WHERE {self.pg.quote_ident(self.area_col)} = ANY(:ids)"),
                                 {"ids": [_sql_value(a) for a in area_ids]})
 
-    def remove(self, area_ids):
+    def remove(self, area_ids: list) -> None:
         with self._begin("removing redone areas") as con:
             self._delete(con, list(area_ids))
 
-    def write(self, layers, status):
+    def write(self, layers: dict[str, list], status: gpd.GeoDataFrame) -> None:
         with self._begin("writing finished areas") as con:
             self._delete(con, status[self.area_col].tolist())
             present = self._present(con)
@@ -367,13 +369,13 @@ class PostgisStore(Store):
                     con.execute(self.sa.text(f"CREATE INDEX ON {q} USING GIST (geometry)"))
                     con.execute(self.sa.text(f"CREATE INDEX ON {q} ({self.pg.quote_ident(self.area_col)})"))
 
-    def read(self, layer):
+    def read(self, layer: str) -> gpd.GeoDataFrame:
         with self._begin(f"reading {layer}") as con:
             return gpd.read_postgis(f"SELECT * FROM {self.pg.quote_ident(self.schema, self._table(layer))}", con,
                                     geom_col="geometry")
 
 
-def open_store(out, area_col: str, overwrite: bool, extra_layers=()) -> Store:
+def open_store(out: PathLike | None, area_col: str, overwrite: bool, extra_layers: Iterable[str] = ()) -> Store:
     """The store for ``out``: None (memory), a ``.gpkg`` file, a ``.parquet`` name or a PostgreSQL URL.
 
     ``area_col`` is the area id column every row carries; ``extra_layers``

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from .._types import CRSLike, LayerLike
 from ..crs import layer_to_wgs84, plan_from_wgs84
 from ..errors import InputError
 from ..inputs import input_digests, prepare_inputs
@@ -35,10 +36,10 @@ log = logging.getLogger(__name__)
 
 
 def partition(
-    households,
-    boundary,
-    barriers=None,
-    landmarks=None,
+    households: LayerLike,
+    boundary: LayerLike,
+    barriers: LayerLike = None,
+    landmarks: LayerLike = None,
     *,
     min_persons: int = 200,
     max_persons: int = 300,
@@ -48,7 +49,7 @@ def partition(
     persons_col: str = "persons",
     default_persons: int | None = None,
     kind_col: str | None = None,
-    crs=None,
+    crs: CRSLike = None,
     outside: str = "error",
     snap_tolerance: float = 2.0,
     on_infeasible: str = "raise",
@@ -58,7 +59,7 @@ def partition(
     compactness: float = 0.5,
     code_prefix: str = "000000000000",
     levels: list | None = None,
-    parents=None,
+    parents: LayerLike = None,
     parent_id_col: str | None = None,
     oversize: str | None = None,
     stack_col: str | None = None,
@@ -97,7 +98,7 @@ def partition(
         you say so).
     kind_col : str, optional
         Barrier kind column (default: ``kind`` or ``highway`` when present).
-    crs : optional
+    crs : pyproj.CRS, str or int, optional
         CRS of inputs that carry none.
     outside : {"error", "drop", "snap", "nearest"}
         What to do with households outside the boundary. Never silent: the
