@@ -15,6 +15,12 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from ._types import CRSLike, LayerSource
 
 __all__ = ["main"]
 
@@ -685,7 +691,8 @@ def _id_column(col):
     return [None if v is None or (isinstance(v, float) and v != v) else str(v) for v in vals]
 
 
-def read_boundary(src, crs):
+def read_boundary(src: LayerSource, crs: CRSLike) -> gpd.GeoDataFrame:
+    """The boundary layer ``src`` in ``crs`` (a boundary without CRS is taken to be in it)."""
     from .io import read_layer
 
     b = read_layer(src, what="boundary")

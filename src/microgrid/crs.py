@@ -8,12 +8,25 @@ China) and BD-09 (Baidu), point arrays and whole geometries alike.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 import pyproj
+from numpy.typing import ArrayLike
 
+from ._types import CRSLike, LayerLike
 from .errors import InputError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from .plan import Plan
+
+#: Longitudes and latitudes (float arrays), as the point conversions pass them.
+_Pair: TypeAlias = tuple[np.ndarray, np.ndarray]
+#: One step of a point conversion (e.g. WGS84 to GCJ-02).
+_Step: TypeAlias = Callable[[np.ndarray, np.ndarray], _Pair]
 
 #: The six point conversions between WGS84, GCJ-02 and BD-09, by name; :mod:`microgrid` exports them too.
 POINT_CONVERSIONS = ("wgs84_to_gcj02", "gcj02_to_wgs84", "gcj02_to_bd09", "bd09_to_gcj02", "wgs84_to_bd09",
@@ -84,12 +97,12 @@ CRS_FORMS = (
 )
 
 
-def _crs_label(value) -> str:
+def _crs_label(value: Any) -> str:
     text = repr(value.name if isinstance(value, pyproj.CRS) else value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def check_crs(value, *, what: str = "crs") -> pyproj.CRS:
+def check_crs(value: Any, *, what: str = "crs") -> pyproj.CRS:
     """``value`` as a :class:`pyproj.CRS`, or an InputError saying which CRS forms work.
 
     Every CRS a user gives (``crs=``, ``--crs``, the CRS stored in a layer)
@@ -158,7 +171,7 @@ def check_crs(value, *, what: str = "crs") -> pyproj.CRS:
 MAX_SCALE_ERROR = 0.01
 
 
-def is_metric_true(crs, lon: float, lat: float) -> bool:
+def is_metric_true(crs: CRSLike, lon: float, lat: float) -> bool:
     """True when ``crs`` is projected in metres with scale within 1 % of true at ``lon``/``lat``.
 
     Web Mercator (EPSG:3857) is projected in "metres" but 1.3 times too large
@@ -196,7 +209,7 @@ def is_metric_true(crs, lon: float, lat: float) -> bool:
     return bool(np.isfinite(scales).all() and (np.abs(scales - 1.0) <= MAX_SCALE_ERROR).all())
 
 
-def metric_crs(crs, lon: float, lat: float) -> pyproj.CRS:
+def metric_crs(crs: CRSLike, lon: float, lat: float) -> pyproj.CRS:
     """The metric CRS to work in for data in ``crs`` centred at ``lon``/``lat`` (degrees).
 
     A projected CRS in metres whose scale at ``lon``/``lat`` is within 1 % of
@@ -239,7 +252,7 @@ def metric_crs(crs, lon: float, lat: float) -> pyproj.CRS:
     return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
 
 
-def metric_crs_for(gdf, crs=None) -> pyproj.CRS:
+def metric_crs_for(gdf: gpd.GeoDataFrame | gpd.GeoSeries, crs: CRSLike = None) -> pyproj.CRS:
     """The metric CRS to work in for a layer: :func:`metric_crs` at the middle of its extent.
 
     ``crs`` decides the kind of CRS (default: the layer's own), e.g. the
@@ -293,7 +306,7 @@ _TOL_DEG = 1e-12  # ~0.1 µm, far below the promised 0.01 m; reached in 4-5 step
 _MAX_ITER = 30
 
 
-def normalize_system(system) -> str:
+def normalize_system(system: str) -> str:
     """The canonical name (``"wgs84"``, ``"gcj02"`` or ``"bd09"``) of a lon/lat system.
 
     Case, hyphens and spaces do not matter (``"GCJ-02"``, ``"BD-09"``).
@@ -328,7 +341,7 @@ def normalize_system(system) -> str:
     )
 
 
-def _arrays(lon, lat):
+def _arrays(lon: ArrayLike, lat: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
     if lon.shape != lat.shape:
@@ -336,13 +349,13 @@ def _arrays(lon, lat):
     return lon, lat
 
 
-def _out(lon: np.ndarray, lat: np.ndarray):
+def _out(lon: np.ndarray, lat: np.ndarray) -> tuple[Any, Any]:
     if lon.ndim == 0:
         return float(lon), float(lat)
     return lon, lat
 
 
-def out_of_china(lon, lat):
+def out_of_china(lon: ArrayLike, lat: ArrayLike) -> np.ndarray:
     """True where a point lies outside the rough box of China in which GCJ-02 differs from WGS84.
 
     The box is the one all published implementations use: longitude
@@ -387,7 +400,7 @@ def _gcj_offset(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return np.where(out, 0.0, dlon), np.where(out, 0.0, dlat)
 
 
-def _invert(forward, lon: np.ndarray, lat: np.ndarray, lon0: np.ndarray, lat0: np.ndarray):
+def _invert(forward: _Step, lon: np.ndarray, lat: np.ndarray, lon0: np.ndarray, lat0: np.ndarray) -> _Pair:
     """Solve ``forward(x, y) == (lon, lat)`` by fixed-point iteration from ``(lon0, lat0)``.
 
     The transforms are a small smooth offset of the identity, so each step
@@ -405,7 +418,7 @@ def _invert(forward, lon: np.ndarray, lat: np.ndarray, lon0: np.ndarray, lat0: n
     return _polish(forward, lon, lat, x, y)
 
 
-def _polish(forward, lon, lat, x, y, reach: int = 1):
+def _polish(forward: _Step, lon: np.ndarray, lat: np.ndarray, x: np.ndarray, y: np.ndarray, reach: int = 1) -> _Pair:
     """Move each solution by up to ``reach`` units in the last place where that fits better.
 
     Makes round trips bit-exact in almost all cases: ``x`` whose forward
@@ -428,34 +441,34 @@ def _polish(forward, lon, lat, x, y, reach: int = 1):
     return bx, by
 
 
-def _wgs_to_gcj(lon, lat):
+def _wgs_to_gcj(lon: np.ndarray, lat: np.ndarray) -> _Pair:
     dlon, dlat = _gcj_offset(lon, lat)
     return lon + dlon, lat + dlat
 
 
-def _gcj_to_wgs(lon, lat):
+def _gcj_to_wgs(lon: np.ndarray, lat: np.ndarray) -> _Pair:
     dlon, dlat = _gcj_offset(lon, lat)
     return _invert(_wgs_to_gcj, lon, lat, lon - dlon, lat - dlat)
 
 
-def _gcj_to_bd(lon, lat):
+def _gcj_to_bd(lon: np.ndarray, lat: np.ndarray) -> _Pair:
     z = np.sqrt(lon * lon + lat * lat) + 0.00002 * np.sin(lat * _X_PI)
     theta = np.arctan2(lat, lon) + 0.000003 * np.cos(lon * _X_PI)
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def _bd_to_gcj_approx(lon, lat):
+def _bd_to_gcj_approx(lon: np.ndarray, lat: np.ndarray) -> _Pair:
     x, y = lon - 0.0065, lat - 0.006
     z = np.sqrt(x * x + y * y) - 0.00002 * np.sin(y * _X_PI)
     theta = np.arctan2(y, x) - 0.000003 * np.cos(x * _X_PI)
     return z * np.cos(theta), z * np.sin(theta)
 
 
-def _bd_to_gcj(lon, lat):
+def _bd_to_gcj(lon: np.ndarray, lat: np.ndarray) -> _Pair:
     return _invert(_gcj_to_bd, lon, lat, *_bd_to_gcj_approx(lon, lat))
 
 
-def _convert(lon, lat, *steps):
+def _convert(lon: ArrayLike, lat: ArrayLike, *steps: _Step) -> tuple[Any, Any]:
     """The point conversions' one body: ``steps`` (WGS84 to GCJ-02, ...) in turn, on float arrays."""
     lon, lat = _arrays(lon, lat)
     for step in steps:
@@ -554,7 +567,7 @@ _FORWARD = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
 _INVERSE = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
 
 
-def _transform_geoms(obj, system: str, what: str, to_wgs: bool):
+def _transform_geoms(obj: Any, system: str, what: str, to_wgs: bool) -> Any:
     """:func:`to_wgs84` (``to_wgs``) or :func:`from_wgs84`: ``obj`` from or to ``system``."""
     import geopandas as gpd
     import shapely
@@ -647,7 +660,7 @@ def from_wgs84(obj: Any, system: str) -> Any:
     return _transform_geoms(obj, system, "the layer", to_wgs=False)
 
 
-def layer_to_wgs84(src, system, *, what: str = "layer", crs=None):
+def layer_to_wgs84(src: LayerLike, system: str, *, what: str = "layer", crs: CRSLike = None) -> gpd.GeoDataFrame | None:
     """Read a layer (GeoDataFrame, geometry or path) given in ``system`` and convert it to WGS84.
 
     A layer without a CRS takes ``crs`` when given, else is taken as
@@ -688,7 +701,7 @@ def layer_to_wgs84(src, system, *, what: str = "layer", crs=None):
     return to_wgs84(gdf, system, what=what)
 
 
-def plan_from_wgs84(plan, system):
+def plan_from_wgs84(plan: Plan, system: str) -> Plan:
     """``plan`` with every GeoDataFrame in it (also in reports and layers) converted to ``system``.
 
     Parameters
@@ -719,12 +732,14 @@ def plan_from_wgs84(plan, system):
 
     import geopandas as gpd
 
+    from .plan import ValidationReport
+
     system = normalize_system(system)
 
-    def conv(v):
+    def conv(v: Any) -> Any:
         if isinstance(v, gpd.GeoDataFrame):
             return from_wgs84(v, system) if v.crs is not None else v
-        if dataclasses.is_dataclass(v) and isinstance(getattr(v, "violations", None), gpd.GeoDataFrame):
+        if isinstance(v, ValidationReport):
             return dataclasses.replace(v, violations=conv(v.violations))
         if isinstance(v, dict):
             return {k: conv(x) for k, x in v.items()}

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ._types import CRSLike
 from .errors import InputError
 
 __all__ = ["Level", "PartitionOptions"]
@@ -149,7 +150,7 @@ class PartitionOptions:
     # ---------------------------------------------------------------- building
 
     @classmethod
-    def from_kwargs(cls, **kw) -> PartitionOptions:
+    def from_kwargs(cls, **kw: Any) -> PartitionOptions:
         """Options from keyword arguments, translating the older names and a Generator seed.
 
         ``oversize="stack"`` is ``divide_sites="auto"``; ``oversize="flag"`` is
@@ -173,7 +174,7 @@ class PartitionOptions:
             kw["seed"], kw["rng"] = None, seed
         return cls(**kw)
 
-    def replace(self, **kw) -> PartitionOptions:
+    def replace(self, **kw: Any) -> PartitionOptions:
         """A copy with some options changed (checked again)."""
         return dataclasses.replace(self, **kw)
 
@@ -220,11 +221,11 @@ class PartitionOptions:
         return cls.from_kwargs(**d)
 
 
-def _whole(v, least: int) -> bool:
+def _whole(v: object, least: int) -> bool:
     return bool(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and least <= v <= 10**12)
 
 
-def _bounds_problems(lo, hi) -> list[str]:
+def _bounds_problems(lo: Any, hi: Any) -> list[str]:
     problems = []
     for name, val in (("min_persons", lo), ("max_persons", hi)):
         if not _whole(val, 0) or val > 10**9:
@@ -236,7 +237,7 @@ def _bounds_problems(lo, hi) -> list[str]:
     return problems
 
 
-def _levels_problems(levels, n_grids) -> list[str]:
+def _levels_problems(levels: tuple, n_grids: int | None) -> list[str]:
     problems = []
     if n_grids is not None:
         problems.append("n_grids cannot be combined with levels; set each level's bounds instead")
@@ -261,7 +262,7 @@ def _levels_problems(levels, n_grids) -> list[str]:
     return problems
 
 
-def _crs_text(crs) -> str:
+def _crs_text(crs: CRSLike) -> str:
     """A CRS given as an object, as text a plan can store (EPSG code when it has one, else WKT)."""
     try:
         import pyproj

@@ -1080,7 +1080,7 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
     return app
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, **kw) -> None:
+def serve(host: str = "127.0.0.1", port: int = 8000, **kw: Any) -> None:
     """Run the service with uvicorn until stopped (``microgrid serve`` calls this).
 
     Parameters

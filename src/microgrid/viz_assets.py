@@ -23,8 +23,12 @@ import logging
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError, MicrogridError
+
+if TYPE_CHECKING:
+    import folium
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +117,7 @@ def _offline_header(header) -> list[str]:
     return external
 
 
-def inline_assets(m):
+def inline_assets(m: folium.Map) -> folium.Map:
     """Make folium map ``m`` self-contained: its page carries Leaflet instead of linking CDNs.
 
     Adds an element to ``m`` that, when the page is rendered (``m.save``,
@@ -128,7 +132,7 @@ def inline_assets(m):
     class _Offline(MacroElement):
         _name = "OfflineAssets"
 
-        def render(self, **kwargs):
+        def render(self, **kwargs):  # branca's Element.render, untyped there
             left = _offline_header(self.get_root().header)
             if left:
                 log.warning("HTML map still links %s", ", ".join(left))
@@ -153,7 +157,7 @@ _TIANDITU = ("https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST
 _AMAP = "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
 
 
-def check_basemap(basemap, tianditu_key=None) -> str:
+def check_basemap(basemap: str | None, tianditu_key: str | None = None) -> str:
     """The basemap name, checked: one of :data:`BASEMAPS` (None means ``"none"``)."""
     b = "none" if basemap is None else str(basemap).strip().lower()
     b = {"openstreetmap": "osm", "天地图": "tianditu", "gaode": "amap", "高德": "amap"}.get(b, b)
@@ -165,7 +169,7 @@ def check_basemap(basemap, tianditu_key=None) -> str:
     return b
 
 
-def basemap_layers(basemap: str, tianditu_key=None) -> list[dict]:
+def basemap_layers(basemap: str, tianditu_key: str | None = None) -> list[dict]:
     """Keyword arguments of the ``folium.TileLayer`` of each tile layer of a basemap (none for ``"none"``)."""
     b = check_basemap(basemap, tianditu_key)
     if b == "osm":
@@ -194,7 +198,7 @@ _CJK_FILES = re.compile(r"(notosans(mono)?cjk|notoserifcjk|notosanssc|sourcehan|
 _warned = False
 
 
-def has_cjk(*texts) -> bool:
+def has_cjk(*texts: object) -> bool:
     """Whether any of the texts holds a Chinese (CJK) character."""
     return any(isinstance(t, str) and _CJK_RE.search(t) for t in texts)
 
@@ -229,7 +233,7 @@ def cjk_font() -> str | None:
     return known()
 
 
-def cjk_family(*texts) -> list[str] | None:
+def cjk_family(*texts: object) -> list[str] | None:
     """A matplotlib font family list that can draw ``texts``: None when they are plain Latin.
 
     Warns once, naming the package to install, when the texts hold Chinese
