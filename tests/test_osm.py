@@ -21,8 +21,8 @@ import shapely
 import microgrid
 from conftest import REAL_PLACES, real_extract
 from microgrid._compat import MissingDependency
+from microgrid.barriers import BARRIER_RANKS
 from microgrid.errors import InputError
-from microgrid.inputs import BARRIER_RANKS
 
 # ---------------------------------------------------------------- a tiny hand-built village (OSM XML)
 

@@ -22,7 +22,7 @@ from .units import GRID_SIZE, Units
 __all__ = ["UnitGraph", "build_graph", "whole_groups", "division_costs", "RANK_COST"]
 
 #: Cost factor of cutting along a shared edge that lies on a barrier of each
-#: rank (see ``microgrid.inputs.BARRIER_RANKS``), relative to 1.0 for an edge on no barrier.
+#: rank (see ``microgrid.barriers.BARRIER_RANKS``), relative to 1.0 for an edge on no barrier.
 RANK_COST: dict[int, float] = {1: 0.02, 2: 0.04, 3: 0.08, 4: 0.15}
 
 log = logging.getLogger(__name__)

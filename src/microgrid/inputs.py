@@ -18,6 +18,7 @@ import pyproj
 import shapely
 
 from ._types import CRSLike, LayerLike, LayerSource
+from .barriers import rank_of
 from .crs import check_crs, metric_crs_for
 from .errors import InputError, ids_preview
 from .io import read_layer
@@ -29,7 +30,6 @@ __all__ = [
     "prepare_inputs",
     "estimate_households",
     "Inputs",
-    "BARRIER_RANKS",
     "adopt_crs",
     "give_crs",
     "input_digests",
@@ -37,29 +37,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Rank of a barrier kind: 1 = strongest line (main road, river, railway, wall),
-#: 4 = weakest (footpath). Unknown kinds get rank 3. Values of OSM ``highway``
-#: are understood too.
-BARRIER_RANKS: dict[str, int] = {
-    **dict.fromkeys(
-        "main motorway motorway_link trunk trunk_link primary primary_link secondary "
-        "secondary_link river canal railway rail wall water".split(),
-        1,
-    ),
-    **dict.fromkeys(
-        "road street tertiary tertiary_link residential unclassified stream ditch "
-        "fence".split(),
-        2,
-    ),
-    **dict.fromkeys("lane alley service living_street driveway".split(), 3),
-    **dict.fromkeys(
-        "footpath footway path steps cycleway pedestrian track bridleway platform "
-        "corridor construction".split(),
-        4,
-    ),
-}
-
-_UNKNOWN_RANK = 3
 
 
 @dataclass
@@ -349,11 +326,6 @@ def _check_boundary(bnd: gpd.GeoDataFrame, problems: list[str], notes: list[str]
     return out
 
 
-def _rank_of(kinds: pd.Series) -> np.ndarray:
-    s = kinds.astype("string").str.strip().str.lower()
-    return s.map(lambda k: BARRIER_RANKS.get(k, _UNKNOWN_RANK) if isinstance(k, str) else _UNKNOWN_RANK).to_numpy(int)
-
-
 def _check_barriers(bar: gpd.GeoDataFrame, kind_col: str | None, problems: list[str]):
     if bar is None or len(bar) == 0:
         return gpd.GeoDataFrame({"kind": [], "rank": []}, geometry=[], crs=None if bar is None else bar.crs)
@@ -391,7 +363,7 @@ def _check_barriers(bar: gpd.GeoDataFrame, kind_col: str | None, problems: list[
     parts = np.array([shapely.LineString(p.coords) if p.geom_type == "LinearRing" else p for p in parts], dtype=object)
     ok = shapely.length(parts) > 0
     k = kinds.to_numpy()[idx][ok]
-    cols = {"kind": k, "rank": _rank_of(pd.Series(k))}
+    cols = {"kind": k, "rank": rank_of(pd.Series(k))}
     if "name" in bar.columns:
         cols["name"] = bar["name"][keep][coords_ok].to_numpy()[idx][ok]
     return gpd.GeoDataFrame(cols, geometry=parts[ok], crs=bar.crs)

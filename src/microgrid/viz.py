@@ -115,9 +115,9 @@ def barrier_class(kind: object, rank: float | None = None) -> str:
     if k in _WALL:
         return "wall / fence"
     if rank is None or (isinstance(rank, float) and math.isnan(rank)):
-        from .inputs import BARRIER_RANKS
+        from .barriers import BARRIER_RANKS, UNKNOWN_RANK
 
-        rank = BARRIER_RANKS.get(k, 3)
+        rank = BARRIER_RANKS.get(k, UNKNOWN_RANK)
     return {1: "main road", 2: "road", 3: "lane"}.get(int(rank), "footpath")
 
 

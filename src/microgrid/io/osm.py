@@ -21,8 +21,8 @@ import pandas as pd
 import shapely
 
 from .._types import LayerLike, PathLike
+from ..barriers import BARRIER_RANKS
 from ..errors import InputError
-from ..inputs import BARRIER_RANKS
 
 if TYPE_CHECKING:
     from ..plan import Plan
@@ -78,7 +78,7 @@ class OSMLayers:
         ``canal``, ``stream``, ``ditch``, ``railway``, ``wall``, ``fence`` or
         ``water`` for the outline of a water area), ``source`` (the OSM key)
         and ``name``. microgrid ranks barriers by ``kind`` (see
-        ``microgrid.inputs.BARRIER_RANKS``). Tunnels and underground lines
+        ``microgrid.barriers.BARRIER_RANKS``). Tunnels and underground lines
         are left out.
     landmarks : GeoDataFrame
         Named polygons of public places (see :data:`LANDMARK_TAGS`):
