@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,12 @@ from .flags import Cause, Flag
 from .levels import divide, site_columns
 from .parents import read_parents
 from .regions import feasible_counts, partition_graph
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from ..inputs import Inputs
+    from ..units import Units
 
 __all__ = ["partition", "Level", "PartitionOptions", "order_grids", "partition_graph", "feasible_counts", "Cause",
            "Flag"]
@@ -242,7 +249,8 @@ def partition(
 _OPTION_NAMES = [f for f in PartitionOptions.__dataclass_fields__ if f != "rng"]
 
 
-def _options(options, *, oversize=None, stack_col=None, **given) -> PartitionOptions:
+def _options(options: PartitionOptions | None, *, oversize: str | None = None, stack_col: str | None = None,
+             **given: object) -> PartitionOptions:
     """The options of a run: ``options`` (or the defaults) with the keywords that differ from the defaults."""
     sig = inspect.signature(partition).parameters
     changed = {k: v for k, v in given.items() if not _same(v, sig[k].default)}
@@ -258,14 +266,15 @@ def _options(options, *, oversize=None, stack_col=None, **given) -> PartitionOpt
         if changed else options
 
 
-def _same(a, b) -> bool:
+def _same(a: object, b: object) -> bool:
     try:
         return bool(a is b or (type(a) is type(b) and a == b))
     except Exception:  # arrays, generators: not a default
         return False
 
 
-def _assemble(inp, units, soft, layers, finest, specs, site_cols, opts, has_parents) -> Plan:
+def _assemble(inp: Inputs, units: Units, soft: np.ndarray, layers: list[gpd.GeoDataFrame], finest: np.ndarray,
+              specs: list[tuple[str, int, int]], site_cols: dict, opts: PartitionOptions, has_parents: bool) -> Plan:
     """The plan from the grid layers: households, divided sites, context layers, checks, back in the input CRS."""
     grids = layers[-1]
     hh_unit = units.unit_of_household
@@ -283,7 +292,7 @@ def _assemble(inp, units, soft, layers, finest, specs, site_cols, opts, has_pare
                                        has_parents)
     out = inp.out_crs
 
-    def back(gdf):
+    def back(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return gdf.to_crs(out) if gdf.crs != out else gdf
 
     params = {"min_persons": lo, "max_persons": hi, "work_crs": inp.work_crs.to_string(), "dropped": inp.dropped,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -10,6 +11,12 @@ import pandas as pd
 import shapely
 
 from ..naming import grid_codes, grid_names
+
+if TYPE_CHECKING:
+    from ..inputs import Inputs
+    from ..plan import ValidationReport
+    from ..units import Units
+    from .flags import Flag
 
 __all__ = ["order_grids", "grid_layer", "divided_notes", "household_layer", "context_layers", "check_plan"]
 
@@ -29,13 +36,21 @@ def order_grids(geoms: np.ndarray) -> np.ndarray:
     return np.lexsort((rp[:, 1] * -1, rp[:, 0], row))
 
 
-def grid_layer(units, labels, flags, parent_of_region, parent_of_unit, parent_codes, parent_layer, inp, code_prefix):
-    """Dissolve units into grids, order them (within their parent), code and name them."""
+def grid_layer(units: Units, labels: np.ndarray, flags: dict[int, list[tuple[Flag, str]]],
+               parent_of_region: np.ndarray | None, parent_of_unit: np.ndarray | None, parent_codes: list[str],
+               parent_layer: gpd.GeoDataFrame | None, inp: Inputs,
+               code_prefix: str) -> tuple[gpd.GeoDataFrame, np.ndarray, list[str]]:
+    """Dissolve units into grids, order them (within their parent), code and name them.
+
+    ``parent_of_region`` (the parent index of each label),
+    ``parent_of_unit`` and ``parent_layer`` are all None without a level
+    above.
+    """
     k = int(labels.max()) + 1
     geoms = np.empty(k, dtype=object)
     for r in range(k):
         geoms[r] = shapely.coverage_union_all(units.geometry[labels == r])
-    if parent_of_unit is None:
+    if parent_of_region is None:  # no level above (then parent_of_unit and parent_layer are None too)
         order = order_grids(geoms)
         seq = np.arange(1, k + 1)
         codes = grid_codes(seq, code_prefix)
@@ -60,12 +75,12 @@ def grid_layer(units, labels, flags, parent_of_region, parent_of_unit, parent_co
         "flagged": np.array([bool(x) for x in reasons]),
         "flag_reason": reasons,
     }
-    if parent_layer is not None:
+    if parent_layer is not None and parent_of_region is not None:
         cols["parent_id"] = parent_layer["grid_id"].to_numpy()[parent_of_region[order]]
     return gpd.GeoDataFrame(cols, geometry=geoms[order], crs=inp.work_crs), final, codes
 
 
-def divided_notes(divided, grids) -> list[str]:
+def divided_notes(divided: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> list[str]:
     """The report's notes on divided sites: how many, and each one's parts in words (first 20)."""
     if not len(divided):
         return []
@@ -80,13 +95,23 @@ def divided_notes(divided, grids) -> list[str]:
     return notes
 
 
-def part_text(r) -> str:
+class _PartRow(Protocol):
+    """A row of the divided-sites table (``itertuples``): what :func:`part_text` reads."""
+
+    entrances: str
+    floors: str
+    first_household: object
+    last_household: object
+
+
+def part_text(r: _PartRow) -> str:
     """What of a site one part holds: entrances and floors, else its households' id range."""
     where = " ".join(x for x in (r.entrances, f"floors {r.floors}" if r.floors else "") if x)
     return where or f"households {r.first_household}..{r.last_household}"
 
 
-def household_layer(inp, grids, grid_of_hh, site_id, site_part) -> gpd.GeoDataFrame:
+def household_layer(inp: Inputs, grids: gpd.GeoDataFrame, grid_of_hh: np.ndarray, site_id: np.ndarray,
+                    site_part: np.ndarray) -> gpd.GeoDataFrame:
     """Every household with its grid (and divided site), and the columns it came with."""
     hh = inp.households
     out = gpd.GeoDataFrame(
@@ -103,7 +128,8 @@ def household_layer(inp, grids, grid_of_hh, site_id, site_part) -> gpd.GeoDataFr
     return out
 
 
-def context_layers(units, grid_of_unit, lo: int, hi: int, inp):
+def context_layers(units: Units, grid_of_unit: np.ndarray, lo: int, hi: int,
+                   inp: Inputs) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The boundary, barriers and units layers of a plan.
 
     The boundary carries its name and the bounds (so a written plan validates
@@ -123,7 +149,7 @@ def context_layers(units, grid_of_unit, lo: int, hi: int, inp):
     return bnd, bars, unit_gdf
 
 
-def _barrier_names(inp, units) -> dict:
+def _barrier_names(inp: Inputs, units: Units) -> dict:
     """``{"name": [...]}``: each barrier line's name from the input line it comes from; {} without names."""
     src = getattr(units, "barrier_source", None)
     if "name" not in inp.barriers.columns or src is None or len(src) != len(units.barriers):
@@ -132,13 +158,16 @@ def _barrier_names(inp, units) -> dict:
     return {"name": [None if pd.isna(v) else str(v) for v in names[src]] if len(src) else []}
 
 
-def _boundary_name(inp) -> dict:
+def _boundary_name(inp: Inputs) -> dict:
     """``{"name": [...]}`` of the boundary (its rows' names joined), or {} when it has none."""
     names = [str(v) for v in (inp.boundary_names or []) if v is not None and not pd.isna(v) and str(v).strip()]
     return {"name": ["、".join(dict.fromkeys(names))]} if names else {}
 
 
-def check_plan(grids, hh_out, bnd, bars, layers, specs, divided, notes, hh_unit, finest, has_parents):
+def check_plan(grids: gpd.GeoDataFrame, hh_out: gpd.GeoDataFrame, bnd: gpd.GeoDataFrame, bars: gpd.GeoDataFrame,
+               layers: list[gpd.GeoDataFrame], specs: list[tuple[str, int, int]], divided: gpd.GeoDataFrame,
+               notes: list[str], hh_unit: np.ndarray, finest: np.ndarray,
+               has_parents: bool) -> tuple[ValidationReport, dict[str, ValidationReport]]:
     """Validate the plan in memory and raise :class:`InternalError` if it breaks an invariant.
 
     Households and persons in = out, coverage valid, no error in the report
@@ -153,7 +182,7 @@ def check_plan(grids, hh_out, bnd, bars, layers, specs, divided, notes, hh_unit,
     report = validate(grids, hh_out, bnd, bars if len(bars) else None, min_persons=lo, max_persons=hi,
                       assignment_col="grid_id", notes=notes, divided_sites=divided if len(divided) else None)
     broken = invariant_breaks(report, households_in=len(hh_out), persons_in=int(hh_out["persons"].sum()))
-    level_reports = {}
+    level_reports: dict[str, ValidationReport] = {}
     for (lname, lo_l, hi_l), layer in zip(specs[:-1], layers[:-1]):
         if lname == "parent" and has_parents:
             lo_l, hi_l = 0, 10**9

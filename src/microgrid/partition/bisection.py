@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import NoReturn
 
 import numpy as np
 import scipy.sparse as sp
@@ -109,7 +110,7 @@ def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: fl
     sb = W - sa
     kb = k - opts
 
-    def side(x, kk, m):
+    def side(x: np.ndarray, kk: np.ndarray, m: float) -> tuple[np.ndarray, np.ndarray]:
         avg = x / np.maximum(kk, 1)
         single = kk == 1
         ok = np.where(single, (x >= lo) & (x <= hi), (avg >= lo + m) & (avg <= hi - m))
@@ -131,7 +132,8 @@ def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: fl
 
 
 class _Bisector:
-    def __init__(self, w, adj: sp.csr_matrix, lo, hi, rng, tries, candidates=4, divisions_first=False):
+    def __init__(self, w: np.ndarray, adj: sp.csr_matrix, lo: float, hi: float, rng: np.random.Generator, tries: int,
+                 candidates: int = 4, divisions_first: bool = False):
         self.w = w
         self.divisions_first = divisions_first  # rank cuts by divided sites before the margin
         self.adj = adj
@@ -143,7 +145,7 @@ class _Bisector:
         self.failures = 0
         self.max_failures = 32
 
-    def split(self, nodes: np.ndarray, k: int, depth: int = 0) -> list[np.ndarray]:  # type: ignore[return]
+    def split(self, nodes: np.ndarray, k: int, depth: int = 0) -> list[np.ndarray]:
         if depth == 0:
             # the divisions-first order is a gamble: it gets a small budget, so a dead end costs little
             self.failures, self.max_failures = 0, (16 if self.divisions_first else 32 + 4 * k)
@@ -168,13 +170,14 @@ class _Bisector:
                 continue
         self._fail()
 
-    def _fail(self):
+    def _fail(self) -> NoReturn:
         self.failures += 1
         if self.failures > self.max_failures:
             raise _GiveUp
         raise _NoCut
 
-    def _cuts(self, n, a, b, c, w, k, tries=None):
+    def _cuts(self, n: int, a: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray, k: int,
+              tries: int | None = None) -> list[tuple[float, np.ndarray, int]]:
         """Candidate cuts from ``tries`` jittered maximum spanning trees, cheapest first.
 
         All trees are drawn at once: ``T`` copies of the region side by side in
@@ -243,7 +246,7 @@ class _Bisector:
         k1 = np.zeros(N + 1, np.int64)
         ok_strict = np.zeros(N + 1, bool)
         k1[maybe], ok_strict[maybe] = _choose_k1(s[maybe], W, k, lo, hi, self.margin, kmin=max(1, k // BALANCE))
-        found = {}
+        found: dict[bytes, tuple[int, float, np.ndarray, int]] = {}
         for t in range(T):
             lo_t, hi_t = t * n, (t + 1) * n
             valid = k1[lo_t:hi_t] > 0
@@ -280,7 +283,8 @@ def cut_cost(labels: np.ndarray, adj: sp.csr_matrix) -> float:
     return float(coo.data[labels[coo.row] != labels[coo.col]].sum() / 2)
 
 
-def split_component(members, k, w, adj, lo, hi, rng, tries, restarts):
+def split_component(members: np.ndarray, k: int, w: np.ndarray, adj: sp.csr_matrix, lo: float, hi: float,
+                    rng: np.random.Generator, tries: int, restarts: int) -> list[np.ndarray] | None:
     """Best of ``restarts`` bisections of one connected component into ``k`` regions."""
     sub = adj[members][:, members].tocsr()
     best, best_cost = None, np.inf

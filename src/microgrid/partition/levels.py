@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Hashable, Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 import geopandas as gpd
 import numpy as np
@@ -17,12 +19,39 @@ from .flags import Cause
 from .parents import units_in_parents
 from .regions import partition_graph
 
+if TYPE_CHECKING:
+    from ..graph import UnitGraph
+    from ..inputs import Inputs
+    from ..options import PartitionOptions
+    from ..units import Units
+    from .flags import Flag
+
 __all__ = ["site_columns", "units_and_graph", "run_levels", "partition_within", "pin_groups", "connect_units"]
 
 log = logging.getLogger(__name__)
 
 
-def site_columns(inp, entrance_col, floor_col) -> dict:
+class _Nodes(Protocol):
+    """What :func:`connect_units` reads of the units: persons per unit and their number."""
+
+    @property
+    def persons(self) -> np.ndarray: ...
+
+    @property
+    def n(self) -> int: ...
+
+
+class _Edges(Protocol):
+    """What :func:`connect_units` reads of the graph: the ends of its edges."""
+
+    @property
+    def u(self) -> np.ndarray: ...
+
+    @property
+    def v(self) -> np.ndarray: ...
+
+
+def site_columns(inp: Inputs, entrance_col: str | None, floor_col: str | None) -> dict:
     """Entrance and floor of each household (ranks in natural order) from the named or detected columns."""
     extra = inp.extra_columns
     ids = inp.households["household_id"].to_numpy()
@@ -60,7 +89,9 @@ def chunk_steps(lo: int, hi: int, divide_sites: str = "auto") -> list[tuple[int 
     return [(max(1, (hi - lo) // 4), max(1, (hi - lo) // 2)), (1, 1)]
 
 
-def units_and_graph(inp, cut_areas, q, site_cols, snap_tolerance, hi_f, above=None):
+def units_and_graph(inp: Inputs, cut_areas: np.ndarray | None, q: int | None, site_cols: dict, snap_tolerance: float,
+                    hi_f: int, above: int | None = None
+                    ) -> tuple[Units, UnitGraph, np.ndarray, np.ndarray, np.ndarray]:
     """Stages 2-3: units and their graph with division costs.
 
     No unit crosses the outline of a polygon of ``cut_areas`` (parents, a
@@ -90,8 +121,11 @@ def units_and_graph(inp, cut_areas, q, site_cols, snap_tolerance, hi_f, above=No
     return units, graph, soft, names, whole_groups(units, graph, soft)
 
 
-def run_levels(units, graph, par, specs, inp, *, names, whole, code_prefix, k, seed, tries, refine, on_infeasible,
-               restarts, compactness):
+def run_levels(units: Units, graph: UnitGraph, par: gpd.GeoDataFrame | None, specs: list[tuple[str, int, int]],
+               inp: Inputs, *, names: np.ndarray, whole: np.ndarray, code_prefix: str, k: int | None,
+               seed: int | np.random.Generator | None, tries: int, refine: bool, on_infeasible: str, restarts: int,
+               compactness: float
+               ) -> tuple[list[gpd.GeoDataFrame], np.ndarray, list[tuple[str, int, int]], list[str]]:
     """Stage 4-5 per level, coarse to fine: partition inside the level above, dissolve, order, code, name.
 
     Returns the grid layers (coarse to fine), the finest grid index per unit,
@@ -119,11 +153,15 @@ def run_levels(units, graph, par, specs, inp, *, names, whole, code_prefix, k, s
         layers.append(layer)
         parent_of_unit = final
         parent_codes = list(codes)
+    assert parent_of_unit is not None  # specs is never empty: the finest level ran
     return layers, parent_of_unit, specs, notes
 
 
-def partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, tries, refine,
-                     on_infeasible, names, xy, restarts, compactness=0.5, parent_ids=None):
+def partition_within(units: Units, graph: UnitGraph, parent_of_unit: np.ndarray | None, *, lo: int, hi: int,
+                     k: int | None, groups: np.ndarray, seed: int | np.random.Generator | None, tries: int,
+                     refine: bool, on_infeasible: str, names: np.ndarray, xy: np.ndarray, restarts: int,
+                     compactness: float = 0.5, parent_ids: Sequence[object] | None = None
+                     ) -> tuple[np.ndarray, dict[int, list[tuple[Flag, str]]], np.ndarray | None]:
     """Partition the whole unit graph, or each parent region's part of it separately.
 
     Returns labels per unit (0..k-1), flags per label and the parent index of
@@ -140,7 +178,7 @@ def partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, t
         return r.labels, r.flags, None
     rng = np.random.default_rng(seed)
     labels = np.full(units.n, -1)
-    flags: dict[int, list] = {}
+    flags: dict[int, list[tuple[Flag, str]]] = {}
     parent_of_region: list[int] = []
     for pr in range(int(parent_of_unit.max()) + 1):
         idx = np.flatnonzero(parent_of_unit == pr)
@@ -166,8 +204,13 @@ def partition_within(units, graph, parent_of_unit, *, lo, hi, k, groups, seed, t
     return labels, flags, np.asarray(parent_of_region)
 
 
-def connect_units(units, graph, us: np.ndarray) -> np.ndarray:
-    """``us`` and the lightest paths (by persons) joining them to the first, so a group is connected."""
+def connect_units(units: _Nodes, graph: _Edges, us: np.ndarray) -> np.ndarray:
+    """``us`` and the lightest paths (by persons) joining them to the first, so a group is connected.
+
+    ``units`` and ``graph`` may be :class:`~microgrid.units.Units` and
+    :class:`~microgrid.graph.UnitGraph` or anything with their ``persons``,
+    ``n`` and ``u``, ``v`` (repartition passes a part of them).
+    """
     import scipy.sparse as sp
     from scipy.sparse.csgraph import dijkstra
 
@@ -186,7 +229,8 @@ def connect_units(units, graph, us: np.ndarray) -> np.ndarray:
     return np.fromiter(out, int)
 
 
-def pin_groups(whole: np.ndarray, units, inp, pinned, hi: int, graph=None) -> np.ndarray:
+def pin_groups(whole: np.ndarray, units: Units, inp: Inputs, pinned: Mapping[Hashable, Hashable] | None, hi: int,
+               graph: UnitGraph | None = None) -> np.ndarray:
     """``whole`` with the units of households pinned to one label (``{household_id: label}``) in one group.
 
     Households of one label far apart are joined by the lightest path of
@@ -227,7 +271,10 @@ def pin_groups(whole: np.ndarray, units, inp, pinned, hi: int, graph=None) -> np
     return out
 
 
-def divide(inp, par, site_cols, opts, pinned=None):
+def divide(inp: Inputs, par: gpd.GeoDataFrame | None, site_cols: dict, opts: PartitionOptions,
+           pinned: Mapping[Hashable, Hashable] | None = None
+           ) -> tuple[Units, np.ndarray, list[gpd.GeoDataFrame], np.ndarray, list[tuple[str, int, int]], list[str],
+                      tuple[float, float]]:
     """Units, graph and grid layers for every level, dividing sites only where whole ones cannot meet the bounds.
 
     The chunk sizes are :func:`chunk_steps`: where the first is too coarse,

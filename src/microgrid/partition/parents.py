@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import geopandas as gpd
 import numpy as np
 import shapely
@@ -11,10 +13,15 @@ from ..naming import grid_codes
 from ..units import first_hit
 from .assembly import order_grids
 
+if TYPE_CHECKING:
+    from .._types import CRSLike, LayerSource
+    from ..inputs import Inputs
+    from ..units import Units
+
 __all__ = ["read_parents", "units_in_parents", "parent_index_of", "PARENT_OVERLAP"]
 
 
-def read_parents(parents, id_col, inp) -> gpd.GeoDataFrame:
+def read_parents(parents: LayerSource, id_col: str | None, inp: Inputs) -> gpd.GeoDataFrame:
     """Parent areas clipped to the boundary, with ids, checked (unique, overlapping by at most 1 m2)."""
     from ..inputs import adopt_crs
     from ..io import read_layer
@@ -66,9 +73,10 @@ def _check_parents_disjoint(geoms: np.ndarray, ids: np.ndarray) -> None:
                      "(microgrid repair can trim the overlaps)")
 
 
-def units_in_parents(units, par, code_prefix, crs):
+def units_in_parents(units: Units, par: gpd.GeoDataFrame, code_prefix: str,
+                     crs: CRSLike) -> tuple[np.ndarray, gpd.GeoDataFrame, list[str]]:
     """Parent index per unit (by representative point), and the parents as a plan layer."""
-    notes = []
+    notes: list[str] = []
     tree = shapely.STRtree(par.geometry.to_numpy())
     parent_of_unit = first_hit(par.geometry.to_numpy(), shapely.point_on_surface(units.geometry), "within", tree)
     lost = np.flatnonzero(parent_of_unit < 0)
@@ -101,7 +109,7 @@ def units_in_parents(units, par, code_prefix, crs):
     return parent_of_unit, layer, notes
 
 
-def parent_index_of(layers: list, level: int, finest: np.ndarray) -> np.ndarray:
+def parent_index_of(layers: list[gpd.GeoDataFrame], level: int, finest: np.ndarray) -> np.ndarray:
     """Map finest-level grid indices (0-based) to grid indices of ``level`` via the parent_id chain."""
     idx = finest
     for lv in range(len(layers) - 1, level, -1):

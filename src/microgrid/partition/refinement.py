@@ -46,13 +46,13 @@ class Objective:
         Weight (persons) per node.
     adj : csr_matrix
         Symmetric cut costs.
-    shape : tuple, optional
-        ``(area, perimeter, lengths, weight)``: per node area and perimeter,
+    shape : list, optional
+        ``[area, perimeter, lengths, weight]``: per node area and perimeter,
         the shared length of each entry of ``adj``, and the weight of
         compactness in cost units. None: cut cost only.
     """
 
-    def __init__(self, labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, shape=None):
+    def __init__(self, labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, shape: list | None = None):
         n = len(labels)
         indptr, indices, data = adj.indptr, adj.indices, adj.data
         self.nbrs = [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
@@ -140,7 +140,8 @@ class Objective:
         return not target
 
 
-def refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passes: int = 20, shape=None):
+def refine(labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, lo: float, hi: float, frozen: np.ndarray,
+           max_passes: int = 20, shape: list | None = None) -> np.ndarray:
     """Greedy positive-gain single-node moves that keep bounds and contiguity (see :class:`Objective`).
 
     Each pass visits the nodes on a region boundary in order; a node moves to
@@ -181,7 +182,8 @@ def refine(labels, w, adj: sp.csr_matrix, lo, hi, frozen: np.ndarray, max_passes
     return labels
 
 
-def contract(labels, w, adj: sp.csr_matrix, shape, rng):
+def contract(labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, shape: list | None, rng: np.random.Generator
+             ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix, list | None] | None:
     """One coarsening level that respects ``labels``: mutual heaviest same-region neighbours merge.
 
     Returns the map fine -> coarse and the coarse (weights, adjacency, shape),
@@ -226,7 +228,8 @@ def contract(labels, w, adj: sp.csr_matrix, shape, rng):
     return cmap, cw, cadj, cshape
 
 
-def vcycle(labels, w, adj: sp.csr_matrix, lo, hi, frozen, shape, rng, max_levels: int = 8):
+def vcycle(labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, lo: float, hi: float, frozen: np.ndarray,
+           shape: list | None, rng: np.random.Generator, max_levels: int = 8) -> np.ndarray:
     """Multilevel refinement: coarsen within regions, refine from the coarsest level down.
 
     Coarse nodes are connected groups of units of one region, so a move at a

@@ -13,6 +13,7 @@ silently broken: raised as :class:`~microgrid.InfeasibleError`, or with
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +78,7 @@ class _State:
     problems: list = field(default_factory=list)  # (Cause, message, ids)
     next_label: int = 0
 
-    def new_region(self, nodes) -> int:
+    def new_region(self, nodes: np.ndarray | Sequence[int] | Sequence[np.integer]) -> int:
         self.labels[nodes] = self.next_label
         self.next_label += 1
         return self.next_label - 1
@@ -202,7 +203,9 @@ def partition_graph(
     return Regions(labels=labels[g.node], flags=st.flags)
 
 
-def _contract(w_units, u, v, cost, groups, names, area, perimeter, length, compactness) -> _Graph:
+def _contract(w_units: np.ndarray, u: np.ndarray, v: np.ndarray, cost: np.ndarray, groups: np.ndarray | None,
+              names: np.ndarray | None, area: np.ndarray | None, perimeter: np.ndarray | None,
+              length: np.ndarray | None, compactness: float) -> _Graph:
     """Contract each group of units into one node; sum weights, costs and (for compactness) shapes."""
     n_units = len(w_units)
     names = np.arange(n_units) if names is None else np.asarray(names, dtype=object)
@@ -258,7 +261,9 @@ def _heavy_sites(g: _Graph, st: _State, hi: int, on_infeasible: str) -> np.ndarr
     return heavy
 
 
-def _grid_counts(g, st, comp, light_idx, comp_w, lo, hi, k, n_heavy, total_w, on_infeasible):
+def _grid_counts(g: _Graph, st: _State, comp: np.ndarray, light_idx: np.ndarray, comp_w: np.ndarray, lo: int, hi: int,
+                 k: int | None, n_heavy: int, total_w: int,
+                 on_infeasible: str) -> tuple[dict[int, int], dict[int, range]]:
     """Grids per connected part: the feasible count nearest the mean band, or a share of ``k``."""
     big = [ci for ci in range(len(comp_w)) if comp_w[ci] >= lo]
     ranges = {ci: feasible_counts(int(comp_w[ci]), lo, hi) for ci in big}
@@ -299,7 +304,8 @@ def _grid_counts(g, st, comp, light_idx, comp_w, lo, hi, k, n_heavy, total_w, on
     return counts, ranges
 
 
-def _split_part(g, st, members, count, weight, lo, hi, rng, tries, restarts, on_infeasible) -> list:
+def _split_part(g: _Graph, st: _State, members: np.ndarray, count: int | None, weight: int, lo: int, hi: int,
+                rng: np.random.Generator, tries: int, restarts: int, on_infeasible: str) -> list[np.ndarray]:
     """Split one connected part into ``count`` regions; under ``on_infeasible="flag"`` widen the bounds if must."""
     parts = None
     if count is not None:
@@ -322,7 +328,7 @@ def _split_part(g, st, members, count, weight, lo, hi, rng, tries, restarts, on_
     return parts
 
 
-def _no_cut_message(g, members, weight, count, lo, hi) -> tuple[str, list]:
+def _no_cut_message(g: _Graph, members: np.ndarray, weight: int, count: int, lo: int, hi: int) -> tuple[str, list]:
     """Why a part could not be divided: the sites no grid can hold whole, when there are such."""
     msg = f"could not divide a part of {weight} persons into {count} connected grids of {lo}..{hi} persons"
     stuck = _stuck_sites(members, g.w, g.adj, lo, hi)
@@ -363,7 +369,8 @@ def _stuck_sites(members: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, lo: int
     return out
 
 
-def _attach_small(g, st, comp, light_idx, comp_w, lo, xy) -> None:
+def _attach_small(g: _Graph, st: _State, comp: np.ndarray, light_idx: np.ndarray, comp_w: np.ndarray, lo: int,
+                  xy: np.ndarray | None) -> None:
     """Parts lighter than ``lo`` join the neighbouring region they share most cut cost with; islands the nearest."""
     pending = {ci for ci in range(len(comp_w)) if comp_w[ci] < lo}
     while pending:
@@ -392,7 +399,7 @@ def _attach_small(g, st, comp, light_idx, comp_w, lo, xy) -> None:
         _attach_island(g, st, light_idx[comp == ci], int(comp_w[ci]), lo, xy)
 
 
-def _attach_island(g, st, members, weight, lo, xy) -> None:
+def _attach_island(g: _Graph, st: _State, members: np.ndarray, weight: int, lo: int, xy: np.ndarray | None) -> None:
     """A part with no neighbour at all (island, exclave) joins the nearest region, flagged."""
     if st.next_label == 0:
         st.labels[members] = 0
