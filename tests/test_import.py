@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import builtins
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 #: faces (command line, service, batch, maps) and every optional dependency
 HEAVY = ["microgrid.cli", "microgrid.service", "microgrid.batch", "microgrid.viz", "matplotlib", "folium",
@@ -58,3 +63,41 @@ def microgrid_error():
     import microgrid
 
     return microgrid.MicrogridError
+
+
+def test_extras_named_in_messages_match_pyproject():
+    tomllib = pytest.importorskip("tomllib")
+    from microgrid._compat import EXTRAS
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    declared = pyproject["project"]["optional-dependencies"]
+
+    def names(reqs):
+        return sorted(re.split(r"[<>=!~ ;]", r, maxsplit=1)[0] for r in reqs)
+
+    for extra, packages in EXTRAS.items():
+        assert names(packages.split()) == names(declared[extra]), extra
+
+
+def test_partition_many_without_dask_says_which_extra(monkeypatch):
+    """With Dask missing, a batch fails with the extra to install (CLI exit 2), not a ModuleNotFoundError."""
+    import microgrid
+
+    real_import = builtins.__import__
+
+    def no_dask(name, *args, **kw):
+        if name.split(".")[0] in ("dask", "distributed"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return real_import(name, *args, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_dask)
+    monkeypatch.delitem(sys.modules, "dask.distributed", raising=False)
+    monkeypatch.delitem(sys.modules, "dask", raising=False)
+    monkeypatch.delitem(sys.modules, "distributed", raising=False)
+    hh, areas, roads = microgrid.samples.make_district(n_areas=2, households_per_area=300, seed=0)
+    with pytest.raises(microgrid.MicrogridError, match=r"'dask' extra"):
+        microgrid.partition_many(hh, areas, roads, area_id_col=_area_col(areas), progress=False)
+
+
+def _area_col(areas):
+    return next(c for c in areas.columns if c != areas.geometry.name and areas[c].is_unique)

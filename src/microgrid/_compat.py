@@ -12,7 +12,7 @@ __all__ = ["import_optional", "EXTRAS", "MissingDependency"]
 #: What each extra installs (as in pyproject.toml).
 EXTRAS: dict[str, str] = {
     "plot": "matplotlib",
-    "viz": "matplotlib folium mapclassify",
+    "viz": "matplotlib folium mapclassify xstatic-leaflet xstatic-leaflet-markercluster",
     "xlsx": "openpyxl",
     "parquet": "pyarrow",
     "service": "fastapi uvicorn",
@@ -45,14 +45,14 @@ def import_optional(name: str, extra: str, what: str | None = None) -> ModuleTyp
     >>> import_optional("no_such_module_here", "viz", "HTML maps")
     Traceback (most recent call last):
     ...
-    microgrid._compat.MissingDependency: HTML maps need(s) no_such_module_here, which is not installed: ...
+    microgrid._compat.MissingDependency: no_such_module_here is needed for HTML maps but is not installed: ...
     """
     try:
         return importlib.import_module(name)
     except ImportError as exc:
         missing = getattr(exc, "name", None) or name
         raise MissingDependency(
-            f"{what or 'this'} need(s) {missing}, which is not installed: install microgrid's '{extra}' extra from "
+            f"{missing} is needed for {what or 'this'} but is not installed: install microgrid's '{extra}' extra from "
             f"the microgrid source folder (pip install \".[{extra}]\"), or the packages themselves "
             f"(pip install {EXTRAS.get(extra, missing)})"
         ) from None

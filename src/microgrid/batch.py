@@ -712,9 +712,10 @@ def _shown(out) -> str | None:
 
 def _run_tasks(tasks, rows, buffered, buffered_status, flush, *, client, n_workers, retries, progress,
                flush_seconds, n_total, n_skipped):
-    from dask.distributed import as_completed
-    from tqdm.auto import tqdm
+    from ._compat import import_optional
 
+    as_completed = import_optional("dask.distributed", "dask", "partition_many").as_completed
+    tqdm = import_optional("tqdm.auto", "dask", "partition_many's progress bar").tqdm
     c, to_close = _connect(client, n_workers)
     token = uuid.uuid4().hex[:8]
     area_of_task = {t[0]: t[2][0] for t in tasks}

@@ -445,7 +445,8 @@ def _cmd_partition(a) -> int:
             raise InputError(f"input file not found: {a.input}")
     if hh is None and buildings is not None:
         if bnd is None:
-            raise InputError("--buildings needs --boundary (footprints are cut to it)")
+            raise InputError("--buildings needs --boundary (footprints are cut to it)" if a.buildings else
+                             f"{a.input} has buildings but no boundary layer: give --boundary, the area to divide")
         est = estimate_households(buildings, seed=a.seed, clip_to=bnd)
         print(f"estimated {len(est)} households ({int(est['persons'].sum())} persons) from buildings "
               "(an estimate: footprint x levels / 90 m2 per household)")

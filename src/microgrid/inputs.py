@@ -211,7 +211,8 @@ def _check_persons(hh, persons_col: str, default_persons, id_list, problems: lis
         if default_persons is None:
             problems.append(
                 f"households have no persons column {persons_col!r}; pass persons_col=... "
-                "(CLI: --persons-col), or default_persons=1 to count one person per household"
+                "(CLI: --persons-col), or default_persons=1 (CLI: --default-persons 1) to count one person per "
+                "household"
             )
             return hh
         hh = hh.assign(**{persons_col: default_persons})

@@ -116,8 +116,11 @@ def units_and_graph(inp: Inputs, cut_areas: np.ndarray | None, q: int | None, si
     names = np.array([f"unit {i} (empty land)" for i in range(units.n)], dtype=object)
     first_hh = np.full(units.n, len(hh_unit))
     np.minimum.at(first_hh, hh_unit, np.arange(len(hh_unit)))
+    n_hh = np.bincount(hh_unit, minlength=units.n)
     for i in np.flatnonzero(first_hh < len(hh_unit)):
-        names[i] = f"household {hh_ids.iat[first_hh[i]]!r}"
+        first = hh_ids.iat[first_hh[i]]
+        names[i] = f"household {first!r}" if n_hh[i] == 1 else \
+            f"the site of household {first!r} and {n_hh[i] - 1} others"
     return units, graph, soft, names, whole_groups(units, graph, soft)
 
 
@@ -191,7 +194,7 @@ def partition_within(units: Units, graph: UnitGraph, parent_of_unit: np.ndarray 
             held = "no households" if p_hh == 0 else f"only {p_persons} persons ({p_hh} households)"
             raise InfeasibleError(f"{who} holds {held} on {area[idx].sum():,.1f} m2; no grid there can reach "
                                   f"min_persons={lo}: join it to a neighbouring parent, or pass "
-                                  "on_infeasible='flag' to give it one flagged grid", cause=Cause.EMPTY_PARENT)
+                                  "on_infeasible='flag' (CLI: --on-infeasible flag) to give it one flagged grid", cause=Cause.EMPTY_PARENT)
         r = partition_graph(units.persons[idx], local[graph.u[m]], local[graph.v[m]], graph.cost[m], lo=lo, hi=hi,
                             groups=groups[idx], seed=rng, tries=tries, refine=refine, on_infeasible=on_infeasible,
                             names=names[idx], xy=xy[idx], restarts=restarts, area=area[idx],

@@ -185,7 +185,8 @@ def partition_graph(
     if on_infeasible == "raise" and st.problems:
         cause, msg, ids = st.problems[0]
         more = f" (and {len(st.problems) - 1} more problems)" if len(st.problems) > 1 else ""
-        raise InfeasibleError(msg + more + "; pass on_infeasible='flag' to get the best plan with these grids flagged",
+        raise InfeasibleError(msg + more + "; widen the bounds (CLI: --min-persons/--max-persons), or pass on_infeasible='flag' "
+                              "(CLI: --on-infeasible flag) to get the best plan with these grids flagged",
                               cause=cause, ids=ids)
     labels = st.labels
     if refine and st.next_label > 1:
@@ -255,9 +256,10 @@ def _heavy_sites(g: _Graph, st: _State, hi: int, on_infeasible: str) -> np.ndarr
         st.problems.append((Cause.HEAVY_SITE, msg, ids))
         if on_infeasible == "raise":
             raise InfeasibleError(msg + "; let microgrid divide them by entrance and floor (divide_sites='auto', "
-                                  "the default; a single household above max cannot be divided), raise "
-                                  f"max_persons to {int(g.w[heavy].max())}, or pass on_infeasible='flag' to give "
-                                  "each its own flagged grid", cause=Cause.HEAVY_SITE, ids=ids)
+                                  "the default; CLI: --divide-sites auto; a single household above max cannot be "
+                                  f"divided), raise max_persons to {int(g.w[heavy].max())} (CLI: --max-persons), or "
+                                  "pass on_infeasible='flag' (CLI: --on-infeasible flag) to give each its own flagged "
+                                  "grid", cause=Cause.HEAVY_SITE, ids=ids)
     return heavy
 
 
@@ -333,11 +335,12 @@ def _no_cut_message(g: _Graph, members: np.ndarray, weight: int, count: int, lo:
     msg = f"could not divide a part of {weight} persons into {count} connected grids of {lo}..{hi} persons"
     stuck = _stuck_sites(members, g.w, g.adj, lo, hi)
     if not stuck:
-        return msg + "; try wider bounds or another n_grids", [g.name(members[0])]
+        return msg + "; try wider bounds (CLI: --min-persons/--max-persons) or another n_grids (CLI: --n-grids)", [g.name(members[0])]
     msg += ("; no grid within the bounds can hold these sites whole: " + "; ".join(
         f"{g.name(x)}, {p} persons, touches only sites of {a}-{b} persons" for x, p, a, b in stuck)
-        + ". Let microgrid divide buildings (divide_sites='auto', with entrance_col/floor_col when the register "
-        f"has them) or widen the bounds (max_persons >= {max(p + a for _, p, a, _ in stuck)})")
+        + ". Let microgrid divide buildings (divide_sites='auto', CLI: --divide-sites auto; with "
+        "entrance_col/floor_col, CLI: --entrance-col/--floor-col, when the register has them) or widen the bounds "
+        f"(max_persons >= {max(p + a for _, p, a, _ in stuck)}, CLI: --max-persons)")
     return msg, [g.name(x) for x, *_ in stuck]
 
 
