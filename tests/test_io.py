@@ -158,3 +158,14 @@ def test_osm_layers_written_through_the_same_rules(pbf, tmp_path):
     with pytest.raises(InputError, match="exists"):
         layers.to_file(path)
     assert isinstance(read_layer(f"{path}#boundary"), gpd.GeoDataFrame)
+
+
+def test_every_unreadable_layer_is_named_at_once(tmp_path):
+    hh, bnd, roads, _ = microgrid.samples.make_village(300, seed=1)
+    path = tmp_path / "village.gpkg"
+    hh.to_file(path, layer="households")
+    bnd.to_file(path, layer="boundary")
+    with pytest.raises(InputError) as e:
+        microgrid.partition(f"{path}#households", f"{path}#boundry", f"{path}#rods")
+    assert "no layer 'boundry'" in str(e.value) and "no layer 'rods'" in str(e.value)
+    assert len(e.value.problems) == 2

@@ -36,7 +36,7 @@ import shapely
 from ._types import CRSLike, LayerLike, LayerSource, PathLike
 from .errors import InfeasibleError, InputError, MicrogridError, ids_preview
 from .inputs import give_crs
-from .io import db_url_of, mask_password, read_layer
+from .io import db_url_of, mask_password, read_layers
 from .io.stores import open_store
 
 if TYPE_CHECKING:
@@ -212,10 +212,8 @@ def _status_frame(rows: list[dict], area_col: str, geoms, crs) -> gpd.GeoDataFra
 def _read_inputs(households, areas, barriers, landmarks, *, area_id_col, id_col, persons_col, crs,
                  code_prefix_col, need_persons):
     problems = []
-    hh = read_layer(households, what="households")
-    ar = read_layer(areas, what="areas")
-    bar = read_layer(barriers, what="barriers")
-    lm = read_layer(landmarks, what="landmarks")
+    hh, ar, bar, lm = read_layers({"households": households, "areas": areas, "barriers": barriers,
+                                   "landmarks": landmarks}).values()
     if hh is None or ar is None:
         raise InputError("partition_many needs households and areas")
     give_crs({"households": hh, "areas": ar, "barriers": bar, "landmarks": lm}, crs, problems)

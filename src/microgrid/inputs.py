@@ -21,7 +21,7 @@ from ._types import CRSLike, LayerLike, LayerSource
 from .barriers import rank_of
 from .crs import check_crs, metric_crs_for
 from .errors import InputError, ids_preview
-from .io import read_layer
+from .io import read_layer, read_layers
 
 if TYPE_CHECKING:
     from .options import PartitionOptions
@@ -478,10 +478,8 @@ def prepare_inputs(households: LayerLike, boundary: LayerLike, barriers: LayerLi
     crs = None if o.crs is None else check_crs(o.crs)  # one checked parse of the user's CRS
     problems: list[str] = []
     notes: list[str] = []
-    hh_raw = read_layer(households, what="households")
-    bnd_raw = read_layer(boundary, what="boundary")
-    bar_raw = read_layer(barriers, what="barriers")
-    lm_raw = read_layer(landmarks, what="landmarks")
+    hh_raw, bnd_raw, bar_raw, lm_raw = read_layers({"households": households, "boundary": boundary,
+                                                    "barriers": barriers, "landmarks": landmarks}).values()
     if hh_raw is None:
         raise InputError("households are required")
     # a Shapefile (.dbf) keeps 10 characters of a field name: household_id is household_ (GDAL), or hh_id

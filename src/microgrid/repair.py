@@ -41,7 +41,7 @@ from ._types import CRSLike, LayerLike, LayerSource
 from .crs import metric_crs_for
 from .errors import InputError
 from .inputs import adopt_crs, give_crs
-from .io import read_layer
+from .io import read_layers
 from .plan import ValidationReport
 from .validate import check_invariants, validate
 
@@ -442,9 +442,7 @@ def _remaining_rows(new: np.ndarray, out: np.ndarray, seen: np.ndarray, gid: np.
 
 
 def _read(grids, boundary, households, grid_id_col, crs):
-    g = read_layer(grids, what="grids")
-    b = read_layer(boundary, what="boundary")
-    h = read_layer(households, what="households")
+    g, b, h = read_layers({"grids": grids, "boundary": boundary, "households": households}).values()
     if g is None or b is None:
         raise InputError("repair needs grids and a boundary")
     b = adopt_crs(b, g)

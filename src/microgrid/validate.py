@@ -19,7 +19,7 @@ from ._types import CRSLike, LayerLike, LayerSource
 from .crs import metric_crs_for
 from .errors import InputError
 from .inputs import adopt_crs, give_crs
-from .io import read_layer
+from .io import read_layer, read_layers
 from .plan import ValidationReport
 
 if TYPE_CHECKING:
@@ -240,12 +240,10 @@ def validate(
 
 def _read(grids, households, boundary, barriers, crs, grid_id_col, household_id_col, persons_col, assignment_col):
     """Read the layers, give them a CRS, and check the columns: one InputError listing every problem."""
-    g = read_layer(grids, what="grids")
-    h = read_layer(households, what="households")
-    if g is None or h is None or boundary is None:
+    if grids is None or households is None or boundary is None:
         raise InputError("validate needs grids, households and a boundary")
-    b = read_layer(boundary, what="boundary")
-    r = read_layer(barriers, what="barriers")
+    g, h, b, r = read_layers({"grids": grids, "households": households, "boundary": boundary,
+                              "barriers": barriers}).values()
     b, r = adopt_crs(b, g), adopt_crs(r, g)
     problems: list[str] = []
     give_crs({"grids": g, "households": h, "boundary": b, "barriers": r}, crs, problems)

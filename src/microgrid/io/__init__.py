@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 
 import geopandas as gpd
 import pandas as pd
@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "read_layer",
+    "read_layers",
     "LayerLike",
     "LayerSource",
     "write_plan",
@@ -186,6 +187,33 @@ def read_layer(
     if path.lower().endswith(OSM_SUFFIXES):
         return _osm_layer(path, layer, what)
     return read_file(path, layer=layer, what=what, encoding=encoding)
+
+
+def read_layers(sources: dict[str, LayerLike], **kw: Any) -> dict[str, gpd.GeoDataFrame | None]:
+    """:func:`read_layer` of each source, by name; one :class:`InputError` listing every layer that cannot be read.
+
+    ``sources`` maps the name used in messages (``"boundary"``) to what to
+    read; other keywords go to :func:`read_layer`.
+
+    Examples
+    --------
+    >>> read_layers({"boundary": "nowhere.gpkg#boundary", "barriers": "nowhere.gpkg#roads"})
+    Traceback (most recent call last):
+    ...
+    microgrid.errors.InputError: 2 problems with the inputs:
+      - boundary: file not found: nowhere.gpkg
+      - barriers: file not found: nowhere.gpkg
+    """
+    out: dict[str, gpd.GeoDataFrame | None] = {}
+    problems: list[str] = []
+    for what, src in sources.items():
+        try:
+            out[what] = read_layer(src, what=what, **kw)
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return out
 
 
 def _from_memory(src, *, what: str, crs) -> gpd.GeoDataFrame | None:
