@@ -48,3 +48,16 @@ def test_unknown_map_format(broken, tmp_path):
     rep, grids, _ = broken
     with pytest.raises(microgrid.MicrogridError, match="not supported"):
         save_map(rep, grids, tmp_path / "r.bmp")
+
+
+@pytest.mark.parametrize("labels, note", [(True, ", label: code / persons (p)"), ("code", ", label: code / persons (p)"),
+                                          ("name", ", label: name / persons (p)"), ("persons", ", label: persons (p)"),
+                                          (False, "")])
+def test_plan_legend_describes_the_labels_drawn(labels, note):
+    import matplotlib.pyplot as plt
+
+    plan = microgrid.partition(*microgrid.samples.make_village(300, seed=1))
+    ax = plan.plot(labels=labels)
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert f"grids ({plan.n_grids}){note}" in texts, texts
+    plt.close("all")

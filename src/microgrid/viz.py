@@ -429,6 +429,13 @@ def _plan_labels(grids, tails: list[str], labels) -> list[str]:
     raise InputError(f'labels must be True, False, "code", "name" or "persons", not {labels!r}')
 
 
+def _legend_labels(labels) -> str:
+    """The legend's note on the grid labels :func:`_plan_labels` draws (empty without labels)."""
+    kind = "code" if labels is True else labels
+    what = {"code": "code / persons (p)", "name": "name / persons (p)", "persons": "persons (p)"}
+    return f", label: {what[kind]}" if labels and kind in what else ""
+
+
 def _cjk_fonts(ax):
     """Title, legend and other texts holding Chinese drawn in a CJK font (grid labels get theirs when drawn)."""
     from .viz_assets import cjk_family, has_cjk
@@ -606,7 +613,7 @@ def plot_plan(
     colors = grid_colors(grids)
     grids.plot(ax=ax, color=colors, edgecolor="#4a4a4a", linewidth=0.6, zorder=1)
     handles.append(Patch(facecolor=PALETTE[0], edgecolor="#4a4a4a", linewidth=0.6,
-                         label=f"grids ({len(grids)}), label: code / persons (p)"))
+                         label=f"grids ({len(grids)})" + _legend_labels(labels)))
     flagged = grids["flagged"].fillna(False).astype(bool) if "flagged" in grids.columns else None
     if flagged is not None and flagged.any():
         grids[flagged].plot(ax=ax, facecolor="none", edgecolor=FLAG_COLOR, hatch="///", linewidth=2.0, zorder=2)
