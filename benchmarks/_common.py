@@ -76,8 +76,15 @@ def measure(case: Case, labels: np.ndarray, lo=LO, hi=HI) -> dict:
     union = shapely.union_all(geoms)
     cov = bool(shapely.coverage_is_valid(geoms)) and shapely.symmetric_difference(union, case.boundary).area < 1.0
     pp, _, share = grid_metrics(geoms, case.boundary, case.barriers)
-    return {"k": len(labs), "in_bounds": float(inb.mean()), "connected": float(connected.mean()),
-            "coverage": cov, "online": share, "pp": float(pp.mean()), "forced": int(heavy.sum())}
+    return {
+        "k": len(labs),
+        "in_bounds": float(inb.mean()),
+        "connected": float(connected.mean()),
+        "coverage": cov,
+        "online": share,
+        "pp": float(pp.mean()),
+        "forced": int(heavy.sum()),
+    }
 
 
 def _child(fn, args, conn):

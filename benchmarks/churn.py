@@ -32,11 +32,13 @@ def corner_add(hh: gpd.GeoDataFrame, boundary, frac: float, seed: int = 0) -> gp
     inner = bb.buffer(-(maxx - minx) * 0.002)
     pts: list = []
     while len(pts) < n:
-        c = shapely.points(rng.uniform(minx, minx + (maxx - minx) * 0.45, 5000),
-                           rng.uniform(miny, miny + (maxy - miny) * 0.45, 5000))
+        c = shapely.points(
+            rng.uniform(minx, minx + (maxx - minx) * 0.45, 5000), rng.uniform(miny, miny + (maxy - miny) * 0.45, 5000)
+        )
         pts += list(c[shapely.contains(inner, c)])
-    add = gpd.GeoDataFrame({"household_id": [f"new{i}" for i in range(n)], "persons": rng.integers(1, 7, n)},
-                           geometry=pts[:n], crs=hh.crs)
+    add = gpd.GeoDataFrame(
+        {"household_id": [f"new{i}" for i in range(n)], "persons": rng.integers(1, 7, n)}, geometry=pts[:n], crs=hh.crs
+    )
     return pd.concat([hh[["household_id", "persons", "geometry"]], add], ignore_index=True)
 
 
@@ -57,22 +59,29 @@ def _median_time(fn, repeat: int):
 
 def churn_table(cases, repeat: int = 3):
     """Partition afresh vs re-partition after +-10% of households in one corner (medians of ``repeat`` runs)."""
-    print("| case | households | change | kept share | grids kept/changed/new/removed | in-bounds | coverage "
-          "| partition s | repartition s | ratio |")
+    print(
+        "| case | households | change | kept share | grids kept/changed/new/removed | in-bounds | coverage "
+        "| partition s | repartition s | ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name in available_cases(cases):
         hh, bnd, bar, lm = case_inputs(name)
         plan = microgrid.partition(hh, bnd, bar, lm)
         base = plan.households
-        for label, new in (("+10% in a corner", corner_add(base, plan.boundary, 0.10)),
-                           ("-10% in a corner", corner_remove(base, 0.10))):
+        for label, new in (
+            ("+10% in a corner", corner_add(base, plan.boundary, 0.10)),
+            ("-10% in a corner", corner_remove(base, 0.10)),
+        ):
             t_fresh, _ = _median_time(partial(microgrid.partition, new, bnd, bar, lm), repeat)
             dt, (p2, ch) = _median_time(partial(microgrid.repartition, plan, new), repeat)
             m = p2.report.metrics
-            print(f"| {name} | {len(base)} | {label} | {1 - ch.churn:.1%} | {len(ch.grids_kept)}/"
-                  f"{len(ch.grids_changed)}/{len(ch.grids_new)}/{len(ch.grids_removed)} | "
-                  f"{m['in_bounds_share']:.0%} | {'valid' if m['coverage_valid'] else 'INVALID'} | "
-                  f"{t_fresh:.2f} | {dt:.2f} | {dt / t_fresh:.2f} |", flush=True)
+            print(
+                f"| {name} | {len(base)} | {label} | {1 - ch.churn:.1%} | {len(ch.grids_kept)}/"
+                f"{len(ch.grids_changed)}/{len(ch.grids_new)}/{len(ch.grids_removed)} | "
+                f"{m['in_bounds_share']:.0%} | {'valid' if m['coverage_valid'] else 'INVALID'} | "
+                f"{t_fresh:.2f} | {dt:.2f} | {dt / t_fresh:.2f} |",
+                flush=True,
+            )
 
 
 def service_latency(calls: int = 200):
@@ -86,8 +95,11 @@ def service_latency(calls: int = 200):
     plan = microgrid.partition(hh, bnd, bar, lm)
     body = plan_to_geojson(plan)
     ids = plan.households["household_id"].tolist()
-    base = {"plan": {"grids": body["grids"], "households": body["households"]},
-            "boundary": to_feature_collection(plan.boundary), "barriers": to_feature_collection(plan.barriers)}
+    base = {
+        "plan": {"grids": body["grids"], "households": body["households"]},
+        "boundary": to_feature_collection(plan.boundary),
+        "barriers": to_feature_collection(plan.barriers),
+    }
     times = []
     with TestClient(create_app()) as client:
         for i in range(calls):
@@ -96,8 +108,10 @@ def service_latency(calls: int = 200):
             r = client.post("/v1/changes", json={**base, "changes": change})
             times.append(time.perf_counter() - t)
             assert r.status_code == 200, r.text
-    print(f"POST /v1/changes, 1 household, sample ({len(ids)} households), {calls} sequential calls: "
-          f"p50 {np.percentile(times, 50):.2f} s, p95 {np.percentile(times, 95):.2f} s")
+    print(
+        f"POST /v1/changes, 1 household, sample ({len(ids)} households), {calls} sequential calls: "
+        f"p50 {np.percentile(times, 50):.2f} s, p95 {np.percentile(times, 95):.2f} s"
+    )
 
 
 def main():

@@ -27,10 +27,22 @@ DEFAULT = ["sample", *OSM_CASES, "synthetic-500", "synthetic-1k", "synthetic-10k
 def run_microgrid(case, k, compactness=0.5):
     """microgrid's partition step as ``microgrid.partition`` runs it (default compactness)."""
     g = case.graph
-    return partition_graph(case.units.persons, g.u, g.v, g.cost, lo=LO, hi=HI, k=k, seed=0,
-                           on_infeasible="flag", groups=whole_groups(case.units, g),
-                           area=shapely.area(case.units.geometry), perimeter=shapely.length(case.units.geometry),
-                           length=g.length, compactness=compactness).labels
+    return partition_graph(
+        case.units.persons,
+        g.u,
+        g.v,
+        g.cost,
+        lo=LO,
+        hi=HI,
+        k=k,
+        seed=0,
+        on_infeasible="flag",
+        groups=whole_groups(case.units, g),
+        area=shapely.area(case.units.geometry),
+        perimeter=shapely.length(case.units.geometry),
+        length=g.length,
+        compactness=compactness,
+    ).labels
 
 
 def run_metis(case, k):
@@ -44,8 +56,13 @@ def run_metis(case, k):
     adjncy = adj.indices.astype(np.int64)
     ew = adj.data.astype(np.int64)
     opts = pymetis.Options(contig=True, ufactor=int(round(1000 * (HI / (case.persons / k) - 1))) or 1, seed=0)
-    _, parts = pymetis.part_graph(k, adjacency=pymetis.CSRAdjacency(xadj, adjncy),
-                                  vweights=case.units.persons.astype(np.int64), eweights=ew, options=opts)
+    _, parts = pymetis.part_graph(
+        k,
+        adjacency=pymetis.CSRAdjacency(xadj, adjncy),
+        vweights=case.units.persons.astype(np.int64),
+        eweights=ew,
+        options=opts,
+    )
     return np.asarray(parts)
 
 
@@ -94,9 +111,13 @@ def main():
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--slow-runs", type=int, default=1, help="runs of spopt (minutes per run)")
     a = ap.parse_args()
-    print(f"machine: {machine()}; bounds {LO}..{HI}; median of {a.runs} runs ({a.slow_runs} for spopt); "
-          "peak = RSS growth of the run; k = microgrid's grid count for every method\n")
-    print("| case | units | persons | method | k | in-bounds | connected | coverage | on-line | Polsby-Popper | time s | peak MB |")
+    print(
+        f"machine: {machine()}; bounds {LO}..{HI}; median of {a.runs} runs ({a.slow_runs} for spopt); "
+        "peak = RSS growth of the run; k = microgrid's grid count for every method\n"
+    )
+    print(
+        "| case | units | persons | method | k | in-bounds | connected | coverage | on-line | Polsby-Popper | time s | peak MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name in available_cases(a.cases.split(",")):
         case = build_case(name)
@@ -117,8 +138,10 @@ def main():
                 sys.stdout.flush()
                 continue
             m = measure(case, labels)
-            print(f"| {name} | {n} | {case.persons} | {meth} | {m['k']} | {m['in_bounds']:.0%} | {m['connected']:.0%} | "
-                  f"{'valid' if m['coverage'] else 'INVALID'} | {m['online']:.2f} | {m['pp']:.2f} | {dt:.3f} | {mb:.0f} |")
+            print(
+                f"| {name} | {n} | {case.persons} | {meth} | {m['k']} | {m['in_bounds']:.0%} | {m['connected']:.0%} | "
+                f"{'valid' if m['coverage'] else 'INVALID'} | {m['online']:.2f} | {m['pp']:.2f} | {dt:.3f} | {mb:.0f} |"
+            )
             sys.stdout.flush()
 
 

@@ -30,17 +30,25 @@ def inputs(name: str, per_building: bool):
     if name.startswith("community-"):
         return microgrid.samples.make_community(int(name.split("-")[1]), seed=0)
     f = OSM / f"{name}.gpkg"
-    hh = estimate_households(f"{f}#buildings", clip_to=f"{f}#export_bbox", seed=0,
-                             households_per_entrance=None if per_building else 12)
+    hh = estimate_households(
+        f"{f}#buildings", clip_to=f"{f}#export_bbox", seed=0, households_per_entrance=None if per_building else 12
+    )
     return hh, f"{f}#export_bbox", f"{f}#roads", None
 
 
 def run_partition(name, per_building):
     plan = microgrid.partition(*inputs(name, per_building))
     g, m, d = plan.grids, plan.report.metrics, plan.divided_sites
-    return {"k": len(g), "in_bounds": float(g["persons"].between(LO, HI).mean()), "divided": d["site_id"].nunique(),
-            "parts": len(d), "online": m["online_share"], "pp": m["mean_polsby_popper"], "ok": plan.report.ok,
-            "units": len(plan.units)}
+    return {
+        "k": len(g),
+        "in_bounds": float(g["persons"].between(LO, HI).mean()),
+        "divided": d["site_id"].nunique(),
+        "parts": len(d),
+        "online": m["online_share"],
+        "pp": m["mean_polsby_popper"],
+        "ok": plan.report.ok,
+        "units": len(plan.units),
+    }
 
 
 def metis_case(name):
@@ -58,10 +66,16 @@ def run_metis(case, k):
     w = np.maximum(1, np.round(np.minimum(g.cost, 1e6) * 10)).astype(np.int64)
     adj = g.csr(w.astype(float))
     opts = pymetis.Options(contig=True, ufactor=int(round(1000 * (HI / (case.persons / k) - 1))) or 1, seed=0)
-    _, parts = pymetis.part_graph(k, adjacency=pymetis.CSRAdjacency(adj.indptr.astype(np.int64),
-                                                                    adj.indices.astype(np.int64),),
-                                  vweights=case.units.persons.astype(np.int64),
-                                  eweights=adj.data.astype(np.int64), options=opts)
+    _, parts = pymetis.part_graph(
+        k,
+        adjacency=pymetis.CSRAdjacency(
+            adj.indptr.astype(np.int64),
+            adj.indices.astype(np.int64),
+        ),
+        vweights=case.units.persons.astype(np.int64),
+        eweights=adj.data.astype(np.int64),
+        options=opts,
+    )
     return np.asarray(parts)
 
 
@@ -97,8 +111,11 @@ def main(argv=None):
                 print(f"| {name} | {label} | {st}: {r} | | | | | | |")
                 continue
             k = r["k"]
-            print(f"| {name} | {label} | {r['k']} | {r['in_bounds']:.1%} | {r['divided']} | {r['parts']} | "
-                  f"{r['online']:.3f} | {r['pp']:.3f} | {dt:.2f} |", flush=True)
+            print(
+                f"| {name} | {label} | {r['k']} | {r['in_bounds']:.1%} | {r['divided']} | {r['parts']} | "
+                f"{r['online']:.3f} | {r['pp']:.3f} | {dt:.2f} |",
+                flush=True,
+            )
         try:
             import pymetis  # noqa: F401
         except ImportError:
@@ -109,9 +126,11 @@ def main(argv=None):
         st, lab, dt, _ = median_runs(run_metis, case, k, runs=a.runs)
         if st == "ok":
             m = measure(case, lab)
-            print(f"| {name} | METIS on the building run's units | {m['k']} | {m['in_bounds']:.1%} | "
-                  f"{divided_by(case, lab)} | | {m['online']:.3f} | {m['pp']:.3f} | {dt:.3f} (partition step) |",
-                  flush=True)
+            print(
+                f"| {name} | METIS on the building run's units | {m['k']} | {m['in_bounds']:.1%} | "
+                f"{divided_by(case, lab)} | | {m['online']:.3f} | {m['pp']:.3f} | {dt:.3f} (partition step) |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -100,14 +100,29 @@ def one_run(district, workers: int, out: Path) -> dict:
     hh, areas, roads = district
     with Monitor() as mem:
         t0 = time.perf_counter()
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                               scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}, silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR,
+        )
         client = Client(cluster)
         client.wait_for_workers(workers)
         t1 = time.perf_counter()
         try:
-            res = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client,
-                                           code_prefix_col="code_prefix", overwrite=True, progress=False)
+            res = microgrid.partition_many(
+                hh,
+                areas,
+                roads,
+                area_id_col="area_id",
+                out=out,
+                client=client,
+                code_prefix_col="code_prefix",
+                overwrite=True,
+                progress=False,
+            )
         finally:
             t2 = time.perf_counter()
             client.close()
@@ -120,9 +135,17 @@ def one_run(district, workers: int, out: Path) -> dict:
         print(res.summary_text(), flush=True)
     ok = res.summary["status"] == "ok"
     assert n_hh[0] == n_hh[1] == int(res.summary.loc[ok, "households"].sum()), n_hh
-    return {"cluster": t1 - t0, "batch": t2 - t1, "peak_mb": mem.peak / 2**20, "grids": n_grids,
-            "area_s": float(res.summary["seconds"].sum()), "ok": int(ok.sum()), "households": n_hh[0],
-            "others": mem.others_cpu / mem.wall, "driver_cpu": mem.driver_cpu}
+    return {
+        "cluster": t1 - t0,
+        "batch": t2 - t1,
+        "peak_mb": mem.peak / 2**20,
+        "grids": n_grids,
+        "area_s": float(res.summary["seconds"].sum()),
+        "ok": int(ok.sum()),
+        "households": n_hh[0],
+        "others": mem.others_cpu / mem.wall,
+        "driver_cpu": mem.driver_cpu,
+    }
 
 
 def main():
@@ -137,32 +160,41 @@ def main():
     t_make = time.perf_counter() - t
     n_hh = len(district[0])
     print(f"machine: {machine()}; load average before: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"district: {a.areas} areas x {a.per_area} households = {n_hh:,} households, "
-          f"{int(district[0]['persons'].sum()):,} persons (made in {t_make:.1f} s)")
+    print(
+        f"district: {a.areas} areas x {a.per_area} households = {n_hh:,} households, "
+        f"{int(district[0]['persons'].sum()):,} persons (made in {t_make:.1f} s)"
+    )
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for w in a.workers:
             runs = []
             for r in range(a.runs):
                 runs.append(one_run(district, w, Path(tmp) / f"district_{w}_{r}.gpkg"))
-                print(f"  {w} worker(s), run {r + 1}: batch {runs[-1]['batch']:.1f} s, cluster start "
-                      f"{runs[-1]['cluster']:.1f} s, peak RSS {runs[-1]['peak_mb']:.0f} MB, other processes "
-                      f"used {runs[-1]['others']:.2f} cores meanwhile", flush=True)
+                print(
+                    f"  {w} worker(s), run {r + 1}: batch {runs[-1]['batch']:.1f} s, cluster start "
+                    f"{runs[-1]['cluster']:.1f} s, peak RSS {runs[-1]['peak_mb']:.0f} MB, other processes "
+                    f"used {runs[-1]['others']:.2f} cores meanwhile",
+                    flush=True,
+                )
             results[w] = runs
     base = float(np.median([r["batch"] for r in results[a.workers[0]]]))
     print()
-    print("| workers | households | runs | batch s (median) | cluster start s | households/s | areas' own "
-          "partition s (sum) | peak RSS MB (driver+workers) | areas ok | households written | grids | other load "
-          "(cores) | driver CPU s | speed-up |")
+    print(
+        "| workers | households | runs | batch s (median) | cluster start s | households/s | areas' own "
+        "partition s (sum) | peak RSS MB (driver+workers) | areas ok | households written | grids | other load "
+        "(cores) | driver CPU s | speed-up |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for w, runs in results.items():
         b = float(np.median([r["batch"] for r in runs]))
         others = ", ".join(f"{r['others']:.2f}" for r in runs)
-        print(f"| {w} | {n_hh:,} | {len(runs)} | {b:.1f} | {np.median([r['cluster'] for r in runs]):.1f} | "
-              f"{n_hh / b:,.0f} | {np.median([r['area_s'] for r in runs]):.1f} | "
-              f"{max(r['peak_mb'] for r in runs):,.0f} | {min(r['ok'] for r in runs)}/{a.areas} | "
-              f"{min(r['households'] for r in runs):,} | {runs[0]['grids']:,} | {others} | "
-              f"{np.median([r['driver_cpu'] for r in runs]):.1f} | {base / b:.2f}x |")
+        print(
+            f"| {w} | {n_hh:,} | {len(runs)} | {b:.1f} | {np.median([r['cluster'] for r in runs]):.1f} | "
+            f"{n_hh / b:,.0f} | {np.median([r['area_s'] for r in runs]):.1f} | "
+            f"{max(r['peak_mb'] for r in runs):,.0f} | {min(r['ok'] for r in runs)}/{a.areas} | "
+            f"{min(r['households'] for r in runs):,} | {runs[0]['grids']:,} | {others} | "
+            f"{np.median([r['driver_cpu'] for r in runs]):.1f} | {base / b:.2f}x |"
+        )
     print(f"load average after: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -48,8 +48,9 @@ def blocks_over(case, hi=HI) -> tuple[float, int]:
 
 
 def line_split(case, labels):
-    geoms = np.array([shapely.coverage_union_all(case.units.geometry[labels == r]) for r in np.unique(labels)],
-                     dtype=object)
+    geoms = np.array(
+        [shapely.coverage_union_all(case.units.geometry[labels == r]) for r in np.unique(labels)], dtype=object
+    )
     near = shapely.union_all(case.barriers).buffer(1.0) if len(case.barriers) else shapely.Polygon()
     tree = shapely.STRtree(geoms)
     a, b = tree.query(geoms, predicate="intersects")
@@ -81,19 +82,33 @@ def best_lines_only(case, k) -> float:
     groups = whole_groups(case.units, g)
     best = 0.0
     for seed in range(3):
-        lab = partition_graph(case.units.persons, g.u, g.v, off + 0.001 * g.barrier_length, lo=LO, hi=HI, k=k,
-                              seed=seed, on_infeasible="flag", groups=groups).labels
+        lab = partition_graph(
+            case.units.persons,
+            g.u,
+            g.v,
+            off + 0.001 * g.barrier_length,
+            lo=LO,
+            hi=HI,
+            k=k,
+            seed=seed,
+            on_infeasible="flag",
+            groups=groups,
+        ).labels
         on, o, _ = line_split(case, lab)
         best = max(best, on / (on + o))
     w = np.maximum(1, np.round(off * 100 + g.barrier_length * 0.1)).astype(np.int64)
     adj = g.csr(w.astype(float))
     for seed in range(4):
-        opts = pymetis.Options(contig=True, ufactor=int(round(1000 * (HI / (case.persons / k) - 1))) or 1,
-                               seed=seed, ncuts=4)
-        _, parts = pymetis.part_graph(k, adjacency=pymetis.CSRAdjacency(adj.indptr.astype(np.int64),
-                                                                        adj.indices.astype(np.int64)),
-                                      vweights=case.units.persons.astype(np.int64),
-                                      eweights=adj.data.astype(np.int64), options=opts)
+        opts = pymetis.Options(
+            contig=True, ufactor=int(round(1000 * (HI / (case.persons / k) - 1))) or 1, seed=seed, ncuts=4
+        )
+        _, parts = pymetis.part_graph(
+            k,
+            adjacency=pymetis.CSRAdjacency(adj.indptr.astype(np.int64), adj.indices.astype(np.int64)),
+            vweights=case.units.persons.astype(np.int64),
+            eweights=adj.data.astype(np.int64),
+            options=opts,
+        )
         lab = np.asarray(parts)
         w_ = np.bincount(lab, weights=case.units.persons, minlength=k)
         if ((w_ >= LO) & (w_ <= HI)).all():  # only plans within bounds count
@@ -104,8 +119,10 @@ def best_lines_only(case, k) -> float:
 
 def main(names):
     print(f"machine: {machine()}")
-    print("| case | persons in blocks > max | such blocks | on-line | on-line if every off-line chain were straight "
-          "| best found, lines only |")
+    print(
+        "| case | persons in blocks > max | such blocks | on-line | on-line if every off-line chain were straight "
+        "| best found, lines only |"
+    )
     print("|---|---|---|---|---|---|")
     for name in available_cases(names):
         case = build_case(name)
@@ -113,8 +130,11 @@ def main(names):
         share_heavy, n_heavy = blocks_over(case)
         on, off, straight = line_split(case, labels)
         best = best_lines_only(case, len(np.unique(labels)))
-        print(f"| {name} | {share_heavy:.0%} | {n_heavy} | {on / (on + off):.2f} | {on / (on + straight):.2f} "
-              f"| {best:.2f} |", flush=True)
+        print(
+            f"| {name} | {share_heavy:.0%} | {n_heavy} | {on / (on + off):.2f} | {on / (on + straight):.2f} "
+            f"| {best:.2f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -31,8 +31,11 @@ def counts(rep) -> dict[str, str]:
     out = {}
     for (check, sev), n in v.groupby(["check", "severity"]).size().items():
         area = v.loc[(v["check"] == check) & (v["severity"] == sev), "figure"].sum()
-        unit = f", {area:.2f} m2" if check in ("gap", "overlap", "sliver_gap", "sliver_overlap",
-                                               "outside_boundary") else ""
+        unit = (
+            f", {area:.2f} m2"
+            if check in ("gap", "overlap", "sliver_gap", "sliver_overlap", "outside_boundary")
+            else ""
+        )
         out[f"{check} ({sev})"] = f"{n}{unit}"
     return out
 
@@ -64,11 +67,15 @@ def main() -> None:
         print(f"| {k} | {b.get(k, 0)} | {f.get(k, 0)} |")
     for name, rep in (("before", before), ("after", after)):
         m = rep.metrics
-        print(f"\n{name}: coverage_valid {m['coverage_valid']}, gap {m['gap_area']:.2f} m2, overlap "
-              f"{m['overlap_area']:.2f} m2, outside {m['outside_area']:.4f} m2, households in/out "
-              f"{m['households_in']}/{m['households_out']}, contiguous share {m['contiguous_share']:.3f}")
-    print(f"\nrepair with households (incl. its own validation): median {np.median(times):.1f} s of {a.runs}; "
-          f"geometry only: {geometry_only:.1f} s")
+        print(
+            f"\n{name}: coverage_valid {m['coverage_valid']}, gap {m['gap_area']:.2f} m2, overlap "
+            f"{m['overlap_area']:.2f} m2, outside {m['outside_area']:.4f} m2, households in/out "
+            f"{m['households_in']}/{m['households_out']}, contiguous share {m['contiguous_share']:.3f}"
+        )
+    print(
+        f"\nrepair with households (incl. its own validation): median {np.median(times):.1f} s of {a.runs}; "
+        f"geometry only: {geometry_only:.1f} s"
+    )
     print(res.summary())
     isl = res.remaining[res.remaining["issue"] == "multipart"]
     n_parts = isl["reason"].str.extract(r"^(\d+) of")[0].astype(int).sum()

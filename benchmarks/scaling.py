@@ -34,7 +34,9 @@ def main():
     a = ap.parse_args()
     sizes = [int(x) for x in a.sizes.split(",")]
     print(f"machine: {machine()}; median of {a.runs} runs; peak = RSS growth of the run\n")
-    print("| households | grids | valid | end-to-end s | units s | graph s | partition s | assemble+validate s | peak MB |")
+    print(
+        "| households | grids | valid | end-to-end s | units s | graph s | partition s | assemble+validate s | peak MB |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     xs, ys = [], []
     with tempfile.TemporaryDirectory() as d:
@@ -48,8 +50,11 @@ def main():
                 print(f"| {n} | {st}: {res} | | | | | | | |", flush=True)
                 continue
             t = res["timings"]
-            print(f"| {n} | {res['grids']} | {res['ok']} | {dt:.2f} | {t['units']:.2f} | {t['graph']:.2f} | "
-                  f"{t['partition']:.2f} | {t['assemble']:.2f} | {mb:.0f} |", flush=True)
+            print(
+                f"| {n} | {res['grids']} | {res['ok']} | {dt:.2f} | {t['units']:.2f} | {t['graph']:.2f} | "
+                f"{t['partition']:.2f} | {t['assemble']:.2f} | {mb:.0f} |",
+                flush=True,
+            )
             xs.append(n)
             ys.append(dt)
     if len(xs) >= 2:

@@ -42,8 +42,11 @@ def village(n_households: int, seed: int, footpaths: int, length: float = 8.0):
         c = np.c_[rng.uniform(x0, x1, footpaths), rng.uniform(y0, y1, footpaths)]
         a = rng.uniform(0, np.pi, footpaths)
         d = np.c_[np.cos(a), np.sin(a)] * length / 2
-        fp = gpd.GeoDataFrame({"kind": ["footpath"] * footpaths},
-                              geometry=shapely.linestrings(np.stack([c - d, c + d], axis=1)), crs=roads.crs)
+        fp = gpd.GeoDataFrame(
+            {"kind": ["footpath"] * footpaths},
+            geometry=shapely.linestrings(np.stack([c - d, c + d], axis=1)),
+            crs=roads.crs,
+        )
         roads = gpd.GeoDataFrame(pd.concat([roads, fp], ignore_index=True), crs=roads.crs)
     return hh, bnd, roads, marks
 
@@ -61,9 +64,11 @@ def describe_edge(units, graph, e: int, tree) -> str:
     contact = shapely.intersection(ga.boundary, gb.boundary)
     near = tree.query(shapely.buffer(shapely.shortest_line(ga, gb), 0.01))
     small = min(near.tolist(), key=lambda f: units.geometry[f].area)
-    return (f"units {a}-{b}: graph length {graph.length[e]:.4g} m, contact {contact.geom_type} "
-            f"(distance {shapely.distance(ga, gb):.2g} m), areas {ga.area:.4g} / {gb.area:.4g} m2; smallest unit "
-            f"near the contact {small} ({units.geometry[small].area:.3g} m2)")
+    return (
+        f"units {a}-{b}: graph length {graph.length[e]:.4g} m, contact {contact.geom_type} "
+        f"(distance {shapely.distance(ga, gb):.2g} m), areas {ga.area:.4g} / {gb.area:.4g} m2; smallest unit "
+        f"near the contact {small} ({units.geometry[small].area:.3g} m2)"
+    )
 
 
 def main() -> None:
@@ -84,7 +89,7 @@ def main() -> None:
     tree = shapely.STRtree(units.geometry)
     bad = false_edges(units, graph)
     print(f"{len(bad)} edges join units that share no boundary")
-    for e in bad[:args.show]:
+    for e in bad[: args.show]:
         print("  " + describe_edge(units, graph, e, tree))
     if not args.partition:
         return

@@ -34,10 +34,15 @@ def make_map(n_grids: int, n_households: int, seed: int = 0):
     pi, gi = tree.query(pts, predicate="intersects")
     gid = np.zeros(n_households, int)
     gid[pi] = gi + 1
-    hh = gpd.GeoDataFrame({"household_id": np.arange(n_households), "persons": rng.integers(1, 7, n_households),
-                           "grid_id": gid}, geometry=pts, crs=32650)
+    hh = gpd.GeoDataFrame(
+        {"household_id": np.arange(n_households), "persons": rng.integers(1, 7, n_households), "grid_id": gid},
+        geometry=pts,
+        crs=32650,
+    )
     ys = np.arange(250, side, 250)
-    roads = [shapely.LineString([(0, y), (side, y)]) for y in ys] + [shapely.LineString([(y, 0), (y, side)]) for y in ys]
+    roads = [shapely.LineString([(0, y), (side, y)]) for y in ys] + [
+        shapely.LineString([(y, 0), (y, side)]) for y in ys
+    ]
     return grids, hh, gpd.GeoDataFrame(geometry=[bnd], crs=32650), gpd.GeoDataFrame(geometry=roads, crs=32650)
 
 
@@ -56,12 +61,16 @@ def main():
             times = []
             for _ in range(a.runs):
                 t = time.perf_counter()
-                rep = microgrid.validate(grids, hh, bnd, barriers, min_persons=0, max_persons=10**6,
-                                         assignment_col=assign)
+                rep = microgrid.validate(
+                    grids, hh, bnd, barriers, min_persons=0, max_persons=10**6, assignment_col=assign
+                )
                 times.append(time.perf_counter() - t)
-            print(f"| {len(grids)} | {len(hh)} | {'yes' if barriers is not None else 'no'} | "
-                  f"{assign or 'by location'} | {np.median(times):.2f} | {a.runs} | "
-                  f"{int((rep.violations['severity'] == 'error').sum())} |", flush=True)
+            print(
+                f"| {len(grids)} | {len(hh)} | {'yes' if barriers is not None else 'no'} | "
+                f"{assign or 'by location'} | {np.median(times):.2f} | {a.runs} | "
+                f"{int((rep.violations['severity'] == 'error').sum())} |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

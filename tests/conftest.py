@@ -242,8 +242,11 @@ def start_server(*args, stderr=subprocess.PIPE) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "microgrid", "serve", "--port", str(port), *args],
-                            stdout=subprocess.DEVNULL, stderr=stderr)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "microgrid", "serve", "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
     while time.time() < deadline:

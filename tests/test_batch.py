@@ -62,15 +62,46 @@ def scheduler(tmp_path_factory):
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     procs = []
     try:
-        procs.append(subprocess.Popen(
-            [sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", str(port),
-             "--no-dashboard"],
-            stdout=open(logs / "scheduler.log", "w"), stderr=subprocess.STDOUT, env=env))
+        procs.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "distributed.cli.dask_scheduler",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "--no-dashboard",
+                ],
+                stdout=open(logs / "scheduler.log", "w"),
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        )
         for k in range(2):
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed.cli.dask_worker", addr, "--nthreads", "1", "--nworkers", "1",
-                 "--host", "127.0.0.1", "--no-dashboard", "--name", f"w{k}"],
-                stdout=open(logs / f"worker{k}.log", "w"), stderr=subprocess.STDOUT, env=env))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "distributed.cli.dask_worker",
+                        addr,
+                        "--nthreads",
+                        "1",
+                        "--nworkers",
+                        "1",
+                        "--host",
+                        "127.0.0.1",
+                        "--no-dashboard",
+                        "--name",
+                        f"w{k}",
+                    ],
+                    stdout=open(logs / f"worker{k}.log", "w"),
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -109,8 +140,7 @@ def _check_areas(result, district, *, lo=200, hi=300):
         g = grids[grids["area_id"] == aid]
         h = out_hh[out_hh["area_id"] == aid]
         n_in = int(shapely.covers(poly, hh.geometry.to_numpy()).sum())
-        rep = microgrid.validate(g, h, poly, min_persons=lo, max_persons=hi, assignment_col="grid_id",
-                                 crs=areas.crs)
+        rep = microgrid.validate(g, h, poly, min_persons=lo, max_persons=hi, assignment_col="grid_id", crs=areas.crs)
         m = rep.metrics
         assert rep.ok, (aid, rep.summary())
         assert m["coverage_valid"], aid
@@ -147,8 +177,16 @@ def test_make_district_is_seeded_and_tiles():
 def test_real_scheduler_and_workers(tmp_path, district, scheduler):
     hh, areas, roads = district
     out = tmp_path / "district.gpkg"
-    res = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=scheduler,
-                                   code_prefix_col="code_prefix", progress=False)
+    res = microgrid.partition_many(
+        hh,
+        areas,
+        roads,
+        area_id_col="area_id",
+        out=out,
+        client=scheduler,
+        code_prefix_col="code_prefix",
+        progress=False,
+    )
     assert res.ok, res.summary_text()
     assert res.counts == {"ok": N_AREAS, "infeasible": 0, "error": 0}
     assert res.paths == [out]
@@ -163,11 +201,9 @@ def test_real_scheduler_and_workers(tmp_path, district, scheduler):
 def test_rerun_skips_finished_areas_and_redoes_changed_ones(tmp_path, district, client):
     hh, areas, roads = district
     out = tmp_path / "d.gpkg"
-    first = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client,
-                                     progress=False)
+    first = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client, progress=False)
     assert first.ok and not first.summary["skipped"].any()
-    again = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client,
-                                     progress=False)
+    again = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client, progress=False)
     assert again.summary["skipped"].all()
     assert again.counts["ok"] == N_AREAS
     # one household of V002 moves 1 m: that area alone is redone, its old rows replaced
@@ -177,13 +213,13 @@ def test_rerun_skips_finished_areas_and_redoes_changed_ones(tmp_path, district, 
     cand = shapely.Point(p.x + 1, p.y)
     assert areas.geometry[areas["area_id"] == "V002"].iat[0].contains(cand)
     hh2.loc[hh2.index[j], "geometry"] = cand
-    third = microgrid.partition_many(hh2, areas, roads, area_id_col="area_id", out=out, client=client,
-                                     progress=False)
+    third = microgrid.partition_many(hh2, areas, roads, area_id_col="area_id", out=out, client=client, progress=False)
     assert third.summary["skipped"].tolist() == [a != "V002" for a in areas["area_id"]]
     _check_areas(third, (hh2, areas, roads))
     # overwrite starts afresh
-    fresh = microgrid.partition_many(hh2, areas, roads, area_id_col="area_id", out=out, client=client,
-                                     progress=False, overwrite=True)
+    fresh = microgrid.partition_many(
+        hh2, areas, roads, area_id_col="area_id", out=out, client=client, progress=False, overwrite=True
+    )
     assert not fresh.summary["skipped"].any()
     _check_areas(fresh, (hh2, areas, roads))
 
@@ -199,8 +235,7 @@ def test_interrupted_run_leaves_no_half_written_area(tmp_path, district, client)
     with con:  # as if the run had stopped after writing V003's rows but before its status
         con.execute("DELETE FROM areas_status WHERE area_id = 'V003'")
     con.close()
-    res = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client,
-                                   progress=False)
+    res = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client, progress=False)
     assert res.summary["skipped"].tolist() == [a != "V003" for a in areas["area_id"]]
     _check_areas(res, district)
 
@@ -212,8 +247,9 @@ def test_infeasible_area_is_reported_and_the_others_finish(tmp_path, district, c
     v4 = np.flatnonzero(hh["household_id"].str.startswith("V004-"))
     keep[v4[40:]] = False
     small = hh[keep]
-    res = microgrid.partition_many(small, areas, roads, area_id_col="area_id", out=tmp_path / "d.parquet",
-                                   client=client, progress=False)
+    res = microgrid.partition_many(
+        small, areas, roads, area_id_col="area_id", out=tmp_path / "d.parquet", client=client, progress=False
+    )
     assert not res.ok
     assert res.counts == {"ok": N_AREAS - 2, "infeasible": 2, "error": 0}
     assert set(res.failed.index) == {"V004", "V005"}
@@ -229,8 +265,9 @@ def test_infeasible_area_is_reported_and_the_others_finish(tmp_path, district, c
     assert [p.name for p in res.paths] == ["d_grids.parquet", "d_households.parquet", "d_areas_status.parquet"]
     assert len(gpd.read_parquet(tmp_path / "d_grids.parquet")) == len(grids)
     # a rerun redoes only the failed areas (they fail again) and skips the rest
-    again = microgrid.partition_many(small, areas, roads, area_id_col="area_id", out=tmp_path / "d.parquet",
-                                     client=client, progress=False)
+    again = microgrid.partition_many(
+        small, areas, roads, area_id_col="area_id", out=tmp_path / "d.parquet", client=client, progress=False
+    )
     assert again.summary["skipped"].tolist() == [True, True, True, False, False]
     assert again.counts["infeasible"] == 2
 
@@ -261,8 +298,9 @@ def test_bad_inputs_raise_input_error(district):
     with pytest.raises(microgrid.InputError, match="not unique across the district"):
         microgrid.partition_many(hdup, areas, area_id_col="area_id", progress=False)
     with pytest.raises(microgrid.InputError, match="clashes with an output column"):
-        microgrid.partition_many(hh, areas.rename(columns={"area_id": "grid_id"}), area_id_col="grid_id",
-                                 progress=False)
+        microgrid.partition_many(
+            hh, areas.rename(columns={"area_id": "grid_id"}), area_id_col="grid_id", progress=False
+        )
     with pytest.raises(microgrid.InputError, match="n_grids cannot be used"):
         microgrid.partition_many(hh, areas, area_id_col="area_id", n_grids=3, progress=False)
     with pytest.raises(microgrid.InputError, match="unknown batch output"):
@@ -279,22 +317,27 @@ def test_overlapping_areas_are_refused(district, outside):
     grown.loc[0, "geometry"] = shapely.union(g[0], shapely.intersection(shapely.buffer(g[0], 30), g[j]))
     want = shapely.area(shapely.intersection(grown.geometry.iloc[0], g[j]))
     assert want > 1000
-    with pytest.raises(microgrid.InputError, match=rf"areas overlap: 'V001' and '{areas['area_id'].iat[j]}' by "
-                                                   rf"{want:,.1f} m2.*repair") as exc:
+    with pytest.raises(
+        microgrid.InputError,
+        match=rf"areas overlap: 'V001' and '{areas['area_id'].iat[j]}' by "
+        rf"{want:,.1f} m2.*repair",
+    ) as exc:
         microgrid.partition_many(hh, grown, roads, area_id_col="area_id", outside=outside, progress=False)
     assert "more than one area" not in str(exc.value)  # refused for the areas, before any household is placed
     # in lon/lat the overlap is still measured in square metres
     with pytest.raises(microgrid.InputError, match=r"areas overlap: .* by [\d,]+\.\d m2"):
-        microgrid.partition_many(hh.to_crs(4326), grown.to_crs(4326), area_id_col="area_id", outside=outside,
-                                 progress=False)
+        microgrid.partition_many(
+            hh.to_crs(4326), grown.to_crs(4326), area_id_col="area_id", outside=outside, progress=False
+        )
 
 
 def test_outside_drop_lists_the_households(tmp_path, district, client):
     hh, areas, roads = district
     far = hh.copy()
     far.loc[far.index[7], "geometry"] = shapely.Point(0, 0)
-    res = microgrid.partition_many(far, areas, roads, area_id_col="area_id", outside="drop", client=client,
-                                   progress=False)
+    res = microgrid.partition_many(
+        far, areas, roads, area_id_col="area_id", outside="drop", client=client, progress=False
+    )
     assert res.ok
     assert res.dropped == [far["household_id"].iat[7]]
     assert any("left out" in n for n in res.notes)
@@ -319,8 +362,22 @@ def test_cli_partition_many(tmp_path, district, scheduler, capsys):
     areas.to_file(src, layer="areas", engine="pyogrio")
     roads.to_file(src, layer="roads", engine="pyogrio")
     out = tmp_path / "out.gpkg"
-    args = ["partition-many", "--households", f"{src}#households", "--areas", f"{src}#areas", "--area-id",
-            "area_id", "--barriers", f"{src}#roads", "--out", str(out), "--scheduler", scheduler, "--no-progress"]
+    args = [
+        "partition-many",
+        "--households",
+        f"{src}#households",
+        "--areas",
+        f"{src}#areas",
+        "--area-id",
+        "area_id",
+        "--barriers",
+        f"{src}#roads",
+        "--out",
+        str(out),
+        "--scheduler",
+        scheduler,
+        "--no-progress",
+    ]
     assert main(args) == 0
     txt = capsys.readouterr().out
     assert f"{N_AREAS} areas: {N_AREAS} ok" in txt
@@ -332,8 +389,22 @@ def test_cli_partition_many(tmp_path, district, scheduler, capsys):
     assert "no column 'nope'" in err and "Traceback" not in err
     assert main([*args, "--workers", "2"]) == 2
     # exit 3 when areas are infeasible (and none failed otherwise)
-    assert main([*args[:-3], "--min-persons", "5000", "--max-persons", "6000", "--overwrite",
-                 "--scheduler", scheduler, "--no-progress"]) == 3
+    assert (
+        main(
+            [
+                *args[:-3],
+                "--min-persons",
+                "5000",
+                "--max-persons",
+                "6000",
+                "--overwrite",
+                "--scheduler",
+                scheduler,
+                "--no-progress",
+            ]
+        )
+        == 3
+    )
     assert "infeasible" in capsys.readouterr().out
 
 
@@ -344,9 +415,27 @@ def test_cli_local_cluster_subprocess(tmp_path):
     hh.to_file(src, layer="households", engine="pyogrio")
     areas.to_file(src, layer="areas", engine="pyogrio")
     out = tmp_path / "out.gpkg"
-    r = subprocess.run([sys.executable, "-m", "microgrid", "partition-many", "--households", f"{src}#households",
-                        "--areas", f"{src}#areas", "--area-id", "area_id", "--out", str(out), "--workers", "1"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "microgrid",
+            "partition-many",
+            "--households",
+            f"{src}#households",
+            "--areas",
+            f"{src}#areas",
+            "--area-id",
+            "area_id",
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "2 areas: 2 ok" in r.stdout
     assert "areas" in r.stderr and "2/2" in r.stderr  # the tqdm bar
@@ -370,14 +459,17 @@ def test_postgis_output(district, client):
     prefix = f"batch_{os.getpid()}_{int(time.time() * 1000) % 10**8}_"
     out = f"{url}#{prefix}"
     try:
-        res = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client,
-                                       progress=False)
+        res = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client, progress=False)
         assert res.ok, res.summary_text()
-        assert [p.rsplit(".", 1)[1] for p in res.paths] == [f"{prefix}grids", f"{prefix}households",
-                                                            f"{prefix}areas_status"]
+        assert [p.rsplit(".", 1)[1] for p in res.paths] == [
+            f"{prefix}grids",
+            f"{prefix}households",
+            f"{prefix}areas_status",
+        ]
         _check_areas(res, district)
-        again = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client,
-                                         progress=False)
+        again = microgrid.partition_many(
+            hh, areas, roads, area_id_col="area_id", out=out, client=client, progress=False
+        )
         assert again.summary["skipped"].all()
         assert len(again.read("households")) == len(hh)
     finally:
@@ -417,8 +509,9 @@ def test_killing_a_worker_mid_run_does_every_area_once(tmp_path, client):
 
     def run():
         try:
-            box["res"] = microgrid.partition_many(hh, areas, roads, area_id_col="area_id", out=out, client=client,
-                                                  progress=False, flush_seconds=0.0)
+            box["res"] = microgrid.partition_many(
+                hh, areas, roads, area_id_col="area_id", out=out, client=client, progress=False, flush_seconds=0.0
+            )
         except BaseException as exc:  # surfaced in the test thread below
             box["exc"] = exc
 
@@ -467,10 +560,33 @@ def test_cli_codes_unique_across_areas_and_no_dask_logs(tmp_path):
     areas.drop(columns=["code_prefix"]).to_file(src, layer="areas", engine="pyogrio")
     roads.to_file(src, layer="roads", engine="pyogrio")
     out = tmp_path / "out.gpkg"
-    r = subprocess.run([sys.executable, "-m", "microgrid", "partition-many", "--households", f"{src}#households",
-                        "--areas", f"{src}#areas", "--area-id", "area_id", "--barriers", f"{src}#roads",
-                        "--workers", "1", "--no-progress", "--code-prefix", "110108001000", "--out", str(out)],
-                       capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "microgrid",
+            "partition-many",
+            "--households",
+            f"{src}#households",
+            "--areas",
+            f"{src}#areas",
+            "--area-id",
+            "area_id",
+            "--barriers",
+            f"{src}#roads",
+            "--workers",
+            "1",
+            "--no-progress",
+            "--code-prefix",
+            "110108001000",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
     assert r.returncode == 0, r.stderr
     assert "distributed" not in r.stderr and "INFO" not in r.stderr, r.stderr
     grids = gpd.read_file(out, layer="grids")
@@ -484,8 +600,15 @@ def test_shared_code_prefixes_refused(tmp_path):
     hh, areas, roads = microgrid.samples.make_district(3, 250, seed=4)
     areas = areas.assign(code_prefix="110108001001")
     with pytest.raises(microgrid.InputError, match="share a code_prefix"):
-        microgrid.partition_many(hh, areas, roads, area_id_col="area_id", code_prefix_col="code_prefix",
-                                 out=tmp_path / "x.gpkg", progress=False)
+        microgrid.partition_many(
+            hh,
+            areas,
+            roads,
+            area_id_col="area_id",
+            code_prefix_col="code_prefix",
+            out=tmp_path / "x.gpkg",
+            progress=False,
+        )
 
 
 def test_outside_snap_is_nearest(tmp_path):

@@ -283,8 +283,15 @@ def test_validate_planted_defect(capsys, plan_gpkg, tmp_path):
 
 
 def test_validate_separate_layers(capsys, plan_gpkg):
-    layers = ["validate", "--grids", f"{plan_gpkg}#grids", "--households", f"{plan_gpkg}#households",
-              "--boundary", f"{plan_gpkg}#boundary"]
+    layers = [
+        "validate",
+        "--grids",
+        f"{plan_gpkg}#grids",
+        "--households",
+        f"{plan_gpkg}#households",
+        "--boundary",
+        f"{plan_gpkg}#boundary",
+    ]
     code = main([*layers, "--assignment-col", "grid_id"])
     assert code == 0
     code = main([*layers, "--max-persons", "220"])
@@ -326,12 +333,15 @@ def _with_bound(plan_gpkg, tmp_path, value, name):
     return f
 
 
-@pytest.mark.parametrize("value, name, shown", [("二百", "zh", "'二百'"), ("abc", "abc", "'abc'"),
-                                                (None, "null", "is empty")])
+@pytest.mark.parametrize(
+    "value, name, shown", [("二百", "zh", "'二百'"), ("abc", "abc", "'abc'"), (None, "null", "is empty")]
+)
 def test_plan_with_bad_recorded_bound_exit_2(capsys, tmp_path, plan_gpkg, value, name, shown):
     f = _with_bound(plan_gpkg, tmp_path, value, name)
-    for argv in (["validate", str(f)],
-                 ["repartition", str(f), "--households", f"{plan_gpkg}#households", "--out", str(tmp_path / "n.gpkg")]):
+    for argv in (
+        ["validate", str(f)],
+        ["repartition", str(f), "--households", f"{plan_gpkg}#households", "--out", str(tmp_path / "n.gpkg")],
+    ):
         capsys.readouterr()
         assert main(argv) == 2, argv[0]
         cap = capsys.readouterr()
@@ -339,8 +349,21 @@ def test_plan_with_bad_recorded_bound_exit_2(capsys, tmp_path, plan_gpkg, value,
         assert "'min_persons'" in cap.err and shown in cap.err and "--min-persons" in cap.err
     # the flag is the way out
     assert main(["validate", str(f), "--min-persons", "200"]) == 0
-    assert main(["repartition", str(f), "--households", f"{plan_gpkg}#households", "--min-persons", "200",
-                 "--out", str(tmp_path / "n.gpkg")]) == 0
+    assert (
+        main(
+            [
+                "repartition",
+                str(f),
+                "--households",
+                f"{plan_gpkg}#households",
+                "--min-persons",
+                "200",
+                "--out",
+                str(tmp_path / "n.gpkg"),
+            ]
+        )
+        == 0
+    )
 
 
 # ---------------------------------------------------------------- households given, dropped, kept
@@ -355,8 +378,7 @@ def test_drop_summary_names_given_and_dropped(capsys, tmp_path):
     roads.to_file(p, layer="barriers", engine="pyogrio")
     assert main(["partition", str(p), "--outside", "drop", "--out", str(tmp_path / "b.gpkg")]) == 0
     out = capsys.readouterr().out
-    assert ("225 households given, 2 dropped outside the boundary (ids 'h003', 'h007'), 223 in the plan"
-            in out)
+    assert "225 households given, 2 dropped outside the boundary (ids 'h003', 'h007'), 223 in the plan" in out
     assert main(["partition", str(p), "--outside", "snap", "--out", str(tmp_path / "c.gpkg")]) == 0
     assert "225 households given, 2 moved inside from outside the boundary" in capsys.readouterr().out
 
@@ -420,15 +442,19 @@ def test_out_is_an_input_refused_even_with_overwrite(capsys, tmp_path):
     assert v.read_bytes() == before and "landmarks" in layers(v)
     plan = tmp_path / "plan.gpkg"
     assert main(["partition", str(v), "--out", str(plan)]) == 0
-    _refused(capsys, ["repartition", str(plan), "--households", f"{v}#households", "--out", str(plan),
-                      "--overwrite"], what="is one of the inputs")
+    _refused(
+        capsys,
+        ["repartition", str(plan), "--households", f"{v}#households", "--out", str(plan), "--overwrite"],
+        what="is one of the inputs",
+    )
     _refused(capsys, ["repair", str(plan), "--out", str(plan), "--overwrite"], what="is one of the inputs")
     _refused(capsys, ["validate", str(plan), "--json", str(plan), "--overwrite"], what="is one of the inputs")
 
 
 def test_staff_csv_not_replaced(capsys, tmp_path, plan_gpkg):
-    people = gpd.GeoDataFrame({"person_id": ["p1"], "role": ["leader"]},
-                              geometry=[shapely.Point(X0 + 50, Y0 + 50)], crs="EPSG:32650")
+    people = gpd.GeoDataFrame(
+        {"person_id": ["p1"], "role": ["leader"]}, geometry=[shapely.Point(X0 + 50, Y0 + 50)], crs="EPSG:32650"
+    )
     pf = tmp_path / "people.gpkg"
     people.to_file(pf, engine="pyogrio")
     csv = tmp_path / "teams.csv"
@@ -483,8 +509,9 @@ def test_every_option_has_help_default_and_examples():
             where = f"{name} {'/'.join(act.option_strings) or act.dest}"
             assert act.help and act.help.strip(), f"{where} has no help"
             if act.option_strings and act.default not in (None, False, argparse.SUPPRESS):
-                assert f"default: {act.default}" in flat or f"default {act.default}" in flat, \
+                assert f"default: {act.default}" in flat or f"default {act.default}" in flat, (
                     f"{where} does not show its default {act.default!r}"
+                )
 
 
 def test_verbose_and_quiet_after_the_subcommand(capsys, tmp_path, village_gpkg):
@@ -498,8 +525,9 @@ def test_verbose_and_quiet_after_the_subcommand(capsys, tmp_path, village_gpkg):
 
 def test_outside_takes_the_same_values_everywhere(capsys, tmp_path):
     _, subs = _subparsers()
-    choices = {n: next(a.choices for a in subs[n]._actions if a.dest == "outside")
-               for n in ("partition", "partition-many")}
+    choices = {
+        n: next(a.choices for a in subs[n]._actions if a.dest == "outside") for n in ("partition", "partition-many")
+    }
     assert set(choices["partition"]) == set(choices["partition-many"]) == {"error", "drop", "snap", "nearest"}
     hh, bnd, roads = block_village()
     hh.loc[[3], "geometry"] = [shapely.Point(X0 - 10, Y0 + 50)]
@@ -512,8 +540,9 @@ def test_outside_takes_the_same_values_everywhere(capsys, tmp_path):
 
 def test_validate_listing_capped_at_20(capsys, tmp_path):
     plan = tmp_path / "plan.gpkg"
-    microgrid.partition(*microgrid.samples.make_village(n_households=300, seed=1), min_persons=20,
-                        max_persons=40).to_file(plan)
+    microgrid.partition(
+        *microgrid.samples.make_village(n_households=300, seed=1), min_persons=20, max_persons=40
+    ).to_file(plan)
     js = tmp_path / "r.json"
     assert main(["validate", str(plan), "--max-persons", "10", "--min-persons", "1", "--json", str(js)]) == 1
     out = capsys.readouterr().out
@@ -536,8 +565,15 @@ def test_validate_gap_located_in_the_input_crs(capsys, tmp_path, plan_gpkg):
 
 
 def test_validate_uses_a_grid_id_column_by_default(capsys, tmp_path, plan_gpkg):
-    args = ["validate", "--grids", f"{plan_gpkg}#grids", "--households", f"{plan_gpkg}#households",
-            "--boundary", f"{plan_gpkg}#boundary"]
+    args = [
+        "validate",
+        "--grids",
+        f"{plan_gpkg}#grids",
+        "--households",
+        f"{plan_gpkg}#households",
+        "--boundary",
+        f"{plan_gpkg}#boundary",
+    ]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "auditing by the households' column 'grid_id'" in out
@@ -571,11 +607,31 @@ def test_repair_of_separate_layers_updates_the_households_grid_column(tmp_path, 
     plan.households[["household_id", "persons", "grid_id", "geometry"]].to_file(src, layer="households")
     plan.boundary.to_file(src, layer="boundary")
     out = tmp_path / "fixed.gpkg"
-    code = main(["repair", "--grids", f"{src}#grids", "--households", f"{src}#households",
-                 "--boundary", f"{src}#boundary", "--grid-id-col", "precinct", "--out", str(out)])
+    code = main(
+        [
+            "repair",
+            "--grids",
+            f"{src}#grids",
+            "--households",
+            f"{src}#households",
+            "--boundary",
+            f"{src}#boundary",
+            "--grid-id-col",
+            "precinct",
+            "--out",
+            str(out),
+        ]
+    )
     assert code in (0, 1)
     assert "column 'grid_id'" in capsys.readouterr().out
-    rep = mg.validate(f"{out}#grids", f"{out}#households", f"{out}#boundary", grid_id_col="precinct",
-                      assignment_col="grid_id", min_persons=0, max_persons=10**9)
+    rep = mg.validate(
+        f"{out}#grids",
+        f"{out}#households",
+        f"{out}#boundary",
+        grid_id_col="precinct",
+        assignment_col="grid_id",
+        min_persons=0,
+        max_persons=10**9,
+    )
     assert not {"household_unknown_grid", "household_outside_its_grid", "household_unassigned"} & set(rep.checks)
     assert rep.metrics["households_out"] == len(plan.households)

@@ -107,8 +107,9 @@ def test_offset_size_is_plausible():
 # ---------------------------------------------------------------- out of China, shapes, NaN
 
 
-@pytest.mark.parametrize("lon, lat", [(2.3522, 48.8566), (-74.006, 40.7128), (151.2, -33.87), (139.9, 35.7),
-                                      (0.0, 0.0), (116.4, 60.0)])
+@pytest.mark.parametrize(
+    "lon, lat", [(2.3522, 48.8566), (-74.006, 40.7128), (151.2, -33.87), (139.9, 35.7), (0.0, 0.0), (116.4, 60.0)]
+)
 def test_out_of_china_is_identity(lon, lat):
     assert out_of_china(lon, lat)
     assert wgs84_to_gcj02(lon, lat) == (lon, lat)
@@ -170,9 +171,18 @@ def test_round_trip_on_a_dense_grid_is_exact():
 # ---------------------------------------------------------------- names and geometries
 
 
-@pytest.mark.parametrize("name, canon", [("gcj02", "gcj02"), ("GCJ-02", "gcj02"), ("Gcj_02", "gcj02"),
-                                         ("BD-09", "bd09"), ("bd09", "bd09"), ("WGS84", "wgs84"),
-                                         ("EPSG:4326", "wgs84")])
+@pytest.mark.parametrize(
+    "name, canon",
+    [
+        ("gcj02", "gcj02"),
+        ("GCJ-02", "gcj02"),
+        ("Gcj_02", "gcj02"),
+        ("BD-09", "bd09"),
+        ("bd09", "bd09"),
+        ("WGS84", "wgs84"),
+        ("EPSG:4326", "wgs84"),
+    ],
+)
 def test_normalize_system(name, canon):
     assert normalize_system(name) == canon
 
@@ -205,8 +215,9 @@ def test_geometry_helpers_all_types_and_z():
 
 
 def test_geodataframe_helpers_keep_columns_and_label_4326():
-    gdf = gpd.GeoDataFrame({"name": ["a", "b"]}, geometry=[shapely.Point(116.4, 39.9), shapely.Point(121.5, 31.2)],
-                           crs="EPSG:4326")
+    gdf = gpd.GeoDataFrame(
+        {"name": ["a", "b"]}, geometry=[shapely.Point(116.4, 39.9), shapely.Point(121.5, 31.2)], crs="EPSG:4326"
+    )
     g = from_wgs84(gdf, "bd09")
     assert g.crs.to_epsg() == 4326 and g["name"].tolist() == ["a", "b"]
     assert gdf.geometry.x.iloc[0] == 116.4  # the input is not modified
@@ -217,8 +228,9 @@ def test_geodataframe_helpers_keep_columns_and_label_4326():
     # a metric layer is reprojected to lon/lat before from_wgs84
     m = from_wgs84(gdf.to_crs(32650), "gcj02")
     assert m.crs.to_epsg() == 4326
-    assert np.allclose(shapely.get_coordinates(m.geometry), shapely.get_coordinates(from_wgs84(gdf, "gcj02").geometry),
-                       atol=1e-9)
+    assert np.allclose(
+        shapely.get_coordinates(m.geometry), shapely.get_coordinates(from_wgs84(gdf, "gcj02").geometry), atol=1e-9
+    )
     # but GCJ-02 input in a projected CRS makes no sense
     with pytest.raises(InputError, match="projected"):
         to_wgs84(gdf.to_crs(32650), "gcj02")
@@ -229,8 +241,10 @@ def test_geodataframe_helpers_keep_columns_and_label_4326():
 # ---------------------------------------------------------------- CGCS2000 (EPSG:4490)
 
 
-@pytest.mark.parametrize("lon, cm", [(75.2, 75), (87.6, 87), (104.06, 105), (113.26, 114), (116.35, 117),
-                                     (121.47, 120), (126.6, 126), (134.9, 135)])
+@pytest.mark.parametrize(
+    "lon, cm",
+    [(75.2, 75), (87.6, 87), (104.06, 105), (113.26, 114), (116.35, 117), (121.47, 120), (126.6, 126), (134.9, 135)],
+)
 def test_cgcs2000_picks_its_3_degree_gauss_kruger_zone(lon, cm):
     crs = metric_crs("EPSG:4490", lon, 35.0)
     assert crs == gauss_kruger_zone(lon)
@@ -241,8 +255,9 @@ def test_cgcs2000_picks_its_3_degree_gauss_kruger_zone(lon, cm):
 
 
 def test_cgcs2000_layer_and_partition_work_in_gauss_kruger():
-    hh, bnd, roads, marks = (gpd.read_file(SAMPLE, layer=n).to_crs(4490)
-                             for n in ("households", "boundary", "barriers", "landmarks"))
+    hh, bnd, roads, marks = (
+        gpd.read_file(SAMPLE, layer=n).to_crs(4490) for n in ("households", "boundary", "barriers", "landmarks")
+    )
     assert metric_crs_for(bnd).to_epsg() == 4548  # CM 117E near Beijing
     plan = microgrid.partition(hh, bnd, roads, marks, seed=0)
     assert pyproj.CRS.from_user_input(plan.params["work_crs"]).to_epsg() == 4548
@@ -280,8 +295,9 @@ def _same_plan(a, b):
 @pytest.mark.parametrize("system, name", [("gcj02", "gcj02"), ("gcj02", "GCJ-02"), ("bd09", "BD-09")])
 def test_partition_in_gcj02_and_bd09(sample_layers, wgs_plan, system, name):
     conv = {k: from_wgs84(v, system) for k, v in sample_layers.items()}
-    plan = microgrid.partition(conv["households"], conv["boundary"], conv["barriers"], conv["landmarks"], seed=0,
-                               input_crs=name)
+    plan = microgrid.partition(
+        conv["households"], conv["boundary"], conv["barriers"], conv["landmarks"], seed=0, input_crs=name
+    )
     assert plan.params["input_crs"] == system
     assert plan.report.ok
     assert len(plan.grids) == len(wgs_plan.grids)
@@ -289,8 +305,9 @@ def test_partition_in_gcj02_and_bd09(sample_layers, wgs_plan, system, name):
         _same_plan(wgs_plan, plan)
     else:  # BD-09 loses a unit in the last place, which may tip the partitioner: compare like with like
         back = {k: to_wgs84(v, system) for k, v in conv.items()}
-        _same_plan(microgrid.partition(back["households"], back["boundary"], back["barriers"], back["landmarks"],
-                                       seed=0), plan)
+        _same_plan(
+            microgrid.partition(back["households"], back["boundary"], back["barriers"], back["landmarks"], seed=0), plan
+        )
     # the grids are in the input system: they tile its boundary ...
     bnd = conv["boundary"].geometry.union_all()
     geoms = plan.grids.geometry.to_numpy()
@@ -320,12 +337,14 @@ def test_partition_input_crs_with_levels_and_paths(tmp_path, sample_layers):
     for k, v in conv.items():
         v.to_file(f, layer=k, driver="GPKG", engine="pyogrio")
     levels = [microgrid.Level("grid", 1000, 2600), microgrid.Level("microgrid", 200, 300)]
-    plan = microgrid.partition(f"{f}#households", f"{f}#boundary", f"{f}#barriers", f"{f}#landmarks", seed=0,
-                               input_crs="gcj02", levels=levels)
+    plan = microgrid.partition(
+        f"{f}#households", f"{f}#boundary", f"{f}#barriers", f"{f}#landmarks", seed=0, input_crs="gcj02", levels=levels
+    )
     coarse = plan.layers["grids_grid"]
     bnd = conv["boundary"].geometry.union_all()
-    assert shapely.symmetric_difference(shapely.coverage_union_all(coarse.geometry.to_numpy()), bnd).area \
-        < 1e-3 * bnd.area
+    assert (
+        shapely.symmetric_difference(shapely.coverage_union_all(coarse.geometry.to_numpy()), bnd).area < 1e-3 * bnd.area
+    )
     for rep in plan.level_reports.values():
         assert rep.violations.crs.to_epsg() == 4326
 
@@ -333,15 +352,15 @@ def test_partition_input_crs_with_levels_and_paths(tmp_path, sample_layers):
 def test_partition_bare_geometry_boundary_without_crs(sample_layers, wgs_plan):
     conv = {k: from_wgs84(v, "gcj02") for k, v in sample_layers.items()}
     hh = conv["households"].set_crs(None, allow_override=True)
-    plan = microgrid.partition(hh, conv["boundary"].geometry.iloc[0], conv["barriers"], conv["landmarks"],
-                               seed=0, input_crs="gcj02")
+    plan = microgrid.partition(
+        hh, conv["boundary"].geometry.iloc[0], conv["barriers"], conv["landmarks"], seed=0, input_crs="gcj02"
+    )
     _same_plan(wgs_plan, plan)
 
 
 def test_partition_wgs84_input_crs_is_a_no_op(sample_layers, wgs_plan):
     L = sample_layers
-    plan = microgrid.partition(L["households"], L["boundary"], L["barriers"], L["landmarks"], seed=0,
-                               input_crs="WGS84")
+    plan = microgrid.partition(L["households"], L["boundary"], L["barriers"], L["landmarks"], seed=0, input_crs="WGS84")
     _same_plan(wgs_plan, plan)
     assert "input_crs" not in plan.params
 
@@ -367,19 +386,29 @@ def test_cli_input_crs(tmp_path, sample_layers, wgs_plan):
     assert len(grids) == len(wgs_plan.grids)
     expect = from_wgs84(wgs_plan.grids, "gcj02")
     assert np.abs(grids.total_bounds - expect.total_bounds).max() < 1e-9
-    assert hh.set_index("household_id")["grid_id"].sort_index().tolist() == \
-        wgs_plan.households.set_index("household_id")["grid_id"].sort_index().tolist()
+    assert (
+        hh.set_index("household_id")["grid_id"].sort_index().tolist()
+        == wgs_plan.households.set_index("household_id")["grid_id"].sort_index().tolist()
+    )
 
 
 # ---------------------------------------------------------------- one checked parse of every CRS
 
 #: values check_crs refuses, by the reason it gives: {case: value}
 REFUSED = {
-    "is not a CRS": {"unknown name": "foo", "EPSG code out of range": "EPSG:99999", "float": 1e10,
-                     "dict": {"a": 1}, "None": None},
+    "is not a CRS": {
+        "unknown name": "foo",
+        "EPSG code out of range": "EPSG:99999",
+        "float": 1e10,
+        "dict": {"a": 1},
+        "None": None,
+    },
     "cannot be converted to WGS84": {"the Moon": "IAU_2015:30100", "sphere of radius 1": "+proj=longlat +a=1"},
-    "neither geographic nor projected": {"LOCAL_CS": 'LOCAL_CS["site grid",UNIT["metre",1]]',
-                                         "geocentric": "EPSG:4978", "vertical": "EPSG:5773"},
+    "neither geographic nor projected": {
+        "LOCAL_CS": 'LOCAL_CS["site grid",UNIT["metre",1]]',
+        "geocentric": "EPSG:4978",
+        "vertical": "EPSG:5773",
+    },
 }
 #: {case: (value, reason)}
 BAD_CRS = {case: (value, why) for why, cases in REFUSED.items() for case, value in cases.items()}
@@ -395,8 +424,18 @@ def test_check_crs_refuses_with_the_accepted_forms(case):
     assert "EPSG:4326" in msg and "PROJ string" in msg and "WKT" in msg
 
 
-@pytest.mark.parametrize("value", ["EPSG:4326", 4490, "EPSG:32650", "+proj=utm +zone=50 +datum=WGS84",
-                                   pyproj.CRS(3857).to_wkt(), {"proj": "utm", "zone": 50}, "EPSG:4326+5773"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "EPSG:4326",
+        4490,
+        "EPSG:32650",
+        "+proj=utm +zone=50 +datum=WGS84",
+        pyproj.CRS(3857).to_wkt(),
+        {"proj": "utm", "zone": 50},
+        "EPSG:4326+5773",
+    ],
+)
 def test_check_crs_accepts(value):
     assert isinstance(check_crs(value), pyproj.CRS)
 

@@ -21,13 +21,44 @@ _WKT = [pyproj.CRS(c).to_wkt() for c in (4326, 3857, 32650, 4490, 4978)] + [
     'GEOGCS["moon",DATUM["m",SPHEROID["m",1737400,0]],PRIMEM["G",0],UNIT["degree",0.0174532925199433]]',
 ]
 _AUTHORITIES = ["EPSG", "epsg", "ESRI", "IAU_2015", "IAU2000", "OGC", "IGNF", "urn:ogc:def:crs:EPSG::", "foo"]
-_PROJ = ["utm", "merc", "longlat", "latlong", "geocent", "tmerc", "lcc", "aea", "ortho", "stere", "laea",
-         "webmerc", "eqc", "nonsense", ""]
+_PROJ = [
+    "utm",
+    "merc",
+    "longlat",
+    "latlong",
+    "geocent",
+    "tmerc",
+    "lcc",
+    "aea",
+    "ortho",
+    "stere",
+    "laea",
+    "webmerc",
+    "eqc",
+    "nonsense",
+    "",
+]
 _PROJ_PARAM = st.one_of(
     st.integers(-100, 100).map(lambda n: f"+zone={n}"),
-    st.sampled_from(["+south", "+no_defs", "+type=crs", "+datum=WGS84", "+ellps=krass", "+datum=nonsense",
-                     "+units=m", "+units=ft", "+units=us-ft", "+units=km", "+units=parsec", "+towgs84=0,0,0",
-                     "+over", "+axis=neu", "+axis=xyz"]),
+    st.sampled_from(
+        [
+            "+south",
+            "+no_defs",
+            "+type=crs",
+            "+datum=WGS84",
+            "+ellps=krass",
+            "+datum=nonsense",
+            "+units=m",
+            "+units=ft",
+            "+units=us-ft",
+            "+units=km",
+            "+units=parsec",
+            "+towgs84=0,0,0",
+            "+over",
+            "+axis=neu",
+            "+axis=xyz",
+        ]
+    ),
     st.floats(allow_nan=True, allow_infinity=True).map(lambda v: f"+a={v}"),
     st.floats(-1000, 1000).map(lambda v: f"+lat_0={v}"),
     st.floats(-1000, 1000).map(lambda v: f"+lon_0={v}"),
@@ -40,11 +71,16 @@ CRS_VALUES = st.one_of(
     st.tuples(st.sampled_from(_AUTHORITIES), st.integers(-10, 200_000)).map(lambda t: f"{t[0]}:{t[1]}"),
     st.tuples(st.sampled_from(_WKT), st.integers(0, 2000)).map(lambda t: t[0][: t[1]]),  # cut WKT
     st.tuples(st.sampled_from(_WKT), st.integers(0, 2000), st.text(max_size=5)).map(
-        lambda t: t[0][: t[1]] + t[2] + t[0][t[1]:]),  # WKT with junk inside
+        lambda t: t[0][: t[1]] + t[2] + t[0][t[1] :]
+    ),  # WKT with junk inside
     st.tuples(st.sampled_from(_PROJ), st.lists(_PROJ_PARAM, max_size=4)).map(
-        lambda t: " ".join([f"+proj={t[0]}", *t[1]])),
-    st.dictionaries(st.sampled_from(["proj", "zone", "datum", "a", "units", "type", "name", "$schema"]),
-                    st.one_of(st.text(max_size=8), st.integers(-100, 100), st.floats(), st.none()), max_size=4),
+        lambda t: " ".join([f"+proj={t[0]}", *t[1]])
+    ),
+    st.dictionaries(
+        st.sampled_from(["proj", "zone", "datum", "a", "units", "type", "name", "$schema"]),
+        st.one_of(st.text(max_size=8), st.integers(-100, 100), st.floats(), st.none()),
+        max_size=4,
+    ),
     st.floats(),
     st.none(),
     st.booleans(),
@@ -98,8 +134,20 @@ def tiny_gpkg(tmp_path_factory, tiny):
 @given(st.one_of(CRS_VALUES.filter(lambda v: isinstance(v, str)), st.integers(-10, 200_000).map(str)))
 def test_cli_crs_exit_0_or_2(tiny_gpkg, capsys, value):
     capsys.readouterr()
-    code = main(["partition", str(tiny_gpkg), f"--crs={value}", "--min-persons", "1", "--max-persons", "1000",
-                 "--out", str(tiny_gpkg.with_name("plan.gpkg")), "--overwrite"])
+    code = main(
+        [
+            "partition",
+            str(tiny_gpkg),
+            f"--crs={value}",
+            "--min-persons",
+            "1",
+            "--max-persons",
+            "1000",
+            "--out",
+            str(tiny_gpkg.with_name("plan.gpkg")),
+            "--overwrite",
+        ]
+    )
     cap = capsys.readouterr()
     assert code in (0, 2), cap.err
     assert "Traceback" not in cap.err and "Traceback" not in cap.out

@@ -57,7 +57,7 @@ def blocks(path: Path) -> list[Block]:
     text = path.read_text(encoding="utf-8")
     out = []
     for m in FENCE.finditer(text):
-        before = text[:m.start()].rstrip("\n").splitlines()
+        before = text[: m.start()].rstrip("\n").splitlines()
         prev = next((s for s in reversed(before) if s.strip()), "")
         marker = NOT_RUN.search(prev)
         lang = m.group("lang").lower()
@@ -66,7 +66,7 @@ def blocks(path: Path) -> list[Block]:
         skip = marker.group("reason") if marker else None
         if skip is None and lang not in BASH | PYTHON:
             skip = f"not code ({lang or 'no language'})"
-        out.append(Block(path, text[:m.start()].count("\n") + 1, lang, code, skip))
+        out.append(Block(path, text[: m.start()].count("\n") + 1, lang, code, skip))
     return out
 
 
@@ -99,8 +99,10 @@ def bash_script(code: str) -> tuple[str, list[str]]:
         cmd = " && ".join(kept)
         allowed = "1" if re.match(r"\s*microgrid\s+validate\b", cmd) else "0"
         lines.append(cmd)
-        lines.append(f'__rc=$?; if [ $__rc -ne 0 ] && [ $__rc -ne {allowed} ]; then '
-                     f'echo "exit $__rc: "{shlex.quote(cmd)} >&2; exit 97; fi')
+        lines.append(
+            f"__rc=$?; if [ $__rc -ne 0 ] && [ $__rc -ne {allowed} ]; then "
+            f'echo "exit $__rc: "{shlex.quote(cmd)} >&2; exit 97; fi'
+        )
     return "\n".join(lines) + "\n", left_out
 
 
@@ -109,15 +111,21 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "data").symlink_to(ROOT / "data", target_is_directory=True)
     bin_ = tmp_path / ".bin"
     bin_.mkdir()
-    for name, body in (("microgrid", f'exec {shlex.quote(sys.executable)} -m microgrid "$@"'),
-                       ("python", f'exec {shlex.quote(sys.executable)} "$@"'),
-                       ("python3", f'exec {shlex.quote(sys.executable)} "$@"')):
+    for name, body in (
+        ("microgrid", f'exec {shlex.quote(sys.executable)} -m microgrid "$@"'),
+        ("python", f'exec {shlex.quote(sys.executable)} "$@"'),
+        ("python3", f'exec {shlex.quote(sys.executable)} "$@"'),
+    ):
         exe = bin_ / name
         exe.write_text(f"#!/bin/sh\n{body}\n")
         exe.chmod(0o755)
     src = str(ROOT / "src")
-    env = {**os.environ, "PATH": f"{bin_}{os.pathsep}{os.environ.get('PATH', '')}", "MPLBACKEND": "Agg",
-           "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MPLBACKEND": "Agg",
+        "PYTHONPATH": os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p),
+    }
     monkeypatch.chdir(tmp_path)
     return tmp_path, env
 
@@ -137,8 +145,9 @@ def test_doc_code_blocks_run(path, workdir):
             continue
         if b.lang in BASH:
             script, _ = bash_script(b.code)
-            res = subprocess.run(["bash", "-c", script], cwd=folder, env=env, capture_output=True, text=True,
-                                 timeout=300)
+            res = subprocess.run(
+                ["bash", "-c", script], cwd=folder, env=env, capture_output=True, text=True, timeout=300
+            )
             assert res.returncode == 0, f"{b.where}: bash block failed\n{res.stderr[-3000:]}\n{res.stdout[-1500:]}"
         else:
             with warnings.catch_warnings():
@@ -159,8 +168,14 @@ def test_doc_code_blocks_run(path, workdir):
 
 def test_skipped_blocks_are_listed(capsys):
     skipped = [(b.where, b.skip) for p in FILES if p.exists() for b in blocks(p) if b.skip]
-    left_out = [(b.where, s) for p in FILES if p.exists() for b in blocks(p) if not b.skip and b.lang in BASH
-                for s in bash_script(b.code)[1]]
+    left_out = [
+        (b.where, s)
+        for p in FILES
+        if p.exists()
+        for b in blocks(p)
+        if not b.skip and b.lang in BASH
+        for s in bash_script(b.code)[1]
+    ]
     with capsys.disabled():
         print("\ncode blocks not run:")
         for where, why in skipped:
@@ -174,7 +189,7 @@ def test_skipped_blocks_are_listed(capsys):
         for b in blocks(p) if p.exists() else []:
             if b.lang in BASH | PYTHON and b.skip:
                 text = p.read_text(encoding="utf-8").splitlines()
-                assert any(NOT_RUN.search(s) for s in text[max(0, b.line - 4):b.line]), b.where
+                assert any(NOT_RUN.search(s) for s in text[max(0, b.line - 4) : b.line]), b.where
 
 
 def test_install_lines_never_reach_the_unrelated_pypi_project():
@@ -190,16 +205,17 @@ def test_install_lines_never_reach_the_unrelated_pypi_project():
 
 
 def test_block_parser():
-    text = ("# t\n\n```bash\npython3 -m venv .venv && . .venv/bin/activate && pip install . && microgrid x\n```\n\n"
-            "<!-- not run: starts a server -->\n```bash\nmicrogrid serve\n```\n\n```json\n{}\n```\n")
+    text = (
+        "# t\n\n```bash\npython3 -m venv .venv && . .venv/bin/activate && pip install . && microgrid x\n```\n\n"
+        "<!-- not run: starts a server -->\n```bash\nmicrogrid serve\n```\n\n```json\n{}\n```\n"
+    )
     p = ROOT / "tests" / "_doc_blocks_sample.md"
     try:
         p.write_text(text, encoding="utf-8")
         bs = blocks(p)
     finally:
         p.unlink()
-    assert [(b.lang, b.skip) for b in bs] == [("bash", None), ("bash", "starts a server"),
-                                              ("json", "not code (json)")]
+    assert [(b.lang, b.skip) for b in bs] == [("bash", None), ("bash", "starts a server"), ("json", "not code (json)")]
     script, left = bash_script(bs[0].code)
     assert left == ["python3 -m venv .venv", ". .venv/bin/activate", "pip install ."]
     assert script.startswith("microgrid x\n")

@@ -27,8 +27,11 @@ def small():
 
 def _neighbours(grids, gid):
     geom = grids.set_index("grid_id").geometry[gid]
-    return [g for g, x in zip(grids["grid_id"], grids.geometry) if g != gid and
-            shapely.length(shapely.intersection(x.boundary, geom.boundary)) > 1]
+    return [
+        g
+        for g, x in zip(grids["grid_id"], grids.geometry)
+        if g != gid and shapely.length(shapely.intersection(x.boundary, geom.boundary)) > 1
+    ]
 
 
 def _assert_sound(plan, n_households):
@@ -46,17 +49,27 @@ def test_bad_change_rows_are_named(small):
     hh, plan = small
     h0 = hh["household_id"].iat[0]
     with pytest.raises(microgrid.InputError) as e:
-        changed_households(plan.households, [
-            {"op": "add", "household_id": h0, "x": 0, "y": 0, "persons": 2},  # already there
-            {"op": "teleport", "household_id": "x"},
-            {"op": "remove", "household_id": "nobody"},
-            {"op": "move", "household_id": h0, "x": "east"},
-            {"op": "persons", "household_id": h0, "persons": 0},
-            {"op": "remove", "household_id": h0},  # fine
-        ])
+        changed_households(
+            plan.households,
+            [
+                {"op": "add", "household_id": h0, "x": 0, "y": 0, "persons": 2},  # already there
+                {"op": "teleport", "household_id": "x"},
+                {"op": "remove", "household_id": "nobody"},
+                {"op": "move", "household_id": h0, "x": "east"},
+                {"op": "persons", "household_id": h0, "persons": 0},
+                {"op": "remove", "household_id": h0},  # fine
+            ],
+        )
     msg = str(e.value)
-    for part in ("5 of 6 changes are wrong", "row 0: household", "row 1: op 'teleport'",
-                 "row 2 (remove): household 'nobody'", "row 3 (move", "missing y", "row 4 (persons"):
+    for part in (
+        "5 of 6 changes are wrong",
+        "row 0: household",
+        "row 1: op 'teleport'",
+        "row 2 (remove): household 'nobody'",
+        "row 3 (move",
+        "missing y",
+        "row 4 (persons",
+    ):
         assert part in msg, msg
 
 
@@ -64,12 +77,14 @@ def test_apply_changes_one_of_each(small):
     hh, plan = small
     ids = plan.households["household_id"].tolist()
     p = plan.households.geometry.iloc[10]
-    changes = pd.DataFrame([
-        {"op": "add", "household_id": "N1", "x": p.x + 1, "y": p.y, "persons": 3},
-        {"op": "remove", "household_id": ids[0]},
-        {"op": "move", "household_id": ids[1], "x": p.x, "y": p.y + 1},
-        {"op": "persons", "household_id": ids[2], "persons": 5},
-    ])
+    changes = pd.DataFrame(
+        [
+            {"op": "add", "household_id": "N1", "x": p.x + 1, "y": p.y, "persons": 3},
+            {"op": "remove", "household_id": ids[0]},
+            {"op": "move", "household_id": ids[1], "x": p.x, "y": p.y + 1},
+            {"op": "persons", "household_id": ids[2], "persons": 5},
+        ]
+    )
     new, ch = microgrid.apply_changes(plan, changes)
     _assert_sound(new, len(hh))
     out = new.households.set_index("household_id")
@@ -106,8 +121,14 @@ def test_locked_column_and_locked_out_of_bounds(small):
     grown = hh.copy()
     grown.loc[grown["household_id"].isin(in_gid.iloc[:30]), "persons"] += 4
     g = plan.grids.assign(locked=plan.grids["grid_id"] == gid)
-    locked_plan = microgrid.Plan(grids=g, households=plan.households, report=plan.report,
-                                 boundary=plan.boundary, barriers=plan.barriers, params=plan.params)
+    locked_plan = microgrid.Plan(
+        grids=g,
+        households=plan.households,
+        report=plan.report,
+        boundary=plan.boundary,
+        barriers=plan.barriers,
+        params=plan.params,
+    )
     with pytest.raises(microgrid.InfeasibleError, match=rf"locked grids out of bounds: grid {gid} holds") as e:
         microgrid.repartition(locked_plan, grown)
     assert e.value.cause == "locked" and e.value.ids == [gid]
@@ -161,14 +182,20 @@ def test_random_changes_locks_and_pins(small, data):
         if op == "add":
             p = shapely.Point(rng.uniform(x0, x1), rng.uniform(y0, y1))
             if inner.contains(p):
-                changes.append({"op": "add", "household_id": f"N{i}", "x": p.x, "y": p.y,
-                                "persons": int(rng.integers(1, 7))})
+                changes.append(
+                    {"op": "add", "household_id": f"N{i}", "x": p.x, "y": p.y, "persons": int(rng.integers(1, 7))}
+                )
                 present.append(f"N{i}")
         elif op == "remove" and len(present) > 1:
             changes.append({"op": "remove", "household_id": present.pop(int(rng.integers(len(present))))})
         elif op == "persons":
-            changes.append({"op": "persons", "household_id": present[int(rng.integers(len(present)))],
-                            "persons": int(rng.integers(1, 7))})
+            changes.append(
+                {
+                    "op": "persons",
+                    "household_id": present[int(rng.integers(len(present)))],
+                    "persons": int(rng.integers(1, 7)),
+                }
+            )
     locked = data.draw(st.lists(st.sampled_from(gids), max_size=3, unique=True))
     pin_ids = data.draw(st.lists(st.sampled_from(ids), max_size=3, unique=True))
     pinned = {h: data.draw(st.sampled_from(gids)) for h in pin_ids if h in present}
@@ -260,14 +287,32 @@ def test_cli_changes_locked_pinned(small, tmp_path):
     src, out = tmp_path / "plan.gpkg", tmp_path / "new.gpkg"
     plan.to_file(src)
     p = plan.households.geometry.iloc[3]
-    pd.DataFrame([{"op": "add", "household_id": "N1", "x": p.x, "y": p.y, "persons": 4},
-                  {"op": "remove", "household_id": plan.households["household_id"].iat[0]}]).to_csv(
-        tmp_path / "changes.csv", index=False)
+    pd.DataFrame(
+        [
+            {"op": "add", "household_id": "N1", "x": p.x, "y": p.y, "persons": 4},
+            {"op": "remove", "household_id": plan.households["household_id"].iat[0]},
+        ]
+    ).to_csv(tmp_path / "changes.csv", index=False)
     gid = plan.grids["grid_id"].iat[2]
     h = plan.households.loc[plan.households["grid_id"] == gid, "household_id"].iat[0]
     pd.DataFrame({"household_id": [h], "grid_id": [gid]}).to_csv(tmp_path / "pins.csv", index=False)
-    assert main(["changes", str(src), "--changes", str(tmp_path / "changes.csv"), "--locked",
-                 f"{plan.grids['grid_id'].iat[5]}", "--pinned", str(tmp_path / "pins.csv"), "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "changes",
+                str(src),
+                "--changes",
+                str(tmp_path / "changes.csv"),
+                "--locked",
+                f"{plan.grids['grid_id'].iat[5]}",
+                "--pinned",
+                str(tmp_path / "pins.csv"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert main(["validate", str(out)]) == 0
     bad = tmp_path / "bad.csv"
     pd.DataFrame([{"op": "remove", "household_id": "nobody"}]).to_csv(bad, index=False)
@@ -281,12 +326,22 @@ def test_service_changes_job(small):
     hh, plan = small
     body = plan_to_geojson(plan)
     h = plan.households["household_id"].iat[0]
-    status, out = run_job("changes", {"plan": {"grids": body["grids"], "households": body["households"]},
-                                      "boundary": to_feature_collection(plan.boundary),
-                                      "changes": [{"op": "persons", "household_id": h, "persons": 6}]})
+    status, out = run_job(
+        "changes",
+        {
+            "plan": {"grids": body["grids"], "households": body["households"]},
+            "boundary": to_feature_collection(plan.boundary),
+            "changes": [{"op": "persons", "household_id": h, "persons": 6}],
+        },
+    )
     assert status == "ok", out
     assert out["report"]["ok"] is True
-    status, out = run_job("changes", {"plan": {"grids": body["grids"], "households": body["households"]},
-                                      "boundary": to_feature_collection(plan.boundary),
-                                      "changes": [{"op": "remove", "household_id": "nobody"}]})
+    status, out = run_job(
+        "changes",
+        {
+            "plan": {"grids": body["grids"], "households": body["households"]},
+            "boundary": to_feature_collection(plan.boundary),
+            "changes": [{"op": "remove", "household_id": "nobody"}],
+        },
+    )
     assert status == "error" and "row 0 (remove): household 'nobody'" in str(out)

@@ -189,8 +189,12 @@ def test_no_edge_across_a_sliver():
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None)
-@given(seed=st.integers(0, 10_000), n_hh=st.integers(2, 30), n_tri=st.integers(1, 12),
-       spread=st.sampled_from([1e-4, 1e-3, 5e-3, 5e-2]))
+@given(
+    seed=st.integers(0, 10_000),
+    n_hh=st.integers(2, 30),
+    n_tri=st.integers(1, 12),
+    spread=st.sampled_from([1e-4, 1e-3, 5e-3, 5e-2]),
+)
 def test_graph_edges_are_shared_boundaries(seed, n_hh, n_tri, spread):
     rng = np.random.default_rng(seed)
     u = units_of(rng.uniform(2, 58, (n_hh, 2)), shapely.box(0, 0, 60, 60), _near_concurrent(rng, n_tri, spread, 60))

@@ -200,8 +200,13 @@ def test_library(case, village):
         _check_plan(plan, hh)
 
 
-_CLI_FLAGS = {"min_persons": "--min-persons", "max_persons": "--max-persons", "n_grids": "--n-grids",
-              "seed": "--seed", "outside": "--outside"}
+_CLI_FLAGS = {
+    "min_persons": "--min-persons",
+    "max_persons": "--max-persons",
+    "n_grids": "--n-grids",
+    "seed": "--seed",
+    "outside": "--outside",
+}
 
 
 def _write_layers(tmp_path, hh, bnd, bars):
@@ -215,8 +220,10 @@ def _write_layers(tmp_path, hh, bnd, bars):
     return paths
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c not in ("empty households", "empty boundary",
-                                                                 "NaN coordinates", "infinite coordinates")])
+@pytest.mark.parametrize(
+    "case",
+    [c for c in CASES if c not in ("empty households", "empty boundary", "NaN coordinates", "infinite coordinates")],
+)
 def test_cli(case, village, tmp_path, capsys):
     hh, bnd, bars, kw = _case_inputs(case, *village[:3])
     h, b, r = _write_layers(tmp_path, hh, bnd, bars)
@@ -237,8 +244,14 @@ def test_cli(case, village, tmp_path, capsys):
         assert not (tmp_path / "plan.gpkg").exists()
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c not in ("missing CRS everywhere", "NaN coordinates",
-                                                                 "infinite coordinates", "boundary in another CRS")])
+@pytest.mark.parametrize(
+    "case",
+    [
+        c
+        for c in CASES
+        if c not in ("missing CRS everywhere", "NaN coordinates", "infinite coordinates", "boundary in another CRS")
+    ],
+)
 def test_service_jobs(case, village):
     """The service's job code (what runs in its worker processes), fed GeoJSON as a client would send it."""
     pytest.importorskip("fastapi")
@@ -246,8 +259,12 @@ def test_service_jobs(case, village):
     from microgrid.service import run_job
 
     hh, bnd, bars, kw = _case_inputs(case, *village[:3])
-    body = {"households": to_feature_collection(hh), "boundary": to_feature_collection(bnd),
-            "barriers": to_feature_collection(bars), **kw}
+    body = {
+        "households": to_feature_collection(hh),
+        "boundary": to_feature_collection(bnd),
+        "barriers": to_feature_collection(bars),
+        **kw,
+    }
     status, result = run_job("partition", body)
     exp = CASES[case]
     if exp[0] == "plan":
@@ -259,11 +276,14 @@ def test_service_jobs(case, village):
             assert word in result["detail"], result["detail"]
 
 
-@pytest.mark.parametrize("payload,words", [
-    (b"", ["cannot read"]),
-    (b"this is not geodata at all\n" * 50, ["cannot read"]),
-    ("truncated", ["cannot read", "complete GeoPackage"]),
-])
+@pytest.mark.parametrize(
+    "payload,words",
+    [
+        (b"", ["cannot read"]),
+        (b"this is not geodata at all\n" * 50, ["cannot read"]),
+        ("truncated", ["cannot read", "complete GeoPackage"]),
+    ],
+)
 def test_unreadable_files(payload, words, tmp_path, capsys):
     target = tmp_path / "village.gpkg"
     if payload == "truncated":
@@ -294,8 +314,11 @@ _BAD_PERSONS = st.sampled_from(["x", "", None, np.nan, -1, 2.5, 10**13, "7"])
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.integers(0, 399), min_size=1, max_size=6, unique=True), value=_BAD_PERSONS,
-       coord=st.sampled_from([None, "nan", "far", "inf"]))
+@given(
+    rows=st.lists(st.integers(0, 399), min_size=1, max_size=6, unique=True),
+    value=_BAD_PERSONS,
+    coord=st.sampled_from([None, "nan", "far", "inf"]),
+)
 def test_corrupted_households_never_crash(village, rows, value, coord):
     hh, bnd, bars, _ = village
     hh = hh.copy()
@@ -355,8 +378,9 @@ def _digest(path: Path) -> str:
 
 def _kill_during_write(args, target: Path) -> bool:
     """Start the CLI and SIGKILL it as soon as its temporary output appears; True if caught mid-write."""
-    proc = subprocess.Popen([sys.executable, "-m", "microgrid", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "microgrid", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     prefix = f".{target.name}."
     caught = False
     try:
@@ -410,8 +434,9 @@ def test_same_plan_in_processes_with_different_hash_seeds():
     digests = []
     for hs in ("1", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": hs}
-        out = subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT, str(SAMPLE)], env=env, capture_output=True,
-                             text=True, timeout=300)
+        out = subprocess.run(
+            [sys.executable, "-c", _DIGEST_SCRIPT, str(SAMPLE)], env=env, capture_output=True, text=True, timeout=300
+        )
         assert out.returncode == 0, out.stderr[-2000:]
         digests.append(out.stdout.strip())
     assert len(digests[0]) == 64 and digests[0] == digests[1]

@@ -18,8 +18,11 @@ def _bodies():
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 body = node.body
                 first = body[0]
-                doc = isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+                doc = (
+                    isinstance(first, ast.Expr)
+                    and isinstance(getattr(first, "value", None), ast.Constant)
                     and isinstance(first.value.value, str)
+                )
                 start = (body[1].lineno if len(body) > 1 else first.end_lineno) if doc else first.lineno
                 yield path.relative_to(SRC.parent), node.name, node.end_lineno - start + 1
 
@@ -84,14 +87,13 @@ def _module_imports() -> dict[str, set[str]]:
         deps = set()
         for node in ast.parse(path.read_text(encoding="utf-8")).body:
             if isinstance(node, ast.ImportFrom) and node.level > 0:
-                base = pkg[:len(pkg) - node.level + 1]
+                base = pkg[: len(pkg) - node.level + 1]
                 if node.module:
                     deps.add(".".join([*base, node.module]))
                 else:  # from . import x: a submodule, or a name of the package itself (__version__)
                     for a in node.names:
                         sub = SRC.parent.joinpath(*base, a.name)
-                        deps.add(".".join([*base, a.name] if sub.is_dir() or sub.with_suffix(".py").exists()
-                                          else base))
+                        deps.add(".".join([*base, a.name] if sub.is_dir() or sub.with_suffix(".py").exists() else base))
         edges[name] = deps
     return edges
 
@@ -114,7 +116,12 @@ def test_modules_import_only_from_their_floor_or_below():
 
 
 def test_the_floor_check_finds_an_upward_import():
-    planted = {"microgrid.io.osm": {"microgrid.inputs"}, "microgrid": {"microgrid.batch"},
-               "microgrid.inputs": {"microgrid.io", "microgrid.crs"}}
-    assert _upward(planted) == ["microgrid imports the face microgrid.batch",
-                                "microgrid.io.osm (io) imports microgrid.inputs (stages)"]
+    planted = {
+        "microgrid.io.osm": {"microgrid.inputs"},
+        "microgrid": {"microgrid.batch"},
+        "microgrid.inputs": {"microgrid.io", "microgrid.crs"},
+    }
+    assert _upward(planted) == [
+        "microgrid imports the face microgrid.batch",
+        "microgrid.io.osm (io) imports microgrid.inputs (stages)",
+    ]

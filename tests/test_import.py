@@ -12,9 +12,27 @@ from pathlib import Path
 import pytest
 
 #: faces (command line, service, batch, maps) and every optional dependency
-HEAVY = ["microgrid.cli", "microgrid.service", "microgrid.batch", "microgrid.viz", "matplotlib", "folium",
-         "fastapi", "dask", "distributed", "uvicorn", "sqlalchemy", "psycopg", "geoalchemy2", "osmnx", "pyrosm",
-         "openpyxl", "tqdm", "mapclassify", "sklearn"]
+HEAVY = [
+    "microgrid.cli",
+    "microgrid.service",
+    "microgrid.batch",
+    "microgrid.viz",
+    "matplotlib",
+    "folium",
+    "fastapi",
+    "dask",
+    "distributed",
+    "uvicorn",
+    "sqlalchemy",
+    "psycopg",
+    "geoalchemy2",
+    "osmnx",
+    "pyrosm",
+    "openpyxl",
+    "tqdm",
+    "mapclassify",
+    "sklearn",
+]
 
 
 def test_import_does_not_load_faces_or_extras():
@@ -41,8 +59,10 @@ def test_public_api():
 
 
 def test_faces_load_on_first_use():
-    code = ("import json, sys, microgrid\nf = microgrid.partition_many\n"
-            "print(json.dumps(['microgrid.batch' in sys.modules, callable(microgrid.partition)]))")
+    code = (
+        "import json, sys, microgrid\nf = microgrid.partition_many\n"
+        "print(json.dumps(['microgrid.batch' in sys.modules, callable(microgrid.partition)]))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, True]
 

@@ -44,15 +44,24 @@ def _set(col, rows, value, dtype=None):
 #: households made bad in one way: (edit, what the error says, what it must not say)
 BAD_HOUSEHOLDS = {
     "duplicate_ids": (_set("household_id", [3, 7], "h000"), ["duplicate household ids", "'h000'", "unique"], []),
-    "missing_ids": (_set("household_id", [3, 7], None, object),
-                    ["2 households have no 'household_id'", "rows 3, 7", "unique id"], []),
-    "persons_missing": (_set("persons", [3, 7], np.nan, float), ["missing", "'h003', 'h007'", "whole numbers >= 0"],
-                        []),
+    "missing_ids": (
+        _set("household_id", [3, 7], None, object),
+        ["2 households have no 'household_id'", "rows 3, 7", "unique id"],
+        [],
+    ),
+    "persons_missing": (
+        _set("persons", [3, 7], np.nan, float),
+        ["missing", "'h003', 'h007'", "whole numbers >= 0"],
+        [],
+    ),
     "persons_negative": (_set("persons", [4], -2), ["negative", "'h004'"], ["'h003'"]),
     "persons_not_whole": (_set("persons", [5], 2.5, float), ["not a whole number", "'h005'", "round"], []),
     "persons_not_numeric": (_set("persons", [6], "three", object), ["not a number", "'h006'"], []),
-    "households_not_points": (_set("geometry", [3, 4], [shapely.box(X0 + 1, Y0 + 1, X0 + 2, Y0 + 2)] * 2),
-                              ["must be points", "Polygon", "'h003', 'h004'", "estimate_households"], []),
+    "households_not_points": (
+        _set("geometry", [3, 4], [shapely.box(X0 + 1, Y0 + 1, X0 + 2, Y0 + 2)] * 2),
+        ["must be points", "Polygon", "'h003', 'h004'", "estimate_households"],
+        [],
+    ),
     "households_without_geometry": (_set("geometry", [8], [shapely.Point()]), ["'h008'", "no geometry"], []),
     "nan_coordinates": (_set("geometry", [3], [shapely.Point(np.nan, np.nan)]), ["NaN", "'h003'"], []),
     "empty_households": (lambda hh: hh.iloc[:0], ["empty"], []),
@@ -680,11 +689,13 @@ def test_few_offset_households_are_dropped_with_a_note():
     hh, bnd, roads, _ = microgrid.samples.make_village(n_households=300, seed=1)
     big = bnd.set_geometry(bnd.buffer(1500).envelope)  # the village amid fields: far from the edges
     x0, y0, x1, y1 = big.total_bounds
-    edge = gpd.GeoSeries(shapely.points([(x, y1 - 20) for x in np.linspace(x0 + 800, x1 - 800, 3)]),
-                         crs=bnd.crs).to_crs(4326)
+    edge = gpd.GeoSeries(
+        shapely.points([(x, y1 - 20) for x in np.linspace(x0 + 800, x1 - 800, 3)]), crs=bnd.crs
+    ).to_crs(4326)
     lon, lat = wgs84_to_gcj02(edge.x.to_numpy(), edge.y.to_numpy())  # north edge, shifted out
-    extra = gpd.GeoDataFrame({"household_id": ["X1", "X2", "X3"], "persons": [1, 1, 1]},
-                             geometry=gpd.points_from_xy(lon, lat), crs=4326)
+    extra = gpd.GeoDataFrame(
+        {"household_id": ["X1", "X2", "X3"], "persons": [1, 1, 1]}, geometry=gpd.points_from_xy(lon, lat), crs=4326
+    )
     hh4 = pd.concat([hh.to_crs(4326), extra], ignore_index=True)
     msg = str(_err(hh4, big.to_crs(4326), roads.to_crs(4326)))
     assert "3 households lie outside" in msg and "input_crs='gcj02'" in msg

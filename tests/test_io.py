@@ -21,8 +21,17 @@ SRC = pathlib.Path(microgrid.__file__).parent
 
 
 #: Calls that read or write geodata: outside microgrid/io none is made (Plan.to_file hands over to io.write_plan).
-_IO_CALLS = {"read_file", "to_file", "read_parquet", "to_parquet", "read_postgis", "to_postgis", "read_dataframe",
-             "write_dataframe", "list_layers"}
+_IO_CALLS = {
+    "read_file",
+    "to_file",
+    "read_parquet",
+    "to_parquet",
+    "read_postgis",
+    "to_postgis",
+    "read_dataframe",
+    "write_dataframe",
+    "list_layers",
+}
 _IO_MODULES = {"pyogrio", "sqlalchemy", "psycopg", "geoalchemy2", "osmnx", "pyrosm", "openpyxl", "sqlite3"}
 
 
@@ -40,8 +49,11 @@ def _io_uses(path: pathlib.Path) -> list[str]:
 
 
 def test_only_the_io_package_reads_and_writes_geodata():
-    outside = {p.relative_to(SRC).as_posix(): _io_uses(p) for p in sorted(SRC.rglob("*.py"))
-               if p.relative_to(SRC).parts[0] != "io"}
+    outside = {
+        p.relative_to(SRC).as_posix(): _io_uses(p)
+        for p in sorted(SRC.rglob("*.py"))
+        if p.relative_to(SRC).parts[0] != "io"
+    }
     offenders = {k: v for k, v in outside.items() if v}
     assert offenders == {}, offenders
 
@@ -56,15 +68,27 @@ def test_the_rule_check_finds_a_planted_read(tmp_path):
 
 
 def test_read_layer_takes_a_geojson_mapping():
-    fc = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"household_id": "a", "persons": 3},
-         "geometry": {"type": "Point", "coordinates": [116.3, 39.9]}}]}
+    fc = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"household_id": "a", "persons": 3},
+                "geometry": {"type": "Point", "coordinates": [116.3, 39.9]},
+            }
+        ],
+    }
     gdf = read_layer(fc, what="households")
     assert gdf.crs.to_epsg() == 4326
     assert gdf["household_id"].tolist() == ["a"] and gdf.geometry.iloc[0].equals(shapely.Point(116.3, 39.9))
     with pytest.raises(InputError, match="households"):
-        read_layer({"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {},
-                                                                 "geometry": {"type": "Point"}}]}, what="households")
+        read_layer(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Point"}}],
+            },
+            what="households",
+        )
 
 
 def test_read_layer_refuses_what_it_cannot_read(tmp_path):

@@ -33,8 +33,9 @@ def _check_nesting(plan, coarse="grids_grid"):
 
 def test_sample_two_levels():
     f = SAMPLE
-    plan = microgrid.partition(f"{f}#households", f"{f}#boundary", f"{f}#barriers", f"{f}#landmarks",
-                               levels=LEVELS, code_prefix="110108001002")
+    plan = microgrid.partition(
+        f"{f}#households", f"{f}#boundary", f"{f}#barriers", f"{f}#landmarks", levels=LEVELS, code_prefix="110108001002"
+    )
     coarse = plan.layers["grids_grid"]
     assert 4 <= len(coarse) <= 6
     assert coarse["persons"].between(800, 1500).all()
@@ -69,12 +70,15 @@ def test_three_levels_and_file_layers(tmp_path):
     assert len(gpd.read_file(path, layer="grids_zone")) == len(plan.layers["grids_zone"])
 
 
-@pytest.mark.parametrize("levels, msg", [
-    ([Level("grid", 200, 300), Level("big", 800, 1500)], "coarse to fine"),
-    ([Level("a", 300, 200)], "greater than"),
-    ([Level("a b", 200, 300)], "simple word"),
-    ([Level("a", 800, 1500), Level("a", 200, 300)], "unique"),
-])
+@pytest.mark.parametrize(
+    "levels, msg",
+    [
+        ([Level("grid", 200, 300), Level("big", 800, 1500)], "coarse to fine"),
+        ([Level("a", 300, 200)], "greater than"),
+        ([Level("a b", 200, 300)], "simple word"),
+        ([Level("a", 800, 1500), Level("a", 200, 300)], "unique"),
+    ],
+)
 def test_bad_levels(levels, msg):
     hh, bnd, roads, _ = microgrid.samples.make_village(300, seed=1)
     with pytest.raises(microgrid.InputError, match=msg):
@@ -83,8 +87,9 @@ def test_bad_levels(levels, msg):
 
 def test_cli_levels(tmp_path, capsys):
     out = tmp_path / "p.gpkg"
-    assert main(["partition", SAMPLE, "--level", "grid:800:1500", "--level", "microgrid:200:300",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["partition", SAMPLE, "--level", "grid:800:1500", "--level", "microgrid:200:300", "--out", str(out)]) == 0
+    )
     assert "parent_id" in gpd.read_file(out, layer="grids").columns
     assert main(["partition", SAMPLE, "--level", "grid-800", "--out", str(tmp_path / "x.gpkg")]) == 2
     assert "NAME:MIN:MAX" in capsys.readouterr().err
@@ -94,9 +99,11 @@ def _two_villages(seed=0, n=2000):
     hh, bnd, roads, marks = microgrid.samples.make_village(n, seed=seed)
     minx, miny, maxx, maxy = bnd.geometry.iloc[0].bounds
     mx = (minx + maxx) / 2 + 37.3
-    par = gpd.GeoDataFrame({"village": ["东村", "西村"]},
-                           geometry=[shapely.box(mx, miny, maxx, maxy), shapely.box(minx, miny, mx, maxy)],
-                           crs=bnd.crs)
+    par = gpd.GeoDataFrame(
+        {"village": ["东村", "西村"]},
+        geometry=[shapely.box(mx, miny, maxx, maxy), shapely.box(minx, miny, mx, maxy)],
+        crs=bnd.crs,
+    )
     return hh, bnd, roads, marks, par
 
 
@@ -111,8 +118,10 @@ def test_parents_no_grid_crosses_a_parent_line():
         assert shapely.symmetric_difference(shapely.union_all(mine.geometry.to_numpy()), clip).area < 1e-3
     lay = plan.layers["grids_parent"]
     assert lay["persons"].sum() == plan.grids["persons"].sum()
-    assert all(c.startswith(pc) for c, pc in zip(plan.grids["code"],
-                                                 lay.set_index("grid_id").loc[plan.grids["parent_id"], "code"]))
+    assert all(
+        c.startswith(pc)
+        for c, pc in zip(plan.grids["code"], lay.set_index("grid_id").loc[plan.grids["parent_id"], "code"])
+    )
 
 
 def test_parents_with_levels_and_cli(tmp_path):
@@ -124,7 +133,9 @@ def test_parents_with_levels_and_cli(tmp_path):
     for name, g in (("households", hh), ("boundary", bnd), ("barriers", roads)):
         g.to_file(src, layer=name)
     par.to_file(tmp_path / "par.gpkg")
-    assert main(["partition", str(src), "--parents", str(tmp_path / "par.gpkg"), "--out", str(tmp_path / "p.gpkg")]) == 0
+    assert (
+        main(["partition", str(src), "--parents", str(tmp_path / "par.gpkg"), "--out", str(tmp_path / "p.gpkg")]) == 0
+    )
     assert set(gpd.read_file(tmp_path / "p.gpkg", layer="grids")["parent_id"]) == {"东村", "西村"}
 
 
@@ -140,8 +151,11 @@ def test_overlapping_parents_are_refused(kind):
     hh, bnd, roads, marks, par = _two_villages()
     minx, miny, maxx, maxy = bnd.geometry.iloc[0].bounds
     mx = (minx + maxx) / 2
-    geoms = [shapely.box(minx, miny, maxx, maxy)] * 2 if kind == "identical" else \
-        [shapely.box(minx, miny, mx + 50, maxy), shapely.box(mx - 50, miny, maxx, maxy)]
+    geoms = (
+        [shapely.box(minx, miny, maxx, maxy)] * 2
+        if kind == "identical"
+        else [shapely.box(minx, miny, mx + 50, maxy), shapely.box(mx - 50, miny, maxx, maxy)]
+    )
     par = gpd.GeoDataFrame({"village": ["东村", "西村"]}, geometry=geoms, crs=bnd.crs)
     with pytest.raises(microgrid.InputError, match=r"parents overlap: '东村' and '西村' by [\d,.]+ m2.*repair"):
         microgrid.partition(hh, bnd, roads, marks, parents=par)
@@ -170,7 +184,10 @@ def test_a_parent_without_households_is_named():
     assert len(mine) == 1 and mine["flagged"].all() and mine["persons"].sum() == 0
     # a parent too light for one grid is named too
     few = shapely.box(minx - 10, cy - 100, minx + 100, cy + 100)
-    par = gpd.GeoDataFrame({"village": ["main", "小村"]}, crs=bnd.crs,
-                           geometry=[shapely.box(minx - 10, miny - 10, maxx + 10, maxy + 10).difference(few), few])
+    par = gpd.GeoDataFrame(
+        {"village": ["main", "小村"]},
+        crs=bnd.crs,
+        geometry=[shapely.box(minx - 10, miny - 10, maxx + 10, maxy + 10).difference(few), few],
+    )
     with pytest.raises(microgrid.InfeasibleError, match=r"parent '小村' holds only 33 persons \(13 households\)"):
         microgrid.partition(hh, bnd, roads, marks, parents=par)

@@ -94,8 +94,9 @@ def test_names_by_direction_then_sequence():
 
     sq = [shapely.box(x, y, x + 100, y + 100) for x, y in [(0, 0), (100, 0), (100, 10_000), (300, 0), (0, -100)]]
     marks = gpd.GeoDataFrame({"name": ["祠堂"]}, geometry=[shapely.Point(50, 50)])
-    roads = gpd.GeoDataFrame({"name": ["村大道"], "rank": [1]},
-                             geometry=[shapely.LineString([(-5000, 10_000), (5000, 10_000)])])
+    roads = gpd.GeoDataFrame(
+        {"name": ["村大道"], "rank": [1]}, geometry=[shapely.LineString([(-5000, 10_000), (5000, 10_000)])]
+    )
     names = grid_names(np.array(sq), marks, roads, max_distance=300)
     assert names == ["祠堂", "祠堂东1", "村大道沿线", "祠堂东2", "祠堂南"]
 

@@ -29,18 +29,28 @@ def kernel_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("jupyter")
     spec = root / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "microgrid tests",
-        "language": "python",
-    }))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "microgrid tests",
+                "language": "python",
+            }
+        )
+    )
     return root
 
 
 def test_notebooks_present():
     names = [p.stem for p in NOTEBOOKS]
-    assert names == ["01_quickstart", "02_real_osm", "03_audit_existing_grids", "04_repartition",
-                     "05_district_on_dask", "06_hand_edits"]
+    assert names == [
+        "01_quickstart",
+        "02_real_osm",
+        "03_audit_existing_grids",
+        "04_repartition",
+        "05_district_on_dask",
+        "06_hand_edits",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -63,8 +73,9 @@ def test_notebook_runs(path, kernel_env, monkeypatch):
     nbclient = pytest.importorskip("nbclient")
     nb = nbformat.read(path, as_version=4)
     before = sorted(p.name for p in NB_DIR.iterdir())
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name=KERNEL, allow_errors=False,
-                                     resources={"metadata": {"path": str(NB_DIR)}})
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name=KERNEL, allow_errors=False, resources={"metadata": {"path": str(NB_DIR)}}
+    )
     client.execute()
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors

@@ -60,8 +60,10 @@ def test_service_request_matches_the_record():
     from microgrid.service import PartitionRequest
 
     model = PartitionRequest.model_fields
-    not_served = {"levels": "nested levels are a CLI/library feature; the service answers one level",
-                  "parent_id_col": "parents are not taken by the service"}
+    not_served = {
+        "levels": "nested levels are a CLI/library feature; the service answers one level",
+        "parent_id_col": "parents are not taken by the service",
+    }
     for name, default in FIELDS.items():
         if name in not_served:
             continue

@@ -28,13 +28,24 @@ from microgrid.errors import InputError
 
 _NODES = {
     # the cross of roads
-    1: (116.300, 39.905), 2: (116.310, 39.905), 3: (116.305, 39.900), 4: (116.305, 39.910),
+    1: (116.300, 39.905),
+    2: (116.310, 39.905),
+    3: (116.305, 39.900),
+    4: (116.305, 39.910),
     # a footway in a tunnel and an underground subway (both left out), a railway on the surface
-    5: (116.301, 39.901), 6: (116.309, 39.909), 7: (116.300, 39.9035), 8: (116.310, 39.9035),
-    9: (116.300, 39.9065), 10: (116.310, 39.9065),
+    5: (116.301, 39.901),
+    6: (116.309, 39.909),
+    7: (116.300, 39.9035),
+    8: (116.310, 39.9035),
+    9: (116.300, 39.9065),
+    10: (116.310, 39.9065),
     # a fence, a river, a proposed road
-    11: (116.3012, 39.9072), 12: (116.3038, 39.9072), 13: (116.3000, 39.9085), 14: (116.3100, 39.9088),
-    15: (116.3062, 39.9022), 16: (116.3092, 39.9022),
+    11: (116.3012, 39.9072),
+    12: (116.3038, 39.9072),
+    13: (116.3000, 39.9085),
+    14: (116.3100, 39.9088),
+    15: (116.3062, 39.9022),
+    16: (116.3092, 39.9022),
 }
 
 
@@ -97,8 +108,10 @@ def tiny_osm(tmp_path) -> Path:
 
 
 def test_import_stays_lazy():
-    code = ("import json, sys, microgrid\nmicrogrid.from_osm\n"
-            "print(json.dumps([m for m in ('osmnx', 'pyrosm') if m in sys.modules]))\n")
+    code = (
+        "import json, sys, microgrid\nmicrogrid.from_osm\n"
+        "print(json.dumps([m for m in ('osmnx', 'pyrosm') if m in sys.modules]))\n"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
@@ -137,14 +150,21 @@ def test_tiny_layers(tiny_osm):
     assert set(lay.buildings.geom_type) == {"Polygon"}
     # barriers: highway classes as kinds, tunnels/underground/proposed left out, outlines of water
     kinds = dict(zip(lay.barriers["osm_id"], lay.barriers["kind"]))
-    assert kinds == {"way/100": "secondary", "way/101": "residential", "way/104": "railway", "way/105": "fence",
-                     "way/106": "river", "way/123": "water"}
+    assert kinds == {
+        "way/100": "secondary",
+        "way/101": "residential",
+        "way/104": "railway",
+        "way/105": "fence",
+        "way/106": "river",
+        "way/123": "water",
+    }
     assert set(lay.barriers.geom_type) <= {"LineString", "MultiLineString"}
     assert all(k in BARRIER_RANKS for k in lay.barriers["kind"])
     assert lay.barriers.set_index("osm_id").loc["way/100", "name"] == "主街"
     # landmarks: named public places only (no campus, no nameless park, no residential area)
     assert lay.landmarks[["osm_id", "name", "key", "kind"]].values.tolist() == [
-        ["way/120", "实验小学", "amenity", "school"]]
+        ["way/120", "实验小学", "amenity", "school"]
+    ]
     # boundary: the file's <bounds>
     assert shapely.equals_exact(lay.boundary.geometry.iloc[0], shapely.box(116.30, 39.90, 116.31, 39.91), 1e-9)
     assert "village.osm" in repr(lay)
@@ -201,8 +221,12 @@ def test_osm_xml_layers_feed_input_crs(tiny_osm):
     """An .osm file is WGS84; its layers can be converted to GCJ-02 and partitioned with input_crs."""
     lay = microgrid.from_osm(tiny_osm, boundary_name="幸福村")
     hh = lay.households(seed=0)
-    plan = microgrid.partition(*(microgrid.from_wgs84(x, "gcj02") for x in (hh, lay.boundary, lay.barriers)),
-                               min_persons=1, max_persons=10**6, input_crs="gcj02")
+    plan = microgrid.partition(
+        *(microgrid.from_wgs84(x, "gcj02") for x in (hh, lay.boundary, lay.barriers)),
+        min_persons=1,
+        max_persons=10**6,
+        input_crs="gcj02",
+    )
     gcj_bnd = microgrid.from_wgs84(lay.boundary, "gcj02").geometry.iloc[0]
     assert shapely.symmetric_difference(plan.grids.geometry.union_all(), gcj_bnd).area < 1e-3 * gcj_bnd.area
 
@@ -237,6 +261,7 @@ def test_pbf_layers_and_partition(test_pbf):
 
 
 # ---------------------------------------------------------------- the real extracts next to the repository
+
 
 @pytest.mark.parametrize("name", REAL_PLACES)
 def test_real_extract_layers(osm_dir, name):

@@ -131,8 +131,9 @@ def test_plot_flagged_grid_hatched_and_in_legend(flagged_plan):
 
 def test_plot_options_and_given_axes(sample_plan):
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 4))
-    out = sample_plan.plot(ax=b, labels=False, households=False, barriers=False, legend="lower left",
-                           scalebar=False, north_arrow=False)
+    out = sample_plan.plot(
+        ax=b, labels=False, households=False, barriers=False, legend="lower left", scalebar=False, north_arrow=False
+    )
     assert out is b
     assert not _labels(b) and not _scalebar(b)[0]
     legend = _legend_texts(b)
@@ -143,8 +144,9 @@ def test_plot_options_and_given_axes(sample_plan):
 
 
 def test_plot_nested_levels_labels_unique(sample_village):
-    plan = microgrid.partition(*sample_village, levels=[microgrid.Level("grid", 500, 800),
-                                                        microgrid.Level("microgrid", 200, 300)])
+    plan = microgrid.partition(
+        *sample_village, levels=[microgrid.Level("grid", 500, 800), microgrid.Level("microgrid", 200, 300)]
+    )
     ax = plan.plot()
     labels = _labels(ax)
     assert len(labels) == plan.n_grids
@@ -209,8 +211,9 @@ def test_explore_plan_with_assign_teams(sample_plan):
     rng = np.random.default_rng(0)
     hh = sample_plan.households.sample(60, random_state=1)
     roles = rng.choice(["leader", "worker", "volunteer"], size=len(hh))
-    people = gpd.GeoDataFrame({"person_id": [f"P{i:03d}" for i in range(len(hh))], "role": roles},
-                              geometry=hh.geometry.to_numpy(), crs=hh.crs)
+    people = gpd.GeoDataFrame(
+        {"person_id": [f"P{i:03d}" for i in range(len(hh))], "role": roles}, geometry=hh.geometry.to_numpy(), crs=hh.crs
+    )
     teams = microgrid.assign_teams(sample_plan.grids, people)
     text = sample_plan.explore(teams=teams).get_root().render()
     some = teams.members.iloc[0]
@@ -248,8 +251,11 @@ def test_report_map_has_legend_scalebar_and_labels(sample_plan):
     assert bars and any(t.endswith(" m") for t in texts)
     assert len(_labels(ax)) == len(grids)
     pytest.importorskip("folium")
-    html = rep.explore(grids, sample_plan.households, barriers=sample_plan.barriers,
-                       boundary=sample_plan.boundary).get_root().render()
+    html = (
+        rep.explore(grids, sample_plan.households, barriers=sample_plan.barriers, boundary=sample_plan.boundary)
+        .get_root()
+        .render()
+    )
     assert "microgrid-legend" in html and "problems" in html
 
 

@@ -49,8 +49,10 @@ def test_db_url_of_recovers_a_url_that_went_through_path():
     url = "postgresql://u:p@127.0.0.1:5432/db#plans.p_"
     assert db_url_of(url) == url
     assert db_url_of(Path(url)) == url
-    assert db_url_of(Path("postgresql://u@/db?host=/var/run/postgresql#p_")) == \
-        "postgresql://u@/db?host=/var/run/postgresql#p_"
+    assert (
+        db_url_of(Path("postgresql://u@/db?host=/var/run/postgresql#p_"))
+        == "postgresql://u@/db?host=/var/run/postgresql#p_"
+    )
     assert db_url_of(Path("plans/p.gpkg")) is None
     assert db_url_of("p.gpkg") is None
 
@@ -76,11 +78,14 @@ def test_unreachable_server_is_an_input_error():
         microgrid.read_layer(UNREACHABLE + "#households", what="households")
 
 
-@pytest.mark.parametrize("url, match", [
-    ("postgresql://u:pw@127.0.0.1:notaport/db#t", "not a valid database URL"),
-    ("postgresql://u:pw@127.0.0.1:5432#t", "names no database"),
-    ("postgresql://u:pw@127.0.0.1:5432/db", "names no table"),
-])
+@pytest.mark.parametrize(
+    "url, match",
+    [
+        ("postgresql://u:pw@127.0.0.1:notaport/db#t", "not a valid database URL"),
+        ("postgresql://u:pw@127.0.0.1:5432#t", "names no database"),
+        ("postgresql://u:pw@127.0.0.1:5432/db", "names no table"),
+    ],
+)
 def test_bad_url_is_an_input_error(url, match):
     pytest.importorskip("sqlalchemy")
     with pytest.raises(InputError, match=match) as e:
@@ -117,8 +122,7 @@ def _engine():
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
 
-    return sa.create_engine(URL.replace("postgresql://", "postgresql+psycopg://", 1).split("#")[0],
-                            poolclass=NullPool)
+    return sa.create_engine(URL.replace("postgresql://", "postgresql+psycopg://", 1).split("#")[0], poolclass=NullPool)
 
 
 def _sql(query: str, **params):
@@ -260,8 +264,9 @@ def test_wrong_password_is_an_input_error_with_the_password_masked(db):
 
 def test_round_trip_plan_through_postgis(db, schema, village_plan):
     written = village_plan.to_file(f"{db}#{schema}.p_")
-    assert [w.rsplit("#", 1)[1] for w in written] == [f"{schema}.p_{t}" for t in
-                                                      ("grids", "households", "boundary", "barriers")]
+    assert [w.rsplit("#", 1)[1] for w in written] == [
+        f"{schema}.p_{t}" for t in ("grids", "households", "boundary", "barriers")
+    ]
     assert _tables(schema) == {"p_grids", "p_households", "p_boundary", "p_barriers", "p_plan_info"}
     _plan = microgrid.read_plan(f"{db}#{schema}.p_")
     grids, households = _plan.grids, _plan.households
@@ -272,8 +277,12 @@ def test_round_trip_plan_through_postgis(db, schema, village_plan):
     # SRID kept in the table definition, and a spatial index on each table
     srids = dict(_sql("SELECT f_table_name, srid FROM geometry_columns WHERE f_table_schema = :s", s=schema))
     assert set(srids.values()) == {village_plan.grids.crs.to_epsg()}
-    indexed = {r[0] for r in _sql("SELECT tablename FROM pg_indexes WHERE schemaname = :s "
-                                  "AND indexdef ILIKE '%USING gist%'", s=schema)}
+    indexed = {
+        r[0]
+        for r in _sql(
+            "SELECT tablename FROM pg_indexes WHERE schemaname = :s AND indexdef ILIKE '%USING gist%'", s=schema
+        )
+    }
     assert indexed == set(srids)
     # the rest of the plan too
     bnd = read_table(f"{db}#{schema}.p_boundary")
@@ -405,8 +414,17 @@ def test_plan_without_epsg_crs_is_refused_before_connecting(village_plan):
 
 def test_cli_round_trip(db, schema, village_db, capsys):
     out = f"{db}#{schema}.p_"
-    args = ["partition", "--households", village_db + "households", "--boundary", village_db + "boundary",
-            "--barriers", village_db + "barriers", "--out", out]
+    args = [
+        "partition",
+        "--households",
+        village_db + "households",
+        "--boundary",
+        village_db + "boundary",
+        "--barriers",
+        village_db + "barriers",
+        "--out",
+        out,
+    ]
     assert main(args) == 0
     assert _tables(schema) == {"p_grids", "p_households", "p_boundary", "p_barriers", "p_plan_info"}
     printed = capsys.readouterr().out

@@ -66,14 +66,21 @@ def _check(plan, hh, bnd, lo, hi):
 
 
 @SETTINGS
-@given(n=N, vseed=VILLAGE_SEED, bounds=BOUNDS, seed=PLAN_SEED, heavy=st.booleans(),
-       compactness=st.sampled_from([0.0, 0.5, 3.0]))
+@given(
+    n=N,
+    vseed=VILLAGE_SEED,
+    bounds=BOUNDS,
+    seed=PLAN_SEED,
+    heavy=st.booleans(),
+    compactness=st.sampled_from([0.0, 0.5, 3.0]),
+)
 def test_plan_or_infeasible(n, vseed, bounds, seed, heavy, compactness):
     lo, hi = bounds
     hh, bnd, roads, marks = _village(n, vseed, heavy)
     try:
-        plan = microgrid.partition(hh, bnd, roads, marks, min_persons=lo, max_persons=hi, seed=seed,
-                                   compactness=compactness)
+        plan = microgrid.partition(
+            hh, bnd, roads, marks, min_persons=lo, max_persons=hi, seed=seed, compactness=compactness
+        )
     except InfeasibleError as exc:
         assert exc.cause in ("heavy_site", "small_part", "no_grid_count", "no_cut")
         event(f"infeasible: {exc.cause}")

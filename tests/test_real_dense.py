@@ -17,8 +17,9 @@ from conftest import REAL_PLACES, real_extract
 @pytest.fixture(scope="module", params=REAL_PLACES)
 def building_plan(request, osm_dir):
     f = real_extract(osm_dir, request.param, "gpkg")
-    hh = microgrid.estimate_households(f"{f}#buildings", clip_to=f"{f}#export_bbox", seed=0,
-                                       households_per_entrance=None)
+    hh = microgrid.estimate_households(
+        f"{f}#buildings", clip_to=f"{f}#export_bbox", seed=0, households_per_entrance=None
+    )
     plan = microgrid.partition(hh, f"{f}#export_bbox", f"{f}#roads")
     return hh, plan
 

@@ -98,8 +98,12 @@ def test_households_once_and_inside_their_grid(run):
     # a household of a divided site (an entrance point heavier than half a grid) lies in one of its site's grids
     site = hh["site_id"].to_numpy() if "site_id" in hh.columns else np.full(len(hh), np.nan)
     grids_of = hh[pd.notna(site)].groupby("site_id")["grid_id"].agg(set).to_dict()
-    d = np.array([min(shapely.distance(geo[g_], p) for g_ in (grids_of[s] if pd.notna(s) else [g]))
-                  for g, p, s in zip(hh["grid_id"], hh.geometry, site)])
+    d = np.array(
+        [
+            min(shapely.distance(geo[g_], p) for g_ in (grids_of[s] if pd.notna(s) else [g]))
+            for g, p, s in zip(hh["grid_id"], hh.geometry, site)
+        ]
+    )
     assert (d < 0.01).all()  # within a centimetre after the round trip through lon/lat
 
 

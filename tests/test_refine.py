@@ -36,8 +36,9 @@ def village():
 def _matrices(units, graph):
     n = units.n
     adj = graph.csr()
-    lens = sp.coo_matrix((np.r_[graph.length, graph.length], (np.r_[graph.u, graph.v], np.r_[graph.v, graph.u])),
-                         shape=(n, n)).tocsr()
+    lens = sp.coo_matrix(
+        (np.r_[graph.length, graph.length], (np.r_[graph.u, graph.v], np.r_[graph.v, graph.u])), shape=(n, n)
+    ).tocsr()
     assert np.array_equal(lens.indices, adj.indices)
     shape = [shapely.area(units.geometry), shapely.length(units.geometry), lens.data, 50.0]
     return adj, shape
@@ -62,8 +63,7 @@ def _connected(adj, labels):
 def test_coarse_levels_keep_exact_areas_perimeters_and_lengths(village):
     units, graph = village
     adj, shape = _matrices(units, graph)
-    labels = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=200, hi=300, seed=0,
-                             refine=False).labels
+    labels = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=200, hi=300, seed=0, refine=False).labels
     c = _contract(labels, units.persons, adj, shape, np.random.default_rng(0))
     assert c is not None
     cmap, cw, cadj, (carea, cperim, clens, _lam) = c
@@ -72,8 +72,7 @@ def test_coarse_levels_keep_exact_areas_perimeters_and_lengths(village):
     for c_ in range(len(cw)):
         assert len(np.unique(labels[cmap == c_])) == 1
     assert cw.sum() == units.persons.sum()
-    union = np.array([shapely.coverage_union_all(units.geometry[cmap == c_]) for c_ in range(len(cw))],
-                     dtype=object)
+    union = np.array([shapely.coverage_union_all(units.geometry[cmap == c_]) for c_ in range(len(cw))], dtype=object)
     np.testing.assert_allclose(carea, shapely.area(union), rtol=1e-9, atol=1e-6)
     np.testing.assert_allclose(cperim, shapely.length(union), rtol=1e-6, atol=1e-3)
     # shared lengths of coarse neighbours
@@ -88,8 +87,7 @@ def test_refinement_keeps_bounds_and_contiguity_and_never_raises_the_objective(v
     units, graph = village
     adj, shape = _matrices(units, graph)
     shape[3] = lam
-    start = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=200, hi=300, seed=1,
-                            refine=False).labels
+    start = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=200, hi=300, seed=1, refine=False).labels
     frozen = np.zeros(start.max() + 1, bool)
     for f in (_refine, _vcycle):
         kw = {"shape": shape} if f is _refine else {"shape": shape, "rng": np.random.default_rng(0)}
@@ -121,8 +119,19 @@ def test_groups_keep_their_shape_bookkeeping(village):
     """Landmark groups contract into one node: the compactness term still sees whole perimeters."""
     units, graph = village
     groups = whole_groups(units, graph)
-    r = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=200, hi=300, seed=0, groups=groups,
-                        area=shapely.area(units.geometry), perimeter=shapely.length(units.geometry),
-                        length=graph.length, compactness=2.0)
+    r = partition_graph(
+        units.persons,
+        graph.u,
+        graph.v,
+        graph.cost,
+        lo=200,
+        hi=300,
+        seed=0,
+        groups=groups,
+        area=shapely.area(units.geometry),
+        perimeter=shapely.length(units.geometry),
+        length=graph.length,
+        compactness=2.0,
+    )
     for g in np.unique(groups[groups >= 0]):
         assert len(np.unique(r.labels[groups == g])) == 1

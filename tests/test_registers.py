@@ -20,9 +20,11 @@ NAMES = ["王芳", "李明", "张伟", "刘洋"]
 
 
 def _gbk_shapefile(path, names=NAMES):
-    g = gpd.GeoDataFrame({"hh_id": [f"{n[0]}0{i}" for i, n in enumerate(names)], "name": names,
-                          "persons": [3, 2, 4, 1]},
-                         geometry=[shapely.Point(500_000 + i, 4_400_000) for i in range(len(names))], crs=32650)
+    g = gpd.GeoDataFrame(
+        {"hh_id": [f"{n[0]}0{i}" for i, n in enumerate(names)], "name": names, "persons": [3, 2, 4, 1]},
+        geometry=[shapely.Point(500_000 + i, 4_400_000) for i in range(len(names))],
+        crs=32650,
+    )
     g.to_file(path, engine="pyogrio", encoding="GBK")
     path.with_suffix(".cpg").unlink()  # ArcGIS-era files often come without one
     with open(path.with_suffix(".dbf"), "rb") as f:
@@ -59,8 +61,14 @@ def test_garbled_text_that_cannot_be_resolved_is_an_error(tmp_path):
 def village_lonlat():
     hh, bnd, roads, marks = microgrid.samples.make_village(n_households=300, seed=1)
     hh = hh.to_crs(4326)
-    reg = pd.DataFrame({"户号": [f"村{i:04d}户" for i in range(len(hh))], "人数": hh["persons"].to_numpy(),
-                        "经度": hh.geometry.x.round(7), "纬度": hh.geometry.y.round(7)})
+    reg = pd.DataFrame(
+        {
+            "户号": [f"村{i:04d}户" for i in range(len(hh))],
+            "人数": hh["persons"].to_numpy(),
+            "经度": hh.geometry.x.round(7),
+            "纬度": hh.geometry.y.round(7),
+        }
+    )
     return reg, hh, bnd, roads
 
 
@@ -71,8 +79,7 @@ def test_csv_register_partitions_by_path(tmp_path, village_lonlat):
     got = read_register(p)
     assert got.crs.to_epsg() == 4326 and got["户号"].tolist() == reg["户号"].tolist()
     assert got["人数"].dtype.kind == "i"
-    plan = microgrid.partition(str(p), bnd, roads, id_col="户号", persons_col="人数", min_persons=200,
-                               max_persons=300)
+    plan = microgrid.partition(str(p), bnd, roads, id_col="户号", persons_col="人数", min_persons=200, max_persons=300)
     assert set(plan.households["household_id"]) == set(reg["户号"])
     assert plan.households.crs.to_epsg() == 4326
 
@@ -85,8 +92,22 @@ def test_xlsx_register_in_the_cli(tmp_path, village_lonlat, capsys):
     bnd.to_file(b, layer="boundary", engine="pyogrio")
     roads.to_file(b, layer="roads", engine="pyogrio")
     out = tmp_path / "plan.gpkg"
-    code = main(["partition", str(p), "--boundary", f"{b}#boundary", "--barriers", f"{b}#roads",
-                 "--id-col", "户号", "--persons-col", "人数", "--out", str(out)])
+    code = main(
+        [
+            "partition",
+            str(p),
+            "--boundary",
+            f"{b}#boundary",
+            "--barriers",
+            f"{b}#roads",
+            "--id-col",
+            "户号",
+            "--persons-col",
+            "人数",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     got = gpd.read_file(out, layer="households")
     assert sorted(got["household_id"]) == sorted(reg["户号"])
@@ -100,8 +121,18 @@ def test_register_columns_by_flags_and_crs(tmp_path, village_lonlat, capsys):
     reg.to_csv(p, index=False)
     b = tmp_path / "b.gpkg"
     bnd.to_file(b, layer="boundary", engine="pyogrio")
-    args = ["partition", str(p), "--boundary", str(b), "--id-col", "户号", "--persons-col", "人数",
-            "--out", str(tmp_path / "plan.gpkg")]
+    args = [
+        "partition",
+        str(p),
+        "--boundary",
+        str(b),
+        "--id-col",
+        "户号",
+        "--persons-col",
+        "人数",
+        "--out",
+        str(tmp_path / "plan.gpkg"),
+    ]
     assert main(args) == 2  # no coordinate column found
     err = capsys.readouterr().err
     assert "--x-col" in err and "Traceback" not in err
@@ -165,16 +196,31 @@ def test_encoding_flag_leaves_geopackages_alone(tmp_path, capsys):
         hh.to_file(tmp_path / "hh.shp", engine="pyogrio", encoding="GBK")
     (tmp_path / "hh.cpg").unlink()
     out = tmp_path / "plan.gpkg"
-    assert main(["partition", "--households", str(tmp_path / "hh.shp"), "--boundary", f"{gpkg}#boundary",
-                 "--encoding", "GBK", "--out", str(out)]) == 0, capsys.readouterr().err
+    assert (
+        main(
+            [
+                "partition",
+                "--households",
+                str(tmp_path / "hh.shp"),
+                "--boundary",
+                f"{gpkg}#boundary",
+                "--encoding",
+                "GBK",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    ), capsys.readouterr().err
     assert set(gpd.read_file(out, layer="households")["户主"]) == {"王芳"}
     assert gpd.read_file(out, layer="boundary")["name"].tolist() == ["王家村"]
 
 
 def test_xlsx_ids_of_mixed_type_are_text(tmp_path):
     p = tmp_path / "r.xlsx"
-    pd.DataFrame({"户号": ["A01", 102, "张三家"], "人数": [3, 2, 4], "经度": [116.1, 116.2, 116.3],
-                  "纬度": [39.9, 39.9, 39.9]}).to_excel(p, index=False)
+    pd.DataFrame(
+        {"户号": ["A01", 102, "张三家"], "人数": [3, 2, 4], "经度": [116.1, 116.2, 116.3], "纬度": [39.9, 39.9, 39.9]}
+    ).to_excel(p, index=False)
     got = read_register(p)
     assert got["户号"].tolist() == ["A01", "102", "张三家"]
     assert got["人数"].tolist() == [3, 2, 4]

@@ -15,8 +15,11 @@ X0, Y0 = 440_000.0, 4_420_000.0
 
 def _hh(persons, xy=None):
     xy = xy or [(X0 + 10 + 20 * i, Y0 + 50) for i in range(len(persons))]
-    return gpd.GeoDataFrame({"household_id": [f"h{i}" for i in range(len(persons))], "persons": persons},
-                            geometry=shapely.points(xy), crs=CRS)
+    return gpd.GeoDataFrame(
+        {"household_id": [f"h{i}" for i in range(len(persons))], "persons": persons},
+        geometry=shapely.points(xy),
+        crs=CRS,
+    )
 
 
 def _box(w=100, h=100):
@@ -62,8 +65,11 @@ def test_tries_and_restarts_checked(bad):
 
 
 def test_households_out_counts_only_assigned_households():
-    g = gpd.GeoDataFrame({"grid_id": [1, 2]}, geometry=[shapely.box(X0, Y0, X0 + 50, Y0 + 100),
-                                                        shapely.box(X0 + 50, Y0, X0 + 100, Y0 + 100)], crs=CRS)
+    g = gpd.GeoDataFrame(
+        {"grid_id": [1, 2]},
+        geometry=[shapely.box(X0, Y0, X0 + 50, Y0 + 100), shapely.box(X0 + 50, Y0, X0 + 100, Y0 + 100)],
+        crs=CRS,
+    )
     hh = _hh([250, 250, 1], [(X0 + 10, Y0 + 10), (X0 + 60, Y0 + 10), (X0 + 70, Y0 + 10)])
     hh["grid_id"] = [1, 2, 3]  # grid 3 does not exist
     rep = microgrid.validate(g, hh, _box(), assignment_col="grid_id")
@@ -72,8 +78,11 @@ def test_households_out_counts_only_assigned_households():
 
 
 def test_repair_without_previous_assignment_lists_no_household_moves():
-    g = gpd.GeoDataFrame({"grid_id": [1, 2]}, geometry=[shapely.box(X0, Y0, X0 + 60, Y0 + 100),
-                                                        shapely.box(X0 + 40, Y0, X0 + 90, Y0 + 100)], crs=CRS)
+    g = gpd.GeoDataFrame(
+        {"grid_id": [1, 2]},
+        geometry=[shapely.box(X0, Y0, X0 + 60, Y0 + 100), shapely.box(X0 + 40, Y0, X0 + 90, Y0 + 100)],
+        crs=CRS,
+    )
     res = microgrid.repair(g, _box(), _hh([5, 5, 5]))
     assert "household_reassigned" not in set(res.changes["action"])
     assert len(res.households) == 3

@@ -81,8 +81,11 @@ def test_redrawn_grids_are_whole_unique_and_measured():
     pts = shapely.points(near.geometry.x + rng.normal(0, 6, 120), near.geometry.y + rng.normal(0, 6, 120))
     inside = boundary.geometry.iloc[0]
     pts = [p if inside.contains(p) else q for p, q in zip(pts, near.geometry)]
-    new = gpd.GeoDataFrame({"household_id": [f"N{i:04d}" for i in range(120)], "persons": rng.integers(1, 6, 120)},
-                           geometry=pts, crs=hh.crs)
+    new = gpd.GeoDataFrame(
+        {"household_id": [f"N{i:04d}" for i in range(120)], "persons": rng.integers(1, 6, 120)},
+        geometry=pts,
+        crs=hh.crs,
+    )
     new_plan, change = microgrid.repartition(plan, pd.concat([hh, new], ignore_index=True))
     g = new_plan.grids
     assert change.grids_changed or change.grids_new
@@ -99,8 +102,14 @@ def test_duplicated_grid_ids_are_refused(base):
     hh, _, plan = base
     g = plan.grids.copy()
     g.loc[g.index[3], "grid_id"] = g["grid_id"].iat[2]
-    dup = microgrid.Plan(grids=g, households=plan.households, report=plan.report, boundary=plan.boundary,
-                         barriers=plan.barriers, params=plan.params)
+    dup = microgrid.Plan(
+        grids=g,
+        households=plan.households,
+        report=plan.report,
+        boundary=plan.boundary,
+        barriers=plan.barriers,
+        params=plan.params,
+    )
     with pytest.raises(microgrid.InputError, match=rf"grid ids in the plan are not unique: {g['grid_id'].iat[2]} "):
         microgrid.repartition(dup, hh)
 

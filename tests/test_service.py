@@ -35,8 +35,12 @@ def server():
 @pytest.fixture(scope="module")
 def village():
     hh, bnd, bars, lms = microgrid.samples.make_village(500, seed=3)
-    return {"households": to_feature_collection(hh), "boundary": to_feature_collection(bnd),
-            "barriers": to_feature_collection(bars), "landmarks": to_feature_collection(lms)}, (hh, bnd, bars, lms)
+    return {
+        "households": to_feature_collection(hh),
+        "boundary": to_feature_collection(bnd),
+        "barriers": to_feature_collection(bars),
+        "landmarks": to_feature_collection(lms),
+    }, (hh, bnd, bars, lms)
 
 
 @pytest.fixture(scope="module")
@@ -91,8 +95,12 @@ def test_partition_round_trip(partitioned, village):
 
 def test_partition_in_a_named_crs(server, village):
     _, (hh, bnd, bars, lms) = village
-    body = {"households": to_feature_collection(hh, crs=hh.crs), "boundary": to_feature_collection(bnd, crs=hh.crs),
-            "barriers": to_feature_collection(bars, crs=hh.crs), "crs": "EPSG:32650"}
+    body = {
+        "households": to_feature_collection(hh, crs=hh.crs),
+        "boundary": to_feature_collection(bnd, crs=hh.crs),
+        "barriers": to_feature_collection(bars, crs=hh.crs),
+        "crs": "EPSG:32650",
+    }
     r = httpx.post(server + "/v1/partition", json=body, timeout=120)
     assert r.status_code == 200, r.text
     fc = r.json()["grids"]
@@ -104,21 +112,39 @@ def test_partition_in_a_named_crs(server, village):
 
 def test_validate_finds_a_removed_grid(server, village, partitioned):
     body, _ = village
-    ok = httpx.post(server + "/v1/validate", json={"grids": partitioned["grids"], "households": partitioned[
-        "households"], "boundary": body["boundary"], "barriers": body["barriers"], "assignment_col": "grid_id"})
+    ok = httpx.post(
+        server + "/v1/validate",
+        json={
+            "grids": partitioned["grids"],
+            "households": partitioned["households"],
+            "boundary": body["boundary"],
+            "barriers": body["barriers"],
+            "assignment_col": "grid_id",
+        },
+    )
     assert ok.status_code == 200 and ok.json()["report"]["ok"] is True
     grids = dict(partitioned["grids"])
     removed = grids["features"][0]["properties"]["grid_id"]
     grids["features"] = grids["features"][1:]
-    bad = httpx.post(server + "/v1/validate", json={"grids": grids, "households": partitioned["households"],
-                                                     "boundary": body["boundary"], "assignment_col": "grid_id"})
+    bad = httpx.post(
+        server + "/v1/validate",
+        json={
+            "grids": grids,
+            "households": partitioned["households"],
+            "boundary": body["boundary"],
+            "assignment_col": "grid_id",
+        },
+    )
     rep = bad.json()["report"]
     assert bad.status_code == 200 and rep["ok"] is False
     checks = {v["check"] for v in rep["violations"]}
     assert "gap" in checks
     # the households of the removed grid are named, each one
-    lost = {f["properties"]["household_id"] for f in partitioned["households"]["features"]
-            if f["properties"]["grid_id"] == removed}
+    lost = {
+        f["properties"]["household_id"]
+        for f in partitioned["households"]["features"]
+        if f["properties"]["grid_id"] == removed
+    }
     named = {i for v in rep["violations"] if v["check"] == "household_unknown_grid" for i in v["ids"]}
     assert lost and named == lost
 
@@ -130,8 +156,10 @@ def test_locate_matches_assignment(server, partitioned):
     expected = [f["properties"]["grid_id"] for f in partitioned["households"]["features"]]
     assert [row["grid_id"] for row in res["results"]] == expected
     assert res["located"] == len(expected)
-    outside = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [0.0, 0.0]}}]}
+    outside = {
+        "type": "FeatureCollection",
+        "features": [{"type": "Feature", "properties": {}, "geometry": {"type": "Point", "coordinates": [0.0, 0.0]}}],
+    }
     r = httpx.post(server + "/v1/locate", json={"grids": partitioned["grids"], "points": outside})
     assert r.json()["results"][0]["grid_id"] is None and r.json()["located"] == 0
     # found and not found together: ids stay whole numbers, the missing one is null (was a 500: NaN in JSON)
@@ -143,9 +171,16 @@ def test_locate_matches_assignment(server, partitioned):
 
 def test_repartition_round_trip(server, village, partitioned):
     body, (hh, bnd, bars, _) = village
-    same = httpx.post(server + "/v1/repartition", json={
-        "plan": {"grids": partitioned["grids"], "households": partitioned["households"]},
-        "households": body["households"], "boundary": body["boundary"], "barriers": body["barriers"]}, timeout=120)
+    same = httpx.post(
+        server + "/v1/repartition",
+        json={
+            "plan": {"grids": partitioned["grids"], "households": partitioned["households"]},
+            "households": body["households"],
+            "boundary": body["boundary"],
+            "barriers": body["barriers"],
+        },
+        timeout=120,
+    )
     assert same.status_code == 200, same.text
     assert same.json()["changes"]["churn"] == 0 and not same.json()["changes"]["grids_changed"]
     # 60 new households of 4 persons in one grid: that grid must change, most households keep their grid
@@ -159,12 +194,19 @@ def test_repartition_round_trip(server, village, partitioned):
         if target.contains(p):
             pts.append(p)
     new = gpd.GeoDataFrame({"household_id": np.arange(10**6, 10**6 + 60), "persons": 4}, geometry=pts, crs=hh.crs)
-    hh2 = gpd.GeoDataFrame(gpd.pd.concat([hh[["household_id", "persons", "geometry"]], new], ignore_index=True),
-                           crs=hh.crs)
-    r = httpx.post(server + "/v1/repartition", json={
-        "plan": {"grids": partitioned["grids"], "households": partitioned["households"]},
-        "households": to_feature_collection(hh2), "boundary": body["boundary"], "barriers": body["barriers"]},
-        timeout=120)
+    hh2 = gpd.GeoDataFrame(
+        gpd.pd.concat([hh[["household_id", "persons", "geometry"]], new], ignore_index=True), crs=hh.crs
+    )
+    r = httpx.post(
+        server + "/v1/repartition",
+        json={
+            "plan": {"grids": partitioned["grids"], "households": partitioned["households"]},
+            "households": to_feature_collection(hh2),
+            "boundary": body["boundary"],
+            "barriers": body["barriers"],
+        },
+        timeout=120,
+    )
     assert r.status_code == 200, r.text
     out = r.json()
     assert len(out["changes"]["households_added"]) == 60
@@ -192,16 +234,24 @@ def test_wrong_geometry_types_are_422(server, village):
     body, (hh, *_rest) = village
     polys = hh.copy()
     polys["geometry"] = polys.buffer(2)
-    p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "households": to_feature_collection(polys)}),
-                    422)
+    p = _is_problem(
+        httpx.post(server + "/v1/partition", json={**body, "households": to_feature_collection(polys)}), 422
+    )
     assert "point" in p["detail"].lower()
     # a boundary given as points
     p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "boundary": body["households"]}), 422)
     assert "boundary" in p["detail"].lower()
     # an unknown geometry type and broken coordinates
-    bad = {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"household_id": 1, "persons": 3},
-         "geometry": {"type": "Circle", "coordinates": [1, 2]}}]}
+    bad = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "properties": {"household_id": 1, "persons": 3},
+                "geometry": {"type": "Circle", "coordinates": [1, 2]},
+            }
+        ],
+    }
     _is_problem(httpx.post(server + "/v1/partition", json={**body, "households": bad}), 422)
     bad["features"][0]["geometry"] = {"type": "Point", "coordinates": ["a", None]}
     p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "households": bad}), 422)
@@ -219,15 +269,13 @@ def test_bad_parameters_are_422(server, village):
 
 def test_infeasible_is_422_with_cause(server, village):
     body, _ = village
-    p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "min_persons": 5000, "max_persons": 6000}),
-                    422)
+    p = _is_problem(httpx.post(server + "/v1/partition", json={**body, "min_persons": 5000, "max_persons": 6000}), 422)
     assert p["title"] == "Infeasible" and p["cause"]
 
 
 def test_oversized_bodies_are_413(server):
     big = b'{"households": "' + b"x" * (3 * 1024 * 1024) + b'"}'
-    _is_problem(httpx.post(server + "/v1/partition", content=big, headers={"content-type": "application/json"}),
-                413)
+    _is_problem(httpx.post(server + "/v1/partition", content=big, headers={"content-type": "application/json"}), 413)
 
     def chunks():  # no Content-Length: the limit applies to what arrives
         for _ in range(48):
@@ -242,8 +290,9 @@ def test_twenty_concurrent_partitions(server, village):
     payload = json.dumps(body).encode()
 
     def call(_):
-        return httpx.post(server + "/v1/partition", content=payload, headers={"content-type": "application/json"},
-                          timeout=300)
+        return httpx.post(
+            server + "/v1/partition", content=payload, headers={"content-type": "application/json"}, timeout=300
+        )
 
     with ThreadPoolExecutor(20) as ex:
         answers = list(ex.map(call, range(20)))
@@ -258,8 +307,11 @@ def test_time_limit_is_504_and_the_service_goes_on():
     proc, url = start_server("--jobs", "1", "--timeout", "0.3")
     try:
         hh, bnd, bars, _ = microgrid.samples.make_village(3000, seed=5)
-        body = {"households": to_feature_collection(hh), "boundary": to_feature_collection(bnd),
-                "barriers": to_feature_collection(bars)}
+        body = {
+            "households": to_feature_collection(hh),
+            "boundary": to_feature_collection(bnd),
+            "barriers": to_feature_collection(bars),
+        }
         p = _is_problem(httpx.post(url + "/v1/partition", json=body, timeout=60), 504)
         assert "time limit" in p["detail"]
         assert httpx.get(url + "/healthz").json()["running"] == 0
@@ -299,10 +351,27 @@ def test_fuzz_from_the_openapi_spec_finds_no_server_error(tmp_path):
         pytest.skip("schemathesis is not installed (pip install microgrid[test])")
     proc, url = start_server("--jobs", "2", "--timeout", "60")
     try:
-        run = subprocess.run([st, "run", url + "/openapi.json", "--checks", "not_a_server_error",
-                              "--max-examples", "25", "--seed", "1", "--generation-database", "none",
-                              "--request-timeout", "90"], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=900)
+        run = subprocess.run(
+            [
+                st,
+                "run",
+                url + "/openapi.json",
+                "--checks",
+                "not_a_server_error",
+                "--max-examples",
+                "25",
+                "--seed",
+                "1",
+                "--generation-database",
+                "none",
+                "--request-timeout",
+                "90",
+            ],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     finally:
         stop_server(proc)
     tail = run.stdout[-3000:]
@@ -324,7 +393,8 @@ def test_deep_nesting_is_400_before_parsing(server, village, depth, where):
     deep = "[" * depth + "]" * depth
     if where == "property":
         raw = json.dumps({"points": body["households"], "grids": body["boundary"]}).replace(
-            '"properties": {', f'"properties": {{"x": {deep}, ', 1)
+            '"properties": {', f'"properties": {{"x": {deep}, ', 1
+        )
     else:
         raw = json.dumps({"points": body["households"], "grids": body["boundary"]})[:-1] + f', "crs": {{"a": {deep}}}}}'
     p = _is_problem(_raw(server, "/v1/locate", raw.encode()), 400)
@@ -351,16 +421,27 @@ def test_nan_is_not_json(server, village):
 LOCAL_CS = 'LOCAL_CS["site",LOCAL_DATUM["d",0],UNIT["metre",1],AXIS["x",EAST],AXIS["y",NORTH]]'
 
 
-@pytest.mark.parametrize("crs, why", [
-    ("IAU_2015:30100", "not a CRS on Earth"), ("IAU_2015:49900", "Mars"), ("ESRI:104903", "Moon"),
-    (LOCAL_CS, "Engineering"), ("EPSG:5714", "Vertical"), ("EPSG:4978", "Geocentric"),
-    ("garbage", "not a CRS pyproj knows"), ({"type": "name"}, "properties"),
-    ({"type": "name", "properties": {"name": "IAU_2015:30100"}}, "Moon"), ({"type": "EPSG", "properties": {"code": 0}},
-                                                                             "not a CRS pyproj knows")])
+@pytest.mark.parametrize(
+    "crs, why",
+    [
+        ("IAU_2015:30100", "not a CRS on Earth"),
+        ("IAU_2015:49900", "Mars"),
+        ("ESRI:104903", "Moon"),
+        (LOCAL_CS, "Engineering"),
+        ("EPSG:5714", "Vertical"),
+        ("EPSG:4978", "Geocentric"),
+        ("garbage", "not a CRS pyproj knows"),
+        ({"type": "name"}, "properties"),
+        ({"type": "name", "properties": {"name": "IAU_2015:30100"}}, "Moon"),
+        ({"type": "EPSG", "properties": {"code": 0}}, "not a CRS pyproj knows"),
+    ],
+)
 def test_crs_not_on_earth_is_422(server, village, partitioned, crs, why):
     body, _ = village
-    for path, req in (("/v1/locate", {"grids": partitioned["grids"], "points": partitioned["households"]}),
-                      ("/v1/partition", body)):
+    for path, req in (
+        ("/v1/locate", {"grids": partitioned["grids"], "points": partitioned["households"]}),
+        ("/v1/partition", body),
+    ):
         p = _is_problem(httpx.post(server + path, json={**req, "crs": crs}, timeout=60), 422)
         assert p["type"].endswith("bad-input") and p["detail"].startswith("crs: ") and why in p["detail"], p
         assert "EPSG:4547" in p["detail"] and "leave crs out" in p["detail"]  # what to give instead
@@ -368,8 +449,12 @@ def test_crs_not_on_earth_is_422(server, village, partitioned, crs, why):
 
 @pytest.mark.parametrize("crs", [True, 12.5, [4326]])
 def test_crs_of_the_wrong_type_is_422(server, partitioned, crs):
-    p = _is_problem(httpx.post(server + "/v1/locate", json={"grids": partitioned["grids"], "points": partitioned[
-        "households"], "crs": crs}), 422)
+    p = _is_problem(
+        httpx.post(
+            server + "/v1/locate", json={"grids": partitioned["grids"], "points": partitioned["households"], "crs": crs}
+        ),
+        422,
+    )
     assert p["detail"].startswith("crs")
 
 
@@ -396,8 +481,11 @@ def _with(fc, **props):
 
 def test_repartition_bad_input_is_422(server, village, partitioned):
     body, (hh, bnd, *_rest) = village
-    base = {"plan": {"grids": partitioned["grids"], "households": partitioned["households"]},
-            "households": body["households"], "boundary": body["boundary"]}
+    base = {
+        "plan": {"grids": partitioned["grids"], "households": partitioned["households"]},
+        "households": body["households"],
+        "boundary": body["boundary"],
+    }
 
     def post(**change):
         return httpx.post(server + "/v1/repartition", json={**base, **change}, timeout=120)
@@ -503,8 +591,12 @@ def test_a_dying_worker_and_a_memory_hog_are_problems(monkeypatch):
     from microgrid import service
 
     monkeypatch.setattr(service, "_CTX", multiprocessing.get_context("fork"))  # the worker sees the patched jobs
-    raw = json.dumps({"grids": {"type": "FeatureCollection", "features": []},
-                      "points": {"type": "FeatureCollection", "features": []}}).encode()
+    raw = json.dumps(
+        {
+            "grids": {"type": "FeatureCollection", "features": []},
+            "points": {"type": "FeatureCollection", "features": []},
+        }
+    ).encode()
     monkeypatch.setitem(service._JOBS, "locate", lambda p: os._exit(3))
     status, problem, _ = service._run_isolated("locate", raw, 30)
     assert status == "error" and problem["status"] == 500 and problem["type"].endswith("worker-died")
@@ -521,8 +613,10 @@ def test_slow_bodies_are_408_and_let_go():
         socks = []
         for _ in range(30):  # partial bodies that never finish
             s = socket.create_connection(("127.0.0.1", port))
-            s.sendall(b"POST /v1/locate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
-                      b"content-length: 1000\r\n\r\n{\"grids\": ")
+            s.sendall(
+                b"POST /v1/locate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+                b'content-length: 1000\r\n\r\n{"grids": '
+            )
             socks.append(s)
         t0 = time.monotonic()
         for s in socks:
@@ -545,12 +639,23 @@ def test_healthz_answers_while_a_big_locate_runs():
     try:
         rng = np.random.default_rng(0)
         xy = rng.uniform([116.3, 39.9], [116.4, 40.0], (180_000, 2))
-        grid = {"type": "Feature", "properties": {"grid_id": 1}, "geometry": {"type": "Polygon", "coordinates": [
-            [[116.3, 39.9], [116.4, 39.9], [116.4, 40.0], [116.3, 40.0], [116.3, 39.9]]]}}
-        pts = ",".join(f'{{"type":"Feature","properties":{{"id":{i}}},"geometry":{{"type":"Point",'
-                       f'"coordinates":[{x:.7f},{y:.7f}]}}}}' for i, (x, y) in enumerate(xy))
-        raw = (f'{{"grids":{{"type":"FeatureCollection","features":[{json.dumps(grid)}]}},'
-               f'"points":{{"type":"FeatureCollection","features":[{pts}]}}}}').encode()
+        grid = {
+            "type": "Feature",
+            "properties": {"grid_id": 1},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[116.3, 39.9], [116.4, 39.9], [116.4, 40.0], [116.3, 40.0], [116.3, 39.9]]],
+            },
+        }
+        pts = ",".join(
+            f'{{"type":"Feature","properties":{{"id":{i}}},"geometry":{{"type":"Point",'
+            f'"coordinates":[{x:.7f},{y:.7f}]}}}}'
+            for i, (x, y) in enumerate(xy)
+        )
+        raw = (
+            f'{{"grids":{{"type":"FeatureCollection","features":[{json.dumps(grid)}]}},'
+            f'"points":{{"type":"FeatureCollection","features":[{pts}]}}}}'
+        ).encode()
         assert len(raw) > 18 * 2**20
         with ThreadPoolExecutor(1) as ex:
             fut = ex.submit(_raw, url, "/v1/locate", raw)
@@ -573,11 +678,23 @@ def test_nan_in_an_answer_is_null_and_flags_are_checked(server, village, partiti
     body, _ = village
     grids = json.loads(json.dumps(partitioned["grids"]))
     grids["features"][1]["properties"] = None
-    r = httpx.post(server + "/v1/validate", json={"grids": grids, "households": partitioned["households"],
-                                                   "boundary": body["boundary"]}, timeout=60)
+    r = httpx.post(
+        server + "/v1/validate",
+        json={"grids": grids, "households": partitioned["households"], "boundary": body["boundary"]},
+        timeout=60,
+    )
     assert r.status_code == 200, r.text
     json.loads(r.text, parse_constant=lambda c: pytest.fail(f"{c} in the answer"))  # strict JSON
-    p = _is_problem(httpx.post(server + "/v1/repartition", json={
-        "plan": {"grids": _with(partitioned["grids"], flagged="x"), "households": partitioned["households"]},
-        "households": body["households"], "boundary": body["boundary"]}, timeout=60), 422)
+    p = _is_problem(
+        httpx.post(
+            server + "/v1/repartition",
+            json={
+                "plan": {"grids": _with(partitioned["grids"], flagged="x"), "households": partitioned["households"]},
+                "households": body["households"],
+                "boundary": body["boundary"],
+            },
+            timeout=60,
+        ),
+        422,
+    )
     assert "flagged" in p["detail"]

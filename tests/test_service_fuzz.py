@@ -29,9 +29,12 @@ from conftest import start_server, stop_server  # noqa: E402
 
 EXAMPLES = int(os.environ.get("MICROGRID_FUZZ_EXAMPLES", "60"))
 SEED = int(os.environ.get("MICROGRID_FUZZ_SEED", "0"))
-FUZZ = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                       HealthCheck.function_scoped_fixture])
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+)
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +48,42 @@ def url():
 
 # ------------------------------------------------------------------ valid bodies to break
 
+
 def _fc(*features):
     return {"type": "FeatureCollection", "features": list(features)}
 
 
 def _point(i, x, y):
-    return {"type": "Feature", "properties": {"household_id": i, "persons": 3},
-            "geometry": {"type": "Point", "coordinates": [x, y]}}
+    return {
+        "type": "Feature",
+        "properties": {"household_id": i, "persons": 3},
+        "geometry": {"type": "Point", "coordinates": [x, y]},
+    }
 
 
-HOUSEHOLDS = _fc(_point(1, 116.3002, 39.9202), _point(2, 116.3008, 39.9205), _point(3, 116.3005, 39.9208),
-                 _point(4, 116.3002, 39.9208))
-BOUNDARY = _fc({"type": "Feature", "properties": {}, "geometry": {"type": "Polygon", "coordinates": [
-    [[116.30, 39.92], [116.301, 39.92], [116.301, 39.921], [116.30, 39.921], [116.30, 39.92]]]}})
-ROAD = _fc({"type": "Feature", "properties": {"kind": "main"},
-            "geometry": {"type": "LineString", "coordinates": [[116.3005, 39.9199], [116.3005, 39.9211]]}})
+HOUSEHOLDS = _fc(
+    _point(1, 116.3002, 39.9202),
+    _point(2, 116.3008, 39.9205),
+    _point(3, 116.3005, 39.9208),
+    _point(4, 116.3002, 39.9208),
+)
+BOUNDARY = _fc(
+    {
+        "type": "Feature",
+        "properties": {},
+        "geometry": {
+            "type": "Polygon",
+            "coordinates": [[[116.30, 39.92], [116.301, 39.92], [116.301, 39.921], [116.30, 39.921], [116.30, 39.92]]],
+        },
+    }
+)
+ROAD = _fc(
+    {
+        "type": "Feature",
+        "properties": {"kind": "main"},
+        "geometry": {"type": "LineString", "coordinates": [[116.3005, 39.9199], [116.3005, 39.9211]]},
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +95,20 @@ def bodies(url):
     plan = r.json()
     return {
         "partition": part,
-        "validate": {"grids": plan["grids"], "households": plan["households"], "boundary": BOUNDARY,
-                     "min_persons": 1, "max_persons": 10},
-        "repartition": {"plan": {"grids": plan["grids"], "households": plan["households"]},
-                        "households": HOUSEHOLDS, "boundary": BOUNDARY, "min_persons": 1, "max_persons": 10},
+        "validate": {
+            "grids": plan["grids"],
+            "households": plan["households"],
+            "boundary": BOUNDARY,
+            "min_persons": 1,
+            "max_persons": 10,
+        },
+        "repartition": {
+            "plan": {"grids": plan["grids"], "households": plan["households"]},
+            "households": HOUSEHOLDS,
+            "boundary": BOUNDARY,
+            "min_persons": 1,
+            "max_persons": 10,
+        },
         "locate": {"grids": plan["grids"], "points": HOUSEHOLDS},
     }
 
@@ -99,8 +133,13 @@ def _post(url, kind, body):
 # ------------------------------------------------------------------ strategies
 
 KINDS = st.sampled_from(["partition", "validate", "repartition", "locate"])
-SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70),
-                    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12))
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=12),
+)
 
 
 def _containers(inner):
@@ -110,22 +149,56 @@ def _containers(inner):
 JSON = st.recursive(SCALARS, _containers, max_leaves=12)
 
 LOCAL_CS = 'LOCAL_CS["site",LOCAL_DATUM["d",0],UNIT["metre",1],AXIS["x",EAST],AXIS["y",NORTH]]'
-MOON_PROJJSON = {"type": "GeographicCRS", "name": "Moon", "datum": {
-    "type": "GeodeticReferenceFrame", "name": "Moon", "ellipsoid": {"name": "Moon", "radius": 1737400}},
-    "coordinate_system": {"subtype": "ellipsoidal", "axis": [
-        {"name": "Longitude", "abbreviation": "lon", "direction": "east", "unit": "degree"},
-        {"name": "Latitude", "abbreviation": "lat", "direction": "north", "unit": "degree"}]}}
-NAMED = st.sampled_from(["IAU_2015:30100", "IAU_2015:49900", "ESRI:104903", LOCAL_CS, "EPSG:5714", "EPSG:4978",
-                         "EPSG:9518", "EPSG:4326", "EPSG:4547", "EPSG:32650", "EPSG:0", "EPSG:", "+proj=longlat",
-                         "+proj=geocent", "+proj=ortho +R=1737400", "urn:ogc:def:crs:OGC:1.3:CRS84", "", " ",
-                         'GEOGCS["x"]', "EPSG:4326+5773", "IAU_2015:30100+5714"])
+MOON_PROJJSON = {
+    "type": "GeographicCRS",
+    "name": "Moon",
+    "datum": {"type": "GeodeticReferenceFrame", "name": "Moon", "ellipsoid": {"name": "Moon", "radius": 1737400}},
+    "coordinate_system": {
+        "subtype": "ellipsoidal",
+        "axis": [
+            {"name": "Longitude", "abbreviation": "lon", "direction": "east", "unit": "degree"},
+            {"name": "Latitude", "abbreviation": "lat", "direction": "north", "unit": "degree"},
+        ],
+    },
+}
+NAMED = st.sampled_from(
+    [
+        "IAU_2015:30100",
+        "IAU_2015:49900",
+        "ESRI:104903",
+        LOCAL_CS,
+        "EPSG:5714",
+        "EPSG:4978",
+        "EPSG:9518",
+        "EPSG:4326",
+        "EPSG:4547",
+        "EPSG:32650",
+        "EPSG:0",
+        "EPSG:",
+        "+proj=longlat",
+        "+proj=geocent",
+        "+proj=ortho +R=1737400",
+        "urn:ogc:def:crs:OGC:1.3:CRS84",
+        "",
+        " ",
+        'GEOGCS["x"]',
+        "EPSG:4326+5773",
+        "IAU_2015:30100+5714",
+    ]
+)
 CRS = st.one_of(
-    NAMED, st.text(max_size=30), st.integers(-(2**40), 2**40), st.floats(allow_nan=False), st.booleans(),
-    st.lists(JSON, max_size=3), JSON,
+    NAMED,
+    st.text(max_size=30),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False),
+    st.booleans(),
+    st.lists(JSON, max_size=3),
+    JSON,
     st.builds(lambda n: {"type": "name", "properties": {"name": n}}, st.one_of(NAMED, JSON)),
     st.builds(lambda c: {"type": "EPSG", "properties": {"code": c}}, st.one_of(st.integers(-5, 10**6), JSON)),
     st.builds(lambda t, p: {"type": t, "properties": p}, JSON, JSON),
-    st.just(MOON_PROJJSON), st.just({"type": "GeographicCRS"}),
+    st.just(MOON_PROJJSON),
+    st.just({"type": "GeographicCRS"}),
 )
 
 
@@ -162,9 +235,13 @@ def _replace(value, path, new):
 
 @seed(SEED)
 @FUZZ
-@given(kind=KINDS, depth=st.integers(65, 3000), where=st.sampled_from(["property", "crs", "coordinates", "extra",
-                                                                       "feature", "top"]),
-       kinds=st.sampled_from(["[", "{", "[{", "{[["]), pad=st.sampled_from([0, 300_000]))
+@given(
+    kind=KINDS,
+    depth=st.integers(65, 3000),
+    where=st.sampled_from(["property", "crs", "coordinates", "extra", "feature", "top"]),
+    kinds=st.sampled_from(["[", "{", "[{", "{[["]),
+    pad=st.sampled_from([0, 300_000]),
+)
 def test_deep_nesting_anywhere_is_a_400_problem(url, bodies, kind, depth, where, kinds, pad):
     body = json.dumps(bodies[kind])
     deep = _deep(depth, kinds=kinds)
@@ -178,8 +255,11 @@ def test_deep_nesting_anywhere_is_a_400_problem(url, bodies, kind, depth, where,
     elif where == "extra":
         raw = body[:-1] + f', "extra": {deep}}}'
     elif where == "feature":
-        raw = body.replace(f'"{first}": {{"type": "FeatureCollection", "features": [',
-                           f'"{first}": {{"type": "FeatureCollection", "features": [{deep}, ', 1)
+        raw = body.replace(
+            f'"{first}": {{"type": "FeatureCollection", "features": [',
+            f'"{first}": {{"type": "FeatureCollection", "features": [{deep}, ',
+            1,
+        )
     else:
         raw = deep
     assert deep in raw
@@ -206,9 +286,32 @@ def test_a_wrong_value_anywhere_is_answered_without_a_5xx(url, bodies, data, kin
     _check(_post(url, kind, _replace(body, path, new)))
 
 
-KEYS = st.one_of(st.sampled_from(["geometry", "id", "type", "properties", "features", "coordinates", "crs", "bbox",
-                                  "grid_id", "household_id", "persons", "code", "stack_id", "flagged", "min_persons",
-                                  "max_persons", "kind", "name", ""]), st.text(max_size=8))
+KEYS = st.one_of(
+    st.sampled_from(
+        [
+            "geometry",
+            "id",
+            "type",
+            "properties",
+            "features",
+            "coordinates",
+            "crs",
+            "bbox",
+            "grid_id",
+            "household_id",
+            "persons",
+            "code",
+            "stack_id",
+            "flagged",
+            "min_persons",
+            "max_persons",
+            "kind",
+            "name",
+            "",
+        ]
+    ),
+    st.text(max_size=8),
+)
 
 
 @seed(SEED)
@@ -229,10 +332,27 @@ def _at(value, path):
 
 @seed(SEED)
 @FUZZ
-@given(kind=KINDS, raw=st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode),
-                                 JSON.map(lambda v: json.dumps(v).encode()),
-                                 st.sampled_from([b"", b"null", b"[]", b"{", b'{"crs": NaN}', b'{"a": Infinity}',
-                                                  b"\xff\xfe{", b'{"households": "\\ud800"}', b'"\\"[[[["'])))
+@given(
+    kind=KINDS,
+    raw=st.one_of(
+        st.binary(max_size=200),
+        st.text(max_size=200).map(str.encode),
+        JSON.map(lambda v: json.dumps(v).encode()),
+        st.sampled_from(
+            [
+                b"",
+                b"null",
+                b"[]",
+                b"{",
+                b'{"crs": NaN}',
+                b'{"a": Infinity}',
+                b"\xff\xfe{",
+                b'{"households": "\\ud800"}',
+                b'"\\"[[[["',
+            ]
+        ),
+    ),
+)
 def test_any_bytes_are_answered_without_a_5xx(url, kind, raw):
     _check(_post(url, kind, raw))
 

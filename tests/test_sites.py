@@ -23,10 +23,16 @@ def _tower(n_tower=150, n_rest=150, persons=3):
     xy = [shapely.Point(X0 + 50, Y0 + 50)] * n_tower
     xy += [shapely.Point(X0 + 1 + i * 0.6, Y0 + 10 + (i % 7)) for i in range(n_rest)]
     n = n_tower + n_rest
-    hh = gpd.GeoDataFrame({"household_id": [f"h{i:03d}" for i in range(n)], "persons": [persons] * n,
-                           "entrance": [f"{i // 12 + 1}单元" if i < n_tower else None for i in range(n)],
-                           "floor": [(i % 12) // 2 + 1 if i < n_tower else None for i in range(n)]},
-                          geometry=xy, crs=32650)
+    hh = gpd.GeoDataFrame(
+        {
+            "household_id": [f"h{i:03d}" for i in range(n)],
+            "persons": [persons] * n,
+            "entrance": [f"{i // 12 + 1}单元" if i < n_tower else None for i in range(n)],
+            "floor": [(i % 12) // 2 + 1 if i < n_tower else None for i in range(n)],
+        },
+        geometry=xy,
+        crs=32650,
+    )
     return hh, gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0, X0 + 100, Y0 + 100)], crs=32650)
 
 
@@ -137,8 +143,9 @@ def test_divided_sites_written_and_validated(tmp_path):
     i = h.index[h["site_id"].notna()][0]
     others = set(plan.grids["grid_id"]) - set(d.loc[d["site_id"] == h.at[i, "site_id"], "grid_id"])
     h.at[i, "grid_id"] = sorted(others)[0]
-    rep3 = microgrid.validate(f"{out}#grids", h, f"{out}#boundary", assignment_col="grid_id",
-                              divided_sites=f"{out}#divided_sites")
+    rep3 = microgrid.validate(
+        f"{out}#grids", h, f"{out}#boundary", assignment_col="grid_id", divided_sites=f"{out}#divided_sites"
+    )
     assert h.at[i, "household_id"] in {x for ids in rep3.table("household_outside_its_grid")["ids"] for x in ids}
     files = plan.to_file(tmp_path / "p.parquet")
     assert tmp_path / "p_divided_sites.parquet" in files
@@ -166,8 +173,9 @@ def test_cli_entrance_and_floor(tmp_path):
     assert main(["validate", str(out)]) == 0
     d = gpd.read_file(out, layer="divided_sites")
     assert len(d) == 2 and d["entrances"].str.contains("单元").all()
-    assert main(["partition", str(src), "--divide-sites", "never", "--out", str(tmp_path / "q.gpkg")]) == 3 - 1 + 1 \
-        or True  # exit code checked below
+    assert (
+        main(["partition", str(src), "--divide-sites", "never", "--out", str(tmp_path / "q.gpkg")]) == 3 - 1 + 1 or True
+    )  # exit code checked below
     assert main(["partition", str(src), "--divide-sites", "never", "--out", str(tmp_path / "r.gpkg")]) != 0
     assert not (tmp_path / "r.gpkg").exists()
     assert main(["ledger", str(out), "--out", str(tmp_path / "ledger")]) == 0
@@ -178,8 +186,9 @@ def test_landmark_heavier_than_a_grid_is_divided():
     # a walled compound (landmark polygon) holding 400 persons in 100 spread households
     xy = [(X0 + 10 + (i % 10) * 8, Y0 + 10 + (i // 10) * 8) for i in range(100)]
     xy += [(X0 + 120 + (i % 10) * 7, Y0 + 10 + (i // 10) * 8) for i in range(60)]
-    hh = gpd.GeoDataFrame({"household_id": range(160), "persons": [4] * 100 + [3] * 60},
-                          geometry=shapely.points(xy), crs=32650)
+    hh = gpd.GeoDataFrame(
+        {"household_id": range(160), "persons": [4] * 100 + [3] * 60}, geometry=shapely.points(xy), crs=32650
+    )
     bnd = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0, X0 + 200, Y0 + 100)], crs=32650)
     marks = gpd.GeoDataFrame({"name": ["大院"]}, geometry=[shapely.box(X0 + 2, Y0 + 2, X0 + 95, Y0 + 95)], crs=32650)
     plan = microgrid.partition(hh, bnd, None, marks)
@@ -208,14 +217,14 @@ def test_natural_codes_and_chunks():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(1, 20), min_size=2, max_size=8),
-       st.floats(0.2, 5.0), st.floats(0, 3.0))
+@given(st.lists(st.integers(1, 20), min_size=2, max_size=8), st.floats(0.2, 5.0), st.floats(0, 3.0))
 def test_strips_have_areas_in_proportion(shares, aspect, angle):
     cell = shapely.affinity.rotate(shapely.box(0, 0, 100 * aspect, 100), angle * 30, origin=(0, 0))
     cell = shapely.difference(cell, shapely.box(10, 10, 30, 30))  # a courtyard: not convex
     lines, pts = slice_cells(np.array([cell]), [np.array(shares)])
-    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(shapely.union_all(
-        np.concatenate([[cell.boundary], lines])))))
+    faces = shapely.get_parts(
+        shapely.polygonize(shapely.get_parts(shapely.union_all(np.concatenate([[cell.boundary], lines]))))
+    )
     faces = faces[shapely.contains(cell.buffer(1e-6), shapely.point_on_surface(faces))]
     assert abs(shapely.area(faces).sum() - cell.area) < 1e-6 * cell.area
     kept = [p for p in pts[0] if p is not None]
@@ -234,8 +243,14 @@ def register_villages(draw):
         left, k = p, 0
         while left > 0:
             s = int(min(left, rng.integers(1, 6)))
-            rows.append({"household_id": f"{b}-{k:04d}", "persons": s, "entrance": f"{k // 24 + 1}单元",
-                         "floor": (k % 24) // 4 + 1})
+            rows.append(
+                {
+                    "household_id": f"{b}-{k:04d}",
+                    "persons": s,
+                    "entrance": f"{k // 24 + 1}单元",
+                    "floor": (k % 24) // 4 + 1,
+                }
+            )
             pts.append(shapely.Point(X0 + x, Y0 + y))
             left -= s
             k += 1
@@ -243,8 +258,9 @@ def register_villages(draw):
     bnd = gpd.GeoDataFrame(geometry=[shapely.box(X0, Y0, X0 + 200, Y0 + 200)], crs=32650)
     roads = None
     if draw(st.booleans()):
-        roads = gpd.GeoDataFrame({"kind": ["residential"]},
-                                 geometry=[shapely.LineString([(X0, Y0 + 100), (X0 + 200, Y0 + 103)])], crs=32650)
+        roads = gpd.GeoDataFrame(
+            {"kind": ["residential"]}, geometry=[shapely.LineString([(X0, Y0 + 100), (X0 + 200, Y0 + 103)])], crs=32650
+        )
     return hh, bnd, roads
 
 

@@ -18,13 +18,17 @@ CRS = 32650
 
 
 def _grids(n):
-    return gpd.GeoDataFrame({"grid_id": list(range(1, n + 1))},
-                            geometry=[shapely.box(100 * i, 0, 100 * i + 100, 100) for i in range(n)], crs=CRS)
+    return gpd.GeoDataFrame(
+        {"grid_id": list(range(1, n + 1))},
+        geometry=[shapely.box(100 * i, 0, 100 * i + 100, 100) for i in range(n)],
+        crs=CRS,
+    )
 
 
 def _people(xy, roles):
-    return gpd.GeoDataFrame({"person_id": [f"p{i}" for i in range(len(xy))], "role": roles},
-                            geometry=shapely.points(xy), crs=CRS)
+    return gpd.GeoDataFrame(
+        {"person_id": [f"p{i}" for i in range(len(xy))], "role": roles}, geometry=shapely.points(xy), crs=CRS
+    )
 
 
 @settings(max_examples=25, deadline=None, derandomize=True, database=None)
@@ -37,9 +41,11 @@ def test_optimal_against_brute_force(n_grids, xy):
     slots = [g for g in range(n_grids) for _ in range(2)]
     d = shapely.distance(people.geometry.to_numpy()[:, None], grids.geometry.to_numpy()[None, :])
     k = min(len(xy), len(slots))
-    best = min(sum(d[p, slots[s]] for p, s in zip(ps, ss))
-               for ps in itertools.permutations(range(len(xy)), k)
-               for ss in itertools.combinations(range(len(slots)), k))
+    best = min(
+        sum(d[p, slots[s]] for p, s in zip(ps, ss))
+        for ps in itertools.permutations(range(len(xy)), k)
+        for ss in itertools.combinations(range(len(slots)), k)
+    )
     assert t.total_distance_m == pytest.approx(best, abs=1e-6)
     assert len(t.members) == k
     assert t.shortfalls["missing"].sum() == len(slots) - k
@@ -49,8 +55,11 @@ def test_residents_preferred_and_shortfalls():
     grids = _grids(2)
     people = _people([(50, 50), (150, 50), (160, 50), (400, 50)], ["leader", "leader", "worker", "volunteer"])
     t = assign_teams(grids, people)
-    leaders = dict(zip(t.members.loc[t.members.role == "leader", "grid_id"],
-                       t.members.loc[t.members.role == "leader", "person_id"]))
+    leaders = dict(
+        zip(
+            t.members.loc[t.members.role == "leader", "grid_id"], t.members.loc[t.members.role == "leader", "person_id"]
+        )
+    )
     assert leaders == {1: "p0", 2: "p1"}
     assert (t.members.loc[t.members.role == "leader", "distance_m"] == 0).all()
     short = t.shortfalls.set_index(["grid_id", "role"])["missing"].to_dict()
@@ -73,8 +82,11 @@ def test_on_a_plan():
     plan = microgrid.partition(hh, bnd, roads, marks)
     rng = np.random.default_rng(0)
     homes = plan.households.sample(60, random_state=1)
-    people = gpd.GeoDataFrame({"person_id": range(60), "role": rng.choice(["leader", "worker", "volunteer"], 60)},
-                              geometry=homes.geometry.to_numpy(), crs=homes.crs)
+    people = gpd.GeoDataFrame(
+        {"person_id": range(60), "role": rng.choice(["leader", "worker", "volunteer"], 60)},
+        geometry=homes.geometry.to_numpy(),
+        crs=homes.crs,
+    )
     t = assign_teams(plan.grids, people)
     assert set(t.members["grid_id"]) <= set(plan.grids["grid_id"])
     assert t.members["person_id"].is_unique

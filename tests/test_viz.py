@@ -50,9 +50,16 @@ def test_unknown_map_format(broken, tmp_path):
         save_map(rep, grids, tmp_path / "r.bmp")
 
 
-@pytest.mark.parametrize("labels, note", [(True, ", label: code / persons (p)"), ("code", ", label: code / persons (p)"),
-                                          ("name", ", label: name / persons (p)"), ("persons", ", label: persons (p)"),
-                                          (False, "")])
+@pytest.mark.parametrize(
+    "labels, note",
+    [
+        (True, ", label: code / persons (p)"),
+        ("code", ", label: code / persons (p)"),
+        ("name", ", label: name / persons (p)"),
+        ("persons", ", label: persons (p)"),
+        (False, ""),
+    ],
+)
 def test_plan_legend_describes_the_labels_drawn(labels, note):
     import matplotlib.pyplot as plt
 

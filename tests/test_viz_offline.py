@@ -51,11 +51,26 @@ def _load_in_chromium(path: Path) -> tuple[str, list[str]]:
     """The DOM of ``path`` after its scripts ran, and the browser console messages."""
     exe = _chromium()
     with tempfile.TemporaryDirectory() as profile:
-        res = subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                              "--no-first-run", "--disable-extensions", f"--user-data-dir={profile}",
-                              "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-                              "--dump-dom", path.resolve().as_uri()],
-                             capture_output=True, text=True, timeout=120)
+        res = subprocess.run(
+            [
+                exe,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                "--disable-extensions",
+                f"--user-data-dir={profile}",
+                "--enable-logging=stderr",
+                "--v=0",
+                "--virtual-time-budget=5000",
+                "--dump-dom",
+                path.resolve().as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert res.returncode == 0, res.stderr[-2000:]
     console = [line for line in res.stderr.splitlines() if ":CONSOLE" in line]
     return res.stdout, console
@@ -101,8 +116,9 @@ def test_many_households_cluster_inline(sample_plan):
 
     rng = np.random.default_rng(0)
     x0, y0, x1, y1 = sample_plan.grids.total_bounds
-    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(x0, x1, 5001), rng.uniform(y0, y1, 5001)),
-                           crs=sample_plan.grids.crs)
+    pts = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(rng.uniform(x0, x1, 5001), rng.uniform(y0, y1, 5001)), crs=sample_plan.grids.crs
+    )
     m = _folium_map(sample_plan.grids.to_crs(4326).total_bounds)
     _folium_households(m, pts, [])
     text = m.get_root().render()
@@ -123,8 +139,11 @@ def test_missing_leaflet_package_says_what_to_install(sample_plan, monkeypatch):
     import importlib
 
     real_module = importlib.import_module
-    monkeypatch.setattr(importlib, "import_module",
-                        lambda name, *a: no_xstatic(name) if name.startswith("xstatic") else real_module(name, *a))
+    monkeypatch.setattr(
+        importlib,
+        "import_module",
+        lambda name, *a: no_xstatic(name) if name.startswith("xstatic") else real_module(name, *a),
+    )
     viz_assets.leaflet_assets.cache_clear()
     try:
         with pytest.raises(microgrid.MicrogridError, match=r'xstatic-leaflet.*pip install -e "\.\[viz\]"'):
@@ -147,8 +166,9 @@ def test_html_maps_draw_in_headless_chromium(sample_plan, tmp_path):
 
     rng = np.random.default_rng(0)
     x0, y0, x1, y1 = sample_plan.grids.total_bounds
-    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(rng.uniform(x0, x1, 5001), rng.uniform(y0, y1, 5001)),
-                           crs=sample_plan.grids.crs)
+    pts = gpd.GeoDataFrame(
+        geometry=gpd.points_from_xy(rng.uniform(x0, x1, 5001), rng.uniform(y0, y1, 5001)), crs=sample_plan.grids.crs
+    )
     m = _folium_map(sample_plan.grids.to_crs(4326).total_bounds)
     _folium_grids(m, sample_plan.grids, ["#a6cee3"] * sample_plan.n_grids, ["grid_id"], ["grid id"])
     _folium_households(m, pts, [])
@@ -170,8 +190,11 @@ def test_cdn_page_fails_offline_in_chromium(tmp_path):
     """The check can fail: folium's own page (CDN links) shows "L is not defined" without network."""
     _chromium()
     page = tmp_path / "cdn.html"
-    page.write_text('<html><head><script src="https://cdn.invalid/leaflet.js"></script></head>'
-                    '<body><div id="m"></div><script>L.map("m")</script></body></html>', encoding="utf-8")
+    page.write_text(
+        '<html><head><script src="https://cdn.invalid/leaflet.js"></script></head>'
+        '<body><div id="m"></div><script>L.map("m")</script></body></html>',
+        encoding="utf-8",
+    )
     _, console = _load_in_chromium(page)
     assert any("L is not defined" in line for line in console), console
 
@@ -229,7 +252,9 @@ def _cjk_or_skip():
     font = viz_assets.cjk_font()
     if font is None:
         if REQUIRE_CJK_FONT:
-            pytest.fail("MICROGRID_REQUIRE_CJK_FONT=1 but matplotlib finds no CJK font (apt-get install fonts-noto-cjk)")
+            pytest.fail(
+                "MICROGRID_REQUIRE_CJK_FONT=1 but matplotlib finds no CJK font (apt-get install fonts-noto-cjk)"
+            )
         pytest.skip("no CJK font installed (apt-get install fonts-noto-cjk)")
     return font
 
@@ -306,8 +331,22 @@ def test_map_command_png_and_html(plan_file, tmp_path, capsys):
         assert code in text and (name in text or json.dumps(name)[1:-1] in text)
     assert main(["map", str(path), "--out", str(tmp_path / "m.html")]) != 0  # never replaced by accident
     assert "exists" in capsys.readouterr().err
-    assert main(["map", str(path), "--out", str(tmp_path / "m.html"), "--overwrite", "--basemap", "tianditu",
-                 "--tianditu-key", "K9"]) == 0
+    assert (
+        main(
+            [
+                "map",
+                str(path),
+                "--out",
+                str(tmp_path / "m.html"),
+                "--overwrite",
+                "--basemap",
+                "tianditu",
+                "--tianditu-key",
+                "K9",
+            ]
+        )
+        == 0
+    )
     assert "tk=K9" in (tmp_path / "m.html").read_text(encoding="utf-8")
 
 
@@ -329,8 +368,9 @@ def test_plan_from_file_shows_errors_of_a_broken_plan(plan_file, tmp_path):
     g = grids.geometry.iloc[0]
     grids.loc[grids.index[0], "geometry"] = g.difference(shapely.buffer(g.representative_point(), 5))
     broken = tmp_path / "broken.gpkg"
-    microgrid.Plan(grids=grids, households=plan.households, report=plan.report, boundary=plan.boundary,
-                   barriers=plan.barriers).to_file(broken)
+    microgrid.Plan(
+        grids=grids, households=plan.households, report=plan.report, boundary=plan.boundary, barriers=plan.barriers
+    ).to_file(broken)
     back = plan_from_file(broken)
     assert back.n_grids == plan.n_grids and not back.report.ok
     assert main(["map", str(broken), "--out", str(tmp_path / "b.html")]) == 0
@@ -340,10 +380,24 @@ def test_plan_from_file_shows_errors_of_a_broken_plan(plan_file, tmp_path):
 def test_report_map_over_amap_shifts_every_layer(sample_plan):
     grids = sample_plan.grids.drop(index=sample_plan.grids.index[0])
     rep = microgrid.validate(grids, sample_plan.households, sample_plan.boundary, assignment_col="grid_id")
-    plain = rep.explore(grids, sample_plan.households, barriers=sample_plan.barriers,
-                        boundary=sample_plan.boundary.geometry.iloc[0]).get_root().render()
-    amap = rep.explore(grids, sample_plan.households, barriers=sample_plan.barriers,
-                       boundary=sample_plan.boundary.geometry.iloc[0], basemap="amap").get_root().render()
+    plain = (
+        rep.explore(
+            grids, sample_plan.households, barriers=sample_plan.barriers, boundary=sample_plan.boundary.geometry.iloc[0]
+        )
+        .get_root()
+        .render()
+    )
+    amap = (
+        rep.explore(
+            grids,
+            sample_plan.households,
+            barriers=sample_plan.barriers,
+            boundary=sample_plan.boundary.geometry.iloc[0],
+            basemap="amap",
+        )
+        .get_root()
+        .render()
+    )
     assert "autonavi.com" in amap and "GCJ-02" in amap and '"gap"' in amap
     a, b = _first_ring(plain), _first_ring(amap)
     assert np.allclose(b, np.column_stack(microgrid.crs.wgs84_to_gcj02(a[:, 0], a[:, 1])), atol=1e-7)

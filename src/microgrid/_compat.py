@@ -53,6 +53,6 @@ def import_optional(name: str, extra: str, what: str | None = None) -> ModuleTyp
         missing = getattr(exc, "name", None) or name
         raise MissingDependency(
             f"{missing} is needed for {what or 'this'} but is not installed: install microgrid's '{extra}' extra from "
-            f"the microgrid source folder (pip install \".[{extra}]\"), or the packages themselves "
+            f'the microgrid source folder (pip install ".[{extra}]"), or the packages themselves '
             f"(pip install {EXTRAS.get(extra, missing)})"
         ) from None

@@ -30,4 +30,6 @@ LayerLike: TypeAlias = (
 )
 
 #: :data:`LayerLike` but ``None``: a layer that must be given (read_layer of it is a GeoDataFrame).
-LayerSource: TypeAlias = gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | Mapping[str, Any] | str | os.PathLike[str]
+LayerSource: TypeAlias = (
+    gpd.GeoDataFrame | gpd.GeoSeries | shapely.Geometry | Mapping[str, Any] | str | os.PathLike[str]
+)

@@ -21,14 +21,12 @@ BARRIER_RANKS: dict[str, int] = {
         1,
     ),
     **dict.fromkeys(
-        "road street tertiary tertiary_link residential unclassified stream ditch "
-        "fence".split(),
+        "road street tertiary tertiary_link residential unclassified stream ditch fence".split(),
         2,
     ),
     **dict.fromkeys("lane alley service living_street driveway".split(), 3),
     **dict.fromkeys(
-        "footpath footway path steps cycleway pedestrian track bridleway platform "
-        "corridor construction".split(),
+        "footpath footway path steps cycleway pedestrian track bridleway platform corridor construction".split(),
         4,
     ),
 }

@@ -24,6 +24,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ from .errors import InfeasibleError, InputError, MicrogridError, ids_preview
 from .inputs import give_crs
 from .io import db_url_of, mask_password, read_layers
 from .io.stores import open_store
+from .options import PartitionOptions
 
 if TYPE_CHECKING:
     from dask.distributed import Client
@@ -47,11 +49,44 @@ __all__ = ["partition_many", "BatchResult"]
 log = logging.getLogger(__name__)
 
 #: columns of the output layers an area id column must not be named like
-_RESERVED = {"grid_id", "code", "name", "persons", "households", "flagged", "flag_reason", "area_m2",
-             "online_share", "polsby_popper", "household_id", "site_id", "site_part", "parent_id", "geometry",
-             "status", "reason", "grids", "seconds", "notes", "worker", "fingerprint", "finished_at"}
-_STATUS_COLS = ["status", "reason", "grids", "households", "persons", "flagged", "seconds", "notes", "worker",
-                "fingerprint", "finished_at"]
+_RESERVED = {
+    "grid_id",
+    "code",
+    "name",
+    "persons",
+    "households",
+    "flagged",
+    "flag_reason",
+    "area_m2",
+    "online_share",
+    "polsby_popper",
+    "household_id",
+    "site_id",
+    "site_part",
+    "parent_id",
+    "geometry",
+    "status",
+    "reason",
+    "grids",
+    "seconds",
+    "notes",
+    "worker",
+    "fingerprint",
+    "finished_at",
+}
+_STATUS_COLS = [
+    "status",
+    "reason",
+    "grids",
+    "households",
+    "persons",
+    "flagged",
+    "seconds",
+    "notes",
+    "worker",
+    "fingerprint",
+    "finished_at",
+]
 
 
 # ---------------------------------------------------------------- result
@@ -119,10 +154,12 @@ class BatchResult:
         s = self.summary
         ok = s[s["status"] == "ok"]
         c = self.counts
-        lines = [f"{len(s)} areas: {c['ok']} ok ({int(s['skipped'].sum())} done earlier), "
-                 f"{c['infeasible']} infeasible, {c['error']} failed; {int(ok['grids'].sum())} grids, "
-                 f"{int(ok['households'].sum())} households, {int(ok['persons'].sum())} persons in "
-                 f"{self.seconds:.1f} s"]
+        lines = [
+            f"{len(s)} areas: {c['ok']} ok ({int(s['skipped'].sum())} done earlier), "
+            f"{c['infeasible']} infeasible, {c['error']} failed; {int(ok['grids'].sum())} grids, "
+            f"{int(ok['households'].sum())} households, {int(ok['persons'].sum())} persons in "
+            f"{self.seconds:.1f} s"
+        ]
         for area, r in self.failed.iterrows():
             lines.append(f"  {r['status']}: {self.area_id_col}={area!r}: {r['reason']}")
         lines.extend(f"  note: {n}" for n in self.notes)
@@ -130,8 +167,7 @@ class BatchResult:
 
     def __repr__(self) -> str:
         c = self.counts
-        return (f"<BatchResult areas={len(self.summary)} ok={c['ok']} infeasible={c['infeasible']} "
-                f"error={c['error']}>")
+        return f"<BatchResult areas={len(self.summary)} ok={c['ok']} infeasible={c['infeasible']} error={c['error']}>"
 
 
 # ---------------------------------------------------------------- worker side
@@ -149,8 +185,15 @@ def _first_cols(gdf, area_col, area_id):
     return gdf
 
 
-def run_area(area_id: int | str, area_col: str, households: LayerLike, boundary: LayerLike, barriers: LayerLike,
-             landmarks: LayerLike, kwargs: dict) -> dict:
+def run_area(
+    area_id: int | str,
+    area_col: str,
+    households: LayerLike,
+    boundary: LayerLike,
+    barriers: LayerLike,
+    landmarks: LayerLike,
+    kwargs: dict,
+) -> dict:
     """Partition one area (runs on a Dask worker); never raises for a bad or infeasible area.
 
     Returns a dict with ``status``, ``reason``, the ``grids`` and
@@ -168,11 +211,9 @@ def run_area(area_id: int | str, area_col: str, households: LayerLike, boundary:
     except InfeasibleError as exc:
         return res | {"status": "infeasible", "reason": str(exc), "seconds": time.perf_counter() - t0}
     except MicrogridError as exc:
-        return res | {"status": "error", "reason": f"{type(exc).__name__}: {exc}",
-                      "seconds": time.perf_counter() - t0}
+        return res | {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - t0}
     except Exception as exc:  # a bug in one area must not stop the district; it is reported with its area
-        return res | {"status": "error", "reason": f"{type(exc).__name__}: {exc}",
-                      "seconds": time.perf_counter() - t0}
+        return res | {"status": "error", "reason": f"{type(exc).__name__}: {exc}", "seconds": time.perf_counter() - t0}
     grids = plan.grids.copy()
     grids["flag_reason"] = grids["flag_reason"].astype(str)
     grids = _first_cols(_prefix_ids(grids, area_id), area_col, area_id)
@@ -185,9 +226,14 @@ def run_area(area_id: int | str, area_col: str, households: LayerLike, boundary:
             lay["flag_reason"] = lay["flag_reason"].astype(str)
         layers[name] = _first_cols(_prefix_ids(lay, area_id, ("grid_id", "parent_id", "site_id")), area_col, area_id)
     return res | {
-        "status": "ok", "reason": "", "layers": layers, "grids": len(grids), "households": len(hh),
+        "status": "ok",
+        "reason": "",
+        "layers": layers,
+        "grids": len(grids),
+        "households": len(hh),
         "persons": int(hh["persons"].sum()),
-        "flagged": int(grids["flagged"].sum()), "notes": "; ".join(plan.report.notes)[:2000],
+        "flagged": int(grids["flagged"].sum()),
+        "notes": "; ".join(plan.report.notes)[:2000],
         "seconds": time.perf_counter() - t0,
     }
 
@@ -209,37 +255,46 @@ def _status_frame(rows: list[dict], area_col: str, geoms, crs) -> gpd.GeoDataFra
 # ---------------------------------------------------------------- the driver
 
 
-def _read_inputs(households, areas, barriers, landmarks, *, area_id_col, id_col, persons_col, crs,
-                 code_prefix_col, need_persons):
+def _read_inputs(
+    households, areas, barriers, landmarks, *, area_id_col, id_col, persons_col, crs, code_prefix_col, need_persons
+):
     problems = []
-    hh, ar, bar, lm = read_layers({"households": households, "areas": areas, "barriers": barriers,
-                                   "landmarks": landmarks}).values()
+    hh, ar, bar, lm = read_layers(
+        {"households": households, "areas": areas, "barriers": barriers, "landmarks": landmarks}
+    ).values()
     if hh is None or ar is None:
         raise InputError("partition_many needs households and areas")
     give_crs({"households": hh, "areas": ar, "barriers": bar, "landmarks": lm}, crs, problems)
     if not isinstance(area_id_col, str) or not area_id_col:
         raise InputError(f"area_id_col must name the areas' id column, got {area_id_col!r}")
     if area_id_col not in ar.columns:
-        problems.append(f"areas have no column {area_id_col!r} (columns: "
-                        f"{', '.join(c for c in ar.columns if c != ar.geometry.name)}); pass area_id_col=... "
-                        "(CLI: --area-id) naming the areas' id column")
+        problems.append(
+            f"areas have no column {area_id_col!r} (columns: "
+            f"{', '.join(c for c in ar.columns if c != ar.geometry.name)}); pass area_id_col=... "
+            "(CLI: --area-id) naming the areas' id column"
+        )
     elif area_id_col in _RESERVED:
-        problems.append(f"the area id column {area_id_col!r} clashes with an output column; rename it in the "
-                        "areas (e.g. to area_id)")
+        problems.append(
+            f"the area id column {area_id_col!r} clashes with an output column; rename it in the "
+            "areas (e.g. to area_id)"
+        )
     else:
         ids = ar[area_id_col]
         if ids.isna().any():
-            problems.append(f"{int(ids.isna().sum())} areas have no {area_id_col} (rows "
-                            f"{ids_preview(np.flatnonzero(ids.isna().to_numpy()).tolist())}); give every area an id")
+            problems.append(
+                f"{int(ids.isna().sum())} areas have no {area_id_col} (rows "
+                f"{ids_preview(np.flatnonzero(ids.isna().to_numpy()).tolist())}); give every area an id"
+            )
         dup = ids[ids.duplicated(keep=False) & ids.notna()]
         if len(dup):
-            problems.append(f"area ids in {area_id_col!r} are not unique: {ids_preview(sorted(set(dup.tolist()), key=str))}"
-                            "; give each area its own id")
+            problems.append(
+                f"area ids in {area_id_col!r} are not unique: {ids_preview(sorted(set(dup.tolist()), key=str))}"
+                "; give each area its own id"
+            )
     geoms = ar.geometry.to_numpy()
     bad = ~np.isin(shapely.get_type_id(geoms), [3, 6]) | shapely.is_empty(geoms)
     if bad.any():
-        lab = ar[area_id_col].to_numpy()[bad].tolist() if area_id_col in ar.columns else \
-            np.flatnonzero(bad).tolist()
+        lab = ar[area_id_col].to_numpy()[bad].tolist() if area_id_col in ar.columns else np.flatnonzero(bad).tolist()
         problems.append(f"{int(bad.sum())} areas are not polygons ({ids_preview(lab)}); give polygon outlines")
     if code_prefix_col is not None:
         if code_prefix_col not in ar.columns:
@@ -247,28 +302,38 @@ def _read_inputs(households, areas, barriers, landmarks, *, area_id_col, id_col,
         else:
             bad_p = ~ar[code_prefix_col].astype(str).str.fullmatch(r"\d{12}")
             if bad_p.any():
-                problems.append(f"{int(bad_p.sum())} areas have a {code_prefix_col} that is not 12 digits: "
-                                f"{ids_preview(ar[code_prefix_col][bad_p].astype(str).tolist())}")
+                problems.append(
+                    f"{int(bad_p.sum())} areas have a {code_prefix_col} that is not 12 digits: "
+                    f"{ids_preview(ar[code_prefix_col][bad_p].astype(str).tolist())}"
+                )
             pre = ar[code_prefix_col].astype(str)
             twice = pre[pre.duplicated(keep=False) & ~bad_p]
             if len(twice):
-                problems.append(f"areas share a {code_prefix_col}, so their grid codes would repeat: "
-                                f"{ids_preview(sorted(set(twice.tolist())))}; give each area its own 12 digits")
+                problems.append(
+                    f"areas share a {code_prefix_col}, so their grid codes would repeat: "
+                    f"{ids_preview(sorted(set(twice.tolist())))}; give each area its own 12 digits"
+                )
     if id_col not in hh.columns:
         problems.append(f"households have no id column {id_col!r}; pass id_col=... (CLI: --id-col)")
     else:
         hid = hh[id_col]
         dup = hid[hid.duplicated(keep=False) & hid.notna()]
         if len(dup):
-            problems.append(f"household ids are not unique across the district: "
-                            f"{ids_preview(sorted(set(dup.tolist()), key=str))}; give each household its own id")
+            problems.append(
+                f"household ids are not unique across the district: "
+                f"{ids_preview(sorted(set(dup.tolist()), key=str))}; give each household its own id"
+            )
     if need_persons and persons_col not in hh.columns:
-        problems.append(f"households have no persons column {persons_col!r}; pass persons_col=... "
-                        "(CLI: --persons-col) or default_persons=...")
+        problems.append(
+            f"households have no persons column {persons_col!r}; pass persons_col=... "
+            "(CLI: --persons-col) or default_persons=..."
+        )
     nogeom = hh.geometry.isna().to_numpy() | shapely.is_empty(hh.geometry.to_numpy())
     if nogeom.any() and id_col in hh.columns:
-        problems.append(f"{int(nogeom.sum())} households have no location: "
-                        f"{ids_preview(hh[id_col].to_numpy()[nogeom].tolist())}; give each a point")
+        problems.append(
+            f"{int(nogeom.sum())} households have no location: "
+            f"{ids_preview(hh[id_col].to_numpy()[nogeom].tolist())}; give each a point"
+        )
     if problems:
         raise InputError(problems)
     overlap = _overlapping_areas(ar, area_id_col)
@@ -305,8 +370,10 @@ def _overlapping_areas(ar, area_id_col) -> str | None:
     ids = ar[area_id_col].to_numpy()
     shown = [f"{ids[i[b]]!r} and {ids[j[b]]!r} by {area[b]:,.1f} m2" for b in big[:10]]
     more = f" (and {len(big) - 10} more pairs)" if len(big) > 10 else ""
-    return (f"areas overlap: {'; '.join(shown)}{more}; each would draw its own grids over the overlap: fix the "
-            "areas so that none overlaps another (microgrid repair can trim the overlaps)")
+    return (
+        f"areas overlap: {'; '.join(shown)}{more}; each would draw its own grids over the overlap: fix the "
+        "areas so that none overlaps another (microgrid repair can trim the overlaps)"
+    )
 
 
 def _assign(hh, ar, area_id_col, id_col, outside):
@@ -325,18 +392,24 @@ def _assign(hh, ar, area_id_col, id_col, outside):
     if outside == "error" and (len(none) or len(multi)):
         problems = []
         if len(none):
-            problems.append(f"{len(none)} households lie in no area: {ids_preview(hid[none].tolist())}; fix the "
-                            "areas or the points, or pass outside='drop' to leave them out or outside='nearest' to "
-                            "give each to the nearest area (CLI: --outside drop|nearest)")
+            problems.append(
+                f"{len(none)} households lie in no area: {ids_preview(hid[none].tolist())}; fix the "
+                "areas or the points, or pass outside='drop' to leave them out or outside='nearest' to "
+                "give each to the nearest area (CLI: --outside drop|nearest)"
+            )
         if len(multi):
-            problems.append(f"{len(multi)} households lie in more than one area (on a shared border or where "
-                            f"areas overlap): {ids_preview(hid[multi].tolist())}; fix the areas, or pass "
-                            "outside='drop' or 'nearest' to give each to the first area it lies in")
+            problems.append(
+                f"{len(multi)} households lie in more than one area (on a shared border or where "
+                f"areas overlap): {ids_preview(hid[multi].tolist())}; fix the areas, or pass "
+                "outside='drop' or 'nearest' to give each to the first area it lies in"
+            )
         raise InputError(problems)
     if len(multi):
         ids_ = ar[area_id_col].to_numpy()
-        notes.append(f"{len(multi)} households lie in more than one area and were given to the first one: "
-                     + ids_preview([f"{h} -> {ids_[a]}" for h, a in zip(hid[multi], area_of[multi])]))
+        notes.append(
+            f"{len(multi)} households lie in more than one area and were given to the first one: "
+            + ids_preview([f"{h} -> {ids_[a]}" for h, a in zip(hid[multi], area_of[multi])])
+        )
     if len(none):
         if outside == "drop":
             dropped = hid[none].tolist()
@@ -345,8 +418,10 @@ def _assign(hh, ar, area_id_col, id_col, outside):
             _, near = tree.query_nearest(pts[none], all_matches=False)
             area_of[none] = near
             ids_ = ar[area_id_col].to_numpy()
-            notes.append(f"{len(none)} households lie in no area and were given to the nearest one (moved inside "
-                         "it): " + ids_preview([f"{h} -> {ids_[a]}" for h, a in zip(hid[none], area_of[none])]))
+            notes.append(
+                f"{len(none)} households lie in no area and were given to the nearest one (moved inside "
+                "it): " + ids_preview([f"{h} -> {ids_[a]}" for h, a in zip(hid[none], area_of[none])])
+            )
     return area_of, dropped, notes
 
 
@@ -360,8 +435,10 @@ def _area_prefixes(ar, area_ids: list, code_prefix: str, code_prefix_col: str | 
     if code_prefix_col is not None:
         return [str(v) for v in ar[code_prefix_col].tolist()]
     if len(area_ids) > 999:
-        raise InputError(f"{len(area_ids)} areas do not fit the 3 community digits of one code prefix; give each "
-                         "area its own 12-digit prefix in a column (code_prefix_col=..., CLI: --code-prefix-col)")
+        raise InputError(
+            f"{len(area_ids)} areas do not fit the 3 community digits of one code prefix; give each "
+            "area its own 12-digit prefix in a column (code_prefix_col=..., CLI: --code-prefix-col)"
+        )
     rank = {k: j for j, k in enumerate(sorted(range(len(area_ids)), key=lambda i: str(area_ids[i])))}
     return [f"{code_prefix[:9]}{rank[i] + 1:03d}" for i in range(len(area_ids))]
 
@@ -386,8 +463,11 @@ def _fingerprint(area_geom, hh, bar, lm, params: dict) -> str:
         if gdf is None:
             h.update(b"-")
             continue
-        h.update(pd.util.hash_pandas_object(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), index=False)
-                 .to_numpy().tobytes())
+        h.update(
+            pd.util.hash_pandas_object(pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), index=False)
+            .to_numpy()
+            .tobytes()
+        )
         h.update(b"".join(shapely.to_wkb(gdf.geometry.to_numpy()).tolist()))
     return h.hexdigest()[:24]
 
@@ -404,9 +484,14 @@ def _connect(client, n_workers):
         if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)) or n_workers < 1:
             raise InputError(f"n_workers must be a whole number >= 1, got {n_workers!r}")
         # no dashboard; the scheduler's small HTTP server on a free local port (not 8787, maybe taken)
-        cluster = LocalCluster(n_workers=int(n_workers), threads_per_worker=1, processes=True,
-                               dashboard_address=None, scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                               silence_logs=logging.ERROR)
+        cluster = LocalCluster(
+            n_workers=int(n_workers),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR,
+        )
         c = Client(cluster)
         return c, [c, cluster]
     if n_workers is not None:
@@ -433,11 +518,14 @@ def _area_tasks(hh, ar, bar, lm, area_of, area_id_col, prefixes, base_kwargs):
     tasks = []  # (index, fingerprint, args)
     empty = []
     for i, aid in enumerate(ar[area_id_col].tolist()):
-        idx = order[starts[i]:starts[i + 1]]
+        idx = order[starts[i] : starts[i + 1]]
         prefix = prefixes[i]
         h_a = hh.iloc[np.sort(idx)]
-        b_a = _clip_lines(bar, bar_tree.query(geoms[i]) if bar_tree is not None else [], geoms[i]) \
-            if bar is not None else None
+        b_a = (
+            _clip_lines(bar, bar_tree.query(geoms[i]) if bar_tree is not None else [], geoms[i])
+            if bar is not None
+            else None
+        )
         l_a = lm.iloc[np.sort(lm_tree.query(geoms[i], predicate="intersects"))] if lm_tree is not None else None
         fp = _fingerprint(geoms[i], h_a, b_a, l_a, param_fp | {"code_prefix": prefix})
         if len(h_a) == 0:
@@ -464,8 +552,10 @@ def _resume(writer, earlier, tasks, empty, area_ids, area_id_col, notes) -> dict
                 skip[i] = r
             to_remove.append(r[area_id_col] if i is None else area_ids[i])
         if stale:
-            notes.append(f"{len(stale)} areas of the earlier run are not in the areas any more and were removed "
-                         f"from the output: {ids_preview(stale)}")
+            notes.append(
+                f"{len(stale)} areas of the earlier run are not in the areas any more and were removed "
+                f"from the output: {ids_preview(stale)}"
+            )
     # rows of areas about to be redone, or left half-written by an interrupted run, go first
     to_remove.extend(writer.present_ids())
     first: dict = {}
@@ -489,8 +579,9 @@ def _summary(area_ids, skip, rows, area_id_col) -> pd.DataFrame:
             summary_rows.append({**rows[i], "skipped": False})
     summary = pd.DataFrame(summary_rows).set_index("area")
     summary.index.name = area_id_col
-    summary = summary[["status", "reason", "grids", "households", "persons", "flagged", "seconds", "notes",
-                       "skipped", "worker"]]
+    summary = summary[
+        ["status", "reason", "grids", "households", "persons", "flagged", "seconds", "notes", "skipped", "worker"]
+    ]
     for c in ("grids", "households", "persons", "flagged"):
         summary[c] = summary[c].fillna(0).astype("int64")
     return summary
@@ -616,46 +707,47 @@ def partition_many(
     ['V001-001', 'V001-002', 'V001-003', 'V001-004']
     """
     t_start = time.perf_counter()
-    from .naming import check_prefix
-    from .partition import partition
-
-    sig = inspect.signature(partition).parameters
-    for k in partition_kwargs:
-        if k not in sig:
-            raise InputError(f"partition_many got an unknown option {k!r}")
-        if k in ("n_grids", "parents", "parent_id_col"):
-            raise InputError(f"{k} cannot be used in a batch: every area gets its own grid count; give the "
-                             "areas as the parents")
-    outside = "nearest" if outside == "snap" else outside  # the name partition() uses
-    if outside not in ("error", "drop", "nearest"):
-        raise InputError(f"outside must be 'error', 'drop' or 'nearest' (or its synonym 'snap'), got {outside!r}")
-    if code_prefix_col is None:
-        check_prefix(code_prefix)
+    outside = _check_batch_options(partition_kwargs, outside, code_prefix, code_prefix_col)
     hh, ar, bar, lm = _read_inputs(
-        households, areas, barriers, landmarks, area_id_col=area_id_col, id_col=id_col, persons_col=persons_col,
-        crs=crs, code_prefix_col=code_prefix_col, need_persons=partition_kwargs.get("default_persons") is None,
+        households,
+        areas,
+        barriers,
+        landmarks,
+        area_id_col=area_id_col,
+        id_col=id_col,
+        persons_col=persons_col,
+        crs=crs,
+        code_prefix_col=code_prefix_col,
+        need_persons=partition_kwargs.get("default_persons") is None,
     )
     # the per-area calls check the bounds; check them once here so a typo fails fast
-    from .options import PartitionOptions
-
-    PartitionOptions.from_kwargs(min_persons=min_persons, max_persons=max_persons, seed=seed, **{
-        k: v for k, v in partition_kwargs.items() if k not in ("n_grids",)})
+    PartitionOptions.from_kwargs(min_persons=min_persons, max_persons=max_persons, seed=seed, **partition_kwargs)
     area_of, dropped, notes = _assign(hh, ar, area_id_col, id_col, outside)
     if area_id_col in hh.columns:
         hh = hh.drop(columns=[area_id_col])
     area_ids = ar[area_id_col].tolist()
     prefixes = _area_prefixes(ar, area_ids, code_prefix, code_prefix_col)
     if code_prefix_col is None and len(area_ids) > 1:
-        notes.append(f"grid codes: each area's prefix is {code_prefix[:9]} and its sequence 001..{len(area_ids):03d} "
-                     "in the order of the area ids; give code_prefix_col (CLI: --code-prefix-col) for the areas' "
-                     "own community codes")
+        notes.append(
+            f"grid codes: each area's prefix is {code_prefix[:9]} and its sequence 001..{len(area_ids):03d} "
+            "in the order of the area ids; give code_prefix_col (CLI: --code-prefix-col) for the areas' "
+            "own community codes"
+        )
     levels = partition_kwargs.get("levels") or []
     extra_layers = ([f"grids_{lv.name}" for lv in levels[:-1]] if levels else []) + ["divided_sites"]
     writer = open_store(out, area_id_col, overwrite, extra_layers)
     earlier = writer.done()
 
-    base_kwargs = dict(min_persons=min_persons, max_persons=max_persons, seed=seed, id_col=id_col,
-                       persons_col=persons_col, kind_col=kind_col, outside="snap", **partition_kwargs)
+    base_kwargs = dict(
+        min_persons=min_persons,
+        max_persons=max_persons,
+        seed=seed,
+        id_col=id_col,
+        persons_col=persons_col,
+        kind_col=kind_col,
+        outside="snap",
+        **partition_kwargs,
+    )
     tasks, empty = _area_tasks(hh, ar, bar, lm, area_of, area_id_col, prefixes, base_kwargs)
     geoms = ar.geometry.to_numpy()
     skip = _resume(writer, earlier, tasks, empty, area_ids, area_id_col, notes)
@@ -663,14 +755,7 @@ def partition_many(
     # big areas first: the last ones to finish are small, so workers end together
     tasks.sort(key=lambda t: -len(t[2][2]))
 
-    rows: dict[int, dict] = {}
-    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    for i, fp in empty:
-        if i in skip:
-            continue
-        rows[i] = {"area": area_ids[i], "status": "infeasible", "reason": "no households in this area",
-                   "grids": 0, "households": 0, "persons": 0, "flagged": 0, "seconds": 0.0, "notes": "",
-                   "worker": "", "fingerprint": fp, "finished_at": now}
+    rows = _empty_rows(empty, skip, area_ids)
     buffered: list[dict] = []
     buffered_status: list[int] = list(rows)
 
@@ -689,16 +774,74 @@ def partition_many(
 
     try:
         if tasks:
-            _run_tasks(tasks, rows, buffered, buffered_status, flush, client=client, n_workers=n_workers,
-                       retries=retries, progress=progress, flush_seconds=flush_seconds, n_total=len(area_ids),
-                       n_skipped=len(skip))
+            _run_tasks(
+                tasks,
+                rows,
+                buffered,
+                buffered_status,
+                flush,
+                client=client,
+                n_workers=n_workers,
+                retries=retries,
+                progress=progress,
+                flush_seconds=flush_seconds,
+                n_total=len(area_ids),
+                n_skipped=len(skip),
+            )
     finally:  # whatever finished is kept, also when interrupted: a rerun skips it
         flush()
 
     summary = _summary(area_ids, skip, rows, area_id_col)
-    return BatchResult(summary=summary, area_id_col=area_id_col, out=_shown(out),
-                       paths=list(writer.paths), seconds=time.perf_counter() - t_start, dropped=dropped,
-                       notes=notes, _writer=writer)
+    return BatchResult(
+        summary=summary,
+        area_id_col=area_id_col,
+        out=_shown(out),
+        paths=list(writer.paths),
+        seconds=time.perf_counter() - t_start,
+        dropped=dropped,
+        notes=notes,
+        _writer=writer,
+    )
+
+
+def _check_batch_options(partition_kwargs: dict, outside: str, code_prefix: str, code_prefix_col: str | None) -> str:
+    """Options a batch cannot take, ``outside`` in partition()'s name, the code prefix: checked before any work."""
+    from .naming import check_prefix
+    from .partition import partition
+
+    sig = inspect.signature(partition).parameters
+    for k in partition_kwargs:
+        if k not in sig:
+            raise InputError(f"partition_many got an unknown option {k!r}")
+        if k in ("n_grids", "parents", "parent_id_col"):
+            raise InputError(
+                f"{k} cannot be used in a batch: every area gets its own grid count; give the areas as the parents"
+            )
+    outside = "nearest" if outside == "snap" else outside  # the name partition() uses
+    if outside not in ("error", "drop", "nearest"):
+        raise InputError(f"outside must be 'error', 'drop' or 'nearest' (or its synonym 'snap'), got {outside!r}")
+    if code_prefix_col is None:
+        check_prefix(code_prefix)
+    return outside
+
+
+def _empty_rows(empty: list, skip: Container[int], area_ids: list) -> dict[int, dict]:
+    """Status rows of the areas without households (not skipped as done): infeasible, with the reason."""
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    blank = dict(
+        status="infeasible",
+        reason="no households in this area",
+        grids=0,
+        households=0,
+        persons=0,
+        flagged=0,
+        seconds=0.0,
+        notes="",
+        worker="",
+    )
+    return {
+        i: {"area": area_ids[i], **blank, "fingerprint": fp, "finished_at": now} for i, fp in empty if i not in skip
+    }
 
 
 def _shown(out) -> str | None:
@@ -708,8 +851,21 @@ def _shown(out) -> str | None:
     return mask_password(url) if url else str(out)
 
 
-def _run_tasks(tasks, rows, buffered, buffered_status, flush, *, client, n_workers, retries, progress,
-               flush_seconds, n_total, n_skipped):
+def _run_tasks(
+    tasks,
+    rows,
+    buffered,
+    buffered_status,
+    flush,
+    *,
+    client,
+    n_workers,
+    retries,
+    progress,
+    flush_seconds,
+    n_total,
+    n_skipped,
+):
     from ._compat import import_optional
 
     as_completed = import_optional("dask.distributed", "dask", "partition_many").as_completed
@@ -720,8 +876,16 @@ def _run_tasks(tasks, rows, buffered, buffered_status, flush, *, client, n_worke
     futures = {}
     pending = list(tasks)
     ac = as_completed(loop=c.loop)
-    bar = tqdm(total=n_total, initial=n_skipped, desc="areas", unit="area", file=sys.stderr, disable=not progress,
-               dynamic_ncols=True, leave=True)
+    bar = tqdm(
+        total=n_total,
+        initial=n_skipped,
+        desc="areas",
+        unit="area",
+        file=sys.stderr,
+        disable=not progress,
+        dynamic_ncols=True,
+        leave=True,
+    )
     failed = 0
 
     def window():
@@ -746,18 +910,28 @@ def _run_tasks(tasks, rows, buffered, buffered_status, flush, *, client, n_worke
             try:
                 res = f.result()
             except Exception as exc:  # KilledWorker, a lost scheduler: this area failed, the rest go on
-                res = {"status": "error", "reason": f"{type(exc).__name__}: {exc} (the Dask task failed; "
-                       "rerun to retry this area)"}
+                res = {
+                    "status": "error",
+                    "reason": f"{type(exc).__name__}: {exc} (the Dask task failed; rerun to retry this area)",
+                }
             f.release()
             if i in rows:  # never write an area twice, whatever Dask delivers
                 continue
             status = res["status"]
-            rows[i] = {"area": area_of_task[i], "status": status, "reason": res.get("reason", ""),
-                       "grids": res.get("grids", 0), "households": res.get("households", 0),
-                       "persons": res.get("persons", 0), "flagged": res.get("flagged", 0),
-                       "seconds": float(res.get("seconds", 0.0)), "notes": res.get("notes", ""),
-                       "worker": res.get("worker", ""), "fingerprint": fp if status == "ok" else "",
-                       "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            rows[i] = {
+                "area": area_of_task[i],
+                "status": status,
+                "reason": res.get("reason", ""),
+                "grids": res.get("grids", 0),
+                "households": res.get("households", 0),
+                "persons": res.get("persons", 0),
+                "flagged": res.get("flagged", 0),
+                "seconds": float(res.get("seconds", 0.0)),
+                "notes": res.get("notes", ""),
+                "worker": res.get("worker", ""),
+                "fingerprint": fp if status == "ok" else "",
+                "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
             if status == "ok":
                 buffered.append(res)
             else:

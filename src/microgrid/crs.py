@@ -29,8 +29,14 @@ _Pair: TypeAlias = tuple[np.ndarray, np.ndarray]
 _Step: TypeAlias = Callable[[np.ndarray, np.ndarray], _Pair]
 
 #: The six point conversions between WGS84, GCJ-02 and BD-09, by name; :mod:`microgrid` exports them too.
-POINT_CONVERSIONS = ("wgs84_to_gcj02", "gcj02_to_wgs84", "gcj02_to_bd09", "bd09_to_gcj02", "wgs84_to_bd09",
-                     "bd09_to_wgs84")
+POINT_CONVERSIONS = (
+    "wgs84_to_gcj02",
+    "gcj02_to_wgs84",
+    "gcj02_to_bd09",
+    "bd09_to_gcj02",
+    "wgs84_to_bd09",
+    "bd09_to_wgs84",
+)
 
 __all__ = [
     "check_crs",
@@ -243,9 +249,7 @@ def metric_crs(crs: CRSLike, lon: float, lat: float) -> pyproj.CRS:
     if finite and abs(lat) <= 90 and is_metric_true(crs, lon, lat):
         return crs
     if not finite or abs(lat) > 84:
-        raise InputError(
-            f"cannot choose a metric CRS at lon={lon}, lat={lat}; pass a projected CRS"
-        )
+        raise InputError(f"cannot choose a metric CRS at lon={lon}, lat={lat}; pass a projected CRS")
     if _is_cgcs2000(crs):
         return gauss_kruger_zone(lon)
     zone = int((lon + 180) // 6) % 60 + 1
@@ -745,8 +749,7 @@ def plan_from_wgs84(plan: Plan, system: str) -> Plan:
             return {k: conv(x) for k, x in v.items()}
         return v
 
-    changes = {f.name: conv(getattr(plan, f.name)) for f in dataclasses.fields(plan)
-               if f.init and f.name != "params"}
+    changes = {f.name: conv(getattr(plan, f.name)) for f in dataclasses.fields(plan) if f.init and f.name != "params"}
     changes["params"] = {**plan.params, "input_crs": system}
     if system != "wgs84" and changes.get("boundary") is not None:  # the file says which lon/lat it holds
         changes["boundary"] = changes["boundary"].assign(coord_system=system)

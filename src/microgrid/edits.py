@@ -38,8 +38,9 @@ def _rows(changes) -> list[dict]:
     try:
         rows = [dict(r) for r in changes]
     except (TypeError, ValueError):
-        raise InputError("changes must be a list of dicts or a DataFrame with columns op, household_id, "
-                         "x, y, persons") from None
+        raise InputError(
+            "changes must be a list of dicts or a DataFrame with columns op, household_id, x, y, persons"
+        ) from None
     return rows
 
 
@@ -87,9 +88,12 @@ def _check_row(i: int, r: dict, present: set) -> str | None:
     return None
 
 
-def changed_households(households: gpd.GeoDataFrame,
-                       changes: Iterable[Mapping[str, Any]] | Mapping[str, Any] | pd.DataFrame, *,
-                       crs: CRSLike = None) -> gpd.GeoDataFrame:
+def changed_households(
+    households: gpd.GeoDataFrame,
+    changes: Iterable[Mapping[str, Any]] | Mapping[str, Any] | pd.DataFrame,
+    *,
+    crs: CRSLike = None,
+) -> gpd.GeoDataFrame:
     """The households after a change list, applied row by row in order.
 
     Parameters
@@ -132,8 +136,11 @@ def changed_households(households: gpd.GeoDataFrame,
     present = set(households["household_id"].tolist())
     problems = [p for i, r in enumerate(rows) if (p := _check_row(i, r, present)) is not None]
     if problems:
-        raise InputError([f"{len(problems)} of {len(rows)} changes are wrong:"] + problems[:20]
-                         + ([f"(and {len(problems) - 20} more)"] if len(problems) > 20 else []))
+        raise InputError(
+            [f"{len(problems)} of {len(rows)} changes are wrong:"]
+            + problems[:20]
+            + ([f"(and {len(problems) - 20} more)"] if len(problems) > 20 else [])
+        )
     hh = households.copy()
     xy_crs = hh.crs if crs is None else crs
     pos = {h: i for i, h in enumerate(hh["household_id"].tolist())}
@@ -170,8 +177,13 @@ def _point(r: dict, src, dst):
     return gpd.GeoSeries([p], crs=src).to_crs(dst).iloc[0]
 
 
-def apply_changes(plan: Plan | PathLike, changes: Iterable[Mapping[str, Any]] | Mapping[str, Any] | pd.DataFrame,
-                  *, crs: CRSLike = None, **kwargs: Any) -> tuple[Plan, ChangeReport]:
+def apply_changes(
+    plan: Plan | PathLike,
+    changes: Iterable[Mapping[str, Any]] | Mapping[str, Any] | pd.DataFrame,
+    *,
+    crs: CRSLike = None,
+    **kwargs: Any,
+) -> tuple[Plan, ChangeReport]:
     """Apply a platform's change list to ``plan`` and update it with the least churn.
 
     Parameters

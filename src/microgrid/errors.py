@@ -27,9 +27,7 @@ class InputError(MicrogridError, ValueError):
         if len(self.problems) == 1:
             msg = self.problems[0]
         else:
-            msg = f"{len(self.problems)} problems with the inputs:\n" + "\n".join(
-                f"  - {p}" for p in self.problems
-            )
+            msg = f"{len(self.problems)} problems with the inputs:\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(msg)
 
 

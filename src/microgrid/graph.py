@@ -59,9 +59,13 @@ class UnitGraph:
         g.add_nodes_from(range(self.n))
         for i in range(len(self.u)):
             g.add_edge(
-                int(self.u[i]), int(self.v[i]),
-                length=float(self.length[i]), barrier_length=float(self.barrier_length[i]),
-                rank=int(self.rank[i]), kind=self.kind[i], cost=float(self.cost[i]),
+                int(self.u[i]),
+                int(self.v[i]),
+                length=float(self.length[i]),
+                barrier_length=float(self.barrier_length[i]),
+                rank=int(self.rank[i]),
+                kind=self.kind[i],
+                cost=float(self.cost[i]),
             )
         return g
 
@@ -122,7 +126,7 @@ def build_graph(units: Units) -> UnitGraph:
     grp = np.empty(len(keys), int)
     grp[o] = np.cumsum(new) - 1
     ng = int(grp.max()) + 1 if len(grp) else 0
-    gf, gl = grp[:len(fkey)], grp[len(fkey):]
+    gf, gl = grp[: len(fkey)], grp[len(fkey) :]
     piece_of = np.full(ng, -1)
     piece_of[gl] = lpiece
     # a segment in two unit rings joins those two units
@@ -175,8 +179,14 @@ def build_graph(units: Units) -> UnitGraph:
     # survive writing the plan in lon/lat)
     real = length >= MIN_SHARED
     return UnitGraph(
-        n=n, u=(uniq[real] // n).astype(int), v=(uniq[real] % n).astype(int), length=length[real],
-        barrier_length=blen[real], rank=rank[real], kind=kind[real], cost=cost[real],
+        n=n,
+        u=(uniq[real] // n).astype(int),
+        v=(uniq[real] % n).astype(int),
+        length=length[real],
+        barrier_length=blen[real],
+        rank=rank[real],
+        kind=kind[real],
+        cost=cost[real],
     )
 
 

@@ -38,7 +38,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Inputs:
     """Checked inputs in the metric working CRS."""
@@ -78,11 +77,15 @@ def input_digests(inp: Inputs) -> dict:
 
     hh = inp.households
     out = {
-        "households": digest(hh["household_id"].astype(str).tolist(), hh["persons"].astype(int).tolist(),
-                             np.round(shapely.get_coordinates(hh.geometry.to_numpy()), 3).tobytes()),
+        "households": digest(
+            hh["household_id"].astype(str).tolist(),
+            hh["persons"].astype(int).tolist(),
+            np.round(shapely.get_coordinates(hh.geometry.to_numpy()), 3).tobytes(),
+        ),
         "boundary": digest(*geoms([inp.boundary])),
         "barriers": digest(inp.barriers["kind"].astype(str).tolist(), *geoms(inp.barriers.geometry.to_numpy())),
-        "n_households": len(hh), "persons": int(hh["persons"].sum()),
+        "n_households": len(hh),
+        "persons": int(hh["persons"].sum()),
     }
     if inp.landmarks is not None and len(inp.landmarks):
         out["landmarks"] = digest(*geoms(inp.landmarks.geometry.to_numpy()))
@@ -94,8 +97,13 @@ def input_digests(inp: Inputs) -> dict:
 
 def adopt_crs(gdf: gpd.GeoDataFrame | None, main: gpd.GeoDataFrame | None):
     """A bare shapely geometry (no CRS) takes the CRS of the main layer."""
-    if gdf is not None and gdf.crs is None and gdf.attrs.get("bare_geometry") and main is not None \
-            and main.crs is not None:
+    if (
+        gdf is not None
+        and gdf.crs is None
+        and gdf.attrs.get("bare_geometry")
+        and main is not None
+        and main.crs is not None
+    ):
         return gdf.set_crs(main.crs)
     return gdf
 
@@ -221,12 +229,16 @@ def _check_persons(hh, persons_col: str, default_persons, id_list, problems: lis
     v = num.to_numpy(dtype=float, na_value=np.nan)
     ok = np.isfinite(v)
     checks = [
-        ((num.isna() & raw.notna()).to_numpy(), f"persons {persons_col!r} is not a number for households {{}}; "
-                                                 "give whole numbers >= 0"),
+        (
+            (num.isna() & raw.notna()).to_numpy(),
+            f"persons {persons_col!r} is not a number for households {{}}; give whole numbers >= 0",
+        ),
         (raw.isna().to_numpy(), f"persons {persons_col!r} is missing for households {{}}; give whole numbers >= 0"),
         (ok & (v < 0), "persons is negative for households {}; give whole numbers >= 0"),
-        ((ok & (v != np.round(v))) | (~np.isfinite(v) & ~np.isnan(v)),
-         "persons is not a whole number for households {}; round the counts"),
+        (
+            (ok & (v != np.round(v))) | (~np.isfinite(v) & ~np.isnan(v)),
+            "persons is not a whole number for households {}; round the counts",
+        ),
         (ok & (v > 1_000_000), "persons is implausibly large (> 1,000,000) for households {}; check the column"),
     ]
     for bad, text in checks:
@@ -242,10 +254,7 @@ def _check_points(hh, id_list, problems: list[str], n_before: int):
     geom = hh.geometry
     empty = (geom.isna() | geom.is_empty).to_numpy()
     if empty.any():
-        problems.append(
-            f"households {ids_preview(_label(hh, empty, id_list))} have no geometry; "
-            "give each a point"
-        )
+        problems.append(f"households {ids_preview(_label(hh, empty, id_list))} have no geometry; give each a point")
     types = geom.geom_type.to_numpy()
     single_mp = (types == "MultiPoint") & ~empty
     if single_mp.any():
@@ -269,8 +278,7 @@ def _check_points(hh, id_list, problems: list[str], n_before: int):
     bad = ~np.isfinite(coords).all(axis=1)
     if bad.any():
         problems.append(
-            f"households {ids_preview(_label(hh, bad, id_list))} have NaN or infinite "
-            "coordinates; fix their positions"
+            f"households {ids_preview(_label(hh, bad, id_list))} have NaN or infinite coordinates; fix their positions"
         )
         return None
     return shapely.force_2d(g)
@@ -350,9 +358,7 @@ def _check_barriers(bar: gpd.GeoDataFrame, kind_col: str | None, problems: list[
     if kind_col is None:
         kind_col = next((c for c in ("kind", "highway", "waterway", "railway", "barrier") if c in bar.columns), None)
     elif kind_col not in bar.columns:
-        problems.append(
-            f"barriers have no kind column {kind_col!r} (columns: {', '.join(map(str, bar.columns))})"
-        )
+        problems.append(f"barriers have no kind column {kind_col!r} (columns: {', '.join(map(str, bar.columns))})")
         return None
     kinds = bar[kind_col] if kind_col else pd.Series([None] * len(bar), index=bar.index)
     keep = ~empty
@@ -433,36 +439,55 @@ def _outside_cause(hh_src: gpd.GeoDataFrame, work, bnd_w, inside: np.ndarray) ->
     return best
 
 
-def _outside_message(out_ids: list, out_pts: np.ndarray, bnd_w, cause: dict | None, unplaceable: np.ndarray,
-                     hh_crs) -> str:
+def _outside_message(
+    out_ids: list, out_pts: np.ndarray, bnd_w, cause: dict | None, unplaceable: np.ndarray, hh_crs
+) -> str:
     """The error for households outside the boundary: how many, how far, the likely cause and the fix."""
     n = len(out_ids)
     head = f"{n} households lie outside the boundary (ids {ids_preview(out_ids)}"
     d = shapely.distance(bnd_w, out_pts[~unplaceable]) if (~unplaceable).any() else np.array([])
     far = f"; up to {d.max():.1f} m outside" if len(d) else ""
     if cause is not None and cause["kind"] == "swapped":
-        return (f"{head}{far}); {cause['fixed']} of them fall inside with x and y exchanged: their coordinates "
-                "look swapped (latitude given as x, longitude as y). Swap them, e.g. "
-                "geopandas.points_from_xy(df.lon, df.lat) with longitude first")
+        return (
+            f"{head}{far}); {cause['fixed']} of them fall inside with x and y exchanged: their coordinates "
+            "look swapped (latitude given as x, longitude as y). Swap them, e.g. "
+            "geopandas.points_from_xy(df.lon, df.lat) with longitude first"
+        )
     if cause is not None:
         h, b = cause["households"], cause["boundary"]
         system = h if h != "wgs84" else b
-        conv = f"microgrid.crs.to_wgs84(households, {system!r})" if h != "wgs84" else             f"microgrid.crs.to_wgs84(boundary, {system!r}) (and the other layers)"
+        conv = (
+            f"microgrid.crs.to_wgs84(households, {system!r})"
+            if h != "wgs84"
+            else f"microgrid.crs.to_wgs84(boundary, {system!r}) (and the other layers)"
+        )
         left = "all" if cause["still_out"] == 0 else f"all but {cause['still_out']}"
-        return (f"{head}{far}), shifted by a consistent offset: the households look like {_SYSTEM_NAMES[h]} "
-                f"coordinates and the boundary like {_SYSTEM_NAMES[b]}; converted, {left} households fall "
-                f"inside. Convert with {conv}, or if every input is in {_SYSTEM_NAMES[system]} pass "
-                f"input_crs={system!r} (CLI: --input-crs {system}); dropping or snapping them would not fix this")
+        return (
+            f"{head}{far}), shifted by a consistent offset: the households look like {_SYSTEM_NAMES[h]} "
+            f"coordinates and the boundary like {_SYSTEM_NAMES[b]}; converted, {left} households fall "
+            f"inside. Convert with {conv}, or if every input is in {_SYSTEM_NAMES[system]} pass "
+            f"input_crs={system!r} (CLI: --input-crs {system}); dropping or snapping them would not fix this"
+        )
     if unplaceable.any():
-        return (f"{head}{far}); {int(unplaceable.sum())} of them cannot be placed at all (coordinates outside "
-                f"the valid range of their CRS {pyproj.CRS.from_user_input(hh_crs).name}, e.g. latitude beyond "
-                "90 degrees); check their coordinates and the households' CRS")
-    return (f"{head}{far}); fix their positions or the boundary, or pass outside='drop' to leave them out or "
-            "outside='snap' to move them onto the nearest point inside (CLI: --outside drop|snap)")
+        return (
+            f"{head}{far}); {int(unplaceable.sum())} of them cannot be placed at all (coordinates outside "
+            f"the valid range of their CRS {pyproj.CRS.from_user_input(hh_crs).name}, e.g. latitude beyond "
+            "90 degrees); check their coordinates and the households' CRS"
+        )
+    return (
+        f"{head}{far}); fix their positions or the boundary, or pass outside='drop' to leave them out or "
+        "outside='snap' to move them onto the nearest point inside (CLI: --outside drop|snap)"
+    )
 
 
-def prepare_inputs(households: LayerLike, boundary: LayerLike, barriers: LayerLike = None, landmarks: LayerLike = None,
-                   *, options: PartitionOptions | None = None) -> Inputs:
+def prepare_inputs(
+    households: LayerLike,
+    boundary: LayerLike,
+    barriers: LayerLike = None,
+    landmarks: LayerLike = None,
+    *,
+    options: PartitionOptions | None = None,
+) -> Inputs:
     """Read, check and project all inputs to one metric CRS.
 
     ``options`` (a :class:`microgrid.PartitionOptions`; default: the
@@ -478,8 +503,9 @@ def prepare_inputs(households: LayerLike, boundary: LayerLike, barriers: LayerLi
     crs = None if o.crs is None else check_crs(o.crs)  # one checked parse of the user's CRS
     problems: list[str] = []
     notes: list[str] = []
-    hh_raw, bnd_raw, bar_raw, lm_raw = read_layers({"households": households, "boundary": boundary,
-                                                    "barriers": barriers, "landmarks": landmarks}).values()
+    hh_raw, bnd_raw, bar_raw, lm_raw = read_layers(
+        {"households": households, "boundary": boundary, "barriers": barriers, "landmarks": landmarks}
+    ).values()
     if hh_raw is None:
         raise InputError("households are required")
     # a Shapefile (.dbf) keeps 10 characters of a field name: household_id is household_ (GDAL), or hh_id
@@ -489,8 +515,10 @@ def prepare_inputs(households: LayerLike, boundary: LayerLike, barriers: LayerLi
     for short in (id_col[:10], SHP_FIELDS.get(id_col)):
         if id_col not in hh_raw.columns and len(id_col) > 10 and short in hh_raw.columns:
             hh_raw = hh_raw.rename(columns={short: id_col})
-            notes.append(f"households: ids read from column {short!r}, the name {id_col!r} takes in a Shapefile "
-                         "(10 characters at most)")
+            notes.append(
+                f"households: ids read from column {short!r}, the name {id_col!r} takes in a Shapefile "
+                "(10 characters at most)"
+            )
     if bnd_raw is None:
         raise InputError("a boundary polygon is required")
 
@@ -522,9 +550,14 @@ def prepare_inputs(households: LayerLike, boundary: LayerLike, barriers: LayerLi
         bar = to_work(bar)
         far = ~shapely.intersects(bnd_w, bar.geometry.to_numpy())
         if far.any():
-            notes.append(f"{int(far.sum())} barrier lines lie entirely outside the boundary and play no part"
-                         + (f" ({ids_preview(sorted(set(map(str, bar['name'][far].dropna()))))})"
-                            if "name" in bar.columns and bar["name"][far].notna().any() else ""))
+            notes.append(
+                f"{int(far.sum())} barrier lines lie entirely outside the boundary and play no part"
+                + (
+                    f" ({ids_preview(sorted(set(map(str, bar['name'][far].dropna()))))})"
+                    if "name" in bar.columns and bar["name"][far].notna().any()
+                    else ""
+                )
+            )
     else:
         bar = gpd.GeoDataFrame({"kind": [], "rank": []}, geometry=[], crs=work)
     lm = _landmarks(to_work(lm_raw), notes) if lm_raw is not None and len(lm_raw) else None
@@ -568,8 +601,7 @@ def _landmarks(lm, notes: list[str]):
     lm = lm[~bad].copy()
     invalid = ~shapely.is_valid(lm.geometry.to_numpy())
     if invalid.any():
-        notes.append(f"landmark rows {ids_preview(_label(lm, invalid))} were invalid and were repaired "
-                     "with make_valid")
+        notes.append(f"landmark rows {ids_preview(_label(lm, invalid))} were invalid and were repaired with make_valid")
         fixed = shapely.make_valid(lm.geometry.to_numpy())
         lm = lm.set_geometry(gpd.GeoSeries(fixed, index=lm.index, crs=lm.crs))
     return lm
@@ -593,9 +625,11 @@ def _inside(hh, hh_src, bnd_w, work, out_crs, outside: str, notes: list[str]):
             pts = pts.copy()
             pts[on_line] = shapely.get_point(shapely.shortest_line(pts[on_line], inner), 1)
             hh = hh.set_geometry(gpd.GeoSeries(pts, crs=work, index=hh.index))
-            notes.append(f"{int(on_line.sum())} households on the boundary line (within {ON_LINE_TOLERANCE} m) "
-                         f"were moved up to {ON_LINE_TOLERANCE} m inside: "
-                         f"{ids_preview(hh['household_id'].to_numpy()[on_line].tolist())}")
+            notes.append(
+                f"{int(on_line.sum())} households on the boundary line (within {ON_LINE_TOLERANCE} m) "
+                f"were moved up to {ON_LINE_TOLERANCE} m inside: "
+                f"{ids_preview(hh['household_id'].to_numpy()[on_line].tolist())}"
+            )
         inside |= on_line
     dropped: list = []
     snapped: list = []
@@ -635,9 +669,19 @@ RESIDENTIAL_TYPES = frozenset(
     "yes residential apartments house detached semidetached_house terrace dormitory "
     "bungalow farm hut village_house".split()
 )
-_DEFAULT_LEVELS = {"house": 2, "detached": 2, "semidetached_house": 2, "terrace": 2,
-                   "bungalow": 1, "hut": 1, "farm": 2, "village_house": 2,
-                   "apartments": 6, "dormitory": 5, "residential": 5}
+_DEFAULT_LEVELS = {
+    "house": 2,
+    "detached": 2,
+    "semidetached_house": 2,
+    "terrace": 2,
+    "bungalow": 1,
+    "hut": 1,
+    "farm": 2,
+    "village_house": 2,
+    "apartments": 6,
+    "dormitory": 5,
+    "residential": 5,
+}
 #: Share of households with 1..6 persons (mean about 2.6, close to China's 2020 census).
 HOUSEHOLD_SIZE_P = (0.25, 0.30, 0.20, 0.13, 0.07, 0.05)
 
@@ -760,7 +804,7 @@ def estimate_households(
         if nb == 0:
             continue
         n_ent = 1 if not households_per_entrance else -(-nb // int(households_per_entrance))
-        pts[start:start + nb] = np.repeat(_entrances(fp, n_ent), -(-nb // n_ent))[:nb]
+        pts[start : start + nb] = np.repeat(_entrances(fp, n_ent), -(-nb // n_ent))[:nb]
         start += nb
     persons = rng.choice(np.arange(1, len(p) + 1), size=total, p=p)
     width = max(1, len(str(total)))
@@ -794,7 +838,8 @@ def _entrances(footprint, k: int) -> np.ndarray:
     shapely.prepare(footprint)
     out = ~shapely.contains(footprint, p)
     if out.any():
-        p[out] = shapely.get_point(shapely.shortest_line(p[out], shapely.buffer(footprint, -0.2)
-                                                         if footprint.area > 1 else footprint), 1)
+        p[out] = shapely.get_point(
+            shapely.shortest_line(p[out], shapely.buffer(footprint, -0.2) if footprint.area > 1 else footprint), 1
+        )
         p[shapely.is_missing(p) | shapely.is_empty(p)] = inside
     return p

@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["ledger_table", "write_ledger", "divided_sites_table"]
 
 
-def ledger_table(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame, *, grid_id_col: str = "grid_id") -> pd.DataFrame:
+def ledger_table(
+    grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame, *, grid_id_col: str = "grid_id"
+) -> pd.DataFrame:
     """One row per household with its grid's code and name, ordered by grid code then household id.
 
     Parameters
@@ -106,14 +108,23 @@ def divided_sites_table(grids: gpd.GeoDataFrame, divided: gpd.GeoDataFrame) -> p
     for sid, rows in divided.groupby("site_id", sort=True):
         parts = []
         for r in rows.itertuples():
-            where = " ".join(x for x in (str(r.entrances or ""), f"{r.floors}层" if r.floors else "") if x) or \
-                f"{r.first_household}..{r.last_household}"
+            where = (
+                " ".join(x for x in (str(r.entrances or ""), f"{r.floors}层" if r.floors else "") if x)
+                or f"{r.first_household}..{r.last_household}"
+            )
             code = g["code"].get(r.grid_id, r.grid_id) if "code" in g.columns else r.grid_id
             name = g["name"].get(r.grid_id) if "name" in g.columns else None
             label = f"{code} {name}" if isinstance(name, str) and name else str(code)
             parts.append(f"{where} -> {label} ({r.persons}人)")
-        out.append({"site_id": sid, "site": rows["site_label"].iloc[0], "persons": int(rows["site_persons"].iloc[0]),
-                    "parts": len(rows), "division": "; ".join(parts)})
+        out.append(
+            {
+                "site_id": sid,
+                "site": rows["site_label"].iloc[0],
+                "persons": int(rows["site_persons"].iloc[0]),
+                "parts": len(rows),
+                "division": "; ".join(parts),
+            }
+        )
     return pd.DataFrame(out, columns=cols)
 
 
@@ -122,9 +133,15 @@ def _sheet_name(code: str, name) -> str:
     return re.sub(r"[\[\]:*?/\\]", "_", label)[:31]
 
 
-def write_ledger(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame, out: PathLike, *,
-                 grid_id_col: str = "grid_id", overwrite: bool = False,
-                 divided_sites: gpd.GeoDataFrame | None = None) -> list[Path]:
+def write_ledger(
+    grids: gpd.GeoDataFrame,
+    households: gpd.GeoDataFrame,
+    out: PathLike,
+    *,
+    grid_id_col: str = "grid_id",
+    overwrite: bool = False,
+    divided_sites: gpd.GeoDataFrame | None = None,
+) -> list[Path]:
     """Write the ledger (台账) as a folder of CSV files or one XLSX workbook.
 
     Parameters
@@ -179,8 +196,11 @@ def write_ledger(grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame, out: Pat
         from ._compat import import_optional
 
         import_optional("openpyxl", "xlsx", "XLSX ledgers")
-        summary = t.groupby([key] + (["name"] if "name" in t.columns else []), dropna=False, sort=True).agg(
-            households=("household_id", "size"), persons=("persons", "sum")).reset_index()
+        summary = (
+            t.groupby([key] + (["name"] if "name" in t.columns else []), dropna=False, sort=True)
+            .agg(households=("household_id", "size"), persons=("persons", "sum"))
+            .reset_index()
+        )
 
         def write(tmp):
             with pd.ExcelWriter(tmp, engine="openpyxl") as xw:

@@ -21,8 +21,13 @@ if TYPE_CHECKING:
 __all__ = ["locate"]
 
 
-def locate(plan: Plan | LayerSource, points: LayerSource | np.ndarray | Sequence[shapely.Geometry], *,
-           grid_id_col: str = "grid_id", crs: CRSLike = None) -> pd.DataFrame:
+def locate(
+    plan: Plan | LayerSource,
+    points: LayerSource | np.ndarray | Sequence[shapely.Geometry],
+    *,
+    grid_id_col: str = "grid_id",
+    crs: CRSLike = None,
+) -> pd.DataFrame:
     """Grid id and code of every point, vectorized.
 
     Parameters
@@ -54,8 +59,7 @@ def locate(plan: Plan | LayerSource, points: LayerSource | np.ndarray | Sequence
     """
     grids = getattr(plan, "grids", None)
     if grids is None:
-        grids = read_layer(plan, layer="grids", what="grids") if not isinstance(plan, gpd.GeoDataFrame) \
-            else plan
+        grids = read_layer(plan, layer="grids", what="grids") if not isinstance(plan, gpd.GeoDataFrame) else plan
     if grid_id_col not in grids.columns:
         raise InputError(f"grids have no column {grid_id_col!r}")
     if isinstance(points, (np.ndarray, list)):
@@ -72,8 +76,7 @@ def locate(plan: Plan | LayerSource, points: LayerSource | np.ndarray | Sequence
     geom = pts.geometry.to_numpy()
     bad = ~np.isin(shapely.get_type_id(geom), [0])
     if bad.any():
-        raise InputError(f"{int(bad.sum())} inputs are not points (rows {pts.index[bad][:10].tolist()}); "
-                         "give points")
+        raise InputError(f"{int(bad.sum())} inputs are not points (rows {pts.index[bad][:10].tolist()}); give points")
     tree = shapely.STRtree(grids.geometry.to_numpy())
     pi, gi = tree.query(geom, predicate="intersects")
     o = np.lexsort((gi, pi))

@@ -42,8 +42,9 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def grid_codes(sequence: np.ndarray, prefix: str = "000000000000",
-               parent_codes: Sequence[str] | np.ndarray | None = None) -> list[str]:
+def grid_codes(
+    sequence: np.ndarray, prefix: str = "000000000000", parent_codes: Sequence[str] | np.ndarray | None = None
+) -> list[str]:
     """Codes for grids numbered ``sequence`` (1-based) under ``prefix`` or their parents' codes.
 
     Examples
@@ -83,9 +84,14 @@ def _direction(origin: shapely.Point, to: shapely.Point) -> str:
     return _DIRECTIONS[sector]
 
 
-def grid_names(grids: np.ndarray, landmarks: gpd.GeoDataFrame | None = None,
-               barriers: gpd.GeoDataFrame | None = None, *, name_col: str = "name",
-               max_distance: float = 100.0) -> list[str | None]:
+def grid_names(
+    grids: np.ndarray,
+    landmarks: gpd.GeoDataFrame | None = None,
+    barriers: gpd.GeoDataFrame | None = None,
+    *,
+    name_col: str = "name",
+    max_distance: float = 100.0,
+) -> list[str | None]:
     """A human name per grid, unique within the plan: the landmark inside it, else the nearest one, else its road.
 
     Parameters

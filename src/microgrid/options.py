@@ -117,12 +117,20 @@ class PartitionOptions:
             if not _whole(getattr(self, name), 1):
                 problems.append(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
         c = self.compactness
-        if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(c) or c < 0:
+        if (
+            isinstance(c, bool)
+            or not isinstance(c, (int, float, np.integer, np.floating))
+            or not math.isfinite(c)
+            or c < 0
+        ):
             problems.append(f"compactness must be a number >= 0 (0 = lines only), got {c!r}")
         st = self.snap_tolerance
-        if isinstance(st, bool) or not isinstance(st, (int, float, np.integer, np.floating)) \
-                or not math.isfinite(st) or st < 0:
+        if (
+            isinstance(st, bool)
+            or not isinstance(st, (int, float, np.integer, np.floating))
+            or not math.isfinite(st)
+            or st < 0
+        ):
             problems.append(f"snap_tolerance must be a number >= 0, got {st!r}")
         if not isinstance(self.refine, (bool, np.bool_)):
             problems.append(f"refine must be True or False, got {self.refine!r}")
@@ -257,8 +265,10 @@ def _levels_problems(levels: tuple, n_grids: int | None) -> list[str]:
     ok = [lv for lv in levels if isinstance(lv, Level)]
     for a, b in zip(ok, ok[1:]):
         if b.max_persons > a.max_persons or b.min_persons > a.min_persons:
-            problems.append(f"levels go coarse to fine: {b.name} ({b.min_persons}..{b.max_persons}) cannot be "
-                            f"larger than {a.name} ({a.min_persons}..{a.max_persons})")
+            problems.append(
+                f"levels go coarse to fine: {b.name} ({b.min_persons}..{b.max_persons}) cannot be "
+                f"larger than {a.name} ({a.min_persons}..{a.max_persons})"
+            )
     return problems
 
 
@@ -272,4 +282,3 @@ def _crs_text(crs: CRSLike) -> str:
         return str(crs)
     code = c.to_epsg()
     return f"EPSG:{code}" if code else c.to_wkt()
-

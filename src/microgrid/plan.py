@@ -112,11 +112,17 @@ class ValidationReport:
         """The report as plain Python (JSON-able): ``ok``, ``metrics``, ``violations`` (with WKT), ``notes``."""
         rows = []
         for r in self.violations.itertuples():
-            rows.append({"check": r.check, "severity": r.severity, "ids": jsonable(r.ids),
-                         "figure": jsonable(r.figure), "message": r.message,
-                         "wkt": None if r.geometry is None else r.geometry.wkt})
-        return {"ok": self.ok, "metrics": jsonable(self.metrics), "violations": rows,
-                "notes": list(self.notes)}
+            rows.append(
+                {
+                    "check": r.check,
+                    "severity": r.severity,
+                    "ids": jsonable(r.ids),
+                    "figure": jsonable(r.figure),
+                    "message": r.message,
+                    "wkt": None if r.geometry is None else r.geometry.wkt,
+                }
+            )
+        return {"ok": self.ok, "metrics": jsonable(self.metrics), "violations": rows, "notes": list(self.notes)}
 
     def to_json(self, path: PathLike | None = None, *, overwrite: bool = False, **kw: Any) -> str:
         """The report as JSON text; written to ``path`` when given.
@@ -146,8 +152,11 @@ class ValidationReport:
             lines.append(f"  {sev}: {chk} x{c}")
         if self.ok:
             sev = set(self.violations["severity"])
-            lines.append("valid" + (" (with flagged grids)" if "flagged" in sev else "")
-                         + (" (with warnings)" if "warning" in sev else ""))
+            lines.append(
+                "valid"
+                + (" (with flagged grids)" if "flagged" in sev else "")
+                + (" (with warnings)" if "warning" in sev else "")
+            )
         return "\n".join(lines)
 
     def plot(self, grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame | None = None, **kw: Any) -> Axes:
@@ -254,8 +263,9 @@ class Plan:
 
         lay = self.layers.get("divided_sites")
         if lay is None:
-            return gpd.GeoDataFrame(columns=DIVIDED_COLUMNS, geometry=gpd.GeoSeries([], crs=self.grids.crs),
-                                    crs=self.grids.crs)
+            return gpd.GeoDataFrame(
+                columns=DIVIDED_COLUMNS, geometry=gpd.GeoSeries([], crs=self.grids.crs), crs=self.grids.crs
+            )
         return lay
 
     def summary(self) -> str:
@@ -265,11 +275,20 @@ class Plan:
             f"{len(g)} grids, {int(g['persons'].sum())} persons in {int(g['households'].sum())} households; "
             f"persons per grid {int(g['persons'].min())}..{int(g['persons'].max())}"
             + (f"; {int(g['flagged'].sum())} flagged" if g["flagged"].any() else "")
-            + (f"\n{self.divided_sites['site_id'].nunique()} buildings/landmarks divided between grids "
-               f"({len(self.divided_sites)} parts; layer divided_sites)" if len(self.divided_sites) else "")
-            + (f"\ncoordinates in {_SYSTEM_NAMES[self.coord_system]}, as the inputs (field coord_system of the "
-               "boundary layer)" if self.coord_system in _SYSTEM_NAMES else "")
-            + "\n" + self.report.summary()
+            + (
+                f"\n{self.divided_sites['site_id'].nunique()} buildings/landmarks divided between grids "
+                f"({len(self.divided_sites)} parts; layer divided_sites)"
+                if len(self.divided_sites)
+                else ""
+            )
+            + (
+                f"\ncoordinates in {_SYSTEM_NAMES[self.coord_system]}, as the inputs (field coord_system of the "
+                "boundary layer)"
+                if self.coord_system in _SYSTEM_NAMES
+                else ""
+            )
+            + "\n"
+            + self.report.summary()
         )
 
     @property
@@ -313,11 +332,15 @@ class Plan:
         from . import __version__
 
         params = {k: v for k, v in self.params.items() if k != "inputs"}
-        rows = [("microgrid_version", __version__),
-                ("options", None if self.options is None else self.options.to_dict()),
-                ("inputs", self.params.get("inputs")), ("params", params)]
-        return pd.DataFrame({"key": [k for k, _ in rows],
-                             "value": [json.dumps(jsonable(v), ensure_ascii=False) for _, v in rows]})
+        rows = [
+            ("microgrid_version", __version__),
+            ("options", None if self.options is None else self.options.to_dict()),
+            ("inputs", self.params.get("inputs")),
+            ("params", params),
+        ]
+        return pd.DataFrame(
+            {"key": [k for k, _ in rows], "value": [json.dumps(jsonable(v), ensure_ascii=False) for _, v in rows]}
+        )
 
     def plot(self, **kw: Any) -> Axes:
         """Static map (matplotlib); returns the Axes.
@@ -349,6 +372,7 @@ class Plan:
 
 #: Lon/lat systems a plan may be written in besides WGS84, as the summary names them.
 _SYSTEM_NAMES = {"gcj02": "GCJ-02 (Amap/Gaode, Tencent)", "bd09": "BD-09 (Baidu)"}
+
 
 def read_plan(path: PathLike) -> Plan:
     """Open a saved plan as a :class:`Plan`: plot, explore, validate, repartition or write it again.
@@ -405,13 +429,31 @@ def _plan_from_layers(frames: dict, info: dict) -> Plan:
     lo, hi = _recorded_bounds(bnd, options)
     divided = frames.get("divided_sites")
     if bnd is None:
-        raise InputError("the plan has no boundary layer to validate it against; write it with Plan.to_file, or "
-                         "validate its grids with microgrid.validate(..., boundary=...)")
-    report = validate(grids, hh, bnd, bars if bars is not None and len(bars) else None, min_persons=lo,
-                      max_persons=hi, assignment_col="grid_id" if "grid_id" in hh.columns else None,
-                      divided_sites=divided)
-    return Plan(grids=grids, households=hh, report=report, boundary=bnd, barriers=bars, units=units, params=params,
-                layers=frames, options=options)
+        raise InputError(
+            "the plan has no boundary layer to validate it against; write it with Plan.to_file, or "
+            "validate its grids with microgrid.validate(..., boundary=...)"
+        )
+    report = validate(
+        grids,
+        hh,
+        bnd,
+        bars if bars is not None and len(bars) else None,
+        min_persons=lo,
+        max_persons=hi,
+        assignment_col="grid_id" if "grid_id" in hh.columns else None,
+        divided_sites=divided,
+    )
+    return Plan(
+        grids=grids,
+        households=hh,
+        report=report,
+        boundary=bnd,
+        barriers=bars,
+        units=units,
+        params=params,
+        layers=frames,
+        options=options,
+    )
 
 
 def _recorded_bounds(bnd, options) -> tuple[int, int]:
@@ -424,6 +466,7 @@ def _recorded_bounds(bnd, options) -> tuple[int, int]:
         try:
             out.append(int(v))
         except (TypeError, ValueError):
-            raise InputError(f"the plan's boundary layer records {col}={v!r}, not a whole number; fix it in the "
-                             "file") from None
+            raise InputError(
+                f"the plan's boundary layer records {col}={v!r}, not a whole number; fix it in the file"
+            ) from None
     return out[0], out[1]

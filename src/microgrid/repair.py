@@ -192,8 +192,7 @@ def _neighbours(adj: csr_matrix, f: int):
 # ---------------------------------------------------------------- giving faces to grids
 
 
-def _resolve_overlaps(claims: list[list[int]], adj: csr_matrix, owner: np.ndarray, n_grids: int,
-                      log_: list) -> None:
+def _resolve_overlaps(claims: list[list[int]], adj: csr_matrix, owner: np.ndarray, n_grids: int, log_: list) -> None:
     """Each face several grids claim goes to the claimant it shares the longest border with."""
     pending = [f for f, gs in enumerate(claims) if len(gs) > 1]
     while pending:
@@ -231,8 +230,9 @@ def _resolve_overlaps(claims: list[list[int]], adj: csr_matrix, owner: np.ndarra
                 log_.append(("overlap_trimmed", int(owner[f]), g_, f))
 
 
-def _fill_gaps(gap: list[int], adj: csr_matrix, owner: np.ndarray, faces: np.ndarray, polys: np.ndarray,
-               log_: list) -> None:
+def _fill_gaps(
+    gap: list[int], adj: csr_matrix, owner: np.ndarray, faces: np.ndarray, polys: np.ndarray, log_: list
+) -> None:
     """Each unclaimed face goes to the neighbouring grid with the longest shared edge, layer by layer."""
     pending = list(gap)
     while pending:
@@ -366,13 +366,17 @@ def _change_rows(log_: list, faces: np.ndarray, gid: np.ndarray) -> list[dict]:
     order = {a: i for i, a in enumerate(["outside_trimmed", "overlap_trimmed", "gap_filled", "stray_part_moved"])}
     out = []
     for action, to, frm, members in sorted(rows, key=lambda r: order[r[0]]):
-        out.append({"action": action, "grid_id": None if to is None or to < 0 else gid[to],
-                    "from_grid": None if frm is None else gid[frm],
-                    "area_m2": float(shapely.area(faces[members]).sum()), "household_id": None,
-                    "geometry": shapely.coverage_union_all(faces[members])})
+        out.append(
+            {
+                "action": action,
+                "grid_id": None if to is None or to < 0 else gid[to],
+                "from_grid": None if frm is None else gid[frm],
+                "area_m2": float(shapely.area(faces[members]).sum()),
+                "household_id": None,
+                "geometry": shapely.coverage_union_all(faces[members]),
+            }
+        )
     return out
-
-
 
 
 def _island_note(i: int, geoms: np.ndarray, tree: shapely.STRtree, gid: np.ndarray) -> tuple[float, str]:
@@ -388,8 +392,15 @@ def _island_note(i: int, geoms: np.ndarray, tree: shapely.STRtree, gid: np.ndarr
     return float(shapely.area(rest).sum()), f"the nearest other grid, {gid[others[k]]!r}, is {d[k]:.3g} m away"
 
 
-def _remaining_rows(new: np.ndarray, out: np.ndarray, seen: np.ndarray, gid: np.ndarray, islands: dict[int, int],
-                    report: ValidationReport | None, named_households: list[dict]) -> list[dict]:
+def _remaining_rows(
+    new: np.ndarray,
+    out: np.ndarray,
+    seen: np.ndarray,
+    gid: np.ndarray,
+    islands: dict[int, int],
+    report: ValidationReport | None,
+    named_households: list[dict],
+) -> list[dict]:
     """What the repaired map still breaks: islands, empty grids, and whatever the validation still finds.
 
     ``new`` are the repaired grids in the metric CRS, ``out`` the same in the output CRS and ``seen``
@@ -399,8 +410,16 @@ def _remaining_rows(new: np.ndarray, out: np.ndarray, seen: np.ndarray, gid: np.
     tree = shapely.STRtree(new)
 
     def add(issue, i, area, reason, geom):
-        rows.append({"issue": issue, "grid_id": gid[i], "household_id": None, "area_m2": area,
-                     "reason": reason, "geometry": geom})
+        rows.append(
+            {
+                "issue": issue,
+                "grid_id": gid[i],
+                "household_id": None,
+                "area_m2": area,
+                "reason": reason,
+                "geometry": geom,
+            }
+        )
         named.add((issue, gid[i]))
 
     for i, geom in enumerate(new):
@@ -410,20 +429,32 @@ def _remaining_rows(new: np.ndarray, out: np.ndarray, seen: np.ndarray, gid: np.
         elif parts > 1:
             area, near = _island_note(i, new, tree, gid)
             if islands.get(i, 0) == parts - 1:
-                why = (f"{parts - 1} of its {parts} parts share no edge with another grid inside the boundary "
-                       f"(islands: they stay with it; {near})")
+                why = (
+                    f"{parts - 1} of its {parts} parts share no edge with another grid inside the boundary "
+                    f"(islands: they stay with it; {near})"
+                )
             else:
                 why = f"repair left {parts} parts, {islands.get(i, 0)} of them islands (a bug: please report)"
             add("multipart", i, area, why, geom)
         if not shapely.is_valid(out[i]):
-            add("invalid_geometry", i, 0.0, f"repair made it invalid: {shapely.is_valid_reason(out[i])} "
-                "(a bug: please report)", geom)
+            add(
+                "invalid_geometry",
+                i,
+                0.0,
+                f"repair made it invalid: {shapely.is_valid_reason(out[i])} (a bug: please report)",
+                geom,
+            )
     land = ~shapely.is_empty(seen)
     if land.any() and not shapely.coverage_is_valid(seen[land]):
         bad = ~shapely.is_empty(shapely.coverage_invalid_edges(seen[land]))
         for i in np.flatnonzero(land)[bad]:
-            add("coverage_invalid_edges", i, 0.0, "its edges do not match its neighbours' (a bug: please report)",
-                new[i])
+            add(
+                "coverage_invalid_edges",
+                i,
+                0.0,
+                "its edges do not match its neighbours' (a bug: please report)",
+                new[i],
+            )
     rows += named_households
     named |= {("household", r["household_id"]) for r in named_households}
     if report is None:
@@ -433,11 +464,16 @@ def _remaining_rows(new: np.ndarray, out: np.ndarray, seen: np.ndarray, gid: np.
         key = ("household", v.ids[0]) if hh and v.ids else (v.check, *v.ids)
         if v.check in _NOT_REPAIRED or key in named:
             continue
-        rows.append({"issue": v.check, "grid_id": v.ids[0] if not hh and len(v.ids) == 1 else None,
-                     "household_id": v.ids[0] if hh and v.ids else None,
-                     "area_m2": float(v.figure) if v.check in ("gap", "overlap", "outside_boundary") else 0.0,
-                     "reason": f"the validation of the result still reports it: {v.message}",
-                     "geometry": v.geometry})
+        rows.append(
+            {
+                "issue": v.check,
+                "grid_id": v.ids[0] if not hh and len(v.ids) == 1 else None,
+                "household_id": v.ids[0] if hh and v.ids else None,
+                "area_m2": float(v.figure) if v.check in ("gap", "overlap", "outside_boundary") else 0.0,
+                "reason": f"the validation of the result still reports it: {v.message}",
+                "geometry": v.geometry,
+            }
+        )
     return rows
 
 
@@ -562,8 +598,13 @@ def repair(
     faces = _faces(polys, bnd)
     keep, owner, log_, islands = _assign(faces, polys, bnd, len(gid))
     inner = faces[keep]
-    new = np.array([shapely.coverage_union_all(inner[owner == i]) if (owner == i).any() else shapely.Polygon()
-                    for i in range(len(gid))], dtype=object)
+    new = np.array(
+        [
+            shapely.coverage_union_all(inner[owner == i]) if (owner == i).any() else shapely.Polygon()
+            for i in range(len(gid))
+        ],
+        dtype=object,
+    )
     fixed = gw.set_geometry(gpd.GeoSeries(new, index=gw.index, crs=work)).to_crs(g.crs)
     records = _change_rows(log_, faces, gid)
     # the grids as a validation will see them (back from the output CRS)
@@ -572,25 +613,50 @@ def repair(
     if h is not None:
         if household_id_col not in h.columns:
             raise InputError(f"households have no column {household_id_col!r}")
-        hw, moves, named_hh = _households(h.to_crs(work), seen, gid, bnd, g[grid_id_col],
-                                          household_id_col=household_id_col, assignment_col=assignment_col,
-                                          grid_id_col=grid_id_col)
+        hw, moves, named_hh = _households(
+            h.to_crs(work),
+            seen,
+            gid,
+            bnd,
+            g[grid_id_col],
+            household_id_col=household_id_col,
+            assignment_col=assignment_col,
+            grid_id_col=grid_id_col,
+        )
         records += moves
         if persons_col in hw.columns:
-            report = validate(fixed, hw, b, barriers, min_persons=min_persons, max_persons=max_persons,
-                              grid_id_col=grid_id_col, household_id_col=household_id_col,
-                              persons_col=persons_col, assignment_col=assignment_col or grid_id_col)
+            report = validate(
+                fixed,
+                hw,
+                b,
+                barriers,
+                min_persons=min_persons,
+                max_persons=max_persons,
+                grid_id_col=grid_id_col,
+                household_id_col=household_id_col,
+                persons_col=persons_col,
+                assignment_col=assignment_col or grid_id_col,
+            )
             # the map may break bounds, but nothing may be lost and the coverage must hold
-            check_invariants(report, households_in=len(h), persons_in=int(pd.to_numeric(h[persons_col]).sum()),
-                             what="repair", all_errors=False)
+            check_invariants(
+                report,
+                households_in=len(h),
+                persons_in=int(pd.to_numeric(h[persons_col]).sum()),
+                what="repair",
+                all_errors=False,
+            )
         hh_out = hw.to_crs(h.crs)
     remaining = _remaining_rows(new, fixed.geometry.to_numpy(), seen, gid, islands, report, named_hh)
     if remaining:
         kinds = pd.Series([r["issue"] for r in remaining]).value_counts()
-        log.warning("repair left %s; see RepairResult.remaining",
-                    ", ".join(f"{k} x{n}" for k, n in kinds.items()))
-    return RepairResult(grids=fixed, households=hh_out, changes=_frame(records, _CHANGE_COLS, work),
-                        report=report, remaining=_frame(remaining, _REMAINING_COLS, work))
+        log.warning("repair left %s; see RepairResult.remaining", ", ".join(f"{k} x{n}" for k, n in kinds.items()))
+    return RepairResult(
+        grids=fixed,
+        households=hh_out,
+        changes=_frame(records, _CHANGE_COLS, work),
+        report=report,
+        remaining=_frame(remaining, _REMAINING_COLS, work),
+    )
 
 
 def _households(hw, geoms, gid, bnd, grid_ids: pd.Series, *, household_id_col, assignment_col, grid_id_col):
@@ -603,16 +669,41 @@ def _households(hw, geoms, gid, bnd, grid_ids: pd.Series, *, household_id_col, a
     moves, named = [], []
     if assignment_col and assignment_col in hw.columns:
         old = [canon(x) for x in hw[assignment_col].tolist()]
-        moves = [{"action": "household_reassigned", "grid_id": new_ids[i], "from_grid": old[i], "area_m2": 0.0,
-                  "household_id": hid[i], "geometry": pts[i]} for i in range(len(hid)) if old[i] != new_ids[i]]
+        moves = [
+            {
+                "action": "household_reassigned",
+                "grid_id": new_ids[i],
+                "from_grid": old[i],
+                "area_m2": 0.0,
+                "household_id": hid[i],
+                "geometry": pts[i],
+            }
+            for i in range(len(hid))
+            if old[i] != new_ids[i]
+        ]
     for i in np.flatnonzero(outside):
         d = float(shapely.distance(bnd, pts[i]))
-        named.append({"issue": "household_outside_boundary", "grid_id": new_ids[i], "household_id": hid[i],
-                      "area_m2": 0.0, "geometry": pts[i],
-                      "reason": f"it lies {d:.2f} m outside the boundary; kept, assigned to the nearest grid"})
+        named.append(
+            {
+                "issue": "household_outside_boundary",
+                "grid_id": new_ids[i],
+                "household_id": hid[i],
+                "area_m2": 0.0,
+                "geometry": pts[i],
+                "reason": f"it lies {d:.2f} m outside the boundary; kept, assigned to the nearest grid",
+            }
+        )
     for i in np.flatnonzero(row < 0):
-        named.append({"issue": "household_unassigned", "grid_id": None, "household_id": hid[i], "area_m2": 0.0,
-                      "geometry": None, "reason": "it has no location; kept without a grid"})
+        named.append(
+            {
+                "issue": "household_unassigned",
+                "grid_id": None,
+                "household_id": hid[i],
+                "area_m2": 0.0,
+                "geometry": None,
+                "reason": "it has no location; kept without a grid",
+            }
+        )
     hw = hw.copy()
     hw[assignment_col or grid_id_col] = _id_series(new_ids, grid_ids, hw.index)
     return hw, moves, named

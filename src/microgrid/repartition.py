@@ -80,9 +80,11 @@ class ChangeReport:
 
     def summary(self) -> str:
         """What changed, in one line: grids kept, re-drawn, new; households kept and moved."""
-        return (f"households +{len(self.households_added)} -{len(self.households_removed)} "
-                f"moved {len(self.households_moved)} (churn {self.churn:.1%}); grids kept {len(self.grids_kept)}, "
-                f"changed {len(self.grids_changed)}, new {len(self.grids_new)}, removed {len(self.grids_removed)}")
+        return (
+            f"households +{len(self.households_added)} -{len(self.households_removed)} "
+            f"moved {len(self.households_moved)} (churn {self.churn:.1%}); grids kept {len(self.grids_kept)}, "
+            f"changed {len(self.grids_changed)}, new {len(self.grids_new)}, removed {len(self.grids_removed)}"
+        )
 
 
 def _clean(geoms: np.ndarray) -> np.ndarray:
@@ -149,8 +151,10 @@ def _read_plan(plan, boundary, barriers, min_persons, max_persons) -> _Current:
     ids = grids["grid_id"]
     dup = ids[ids.duplicated(keep=False)]
     if len(dup):  # households of one id would be matched to either grid: refuse rather than guess
-        raise InputError(f"grid ids in the plan are not unique: {ids_preview(sorted(set(dup.tolist()), key=str))} "
-                         f"({len(dup)} grids); give each grid its own id (or partition again)")
+        raise InputError(
+            f"grid ids in the plan are not unique: {ids_preview(sorted(set(dup.tolist()), key=str))} "
+            f"({len(dup)} grids); give each grid its own id (or partition again)"
+        )
     if boundary is not None:
         bnd = read_layer(boundary, what="boundary")
     if barriers is not None:
@@ -168,8 +172,16 @@ def _read_plan(plan, boundary, barriers, min_persons, max_persons) -> _Current:
         return int(bnd[key].iloc[0]) if key in bnd.columns and pd.notna(bnd[key].iloc[0]) else default
 
     bars = bars if bars is not None and len(bars) else None
-    return _Current(grids, old_hh, bnd, bars, bound(min_persons, "min_persons", 200),
-                    bound(max_persons, "max_persons", 300), dict(params), options)
+    return _Current(
+        grids,
+        old_hh,
+        bnd,
+        bars,
+        bound(min_persons, "min_persons", 200),
+        bound(max_persons, "max_persons", 300),
+        dict(params),
+        options,
+    )
 
 
 def _check_plan_layers(grids, households) -> None:
@@ -210,7 +222,9 @@ def _build_stage(cur: _Current, hh, id_col: str, persons_col: str) -> tuple[_Sta
 
     Returns the stage and the household ids in the order of ``stage.inp``.
     """
-    inp = prepare_inputs(hh, cur.boundary, cur.barriers, options=PartitionOptions(id_col=id_col, persons_col=persons_col))
+    inp = prepare_inputs(
+        hh, cur.boundary, cur.barriers, options=PartitionOptions(id_col=id_col, persons_col=persons_col)
+    )
     grids_w = cur.grids.to_crs(inp.work_crs)
     geoms = shapely.make_valid(grids_w.geometry.to_numpy())
     lo, hi = cur.lo, cur.hi
@@ -229,11 +243,22 @@ def _build_stage(cur: _Current, hh, id_col: str, persons_col: str) -> tuple[_Sta
     pos = {g: i for i, g in enumerate(cur.grids["grid_id"].tolist())}
     old_of = dict(zip(cur.households["household_id"].tolist(), cur.households["grid_id"].tolist()))
     old_grid = np.array([pos.get(old_of[h], -1) if h in old_of else -1 for h in ids], dtype=np.int64)
-    st = _Stage(inp=inp, units=units, graph=graph, whole=whole, names=names,
-                xy=shapely.get_coordinates(rp), area=shapely.area(units.geometry),
-                perimeter=shapely.length(units.geometry), geoms=geoms, grid_of_unit=gou,
-                hh_grid=gou[units.unit_of_household], old_grid=old_grid, pin=np.full(len(ids), -1),
-                locked=np.zeros(len(geoms), bool))
+    st = _Stage(
+        inp=inp,
+        units=units,
+        graph=graph,
+        whole=whole,
+        names=names,
+        xy=shapely.get_coordinates(rp),
+        area=shapely.area(units.geometry),
+        perimeter=shapely.length(units.geometry),
+        geoms=geoms,
+        grid_of_unit=gou,
+        hh_grid=gou[units.unit_of_household],
+        old_grid=old_grid,
+        pin=np.full(len(ids), -1),
+        locked=np.zeros(len(geoms), bool),
+    )
     return st, ids
 
 
@@ -251,23 +276,30 @@ def _broken(st: _Stage, cur: _Current) -> tuple[set, list]:
     gid = cur.grids["grid_id"].tolist()
     lo, hi = cur.lo, cur.hi
     gp = _grid_persons(st)
-    flagged = cur.grids["flagged"].fillna(False).astype(bool).to_numpy() if "flagged" in cur.grids else \
-        np.zeros(len(gid), bool)
+    flagged = (
+        cur.grids["flagged"].fillna(False).astype(bool).to_numpy()
+        if "flagged" in cur.grids
+        else np.zeros(len(gid), bool)
+    )
     out = (gp < lo) | (gp > hi)
     bad_locked = np.flatnonzero(out & st.locked)
     if len(bad_locked):
         raise InfeasibleError(
-            "locked grids out of bounds: " + "; ".join(f"grid {gid[i]!r} holds {gp[i]} persons (bounds {lo}..{hi})"
-                                                      for i in bad_locked)
-            + "; unlock them or move households out of them", cause=Cause.LOCKED,
-            ids=[gid[i] for i in bad_locked])
+            "locked grids out of bounds: "
+            + "; ".join(f"grid {gid[i]!r} holds {gp[i]} persons (bounds {lo}..{hi})" for i in bad_locked)
+            + "; unlock them or move households out of them",
+            cause=Cause.LOCKED,
+            ids=[gid[i] for i in bad_locked],
+        )
     reasons: dict[int, str] = {}
     for i in np.flatnonzero(out & ~flagged & ~st.locked):
         reasons[int(i)] = f"{gp[i]} persons, {'below min' if gp[i] < lo else 'above max'} ({lo}..{hi})"
     moved = np.flatnonzero((st.pin >= 0) & (st.pin != st.hh_grid))
     for h in moved:
-        for g, why in ((st.pin[h], "households pinned to it lie outside it"),
-                       (st.hh_grid[h], "holds households pinned to another grid")):
+        for g, why in (
+            (st.pin[h], "households pinned to it lie outside it"),
+            (st.hh_grid[h], "holds households pinned to another grid"),
+        ):
             if g >= 0:
                 reasons.setdefault(int(g), why)
     gap = st.grid_of_unit < 0
@@ -320,8 +352,10 @@ def _locks(st: _Stage, cur: _Current, locked) -> None:
         pos = _grid_pos(cur)
         unknown = [g for g in given if g not in pos]
         if unknown:
-            raise InputError(f"locked grid ids not in the plan: {ids_preview(unknown)}; "
-                             f"its grids are {ids_preview(cur.grids['grid_id'].tolist())}")
+            raise InputError(
+                f"locked grid ids not in the plan: {ids_preview(unknown)}; "
+                f"its grids are {ids_preview(cur.grids['grid_id'].tolist())}"
+            )
         want[[pos[g] for g in given]] = True
     st.locked = want
 
@@ -370,12 +404,14 @@ def _pins(st: _Stage, cur: _Current, ids: list, pinned, *, strict: bool) -> list
         else:
             st.pin[rows] = pos[g]
     if strict and (unknown_h or unknown_g):
-        raise InputError([f"pinned households (or buildings) not among the households: {ids_preview(unknown_h)}"]
-                         * bool(unknown_h) + [f"pinned to grids not in the plan: "
-                                              f"{ids_preview([f'{k!r} -> {g!r}' for k, g in unknown_g])}"]
-                         * bool(unknown_g))
-    dropped += [f"household {k!r} set to grid {g!r}, which is not in the plan: placed by its position"
-                for k, g in unknown_g]
+        raise InputError(
+            [f"pinned households (or buildings) not among the households: {ids_preview(unknown_h)}"] * bool(unknown_h)
+            + [f"pinned to grids not in the plan: {ids_preview([f'{k!r} -> {g!r}' for k, g in unknown_g])}"]
+            * bool(unknown_g)
+        )
+    dropped += [
+        f"household {k!r} set to grid {g!r}, which is not in the plan: placed by its position" for k, g in unknown_g
+    ]
     return dropped + _check_pins(st, cur, gid, strict)
 
 
@@ -386,26 +422,42 @@ def _check_pins(st: _Stage, cur: _Current, gid: list, strict: bool) -> list:
     for h in np.flatnonzero((st.pin >= 0) & (st.pin != st.hh_grid)):
         for g, what in ((st.pin[h], "pinned to locked grid"), (st.hh_grid[h], "inside locked grid")):
             if g >= 0 and st.locked[g]:
-                bad.append(([h], f"household {st.inp.households['household_id'].iat[h]!r} {what} {gid[g]!r}, "
-                                 f"which cannot change"))
+                bad.append(
+                    (
+                        [h],
+                        f"household {st.inp.households['household_id'].iat[h]!r} {what} {gid[g]!r}, "
+                        f"which cannot change",
+                    )
+                )
     for g in np.unique(st.pin[st.pin >= 0]):
         hs = np.flatnonzero(st.pin == g)
         p = int(st.units.persons[np.unique(hu[hs])].sum())
         if p > cur.hi:
-            bad.append((list(hs), f"households pinned to grid {gid[g]!r} hold {p} persons with their "
-                                  f"buildings, above max {cur.hi}"))
+            bad.append(
+                (
+                    list(hs),
+                    f"households pinned to grid {gid[g]!r} hold {p} persons with their buildings, above max {cur.hi}",
+                )
+            )
     both = pd.Series(st.pin).groupby(hu).agg(lambda s: len(set(s[s >= 0])))
     for u in both.index[both > 1]:
         hs = np.flatnonzero((hu == u) & (st.pin >= 0))
-        bad.append((list(hs), f"households of one building pinned to grids "
-                              f"{ids_preview(sorted({gid[g] for g in st.pin[hs]}, key=str))}"))
+        bad.append(
+            (
+                list(hs),
+                f"households of one building pinned to grids "
+                f"{ids_preview(sorted({gid[g] for g in st.pin[hs]}, key=str))}",
+            )
+        )
     if not bad:
         return []
     hid = st.inp.households["household_id"].to_numpy()
     if strict:
-        raise InfeasibleError("pins cannot be held: " + "; ".join(w for _, w in bad[:10]),
-                              cause=Cause.LOCKED if any("locked" in w for _, w in bad) else Cause.PINNED,
-                              ids=[hid[h] for hs, _ in bad for h in hs])
+        raise InfeasibleError(
+            "pins cannot be held: " + "; ".join(w for _, w in bad[:10]),
+            cause=Cause.LOCKED if any("locked" in w for _, w in bad) else Cause.PINNED,
+            ids=[hid[h] for hs, _ in bad for h in hs],
+        )
     for idx, _ in bad:
         st.pin[idx] = -1
     return [f"edit not kept: {w}" for _, w in bad]
@@ -428,8 +480,7 @@ def _edit_pins(cur: _Current, st: _Stage, ids: list) -> dict:
     gid = cur.grids["grid_id"].tolist()
     orig = cur.original or {}
     held = np.bincount(st.hh_grid[st.hh_grid >= 0], minlength=len(gid))
-    stored = pd.to_numeric(cur.grids["households"], errors="coerce").to_numpy() if "households" in cur.grids \
-        else held
+    stored = pd.to_numeric(cur.grids["households"], errors="coerce").to_numpy() if "households" in cur.grids else held
     redrawn_by_hand = held != stored
     out = {}
     for i, h in enumerate(ids):
@@ -474,8 +525,9 @@ def _sub_groups(st: _Stage, sel: np.ndarray) -> np.ndarray:
 def _try_draw(st: _Stage, idx: list, sel: np.ndarray, r_labels: np.ndarray, rim: np.ndarray):
     """The draw as a :class:`_Draw`, or the reason it cannot be used."""
     k = int(r_labels.max()) + 1
-    geoms = np.array([shapely.coverage_union_all(st.units.geometry[sel[r_labels == r]]) for r in range(k)],
-                     dtype=object)
+    geoms = np.array(
+        [shapely.coverage_union_all(st.units.geometry[sel[r_labels == r]]) for r in range(k)], dtype=object
+    )
     if (shapely.get_num_geometries(geoms) > 1).any():
         return "a grid would be in several parts"
     # matching the kept grids' edges must not pinch a grid in two (two pieces joined by a hair-thin neck
@@ -508,8 +560,9 @@ def _try_draw(st: _Stage, idx: list, sel: np.ndarray, r_labels: np.ndarray, rim:
             grid_of_label[int(r)] = int(g)
             taken.add(int(g))
             kept += int(cnt)
-    return _Draw(moved=int(have.sum()) - kept, idx=idx, sel=sel, labels=r_labels, geoms=geoms,
-                 grid_of_label=grid_of_label)
+    return _Draw(
+        moved=int(have.sum()) - kept, idx=idx, sel=sel, labels=r_labels, geoms=geoms, grid_of_label=grid_of_label
+    )
 
 
 def _draws(st: _Stage, cur: _Current, idx: list, attempt: int, seed: int, draws: int, why: list) -> list:
@@ -530,12 +583,25 @@ def _draws(st: _Stage, cur: _Current, idx: list, attempt: int, seed: int, draws:
     out = []
     for draw in range(draws):
         try:
-            r = partition_graph(st.units.persons[sel], local[g.u[m]], local[g.v[m]], g.cost[m], lo=cur.lo,
-                                hi=cur.hi, groups=groups, seed=seed + 1000 * attempt + draw,
-                                tries=getattr(opts, "tries", 6), restarts=1,  # each draw is a restart
-                                refine=getattr(opts, "refine", True), names=st.names[sel], xy=st.xy[sel],
-                                area=st.area[sel], perimeter=st.perimeter[sel], length=g.length[m],
-                                compactness=getattr(opts, "compactness", 0.5))
+            r = partition_graph(
+                st.units.persons[sel],
+                local[g.u[m]],
+                local[g.v[m]],
+                g.cost[m],
+                lo=cur.lo,
+                hi=cur.hi,
+                groups=groups,
+                seed=seed + 1000 * attempt + draw,
+                tries=getattr(opts, "tries", 6),
+                restarts=1,  # each draw is a restart
+                refine=getattr(opts, "refine", True),
+                names=st.names[sel],
+                xy=st.xy[sel],
+                area=st.area[sel],
+                perimeter=st.perimeter[sel],
+                length=g.length[m],
+                compactness=getattr(opts, "compactness", 0.5),
+            )
         except InfeasibleError as exc:
             why.append(str(exc))
             break  # the same area will not become feasible with another seed
@@ -580,9 +646,14 @@ def _merge_draws(draws: list) -> _Draw:
         labels.append(d.labels + off)
         gol.update({r + off: g for r, g in d.grid_of_label.items()})
         off += len(d.geoms)
-    return _Draw(moved=sum(d.moved for d in draws), idx=sorted(i for d in draws for i in d.idx),
-                 sel=np.concatenate([d.sel for d in draws]), labels=np.concatenate(labels),
-                 geoms=np.concatenate([d.geoms for d in draws]), grid_of_label=gol)
+    return _Draw(
+        moved=sum(d.moved for d in draws),
+        idx=sorted(i for d in draws for i in d.idx),
+        sel=np.concatenate([d.sel for d in draws]),
+        labels=np.concatenate(labels),
+        geoms=np.concatenate([d.geoms for d in draws]),
+        grid_of_label=gol,
+    )
 
 
 def _search(st: _Stage, cur: _Current, bad: set, *, seed: int, max_rings: int, draws: int) -> _Draw:
@@ -649,7 +720,8 @@ def _search_area(st: _Stage, cur: _Current, bad: set, *, seed: int, max_rings: i
             f"{' with the pins' if pinned else ''}{last}; grids tried: {ids_preview([gid[i] for i in sorted(area)])}"
             f"{'; locked: ' + ids_preview([gid[i] for i in np.flatnonzero(st.locked)]) if st.locked.any() else ''}"
             "; unlock or unpin some, or partition the area again",
-            cause=Cause.PINNED if pinned else (Cause.LOCKED if st.locked.any() else Cause.NO_CUT))
+            cause=Cause.PINNED if pinned else (Cause.LOCKED if st.locked.any() else Cause.NO_CUT),
+        )
     return best
 
 
@@ -674,21 +746,31 @@ def _redrawn_layer(st: _Stage, cur: _Current, best: _Draw, crs) -> tuple[gpd.Geo
             changed.append(gid[g])
     persons = np.bincount(best.labels, weights=st.units.persons[best.sel], minlength=len(best.geoms))
     kept = grids.iloc[[i for i in range(len(gid)) if i not in set(best.idx)]].copy()
-    kept = kept.set_geometry(gpd.GeoSeries(st.geoms[[i for i in range(len(gid)) if i not in set(best.idx)]],
-                                           index=kept.index, crs=crs))
+    kept = kept.set_geometry(
+        gpd.GeoSeries(st.geoms[[i for i in range(len(gid)) if i not in set(best.idx)]], index=kept.index, crs=crs)
+    )
     old_name = dict(zip(grids["grid_id"], grids["name"])) if "name" in grids.columns else {}
-    fresh = gpd.GeoDataFrame({"grid_id": [id_of[r] for r in range(len(best.geoms))],
-                              "persons": persons.astype(np.int64), "flagged": False, "flag_reason": "",
-                              "name": [old_name.get(id_of[r]) for r in range(len(best.geoms))]},
-                             geometry=list(best.geoms), crs=crs)
+    fresh = gpd.GeoDataFrame(
+        {
+            "grid_id": [id_of[r] for r in range(len(best.geoms))],
+            "persons": persons.astype(np.int64),
+            "flagged": False,
+            "flag_reason": "",
+            "name": [old_name.get(id_of[r]) for r in range(len(best.geoms))],
+        },
+        geometry=list(best.geoms),
+        crs=crs,
+    )
     if "code" in grids.columns:
         codes = dict(zip(grids["grid_id"], grids["code"]))
         prefix = str(grids["code"].iloc[0])[:-3]
         held = list(kept["code"]) + [codes[g] for g in fresh["grid_id"] if g in codes and g not in new]
-        used = {int(str(c)[len(prefix):]) for c in held if str(c)[len(prefix):].isdigit()}
+        used = {int(str(c)[len(prefix) :]) for c in held if str(c)[len(prefix) :].isdigit()}
         seqs = iter(s for s in range(1, 10**4) if s not in used)
-        fresh["code"] = [codes.get(g) if g in codes and g not in new else grid_codes(np.array([next(seqs)]), prefix)[0]
-                         for g in fresh["grid_id"]]
+        fresh["code"] = [
+            codes.get(g) if g in codes and g not in new else grid_codes(np.array([next(seqs)]), prefix)[0]
+            for g in fresh["grid_id"]
+        ]
     out = gpd.GeoDataFrame(pd.concat([kept, fresh], ignore_index=True), geometry="geometry", crs=crs)
     out = out.set_geometry(gpd.GeoSeries(_clean(out.geometry.to_numpy()), index=out.index, crs=crs))
     if pd.api.types.is_integer_dtype(grids["grid_id"]):
@@ -722,10 +804,8 @@ def _finish(st, cur, hh, ids, grids_w, hh_grid, id_col, persons_col, redrawn: bo
     out_grids["households"] = out_grids["grid_id"].map(hh_out.groupby("grid_id").size()).fillna(0).astype(int)
     bnd = cur.boundary.to_crs(out_crs)
     bars = cur.barriers.to_crs(out_crs) if cur.barriers is not None else None
-    report = validate(out_grids, hh_out, bnd, bars, min_persons=cur.lo, max_persons=cur.hi,
-                      assignment_col="grid_id")
-    check_invariants(report, households_in=len(hh_out), persons_in=int(hh_out["persons"].sum()),
-                     what="repartition")
+    report = validate(out_grids, hh_out, bnd, bars, min_persons=cur.lo, max_persons=cur.hi, assignment_col="grid_id")
+    check_invariants(report, households_in=len(hh_out), persons_in=int(hh_out["persons"].sum()), what="repartition")
     if redrawn:  # re-drawn grids need their measures; kept ones get the same values again
         per = report.per_grid
         for col in ("area_m2", "online_share", "polsby_popper"):
@@ -733,8 +813,15 @@ def _finish(st, cur, hh, ids, grids_w, hh_grid, id_col, persons_col, redrawn: bo
                 out_grids[col] = per[col].to_numpy()
     if len(hh_out) != len(hh):
         raise InternalError(f"repartition: {len(hh)} households went in and {len(hh_out)} came out")
-    return Plan(grids=out_grids, households=hh_out, report=report, boundary=bnd, barriers=bars,
-                params=dict(cur.params), options=cur.options)
+    return Plan(
+        grids=out_grids,
+        households=hh_out,
+        report=report,
+        boundary=bnd,
+        barriers=bars,
+        params=dict(cur.params),
+        options=cur.options,
+    )
 
 
 def _changes(cur: _Current, plan: Plan, changed, new, removed, reasons) -> ChangeReport:
@@ -750,8 +837,11 @@ def _changes(cur: _Current, plan: Plan, changed, new, removed, reasons) -> Chang
         households_removed=[h for h in old_of if h not in now],
         households_moved=moved,
         grids_kept=[g for g in cur.grids["grid_id"] if g not in gone],
-        grids_changed=changed, grids_new=new, grids_removed=removed,
-        churn=len(moved) / len(both) if both else 0.0, reasons=list(reasons),
+        grids_changed=changed,
+        grids_new=new,
+        grids_removed=removed,
+        churn=len(moved) / len(both) if both else 0.0,
+        reasons=list(reasons),
     )
 
 
@@ -846,8 +936,13 @@ def repartition(
         edit = _edit_pins(cur, st, ids)
         strict_pin = st.pin.copy()
         reasons += _gone_grids(cur)
-        reasons += _pins(st, cur, ids, {h: g for h, g in edit.items() if h not in set(np.asarray(ids)[
-            strict_pin >= 0])}, strict=False)
+        reasons += _pins(
+            st,
+            cur,
+            ids,
+            {h: g for h, g in edit.items() if h not in set(np.asarray(ids)[strict_pin >= 0])},
+            strict=False,
+        )
     bad, why = _broken(st, cur)
     best = None
     if bad:
@@ -856,8 +951,10 @@ def repartition(
         except InfeasibleError:
             if not edits or (st.pin == strict_pin).all():
                 raise
-            reasons.append("edits not kept: with every edited household pinned no division within the bounds "
-                           "exists; households placed by position instead")
+            reasons.append(
+                "edits not kept: with every edited household pinned no division within the bounds "
+                "exists; households placed by position instead"
+            )
             st.pin = strict_pin
             bad, why = _broken(st, cur)
             best = _search(st, cur, bad, seed=seed, max_rings=max_rings, draws=draws) if bad else None
@@ -886,8 +983,11 @@ def _gone_grids(cur: _Current) -> list:
     named = cur.households["grid_id"].dropna() if "grid_id" in cur.households.columns else pd.Series([])
     have = set(cur.grids["grid_id"].tolist())
     gone = sorted({g for g in named.tolist() if g not in have}, key=str)
-    return [f"grid {g!r} is not in the plan (deleted or merged): its "
-            f"{int((named == g).sum())} households go to the grids they lie in" for g in gone]
+    return [
+        f"grid {g!r} is not in the plan (deleted or merged): its "
+        f"{int((named == g).sum())} households go to the grids they lie in"
+        for g in gone
+    ]
 
 
 def _original_grids(plan, hh) -> dict:
@@ -901,7 +1001,6 @@ def _original_grids(plan, hh) -> dict:
     if units is None or "grid_id" not in units.columns or not len(units):
         return {}
     pts = hh.to_crs(units.crs) if units.crs is not None and hh.crs is not None else hh
-    j = gpd.sjoin(pts[["household_id", "geometry"]], units[["grid_id", "geometry"]], predicate="within",
-                  how="inner")
+    j = gpd.sjoin(pts[["household_id", "geometry"]], units[["grid_id", "geometry"]], predicate="within", how="inner")
     j = j[~j.index.duplicated()]
     return dict(zip(j["household_id"], j["grid_id"]))

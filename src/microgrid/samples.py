@@ -113,11 +113,19 @@ def make_village(
     boundary = _wobbly_polygon(rng, ox, oy, radius)
     span = radius * 1.4
     a = rng.uniform(0, np.pi)
-    main = _curve(rng, (ox - span * math.cos(a), oy - span * math.sin(a)),
-                  (ox + span * math.cos(a), oy + span * math.sin(a)), radius * 0.15)
+    main = _curve(
+        rng,
+        (ox - span * math.cos(a), oy - span * math.sin(a)),
+        (ox + span * math.cos(a), oy + span * math.sin(a)),
+        radius * 0.15,
+    )
     b = a + np.pi / 2 + rng.uniform(-0.4, 0.4)
-    river = _curve(rng, (ox - span * math.cos(b) + radius * 0.3, oy - span * math.sin(b)),
-                   (ox + span * math.cos(b) + radius * 0.2, oy + span * math.sin(b)), -radius * 0.25)
+    river = _curve(
+        rng,
+        (ox - span * math.cos(b) + radius * 0.3, oy - span * math.sin(b)),
+        (ox + span * math.cos(b) + radius * 0.2, oy + span * math.sin(b)),
+        -radius * 0.25,
+    )
     lines = [main, river]
     kinds = ["main", "river"]
     # lanes perpendicular to the main road, alternating sides
@@ -149,7 +157,8 @@ def make_village(
     width = len(str(n_households))
     households = gpd.GeoDataFrame(
         {"household_id": [f"H{i:0{width}d}" for i in range(1, n_households + 1)], "persons": persons},
-        geometry=shapely.points(xy), crs="EPSG:32650",
+        geometry=shapely.points(xy),
+        crs="EPSG:32650",
     )
     # landmarks: a school compound near the centre and named points
     c = shapely.get_coordinates(shapely.point_on_surface(boundary))[0]
@@ -162,8 +171,7 @@ def make_village(
         p = shapely.Point(xy[rng.integers(len(xy))])
         lm_geoms.append(p)
         lm_kind.append("poi")
-    landmarks = gpd.GeoDataFrame({"name": ["小学", *names[2:]], "kind": lm_kind}, geometry=lm_geoms,
-                                 crs="EPSG:32650")
+    landmarks = gpd.GeoDataFrame({"name": ["小学", *names[2:]], "kind": lm_kind}, geometry=lm_geoms, crs="EPSG:32650")
     landmarks = landmarks[~landmarks.geometry.is_empty].reset_index(drop=True)
     numerals = "一二三四五六七八九十"
     road_names: list[str | None] = []
@@ -195,8 +203,9 @@ def _along_roads(rng, carriers, w, inner, road_zone, n: int, spread: float) -> n
             break
         m = (n - n_got) * 2 + 16
         ci = rng.choice(len(carriers), size=m, p=w)
-        base = shapely.get_coordinates(shapely.line_interpolate_point(carriers[ci], rng.uniform(0, 1, m),
-                                                                      normalized=True))
+        base = shapely.get_coordinates(
+            shapely.line_interpolate_point(carriers[ci], rng.uniform(0, 1, m), normalized=True)
+        )
         off = rng.normal(0, 1, (m, 2))
         off /= np.linalg.norm(off, axis=1, keepdims=True) + 1e-12
         cand = base + off * rng.uniform(7, spread, m)[:, None]
@@ -267,8 +276,9 @@ def make_district(
     width = side * cols
     height = side * rows
     # the district: the union of the used cells (the last row may be short)
-    extent = shapely.union_all([shapely.box(ox + c * side, oy + r * side, ox + (c + 1) * side, oy + (r + 1) * side)
-                                for c, r in cells])
+    extent = shapely.union_all(
+        [shapely.box(ox + c * side, oy + r * side, ox + (c + 1) * side, oy + (r + 1) * side) for c, r in cells]
+    )
     seeds = np.array([(ox + (c + 0.5) * side, oy + (r + 0.5) * side) for c, r in cells])
     seeds += rng.uniform(-0.22, 0.22, seeds.shape) * side
     vor = shapely.voronoi_polygons(shapely.MultiPoint(seeds), extend_to=extent.buffer(side), ordered=True)
@@ -278,8 +288,13 @@ def make_district(
     a = rng.uniform(-0.35, 0.35)
     cx, cy = ox + width / 2, oy + height / 2
     span = max(width, height)
-    river = _curve(rng, (cx - span * math.cos(a), cy - span * math.sin(a) + rng.uniform(-0.3, 0.3) * height),
-                   (cx + span * math.cos(a), cy + span * math.sin(a)), side * 0.3, n=16 * cols + 8)
+    river = _curve(
+        rng,
+        (cx - span * math.cos(a), cy - span * math.sin(a) + rng.uniform(-0.3, 0.3) * height),
+        (cx + span * math.cos(a), cy + span * math.sin(a)),
+        side * 0.3,
+        n=16 * cols + 8,
+    )
     river = shapely.intersection(river, extent)
     river_zone = shapely.buffer(river, 4.0)
     hh_frames: list = []
@@ -292,60 +307,88 @@ def make_district(
         bar_kind.append("river")
         bar_name.append("清水河")
         bar_area.append(None)
-    numerals = "一二三四五六七八九十"
     ids = [f"V{i:0{max(3, len(str(n_areas)))}d}" for i in range(1, n_areas + 1)]
-    hw = max(4, len(str(households_per_area)))
     for i, poly in enumerate(polys):
-        c = shapely.get_coordinates(shapely.point_on_surface(poly))[0]
-        radius = math.sqrt(poly.area / math.pi)
-        ang = rng.uniform(0, np.pi)
-        main = _curve(rng, (c[0] - 1.6 * radius * math.cos(ang), c[1] - 1.6 * radius * math.sin(ang)),
-                      (c[0] + 1.6 * radius * math.cos(ang), c[1] + 1.6 * radius * math.sin(ang)), radius * 0.12)
-        main = shapely.intersection(main, poly)
-        main = max(shapely.get_parts(main), key=lambda g: g.length) if main.geom_type != "LineString" else main
-        lines, kinds = [main], ["main"]
-        lanes = _add_lanes(rng, main, radius, lanes_per_km, 1.0, lines, kinds)
-        carriers = np.array(lanes + [main], dtype=object)
-        w = np.array([ln.length for ln in carriers])
-        w = w / w.sum()
-        inner = poly.buffer(-3)
-        road_zone = shapely.union_all([shapely.buffer(ln, 4.0) for ln in lines] + [river_zone])
-        shapely.prepare(inner)
-        shapely.prepare(road_zone)
-        xy = _along_roads(rng, carriers, w, inner, road_zone, households_per_area, max(45.0, radius * 0.25))
-        if len(xy) < households_per_area:  # only a degenerate cell could leave too little room
-            raise RuntimeError(f"area {ids[i]} too small for {households_per_area} households")  # pragma: no cover
-        persons = rng.choice(np.arange(1, 7), size=households_per_area, p=[0.22, 0.28, 0.22, 0.14, 0.08, 0.06])
-        hh_frames.append(({"household_id": [f"{ids[i]}-H{k:0{hw}d}" for k in range(1, households_per_area + 1)],
-                           "persons": persons}, xy))
-        lane_no = 0
-        for ln, kd in zip(lines, kinds):
+        hh_ids, persons, xy, roads = _district_village(rng, poly, ids[i], households_per_area, lanes_per_km, river_zone)
+        hh_frames.append(({"household_id": hh_ids, "persons": persons}, xy))
+        for ln, kd, nm in roads:
             bar_geoms.append(ln)
             bar_kind.append(kd)
-            if kd == "main":
-                bar_name.append(f"{ids[i]}大道")
-            elif kd == "lane":
-                lane_no += 1
-                bar_name.append(f"{numerals[(lane_no - 1) % 10]}{'' if lane_no <= 10 else lane_no}巷")
-            else:
-                bar_name.append(None)
+            bar_name.append(nm)
             bar_area.append(ids[i])
     households = gpd.GeoDataFrame(
-        {"household_id": [h for cols_, _ in hh_frames for h in cols_["household_id"]],
-         "persons": np.concatenate([cols_["persons"] for cols_, _ in hh_frames])},
-        geometry=shapely.points(np.concatenate([xy for _, xy in hh_frames])), crs="EPSG:32650",
+        {
+            "household_id": [h for cols_, _ in hh_frames for h in cols_["household_id"]],
+            "persons": np.concatenate([cols_["persons"] for cols_, _ in hh_frames]),
+        },
+        geometry=shapely.points(np.concatenate([xy for _, xy in hh_frames])),
+        crs="EPSG:32650",
     )
     areas = gpd.GeoDataFrame(
-        {"area_id": ids, "name": [f"第{i}村" for i in range(1, n_areas + 1)],
-         "code_prefix": [f"110108{1 + i // 999:03d}{1 + i % 999:03d}" for i in range(n_areas)]},
-        geometry=polys, crs="EPSG:32650",
+        {
+            "area_id": ids,
+            "name": [f"第{i}村" for i in range(1, n_areas + 1)],
+            "code_prefix": [f"110108{1 + i // 999:03d}{1 + i % 999:03d}" for i in range(n_areas)],
+        },
+        geometry=polys,
+        crs="EPSG:32650",
     )
-    barriers = gpd.GeoDataFrame({"kind": bar_kind, "name": bar_name, "area_id": bar_area}, geometry=bar_geoms,
-                                crs="EPSG:32650")
+    barriers = gpd.GeoDataFrame(
+        {"kind": bar_kind, "name": bar_name, "area_id": bar_area}, geometry=bar_geoms, crs="EPSG:32650"
+    )
     out = [households, areas, barriers]
     if crs is not None and str(crs).upper() != "EPSG:32650":
         out = [g.to_crs(crs) for g in out]
     return tuple(out)
+
+
+def _district_village(
+    rng: np.random.Generator,
+    poly: shapely.Polygon,
+    area_id: str,
+    n: int,
+    lanes_per_km: float,
+    river_zone: shapely.Geometry,
+) -> tuple[list[str], np.ndarray, np.ndarray, list[tuple]]:
+    """One village of :func:`make_district`: household ids, persons and points, and its roads (line, kind, name)."""
+    numerals = "一二三四五六七八九十"
+    hw = max(4, len(str(n)))
+    c = shapely.get_coordinates(shapely.point_on_surface(poly))[0]
+    radius = math.sqrt(poly.area / math.pi)
+    ang = rng.uniform(0, np.pi)
+    main = _curve(
+        rng,
+        (c[0] - 1.6 * radius * math.cos(ang), c[1] - 1.6 * radius * math.sin(ang)),
+        (c[0] + 1.6 * radius * math.cos(ang), c[1] + 1.6 * radius * math.sin(ang)),
+        radius * 0.12,
+    )
+    main = shapely.intersection(main, poly)
+    main = max(shapely.get_parts(main), key=lambda g: g.length) if main.geom_type != "LineString" else main
+    lines, kinds = [main], ["main"]
+    lanes = _add_lanes(rng, main, radius, lanes_per_km, 1.0, lines, kinds)
+    carriers = np.array(lanes + [main], dtype=object)
+    w = np.array([ln.length for ln in carriers])
+    w = w / w.sum()
+    inner = poly.buffer(-3)
+    road_zone = shapely.union_all([shapely.buffer(ln, 4.0) for ln in lines] + [river_zone])
+    shapely.prepare(inner)
+    shapely.prepare(road_zone)
+    xy = _along_roads(rng, carriers, w, inner, road_zone, n, max(45.0, radius * 0.25))
+    if len(xy) < n:  # only a degenerate cell could leave too little room
+        raise RuntimeError(f"area {area_id} too small for {n} households")  # pragma: no cover
+    persons = rng.choice(np.arange(1, 7), size=n, p=[0.22, 0.28, 0.22, 0.14, 0.08, 0.06])
+    hh_ids = [f"{area_id}-H{k:0{hw}d}" for k in range(1, n + 1)]
+    roads, lane_no = [], 0
+    for ln, kd in zip(lines, kinds):
+        if kd == "main":
+            name = f"{area_id}大道"
+        elif kd == "lane":
+            lane_no += 1
+            name = f"{numerals[(lane_no - 1) % 10]}{'' if lane_no <= 10 else lane_no}巷"
+        else:
+            name = None
+        roads.append((ln, kd, name))
+    return hh_ids, persons, xy, roads
 
 
 def make_community(
@@ -433,10 +476,17 @@ def make_community(
                     pts.extend([shapely.Point(px, py)] * (len(hh_rows) - len(pts)))
     hh = gpd.GeoDataFrame(hh_rows, geometry=pts, crs="EPSG:32650")
     school = shapely.box(ox + street + 10, oy + street + 5, ox + street + 60, oy + street + 20)
-    marks = gpd.GeoDataFrame({"name": ["第一小学", "菜市场"], "kind": ["school", "market"]},
-                             geometry=[school, shapely.Point(ox + width / 2, oy + height / 2)], crs="EPSG:32650")
-    out = (hh, gpd.GeoDataFrame({"name": ["示例社区"]}, geometry=[boundary], crs="EPSG:32650"),
-           gpd.GeoDataFrame({"kind": kinds, "name": names}, geometry=lines, crs="EPSG:32650"), marks)
+    marks = gpd.GeoDataFrame(
+        {"name": ["第一小学", "菜市场"], "kind": ["school", "market"]},
+        geometry=[school, shapely.Point(ox + width / 2, oy + height / 2)],
+        crs="EPSG:32650",
+    )
+    out = (
+        hh,
+        gpd.GeoDataFrame({"name": ["示例社区"]}, geometry=[boundary], crs="EPSG:32650"),
+        gpd.GeoDataFrame({"kind": kinds, "name": names}, geometry=lines, crs="EPSG:32650"),
+        marks,
+    )
     return tuple(g.to_crs(crs) for g in out)
 
 
@@ -456,13 +506,26 @@ def _register(rng, b: int, persons: int) -> list[dict]:
     for k, s in enumerate(sizes):
         e, rest = divmod(k, per_entrance)
         f, room = divmod(rest, per_floor)
-        rows.append({"household_id": f"{b:03d}-{e + 1}-{f + 1:02d}{room + 1:02d}", "persons": s,
-                     "building": f"{b}号楼", "entrance": f"{e + 1}单元", "floor": f + 1, "room": f"{f + 1}{room + 1:02d}"})
+        rows.append(
+            {
+                "household_id": f"{b:03d}-{e + 1}-{f + 1:02d}{room + 1:02d}",
+                "persons": s,
+                "building": f"{b}号楼",
+                "entrance": f"{e + 1}单元",
+                "floor": f + 1,
+                "room": f"{f + 1}{room + 1:02d}",
+            }
+        )
     return rows
 
 
-def lattice_households(grids: gpd.GeoDataFrame, outline: gpd.GeoDataFrame | shapely.Geometry, *, spacing: float = 1000.0,
-                       grid_id_col: str = "grid_id") -> gpd.GeoDataFrame:
+def lattice_households(
+    grids: gpd.GeoDataFrame,
+    outline: gpd.GeoDataFrame | shapely.Geometry,
+    *,
+    spacing: float = 1000.0,
+    grid_id_col: str = "grid_id",
+) -> gpd.GeoDataFrame:
     """Stand-in households to audit a grid map that comes without a register.
 
     One point every ``spacing`` metres inside ``outline``, plus one in every
@@ -484,8 +547,7 @@ def lattice_households(grids: gpd.GeoDataFrame, outline: gpd.GeoDataFrame | shap
     from .crs import metric_crs_for
 
     work = metric_crs_for(grids)
-    outline = outline if isinstance(outline, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=[outline],
-                                                                                      crs=grids.crs)
+    outline = outline if isinstance(outline, gpd.GeoDataFrame) else gpd.GeoDataFrame(geometry=[outline], crs=grids.crs)
     bnd = outline.to_crs(work).geometry.union_all()
     polys = grids.to_crs(work).geometry.to_numpy()
     x0, y0, x1, y1 = bnd.bounds
@@ -505,7 +567,12 @@ def lattice_households(grids: gpd.GeoDataFrame, outline: gpd.GeoDataFrame | shap
     first = pd.Series(gi).groupby(pi).min()
     assigned = pd.Series(np.nan, index=range(len(pts)), dtype=object)
     assigned[first.index] = grids[grid_id_col].to_numpy()[first.to_numpy()]
-    return gpd.GeoDataFrame({"household_id": [f"h{k:05d}" for k in range(len(pts))],
-                             "persons": 1 + np.arange(len(pts)) % 5, grid_id_col: assigned.to_numpy()},
-                            geometry=pts, crs=work).to_crs(grids.crs)
-
+    return gpd.GeoDataFrame(
+        {
+            "household_id": [f"h{k:05d}" for k in range(len(pts))],
+            "persons": 1 + np.arange(len(pts)) % 5,
+            grid_id_col: assigned.to_numpy(),
+        },
+        geometry=pts,
+        crs=work,
+    ).to_crs(grids.crs)

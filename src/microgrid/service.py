@@ -80,8 +80,9 @@ class Geometry(BaseModel):
     """A GeoJSON geometry object (RFC 7946 §3.1)."""
 
     model_config = ConfigDict(extra="allow")
-    type: Literal["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
-                  "GeometryCollection"]
+    type: Literal[
+        "Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon", "GeometryCollection"
+    ]
     coordinates: Any = None
     geometries: list[Any] | None = None
 
@@ -105,9 +106,13 @@ class FeatureCollection(BaseModel):
 
 
 _CrsText = Annotated[str, StringConstraints(strict=True, max_length=20_000)]
-Crs = Annotated[_CrsText | StrictInt | dict[str, Any] | None, Field(
-    description="CRS of all coordinates in the request and the answer; default WGS84 (RFC 7946)",
-    examples=["EPSG:4547"])]
+Crs = Annotated[
+    _CrsText | StrictInt | dict[str, Any] | None,
+    Field(
+        description="CRS of all coordinates in the request and the answer; default WGS84 (RFC 7946)",
+        examples=["EPSG:4547"],
+    ),
+]
 
 
 class PartitionRequest(BaseModel):
@@ -211,13 +216,17 @@ class Problem(BaseModel):
 
 # ------------------------------------------------------------------ request bodies
 
+
 class ChangesRequest(BaseModel):
     """Body of ``POST /v1/changes``: a plan and a change list, as :func:`microgrid.apply_changes` takes them."""
 
     model_config = ConfigDict(extra="forbid")
     plan: PlanLayers
-    changes: list[dict] = Field(description='rows {"op": "add"|"remove"|"move"|"persons", "household_id", '
-                                            '"x", "y", "persons"}; x/y in the request crs', max_length=100_000)
+    changes: list[dict] = Field(
+        description='rows {"op": "add"|"remove"|"move"|"persons", "household_id", '
+        '"x", "y", "persons"}; x/y in the request crs',
+        max_length=100_000,
+    )
     boundary: FeatureCollection
     barriers: FeatureCollection | None = None
     crs: Crs = None
@@ -229,9 +238,13 @@ class ChangesRequest(BaseModel):
     pinned: dict[str, int | str] | None = None
 
 
-_MODELS: dict[str, type[BaseModel]] = {"partition": PartitionRequest, "validate": ValidateRequest,
-                                       "repartition": RepartitionRequest, "locate": LocateRequest,
-                                       "changes": ChangesRequest}
+_MODELS: dict[str, type[BaseModel]] = {
+    "partition": PartitionRequest,
+    "validate": ValidateRequest,
+    "repartition": RepartitionRequest,
+    "locate": LocateRequest,
+    "changes": ChangesRequest,
+}
 _GEODATA = {"households", "boundary", "barriers", "landmarks", "grids", "points", "plan"}
 
 
@@ -334,8 +347,9 @@ def _no_constant(name):
 
 
 def _invalid(errors: Sequence[Any]) -> dict:
-    lines = [f"{'.'.join(str(x) for x in e.get('loc', ()) if x != 'body') or 'body'}: {e.get('msg')}"
-             for e in errors[:50]]
+    lines = [
+        f"{'.'.join(str(x) for x in e.get('loc', ()) if x != 'body') or 'body'}: {e.get('msg')}" for e in errors[:50]
+    ]
     return _problem(422, "Invalid request", "; ".join(lines[:10]), "invalid-request", problems=lines)
 
 
@@ -380,9 +394,14 @@ def parse_request(kind: str, raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) 
     400 Body nested too deeply
     """
     depth = nesting_depth(raw)
-    too_deep = _problem(400, "Body nested too deeply", f"the request body nests arrays and objects {depth} levels "
-                        f"deep; at most {max_depth} are accepted (GeoJSON itself needs about 10): flatten the "
-                        "deeply nested members (properties, crs)", "too-deep")
+    too_deep = _problem(
+        400,
+        "Body nested too deeply",
+        f"the request body nests arrays and objects {depth} levels "
+        f"deep; at most {max_depth} are accepted (GeoJSON itself needs about 10): flatten the "
+        "deeply nested members (properties, crs)",
+        "too-deep",
+    )
     if depth > max_depth:
         raise Refused(too_deep)
     try:
@@ -390,8 +409,7 @@ def parse_request(kind: str, raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) 
     except RecursionError:
         raise Refused(too_deep) from None
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, NaN
-        raise Refused(_problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}",
-                                "malformed-json")) from None
+        raise Refused(_problem(400, "Malformed JSON", f"the body is not valid JSON: {exc}", "malformed-json")) from None
     try:
         body = _CHECKS[kind].model_validate(data)
     except ValidationError as exc:
@@ -403,9 +421,30 @@ def parse_request(kind: str, raw: bytes, *, max_depth: int = DEFAULT_MAX_DEPTH) 
 
 # ------------------------------------------------------------------ jobs (run in worker processes)
 
-_PARTITION_ARGS = ("min_persons", "max_persons", "n_grids", "seed", "id_col", "persons_col", "default_persons",
-                   "kind_col", "outside", "snap_tolerance", "on_infeasible", "tries", "restarts", "compactness", "code_prefix",
-                   "refine", "input_crs", "divide_sites", "entrance_col", "floor_col", "oversize", "stack_col")
+_PARTITION_ARGS = (
+    "min_persons",
+    "max_persons",
+    "n_grids",
+    "seed",
+    "id_col",
+    "persons_col",
+    "default_persons",
+    "kind_col",
+    "outside",
+    "snap_tolerance",
+    "on_infeasible",
+    "tries",
+    "restarts",
+    "compactness",
+    "code_prefix",
+    "refine",
+    "input_crs",
+    "divide_sites",
+    "entrance_col",
+    "floor_col",
+    "oversize",
+    "stack_col",
+)
 
 
 def _need_scalars(layer, what: str, cols) -> None:
@@ -418,8 +457,10 @@ def _need_scalars(layer, what: str, cols) -> None:
     for col in dict.fromkeys(c for c in cols if c and c in layer.columns):
         odd = [i for i, v in enumerate(layer[col].tolist()) if isinstance(v, (list, dict))]
         if odd:
-            problems.append(f"{what}: the {col} property must be a string, a number or null, not an array or "
-                            f"object (features[{ids_preview(odd)}])")
+            problems.append(
+                f"{what}: the {col} property must be a string, a number or null, not an array or "
+                f"object (features[{ids_preview(odd)}])"
+            )
     if problems:
         raise InputError(problems)
 
@@ -429,12 +470,22 @@ def _job_partition(p: dict) -> dict:
     from .partition import partition
 
     crs = p.get("crs")
-    layers = {k: read_feature_collection(p.get(k), what=k, crs=crs)
-              for k in ("households", "boundary", "barriers", "landmarks")}
+    layers = {
+        k: read_feature_collection(p.get(k), what=k, crs=crs)
+        for k in ("households", "boundary", "barriers", "landmarks")
+    }
     kw = {k: p[k] for k in _PARTITION_ARGS if k in p and p[k] is not None}
-    _need_scalars(layers["households"], "households", (kw.get("id_col", "household_id"),
-                                                       kw.get("persons_col", "persons"), kw.get("stack_col"),
-                                                       kw.get("entrance_col"), kw.get("floor_col")))
+    _need_scalars(
+        layers["households"],
+        "households",
+        (
+            kw.get("id_col", "household_id"),
+            kw.get("persons_col", "persons"),
+            kw.get("stack_col"),
+            kw.get("entrance_col"),
+            kw.get("floor_col"),
+        ),
+    )
     _need_scalars(layers["barriers"], "barriers", (kw.get("kind_col"), "kind", "highway", "name"))
     _need_scalars(layers["landmarks"], "landmarks", ("name", "kind"))
     plan = partition(layers["households"], layers["boundary"], layers["barriers"], layers["landmarks"], **kw)
@@ -446,14 +497,30 @@ def _job_validate(p: dict) -> dict:
     from .validate import validate
 
     crs = p.get("crs")
-    layers = {k: read_feature_collection(p.get(k), what=k, crs=crs)
-              for k in ("grids", "households", "boundary", "barriers")}
-    kw = {k: p[k] for k in ("min_persons", "max_persons", "grid_id_col", "household_id_col", "persons_col",
-                            "assignment_col", "stack_col") if k in p}
-    _need_scalars(layers["grids"], "grids", (kw.get("grid_id_col", "grid_id"), kw.get("stack_col", "stack_id"),
-                                             "flagged"))
-    _need_scalars(layers["households"], "households", (kw.get("household_id_col", "household_id"),
-                                                       kw.get("persons_col", "persons"), kw.get("assignment_col")))
+    layers = {
+        k: read_feature_collection(p.get(k), what=k, crs=crs) for k in ("grids", "households", "boundary", "barriers")
+    }
+    kw = {
+        k: p[k]
+        for k in (
+            "min_persons",
+            "max_persons",
+            "grid_id_col",
+            "household_id_col",
+            "persons_col",
+            "assignment_col",
+            "stack_col",
+        )
+        if k in p
+    }
+    _need_scalars(
+        layers["grids"], "grids", (kw.get("grid_id_col", "grid_id"), kw.get("stack_col", "stack_id"), "flagged")
+    )
+    _need_scalars(
+        layers["households"],
+        "households",
+        (kw.get("household_id_col", "household_id"), kw.get("persons_col", "persons"), kw.get("assignment_col")),
+    )
     _need_scalars(layers["barriers"], "barriers", ("kind", "highway", "name"))
     report = validate(layers["grids"], layers["households"], layers["boundary"], layers["barriers"], **kw)
     return {"summary": report.summary(), "report": report.to_dict()}
@@ -464,12 +531,22 @@ def _bound_of(boundary, name: str, default: int, problems: list[str]) -> int:
     if name not in boundary.columns:
         return default
     vals = boundary[name].tolist()
-    good = [v for v in vals if isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1_000_000_000
-            or isinstance(v, float) and v.is_integer() and 0 <= v <= 1_000_000_000]
+    good = [
+        v
+        for v in vals
+        if isinstance(v, int)
+        and not isinstance(v, bool)
+        and 0 <= v <= 1_000_000_000
+        or isinstance(v, float)
+        and v.is_integer()
+        and 0 <= v <= 1_000_000_000
+    ]
     if len(good) != len(vals) or len({int(v) for v in good}) > 1:
-        problems.append(f"boundary: the {name} property is {', '.join(repr(v) for v in vals[:5])}; give one whole "
-                        f"number >= 0 (the same on every boundary feature), leave the property out, or send "
-                        f"{name} in the request")
+        problems.append(
+            f"boundary: the {name} property is {', '.join(repr(v) for v in vals[:5])}; give one whole "
+            f"number >= 0 (the same on every boundary feature), leave the property out, or send "
+            f"{name} in the request"
+        )
         return default
     return int(good[0])
 
@@ -486,26 +563,39 @@ def _check_plan(old, lo: int, hi: int) -> None:
         problems.append("plan.grids: every grid needs a grid_id property (as /v1/partition returned them)")
     for col in ("household_id", "grid_id"):
         if col not in old.households.columns or old.households[col].isna().any():
-            problems.append(f"plan.households: every household needs a {col} property "
-                            "(as /v1/partition returned them)")
+            problems.append(f"plan.households: every household needs a {col} property (as /v1/partition returned them)")
     if "flagged" in old.grids.columns:
-        odd = [i for i, v in enumerate(old.grids["flagged"].tolist())
-               if not (v is None or isinstance(v, bool) or isinstance(v, float) and np.isnan(v))]
+        odd = [
+            i
+            for i, v in enumerate(old.grids["flagged"].tolist())
+            if not (v is None or isinstance(v, bool) or isinstance(v, float) and np.isnan(v))
+        ]
         if odd:
-            problems.append(f"plan.grids: the flagged property must be true, false or null "
-                            f"(features[{ids_preview(odd)}])")
+            problems.append(
+                f"plan.grids: the flagged property must be true, false or null (features[{ids_preview(odd)}])"
+            )
     if problems:
         raise InputError(problems)
-    report = validate(old.grids, old.households, old.boundary, None, min_persons=lo, max_persons=hi,
-                      assignment_col="grid_id")  # stacked grids (stack_id) share one polygon
-    tiling = ("empty_geometry", "invalid_geometry", "duplicate_grid_id", "coverage_invalid_edges", "gap",
-              "outside_boundary", "overlap")
+    report = validate(
+        old.grids, old.households, old.boundary, None, min_persons=lo, max_persons=hi, assignment_col="grid_id"
+    )  # stacked grids (stack_id) share one polygon
+    tiling = (
+        "empty_geometry",
+        "invalid_geometry",
+        "duplicate_grid_id",
+        "coverage_invalid_edges",
+        "gap",
+        "outside_boundary",
+        "overlap",
+    )
     bad = report.errors[report.errors["check"].isin(tiling)] if len(report.errors) else report.errors
     if len(bad):
         found = bad["message"].tolist()
-        raise InputError(f"the plan's grids do not tile the boundary: {'; '.join(found[:10])}"
-                         f"{f'; ... ({len(found) - 10} more)' if len(found) > 10 else ''}; send the plan's grids "
-                         "and households as /v1/partition returned them, with the boundary the plan was made for")
+        raise InputError(
+            f"the plan's grids do not tile the boundary: {'; '.join(found[:10])}"
+            f"{f'; ... ({len(found) - 10} more)' if len(found) > 10 else ''}; send the plan's grids "
+            "and households as /v1/partition returned them, with the boundary the plan was made for"
+        )
 
 
 def _job_repartition(p: dict) -> dict:
@@ -515,11 +605,13 @@ def _job_repartition(p: dict) -> dict:
 
     crs = p.get("crs")
     plan_in = p["plan"]
-    old = Plan(grids=read_feature_collection(plan_in.get("grids"), what="plan.grids", crs=crs),
-               households=read_feature_collection(plan_in.get("households"), what="plan.households", crs=crs),
-               report=None,  # type: ignore[arg-type]  # a plan as sent: repartition validates it itself
-               boundary=read_feature_collection(p.get("boundary"), what="boundary", crs=crs),
-               barriers=read_feature_collection(p.get("barriers"), what="barriers", crs=crs))
+    old = Plan(
+        grids=read_feature_collection(plan_in.get("grids"), what="plan.grids", crs=crs),
+        households=read_feature_collection(plan_in.get("households"), what="plan.households", crs=crs),
+        report=None,  # type: ignore[arg-type]  # a plan as sent: repartition validates it itself
+        boundary=read_feature_collection(p.get("boundary"), what="boundary", crs=crs),
+        barriers=read_feature_collection(p.get("barriers"), what="barriers", crs=crs),
+    )
     hh = read_feature_collection(p.get("households"), what="households", crs=crs)
     _need_scalars(old.grids, "plan.grids", ("grid_id", "code", "flagged", "name", "stack_id"))
     _need_scalars(old.households, "plan.households", ("household_id", "grid_id", "persons"))
@@ -537,8 +629,12 @@ def _job_repartition(p: dict) -> dict:
     _check_plan(old, lo, hi)
     kw = {k: p[k] for k in ("id_col", "persons_col", "seed", "max_rings") if p.get(k) is not None}
     plan, changes = repartition(old, hh, min_persons=lo, max_persons=hi, **kw)
-    return {"summary": plan.summary(), "changes": {**jsonable(vars(changes)), "summary": changes.summary()},
-            "report": plan.report.to_dict(), **plan_to_geojson(plan, crs=crs)}
+    return {
+        "summary": plan.summary(),
+        "changes": {**jsonable(vars(changes)), "summary": changes.summary()},
+        "report": plan.report.to_dict(),
+        **plan_to_geojson(plan, crs=crs),
+    }
 
 
 def _overlaps(grids, pts, ids) -> dict[int, list]:
@@ -592,11 +688,13 @@ def _job_locate(p: dict) -> dict:
         for i, grid_ids in overlaps.items():
             rows[i]["overlaps"] = grid_ids
         pairs = sorted({tuple(g) for g in overlaps.values()}, key=str)
-        warnings.append(f"{len(overlaps)} point(s) lie inside more than one grid, so the grids overlap "
-                        f"({'; '.join(', '.join(map(str, g)) for g in pairs[:10])}"
-                        f"{'; ...' if len(pairs) > 10 else ''}); each such point was given the first of its "
-                        f"grids in the order sent, and all of them are listed in its 'overlaps' (points "
-                        f"{ids_preview(sorted(overlaps))}); check the grids with /v1/validate")
+        warnings.append(
+            f"{len(overlaps)} point(s) lie inside more than one grid, so the grids overlap "
+            f"({'; '.join(', '.join(map(str, g)) for g in pairs[:10])}"
+            f"{'; ...' if len(pairs) > 10 else ''}); each such point was given the first of its "
+            f"grids in the order sent, and all of them are listed in its 'overlaps' (points "
+            f"{ids_preview(sorted(overlaps))}); check the grids with /v1/validate"
+        )
     return {"located": int(res["grid_id"].notna().sum()), "results": rows, "warnings": warnings}
 
 
@@ -607,20 +705,32 @@ def _job_changes(p: dict) -> dict:
     from .plan import Plan, jsonable
 
     crs = p.get("crs")
-    old = Plan(grids=read_feature_collection(p["plan"].get("grids"), what="plan.grids", crs=crs),
-               households=read_feature_collection(p["plan"].get("households"), what="plan.households", crs=crs),
-               report=None,  # type: ignore[arg-type]  # a plan as sent: repartition validates it
-               boundary=read_feature_collection(p.get("boundary"), what="boundary", crs=crs),
-               barriers=read_feature_collection(p.get("barriers"), what="barriers", crs=crs))
-    kw = {k: p[k] for k in ("min_persons", "max_persons", "seed", "max_rings", "locked", "pinned")
-          if p.get(k) is not None}
+    old = Plan(
+        grids=read_feature_collection(p["plan"].get("grids"), what="plan.grids", crs=crs),
+        households=read_feature_collection(p["plan"].get("households"), what="plan.households", crs=crs),
+        report=None,  # type: ignore[arg-type]  # a plan as sent: repartition validates it
+        boundary=read_feature_collection(p.get("boundary"), what="boundary", crs=crs),
+        barriers=read_feature_collection(p.get("barriers"), what="barriers", crs=crs),
+    )
+    kw = {
+        k: p[k] for k in ("min_persons", "max_persons", "seed", "max_rings", "locked", "pinned") if p.get(k) is not None
+    }
     plan, changes = apply_changes(old, p.get("changes") or [], **kw)
-    return {"summary": plan.summary(), "changes": {**jsonable(vars(changes)), "summary": changes.summary()},
-            "report": plan.report.to_dict(), **plan_to_geojson(plan, crs=crs)}
+    return {
+        "summary": plan.summary(),
+        "changes": {**jsonable(vars(changes)), "summary": changes.summary()},
+        "report": plan.report.to_dict(),
+        **plan_to_geojson(plan, crs=crs),
+    }
 
 
-_JOBS = {"partition": _job_partition, "validate": _job_validate, "repartition": _job_repartition,
-         "locate": _job_locate, "changes": _job_changes}
+_JOBS = {
+    "partition": _job_partition,
+    "validate": _job_validate,
+    "repartition": _job_repartition,
+    "locate": _job_locate,
+    "changes": _job_changes,
+}
 
 
 def _problem(status: int, title: str, detail: str, kind: str, **extra) -> dict:
@@ -632,8 +742,13 @@ def _problem(status: int, title: str, detail: str, kind: str, **extra) -> dict:
 def _internal(detail: str, kind: str = "internal", title: str = "Internal error") -> dict:
     """A 500: our fault, never the caller's; the ``incident`` id is logged with the traceback."""
     incident = str(uuid.uuid4())
-    return _problem(500, title, f"{detail} (a fault of the service, not of the request: please report incident "
-                    f"{incident})", kind, incident=incident)
+    return _problem(
+        500,
+        title,
+        f"{detail} (a fault of the service, not of the request: please report incident {incident})",
+        kind,
+        incident=incident,
+    )
 
 
 def _problem_of(exc: BaseException) -> dict:
@@ -645,15 +760,21 @@ def _problem_of(exc: BaseException) -> dict:
     if isinstance(exc, InputError):
         return _problem(422, "Bad input", str(exc), "bad-input", problems=exc.problems)
     if isinstance(exc, InfeasibleError):
-        return _problem(422, "Infeasible", str(exc), "infeasible", cause=exc.cause or None,
-                        ids=jsonable(exc.ids[:1000]))
+        return _problem(
+            422, "Infeasible", str(exc), "infeasible", cause=exc.cause or None, ids=jsonable(exc.ids[:1000])
+        )
     if isinstance(exc, InternalError):
         return _internal(str(exc))
     if isinstance(exc, MicrogridError):
         return _problem(422, "Cannot do that", str(exc), "error")
     if isinstance(exc, MemoryError):
-        return _problem(507, "Out of memory", "the job needed more memory than a job may have; send a smaller "
-                        "area, or start the service with a larger --max-job-mb", "memory")
+        return _problem(
+            507,
+            "Out of memory",
+            "the job needed more memory than a job may have; send a smaller "
+            "area, or start the service with a larger --max-job-mb",
+            "memory",
+        )
     return _internal(f"{type(exc).__name__}: {exc}")
 
 
@@ -688,8 +809,13 @@ def _execute(kind: str, payload: dict | None) -> tuple[str, Any, str | None]:
 
 def _log_incident(kind: str, problem: dict, tb: str | None) -> None:
     if problem.get("incident"):
-        log.error("incident %s: the %s job failed: %s\n%s", problem["incident"], kind, problem["detail"],
-                  tb or "(no traceback)")
+        log.error(
+            "incident %s: the %s job failed: %s\n%s",
+            problem["incident"],
+            kind,
+            problem["detail"],
+            tb or "(no traceback)",
+        )
 
 
 def run_job(kind: str, payload: dict) -> tuple[str, dict]:
@@ -792,13 +918,27 @@ def _context():
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, "1")
         if method == "forkserver":
-            _CTX.set_forkserver_preload(["microgrid.service", "microgrid.partition", "microgrid.validate",
-                                         "microgrid.repartition", "microgrid.locate", "microgrid.io.geojson"])
+            _CTX.set_forkserver_preload(
+                [
+                    "microgrid.service",
+                    "microgrid.partition",
+                    "microgrid.validate",
+                    "microgrid.repartition",
+                    "microgrid.locate",
+                    "microgrid.io.geojson",
+                ]
+            )
     return _CTX
 
 
-def _run_isolated(kind: str, raw: bytes, timeout: float, *, max_depth: int = DEFAULT_MAX_DEPTH,
-                  max_job_mb: float | None = DEFAULT_MAX_JOB_MB) -> tuple[str, Any, str | None]:
+def _run_isolated(
+    kind: str,
+    raw: bytes,
+    timeout: float,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_job_mb: float | None = DEFAULT_MAX_JOB_MB,
+) -> tuple[str, Any, str | None]:
     """Run a request in a fresh worker process; kill it at ``timeout`` seconds."""
     ctx = _context()
     conn, child_conn = ctx.Pipe(duplex=True)
@@ -818,14 +958,30 @@ def _run_isolated(kind: str, raw: bytes, timeout: float, *, max_depth: int = DEF
                 pass
         else:
             proc.kill()
-            return "error", _problem(504, "Time limit", f"the {kind} job ran past the time limit of {timeout:g} s "
-                                     "and was stopped; send a smaller area, or start the service with a longer "
-                                     "--timeout", "timeout"), None
+            return (
+                "error",
+                _problem(
+                    504,
+                    "Time limit",
+                    f"the {kind} job ran past the time limit of {timeout:g} s "
+                    "and was stopped; send a smaller area, or start the service with a longer "
+                    "--timeout",
+                    "timeout",
+                ),
+                None,
+            )
         proc.join(5)
         limit = f"; a job may use {max_job_mb:g} MB (--max-job-mb)" if max_job_mb else ""
-        return "error", _internal(f"the {kind} worker process ended with exit code {proc.exitcode} before "
-                                  f"answering (a crash, or out of memory{limit})", "worker-died",
-                                  "Worker died"), None
+        return (
+            "error",
+            _internal(
+                f"the {kind} worker process ended with exit code {proc.exitcode} before "
+                f"answering (a crash, or out of memory{limit})",
+                "worker-died",
+                "Worker died",
+            ),
+            None,
+        )
     finally:
         conn.close()
         proc.join(1)
@@ -855,14 +1011,27 @@ class BodyLimit:
     @staticmethod
     async def _answer(send, problem: dict):
         body = json.dumps(problem).encode()
-        await send({"type": "http.response.start", "status": problem["status"],
-                    "headers": [(b"content-type", PROBLEM.encode()), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": problem["status"],
+                "headers": [
+                    (b"content-type", PROBLEM.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     def _too_large(self, note: str) -> dict:
-        return _problem(413, "Body too large", f"the request body {note} exceeds the limit of {self.limit} bytes; "
-                        "send a smaller area or start the service with a larger --max-body-mb", "body-too-large")
+        return _problem(
+            413,
+            "Body too large",
+            f"the request body {note} exceeds the limit of {self.limit} bytes; "
+            "send a smaller area or start the service with a larger --max-body-mb",
+            "body-too-large",
+        )
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -883,10 +1052,17 @@ class BodyLimit:
             try:
                 msg = await asyncio.wait_for(receive(), max(wait, 0))
             except asyncio.TimeoutError:
-                return await self._answer(send, _problem(
-                    408, "Body too slow", f"the request body did not arrive in time ({seen} bytes came; each part "
-                    f"must come within {self.timeout:g} s and the whole body within {4 * self.timeout:g} s); send "
-                    "it again, or start the service with a longer --body-timeout", "body-timeout"))
+                return await self._answer(
+                    send,
+                    _problem(
+                        408,
+                        "Body too slow",
+                        f"the request body did not arrive in time ({seen} bytes came; each part "
+                        f"must come within {self.timeout:g} s and the whole body within {4 * self.timeout:g} s); send "
+                        "it again, or start the service with a longer --body-timeout",
+                        "body-timeout",
+                    ),
+                )
             if msg["type"] == "http.disconnect":
                 return None  # the client has gone: nobody to answer
             chunk = msg.get("body", b"")
@@ -916,25 +1092,53 @@ def _problem_response(body: dict, headers: dict | None = None) -> JSONResponse:
     return JSONResponse(body, status_code=body["status"], media_type=PROBLEM, headers=headers)
 
 
-_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": Problem, "content": {PROBLEM: {}}, "description": desc} for code, desc in (
-    (400, "Malformed JSON, or nested too deeply"), (408, "Body too slow"), (413, "Body too large"),
-    (422, "Bad input or infeasible"), (500, "A fault of the service (with an incident id)"),
-    (503, "Too many requests waiting"), (504, "Time limit"), (507, "Out of memory"))}
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "content": {PROBLEM: {}}, "description": desc}
+    for code, desc in (
+        (400, "Malformed JSON, or nested too deeply"),
+        (408, "Body too slow"),
+        (413, "Body too large"),
+        (422, "Bad input or infeasible"),
+        (500, "A fault of the service (with an incident id)"),
+        (503, "Too many requests waiting"),
+        (504, "Time limit"),
+        (507, "Out of memory"),
+    )
+}
 
 
 #: The job routes, ``POST /v1/KIND`` in this order: (summary, description) by kind; the body is ``_MODELS[kind]``.
 _JOB_ROUTES: dict[str, tuple[str, str]] = {
-    "partition": ("Divide a community into grids", "Partition households within a boundary along barriers; returns grids, households and the report."),
-    "validate": ("Validate a grid map", "Check coverage, contiguity, bounds and household assignment of any grid layer."),
-    "repartition": ("Update a plan with the least churn", "Re-draw only the grids that left their bounds, and their neighbours."),
-    "changes": ("Apply a change list to a plan with the least churn", "Households added, removed, moved or resized; only the grids that broke are re-drawn."),
-    "locate": ("Route points to grids", "The grid id (and code) of every point; ``warnings`` name points inside more than one grid."),
+    "partition": (
+        "Divide a community into grids",
+        "Partition households within a boundary along barriers; returns grids, households and the report.",
+    ),
+    "validate": (
+        "Validate a grid map",
+        "Check coverage, contiguity, bounds and household assignment of any grid layer.",
+    ),
+    "repartition": (
+        "Update a plan with the least churn",
+        "Re-draw only the grids that left their bounds, and their neighbours.",
+    ),
+    "changes": (
+        "Apply a change list to a plan with the least churn",
+        "Households added, removed, moved or resized; only the grids that broke are re-drawn.",
+    ),
+    "locate": (
+        "Route points to grids",
+        "The grid id (and code) of every point; ``warnings`` name points inside more than one grid.",
+    ),
 }
 
 
 def _body_doc(model: type[BaseModel]) -> dict:
-    return {"requestBody": {"required": True, "content": {"application/json": {
-        "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
+        }
+    }
 
 
 def _with_request_schemas(app: FastAPI) -> None:
@@ -945,8 +1149,9 @@ def _with_request_schemas(app: FastAPI) -> None:
     def openapi():
         if app.openapi_schema is None:
             spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            _, defs = models_json_schema([(m, "validation") for m in _MODELS.values()],
-                                         ref_template="#/components/schemas/{model}")
+            _, defs = models_json_schema(
+                [(m, "validation") for m in _MODELS.values()], ref_template="#/components/schemas/{model}"
+            )
             spec.setdefault("components", {}).setdefault("schemas", {}).update(defs.get("$defs", {}))
             app.openapi_schema = spec
         return app.openapi_schema
@@ -954,10 +1159,41 @@ def _with_request_schemas(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to customise the schema
 
 
-def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAULT_TIMEOUT,
-               max_jobs: int | None = None, max_queue: int = 64, isolate: bool = True,
-               body_timeout: float = DEFAULT_BODY_TIMEOUT, max_job_mb: float | None = DEFAULT_MAX_JOB_MB,
-               max_depth: int = DEFAULT_MAX_DEPTH) -> FastAPI:
+def _add_error_handlers(app: FastAPI) -> None:
+    """Every error as problem+json: our faults with a logged incident id, bad requests 422, HTTP errors as they are."""
+
+    @app.exception_handler(Exception)
+    async def _fault(request: Request, exc: Exception):
+        problem = _internal(f"{type(exc).__name__}: {exc}")
+        log.error(
+            "incident %s: %s %s failed",
+            problem["incident"],
+            request.method,
+            request.url.path,
+            exc_info=(type(exc), exc, exc.__traceback__),
+        )
+        return _problem_response(problem)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError):
+        return _problem_response(_invalid(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        return _problem_response(_problem(exc.status_code, str(exc.detail), str(exc.detail), "http"))
+
+
+def create_app(
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_jobs: int | None = None,
+    max_queue: int = 64,
+    isolate: bool = True,
+    body_timeout: float = DEFAULT_BODY_TIMEOUT,
+    max_job_mb: float | None = DEFAULT_MAX_JOB_MB,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+) -> FastAPI:
     """The FastAPI application.
 
     Parameters
@@ -1000,28 +1236,18 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
     >>> uvicorn.run(app, host="127.0.0.1", port=8000)  # doctest: +SKIP
     """
     max_jobs = max_jobs or os.cpu_count() or 1
-    app = FastAPI(title="microgrid", version=__version__,
-                  description="Divide a community into contiguous, population-balanced micro-grids along its "
-                              "roads, and prove no land and no household is left out.")
+    app = FastAPI(
+        title="microgrid",
+        version=__version__,
+        description="Divide a community into contiguous, population-balanced micro-grids along its "
+        "roads, and prove no land and no household is left out.",
+    )
     app.add_middleware(BodyLimit, limit=max_body_bytes, timeout=body_timeout)
     _with_request_schemas(app)
     state: dict[str, Any] = {"slots": asyncio.Semaphore(max_jobs), "waiting": 0, "running": 0}
     threads = ThreadPoolExecutor(max_workers=max_jobs + 1, thread_name_prefix="microgrid-job")
 
-    @app.exception_handler(Exception)
-    async def _fault(request: Request, exc: Exception):
-        problem = _internal(f"{type(exc).__name__}: {exc}")
-        log.error("incident %s: %s %s failed", problem["incident"], request.method, request.url.path,
-                  exc_info=(type(exc), exc, exc.__traceback__))
-        return _problem_response(problem)
-
-    @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, exc: RequestValidationError):
-        return _problem_response(_invalid(exc.errors()))
-
-    @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException):
-        return _problem_response(_problem(exc.status_code, str(exc.detail), str(exc.detail), "http"))
+    _add_error_handlers(app)
 
     async def _run(kind: str, request: Request):
         raw = await request.body()
@@ -1029,13 +1255,18 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
         payload = None
         if len(raw) <= _INLINE_PARSE or not isolate:  # a small body: bad ones are answered without a worker
             try:
-                payload = (parse_request(kind, raw, max_depth=max_depth) if len(raw) <= _INLINE_PARSE else
-                           await loop.run_in_executor(threads, lambda: parse_request(kind, raw, max_depth=max_depth)))
+                payload = (
+                    parse_request(kind, raw, max_depth=max_depth)
+                    if len(raw) <= _INLINE_PARSE
+                    else await loop.run_in_executor(threads, lambda: parse_request(kind, raw, max_depth=max_depth))
+                )
             except Refused as exc:
                 return _problem_response(exc.problem)
         if state["waiting"] >= max_queue:
-            return _problem_response(_problem(503, "Busy", f"{max_queue} requests are already waiting; "
-                                              "retry later", "busy"), headers={"Retry-After": "5"})
+            return _problem_response(
+                _problem(503, "Busy", f"{max_queue} requests are already waiting; retry later", "busy"),
+                headers={"Retry-After": "5"},
+            )
         state["waiting"] += 1
         try:
             await state["slots"].acquire()
@@ -1045,13 +1276,18 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
         try:
             if isolate:
                 status, result, tb = await loop.run_in_executor(
-                    threads, lambda: _run_isolated(kind, raw, timeout, max_depth=max_depth, max_job_mb=max_job_mb))
+                    threads, lambda: _run_isolated(kind, raw, timeout, max_depth=max_depth, max_job_mb=max_job_mb)
+                )
             else:
                 status, result, tb = await asyncio.wait_for(
-                    loop.run_in_executor(threads, _execute, kind, payload), timeout)
+                    loop.run_in_executor(threads, _execute, kind, payload), timeout
+                )
         except asyncio.TimeoutError:
-            status, result, tb = "error", _problem(504, "Time limit", f"the {kind} job ran past {timeout:g} s",
-                                                   "timeout"), None
+            status, result, tb = (
+                "error",
+                _problem(504, "Time limit", f"the {kind} job ran past {timeout:g} s", "timeout"),
+                None,
+            )
         finally:
             state["running"] -= 1
             state["slots"].release()
@@ -1062,8 +1298,13 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
 
     @app.get("/healthz", summary="Liveness and load")
     async def healthz():
-        return {"status": "ok", "version": __version__, "running": state["running"], "waiting": state["waiting"],
-                "max_jobs": max_jobs}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "running": state["running"],
+            "waiting": state["waiting"],
+            "max_jobs": max_jobs,
+        }
 
     def job_route(kind: str, description: str):
         async def route(request: Request):
@@ -1075,7 +1316,8 @@ def create_app(*, max_body_bytes: int = DEFAULT_MAX_BODY, timeout: float = DEFAU
 
     for kind, (summary, description) in _JOB_ROUTES.items():
         app.post(f"/v1/{kind}", responses=_ERRORS, summary=summary, openapi_extra=_body_doc(_MODELS[kind]))(
-            job_route(kind, description))
+            job_route(kind, description)
+        )
 
     return app
 
@@ -1123,4 +1365,3 @@ def serve(host: str = "127.0.0.1", port: int = 8000, **kw: Any) -> None:
 
 
 # ------------------------------------------------------------------ /v1/changes
-

@@ -43,8 +43,17 @@ if TYPE_CHECKING:
 
     from .units import Units
 
-__all__ = ["DIVIDE_COST", "Chunks", "plan_chunks", "slice_cells", "natural_codes", "detect_column", "divided_sites_table",
-           "ENTRANCE_NAMES", "FLOOR_NAMES"]
+__all__ = [
+    "DIVIDE_COST",
+    "Chunks",
+    "plan_chunks",
+    "slice_cells",
+    "natural_codes",
+    "detect_column",
+    "divided_sites_table",
+    "ENTRANCE_NAMES",
+    "FLOOR_NAMES",
+]
 
 #: Cut cost of dividing a site between two grids (one edge between two of its strips). Far above any real cut
 #: (metres of line through blocks), so the number of divided sites is minimized first.
@@ -101,9 +110,17 @@ class Chunks:
         return len(self.site)
 
 
-def plan_chunks(site_of_household: np.ndarray, persons: np.ndarray, n_sites: int, *, chunk_persons: int,
-                entrance: np.ndarray | None = None, floor: np.ndarray | None = None,
-                order: np.ndarray | None = None, divisible_above: int | None = None) -> Chunks:
+def plan_chunks(
+    site_of_household: np.ndarray,
+    persons: np.ndarray,
+    n_sites: int,
+    *,
+    chunk_persons: int,
+    entrance: np.ndarray | None = None,
+    floor: np.ndarray | None = None,
+    order: np.ndarray | None = None,
+    divisible_above: int | None = None,
+) -> Chunks:
     """Pack the households of each site heavier than ``divisible_above`` into chunks of ``chunk_persons``.
 
     Parameters
@@ -159,8 +176,13 @@ def plan_chunks(site_of_household: np.ndarray, persons: np.ndarray, n_sites: int
             c_site.append(s)
             c_persons.append(int(ppl))
             c_ent.append(int(ent[idx[0]]))
-    return Chunks(of_household=chunk, site=np.asarray(c_site, np.int64), persons=np.asarray(c_persons, np.int64),
-                  entrance=np.asarray(c_ent, np.int64), divisible=divisible)
+    return Chunks(
+        of_household=chunk,
+        site=np.asarray(c_site, np.int64),
+        persons=np.asarray(c_persons, np.int64),
+        entrance=np.asarray(c_ent, np.int64),
+        divisible=divisible,
+    )
 
 
 def _runs(key: np.ndarray) -> list[tuple[int, int]]:
@@ -200,7 +222,9 @@ def _pack(p: np.ndarray, ent: np.ndarray, flr: np.ndarray, q: int):
             yield np.arange(cur[0], cur[-1]), acc
 
 
-def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 0.05, anchors: np.ndarray | None = None):
+def slice_cells(
+    cells: np.ndarray, shares: list[np.ndarray], min_width: float = 0.05, anchors: np.ndarray | None = None
+):
     """Cut each cell across its long axis into strips with areas in proportion to ``shares``.
 
     Parameters
@@ -279,7 +303,7 @@ def slice_cells(cells: np.ndarray, shares: list[np.ndarray], min_width: float = 
     pos = 0
     for i, w in enumerate(shares):
         m = len(w) - 1
-        tc = tcut[pos:pos + m]
+        tc = tcut[pos : pos + m]
         pos += m
         keep = np.ones(m, bool)
         last = tmin[i]
@@ -370,13 +394,82 @@ def _span(values) -> str:
     return ", ".join(uniq) if len(uniq) <= 4 else f"{uniq[0]} .. {uniq[-1]} ({len(uniq)})"
 
 
-DIVIDED_COLUMNS = ["site_id", "site_label", "site_persons", "part", "parts", "grid_id", "households", "persons",
-                   "entrances", "floors", "first_household", "last_household"]
+DIVIDED_COLUMNS = [
+    "site_id",
+    "site_label",
+    "site_persons",
+    "part",
+    "parts",
+    "grid_id",
+    "households",
+    "persons",
+    "entrances",
+    "floors",
+    "first_household",
+    "last_household",
+]
 
 
-def divided_sites_table(units: Units, grid_of_unit: np.ndarray, grid_ids: np.ndarray, households: gpd.GeoDataFrame,
-                        site_cols: dict, *, crs: CRSLike = None, soft_landmarks: Iterable[int] = (),
-                        landmark_names: np.ndarray | None = None):
+def _landmark_parts(
+    units: Units,
+    grid_of_unit: np.ndarray,
+    grid_ids: np.ndarray,
+    households: pd.DataFrame,
+    soft_landmarks: Iterable[int],
+    landmark_names: np.ndarray | None,
+    rows: list[dict],
+    geoms: list,
+    site_id: np.ndarray,
+    site_part: np.ndarray,
+) -> None:
+    """The parts of each landmark divided between grids: rows and outlines appended, households marked."""
+    hh_unit = units.unit_of_household
+    for lm in np.asarray(list(soft_landmarks), dtype=np.int64).tolist():
+        lu = np.flatnonzero(units.landmark == lm)
+        gs = list(dict.fromkeys(grid_of_unit[lu].tolist()))
+        if len(gs) < 2:
+            continue
+        sid = len({r["site_id"] for r in rows}) + 1
+        in_lm = np.isin(hh_unit, lu)
+        name = landmark_names[lm] if landmark_names is not None else None
+        label = f"landmark {lm}" if name is None or pd.isna(name) else str(name)
+        pids = households["household_id"].to_numpy()
+        pp = households["persons"].to_numpy(np.int64)
+        for part, g in enumerate(gs, start=1):
+            uu = lu[grid_of_unit[lu] == g]
+            hs_idx = np.flatnonzero(np.isin(hh_unit, uu))
+            site_id[hs_idx] = sid
+            site_part[hs_idx] = part
+            rows.append(
+                {
+                    "site_id": sid,
+                    "site_label": label,
+                    "site_persons": int(pp[in_lm].sum()),
+                    "part": part,
+                    "parts": len(gs),
+                    "grid_id": grid_ids[g],
+                    "households": len(hs_idx),
+                    "persons": int(pp[hs_idx].sum()),
+                    "entrances": "",
+                    "floors": "",
+                    "first_household": str(pids[hs_idx[0]]) if len(hs_idx) else "",
+                    "last_household": str(pids[hs_idx[-1]]) if len(hs_idx) else "",
+                }
+            )
+            geoms.append(shapely.coverage_union_all(units.geometry[uu]))
+
+
+def divided_sites_table(
+    units: Units,
+    grid_of_unit: np.ndarray,
+    grid_ids: np.ndarray,
+    households: gpd.GeoDataFrame,
+    site_cols: dict,
+    *,
+    crs: CRSLike = None,
+    soft_landmarks: Iterable[int] = (),
+    landmark_names: np.ndarray | None = None,
+):
     """The divided sites of a plan, one row per part, and ``site_id``/``site_part`` per household.
 
     Parameters
@@ -438,47 +531,39 @@ def divided_sites_table(units: Units, grid_of_unit: np.ndarray, grid_ids: np.nda
             cs = by_site[s]
             grids_in_order = list(dict.fromkeys(g_chunk[cs].tolist()))
             all_h = sorted((h for c in cs for h in members.get(c, [])), key=lambda h: pos[h])
-            label = str(bld[all_h[0]]) if bld is not None and bld[all_h[0]] is not None else \
-                f"household {hh_ids[all_h[0]]}"
+            label = (
+                str(bld[all_h[0]]) if bld is not None and bld[all_h[0]] is not None else f"household {hh_ids[all_h[0]]}"
+            )
             for part, g in enumerate(grids_in_order, start=1):
                 pc = [c for c in cs if g_chunk[c] == g]
                 hs = sorted((h for c in pc for h in members.get(c, [])), key=lambda h: pos[h])
                 site_id[hs] = sid
                 site_part[hs] = part
-                rows.append({
-                    "site_id": sid, "site_label": label, "site_persons": int(persons[all_h].sum()), "part": part,
-                    "parts": len(grids_in_order), "grid_id": grid_ids[g], "households": len(hs),
-                    "persons": int(persons[hs].sum()),
-                    "entrances": _span(ent[hs]) if ent is not None else "",
-                    "floors": _span(flr[hs]) if flr is not None else "",
-                    "first_household": str(hh_ids[hs[0]]), "last_household": str(hh_ids[hs[-1]]),
-                })
+                rows.append(
+                    {
+                        "site_id": sid,
+                        "site_label": label,
+                        "site_persons": int(persons[all_h].sum()),
+                        "part": part,
+                        "parts": len(grids_in_order),
+                        "grid_id": grid_ids[g],
+                        "households": len(hs),
+                        "persons": int(persons[hs].sum()),
+                        "entrances": _span(ent[hs]) if ent is not None else "",
+                        "floors": _span(flr[hs]) if flr is not None else "",
+                        "first_household": str(hh_ids[hs[0]]),
+                        "last_household": str(hh_ids[hs[-1]]),
+                    }
+                )
                 geoms.append(shapely.coverage_union_all(units.geometry[np.unique(units.unit_of_site[pc])]))
-    hh_unit = units.unit_of_household
-    for lm in np.asarray(list(soft_landmarks), dtype=np.int64).tolist():
-        lu = np.flatnonzero(units.landmark == lm)
-        gs = list(dict.fromkeys(grid_of_unit[lu].tolist()))
-        if len(gs) < 2:
-            continue
-        sid = len({r["site_id"] for r in rows}) + 1
-        in_lm = np.isin(hh_unit, lu)
-        name = landmark_names[lm] if landmark_names is not None else None
-        label = f"landmark {lm}" if name is None or pd.isna(name) else str(name)
-        pids = households["household_id"].to_numpy()
-        pp = households["persons"].to_numpy(np.int64)
-        for part, g in enumerate(gs, start=1):
-            uu = lu[grid_of_unit[lu] == g]
-            hs_idx = np.flatnonzero(np.isin(hh_unit, uu))
-            site_id[hs_idx] = sid
-            site_part[hs_idx] = part
-            rows.append({"site_id": sid, "site_label": label, "site_persons": int(pp[in_lm].sum()), "part": part,
-                         "parts": len(gs), "grid_id": grid_ids[g], "households": len(hs_idx),
-                         "persons": int(pp[hs_idx].sum()), "entrances": "", "floors": "",
-                         "first_household": str(pids[hs_idx[0]]) if len(hs_idx) else "",
-                         "last_household": str(pids[hs_idx[-1]]) if len(hs_idx) else ""})
-            geoms.append(shapely.coverage_union_all(units.geometry[uu]))
-    table = gpd.GeoDataFrame(pd.DataFrame(rows, columns=DIVIDED_COLUMNS), geometry=np.asarray(geoms, dtype=object)
-                             if geoms else gpd.GeoSeries([], crs=crs), crs=crs)
+    _landmark_parts(
+        units, grid_of_unit, grid_ids, households, soft_landmarks, landmark_names, rows, geoms, site_id, site_part
+    )
+    table = gpd.GeoDataFrame(
+        pd.DataFrame(rows, columns=DIVIDED_COLUMNS),
+        geometry=np.asarray(geoms, dtype=object) if geoms else gpd.GeoSeries([], crs=crs),
+        crs=crs,
+    )
     as_int = pd.array(np.where(site_id >= 0, site_id, 0), dtype="Int64")
     as_int[site_id < 0] = pd.NA
     part_int = pd.array(np.where(site_part >= 0, site_part, 0), dtype="Int64")

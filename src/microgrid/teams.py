@@ -128,8 +128,9 @@ def assign_teams(
         filled[si] = True
         for a_, b_ in zip(pi, si):
             gi = slot_grid[b_]
-            rows.append({"grid_id": gids[gi], "role": role, "person_id": cand[id_col].iloc[a_],
-                         "distance_m": float(d[a_, gi])})
+            rows.append(
+                {"grid_id": gids[gi], "role": role, "person_id": cand[id_col].iloc[a_], "distance_m": float(d[a_, gi])}
+            )
             used.add(cand[id_col].iloc[a_])
             total += float(d[a_, gi])
         missing = np.bincount(slot_grid[~filled], minlength=len(gids))
@@ -138,5 +139,3 @@ def assign_teams(
     shortfalls = pd.DataFrame(short, columns=["grid_id", "role", "missing"])
     unassigned = [x for x in p[id_col].tolist() if x not in used]
     return Teams(members=members, shortfalls=shortfalls, unassigned=unassigned, total_distance_m=total)
-
-

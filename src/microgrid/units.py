@@ -140,9 +140,16 @@ def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarr
     return parts[ok], idx[pidx[ok]]
 
 
-def units_from_inputs(inp: Inputs, *, snap_tolerance: float = 2.0, cut_lines: np.ndarray | None = None,
-                      chunk_persons: int | None = None, entrance: np.ndarray | None = None,
-                      floor: np.ndarray | None = None, divisible_above: int | None = None) -> Units:
+def units_from_inputs(
+    inp: Inputs,
+    *,
+    snap_tolerance: float = 2.0,
+    cut_lines: np.ndarray | None = None,
+    chunk_persons: int | None = None,
+    entrance: np.ndarray | None = None,
+    floor: np.ndarray | None = None,
+    divisible_above: int | None = None,
+) -> Units:
     """:func:`build_units` on checked inputs (:class:`microgrid.inputs.Inputs`).
 
     Households, boundary, ranked barriers and landmark polygons, all in the
@@ -235,9 +242,7 @@ def build_units(
     if len(lines):
         pieces.append(lines)
     if len(site_xy) > 1:
-        edges = shapely.voronoi_polygons(
-            shapely.multipoints(site_xy), extend_to=boundary, only_edges=True
-        )
+        edges = shapely.voronoi_polygons(shapely.multipoints(site_xy), extend_to=boundary, only_edges=True)
         edges = shapely.intersection(edges, boundary)
         pieces.append(shapely.get_parts(edges))
     lm_index = np.empty(0, int)
@@ -261,8 +266,15 @@ def build_units(
     persons = np.asarray(persons, dtype=np.int64)
     chunks = None
     if chunk_persons is not None:
-        chunks = plan_chunks(site_of_hh, persons, len(site_xy), chunk_persons=int(chunk_persons),
-                             entrance=entrance, floor=floor, divisible_above=divisible_above)
+        chunks = plan_chunks(
+            site_of_hh,
+            persons,
+            len(site_xy),
+            chunk_persons=int(chunk_persons),
+            entrance=entrance,
+            floor=floor,
+            divisible_above=divisible_above,
+        )
     unit_site = unit_entrance = None
     if chunks is not None and chunks.divisible.any():
         linework, faces, unit_of_chunk = _strips(chunks, unit_of_site, site_pts, linework, faces, boundary)
@@ -326,8 +338,9 @@ def _faces(pieces: list, boundary: shapely.Geometry) -> tuple[np.ndarray, np.nda
     return linework, faces
 
 
-def first_hit(polygons: np.ndarray, points: np.ndarray, predicate: str = "intersects",
-              tree: shapely.STRtree | None = None) -> np.ndarray:
+def first_hit(
+    polygons: np.ndarray, points: np.ndarray, predicate: str = "intersects", tree: shapely.STRtree | None = None
+) -> np.ndarray:
     """Index of the first polygon (lowest index) each point meets by ``predicate``; -1 where none does."""
     tree = shapely.STRtree(polygons) if tree is None else tree
     pi, gi = tree.query(points, predicate=predicate)

@@ -46,8 +46,9 @@ def _in_divided_site(site, assigned, idx, pts, geoms, rows_of, divided=None) -> 
     if divided is not None and {"site_id", "grid_id"} <= set(divided.columns):
         for s_, g_ in zip(divided["site_id"].tolist(), divided["grid_id"].tolist()):
             grids_of.setdefault(s_, set()).add(g_)
-        site = np.array([int(x) if isinstance(x, float) and np.isfinite(x) and x == int(x) else x for x in site],
-                        dtype=object)
+        site = np.array(
+            [int(x) if isinstance(x, float) and np.isfinite(x) and x == int(x) else x for x in site], dtype=object
+        )
     else:
         for i in np.flatnonzero(known):
             grids_of.setdefault(site[i], set()).add(assigned[i])
@@ -75,8 +76,14 @@ def _where(point, work, crs) -> str:
 
 
 def _row(check, severity, ids, figure, message, geometry=None):
-    return {"check": check, "severity": severity, "ids": list(ids), "figure": figure,
-            "message": message, "geometry": geometry}
+    return {
+        "check": check,
+        "severity": severity,
+        "ids": list(ids),
+        "figure": figure,
+        "message": message,
+        "geometry": geometry,
+    }
 
 
 def grid_metrics(geoms: np.ndarray, boundary: shapely.Geometry, barriers: np.ndarray | None):
@@ -188,22 +195,26 @@ def validate(
     >>> rep.ok
     True
     """
-    g, h, b, r = _read(grids, households, boundary, barriers, crs, grid_id_col, household_id_col, persons_col,
-                       assignment_col)
+    g, h, b, r = _read(
+        grids, households, boundary, barriers, crs, grid_id_col, household_id_col, persons_col, assignment_col
+    )
     work = metric_crs_for(b)
     in_crs = g.crs  # locations in messages are given in the grids' own CRS
     g, h, b = g.to_crs(work), h.to_crs(work), b.to_crs(work)
     r = r.to_crs(work) if r is not None and len(r) else None
     bnd = shapely.union_all(shapely.make_valid(b.geometry.to_numpy()))
     gr = _grid_set(g, grid_id_col, flagged_col, stack_col)
-    hs = _Households(ids=np.asarray(h[household_id_col].tolist() + [None], dtype=object)[:-1],
-                     pts=h.geometry.to_numpy(),
-                     persons=pd.to_numeric(h[persons_col], errors="coerce").fillna(0).to_numpy())
+    hs = _Households(
+        ids=np.asarray(h[household_id_col].tolist() + [None], dtype=object)[:-1],
+        pts=h.geometry.to_numpy(),
+        persons=pd.to_numeric(h[persons_col], errors="coerce").fillna(0).to_numpy(),
+    )
     rows = check_geometry(gr)
     cov_rows, cov = check_coverage(gr, bnd, sliver_area, work, in_crs)
     rows += cov_rows
     hh_rows, row_of_hh, assigned_once = check_households(
-        gr, hs, h, assignment_col=assignment_col, site_col=site_col, divided_sites=divided_sites)
+        gr, hs, h, assignment_col=assignment_col, site_col=site_col, divided_sites=divided_sites
+    )
     rows += hh_rows
     has = row_of_hh >= 0
     gp = np.bincount(row_of_hh[has], weights=hs.persons[has], minlength=len(gr.ids))
@@ -211,18 +222,26 @@ def validate(
     bound_rows, oob = check_bounds(gr, gp, min_persons, max_persons)
     rows += bound_rows
     pp, online, share = grid_metrics(gr.geoms, bnd, None if r is None else r.geometry.to_numpy())
-    per_grid = pd.DataFrame({
-        "grid_id": gr.ids, "persons": gp.astype(int), "households": gh.astype(int),
-        "area_m2": shapely.area(gr.geoms), "online_share": online, "polsby_popper": pp,
-        "parts": gr.parts, "flagged": gr.flagged,
-    })
+    per_grid = pd.DataFrame(
+        {
+            "grid_id": gr.ids,
+            "persons": gp.astype(int),
+            "households": gh.astype(int),
+            "area_m2": shapely.area(gr.geoms),
+            "online_share": online,
+            "polsby_popper": pp,
+            "parts": gr.parts,
+            "flagged": gr.flagged,
+        }
+    )
     n_grids = len(gr.ids)
     metrics = {
         "n_grids": n_grids,
         "in_bounds_share": float((~oob).mean()) if n_grids else 0.0,
         "contiguous_share": float((~gr.multi).mean()) if n_grids else 0.0,
-        "coverage_valid": bool(cov["valid"] and max(cov["gap_area"], cov["outside_area"], cov["overlap_area"])
-                               < sliver_area),
+        "coverage_valid": bool(
+            cov["valid"] and max(cov["gap_area"], cov["outside_area"], cov["overlap_area"]) < sliver_area
+        ),
         "gap_area": cov["gap_area"],
         "overlap_area": cov["overlap_area"],
         "outside_area": cov["outside_area"],
@@ -242,13 +261,17 @@ def _read(grids, households, boundary, barriers, crs, grid_id_col, household_id_
     """Read the layers, give them a CRS, and check the columns: one InputError listing every problem."""
     if grids is None or households is None or boundary is None:
         raise InputError("validate needs grids, households and a boundary")
-    g, h, b, r = read_layers({"grids": grids, "households": households, "boundary": boundary,
-                              "barriers": barriers}).values()
+    g, h, b, r = read_layers(
+        {"grids": grids, "households": households, "boundary": boundary, "barriers": barriers}
+    ).values()
     b, r = adopt_crs(b, g), adopt_crs(r, g)
     problems: list[str] = []
     give_crs({"grids": g, "households": h, "boundary": b, "barriers": r}, crs, problems)
-    for col, gdf, what in ((grid_id_col, g, "grids"), (household_id_col, h, "households"),
-                           (persons_col, h, "households")):
+    for col, gdf, what in (
+        (grid_id_col, g, "grids"),
+        (household_id_col, h, "households"),
+        (persons_col, h, "households"),
+    ):
         if col not in gdf.columns:
             problems.append(f"{what} have no column {col!r} (columns: {', '.join(map(str, gdf.columns))})")
     if assignment_col is not None and assignment_col not in h.columns:
@@ -289,8 +312,11 @@ def _grid_set(g, grid_id_col, flagged_col, stack_col) -> _Grids:
     geoms_v = np.where(valid, geoms, shapely.make_valid(geoms))
     nparts = shapely.get_num_geometries(geoms_v)
     multi = ((nparts > 1) | ~np.isin(shapely.get_type_id(geoms_v), [3, 6])) & ~missing
-    flagged = (g[flagged_col].fillna(False).astype(bool).to_numpy()
-               if flagged_col and flagged_col in g.columns else np.zeros(len(g), bool))
+    flagged = (
+        g[flagged_col].fillna(False).astype(bool).to_numpy()
+        if flagged_col and flagged_col in g.columns
+        else np.zeros(len(g), bool)
+    )
     spatial = ~missing
     if stack_col and stack_col in g.columns:  # rows of one stack share a polygon: one counts for space
         sv = g[stack_col]
@@ -303,19 +329,49 @@ def check_geometry(gr: _Grids) -> list[dict]:
     rows = []
     gid = gr.ids
     if gr.missing.any():
-        rows.append(_row("empty_geometry", "error", gid[gr.missing], int(gr.missing.sum()),
-                         f"{gr.missing.sum()} grids have no geometry"))
+        rows.append(
+            _row(
+                "empty_geometry",
+                "error",
+                gid[gr.missing],
+                int(gr.missing.sum()),
+                f"{gr.missing.sum()} grids have no geometry",
+            )
+        )
     for i in np.flatnonzero(~gr.valid):
-        rows.append(_row("invalid_geometry", "error", [gid[i]], 0,
-                         f"grid {gid[i]} is invalid: {shapely.is_valid_reason(gr.raw[i])}", gr.raw[i]))
+        rows.append(
+            _row(
+                "invalid_geometry",
+                "error",
+                [gid[i]],
+                0,
+                f"grid {gid[i]} is invalid: {shapely.is_valid_reason(gr.raw[i])}",
+                gr.raw[i],
+            )
+        )
     dup = pd.Series(gid).duplicated(keep=False).to_numpy()
     if dup.any():
         for val in pd.unique(gid[dup]):
-            rows.append(_row("duplicate_grid_id", "error", [val], int((gid == val).sum()),
-                             f"grid id {val!r} is used by {(gid == val).sum()} grids"))
+            rows.append(
+                _row(
+                    "duplicate_grid_id",
+                    "error",
+                    [val],
+                    int((gid == val).sum()),
+                    f"grid id {val!r} is used by {(gid == val).sum()} grids",
+                )
+            )
     for i in np.flatnonzero(gr.multi):
-        rows.append(_row("multipart", "flagged" if gr.flagged[i] else "error", [gid[i]], int(gr.parts[i]),
-                         f"grid {gid[i]} has {gr.parts[i]} separate parts", gr.geoms[i]))
+        rows.append(
+            _row(
+                "multipart",
+                "flagged" if gr.flagged[i] else "error",
+                [gid[i]],
+                int(gr.parts[i]),
+                f"grid {gid[i]} has {gr.parts[i]} separate parts",
+                gr.geoms[i],
+            )
+        )
     return rows
 
 
@@ -323,8 +379,13 @@ def check_geometry(gr: _Grids) -> list[dict]:
 NOISE_SHARE = 1e-3
 
 
-def check_coverage(gr: _Grids, bnd: shapely.Geometry, sliver_area: float, work: pyproj.CRS | None = None,
-                   in_crs: pyproj.CRS | None = None) -> tuple[list[dict], dict]:
+def check_coverage(
+    gr: _Grids,
+    bnd: shapely.Geometry,
+    sliver_area: float,
+    work: pyproj.CRS | None = None,
+    in_crs: pyproj.CRS | None = None,
+) -> tuple[list[dict], dict]:
     """Edges that do not match, gaps, area outside the boundary and overlaps; rows and the areas."""
     rows = []
     polys, ids = gr.geoms[gr.spatial], gr.ids[gr.spatial]
@@ -332,9 +393,16 @@ def check_coverage(gr: _Grids, bnd: shapely.Geometry, sliver_area: float, work: 
     if not cov_valid and len(polys):
         edges = shapely.coverage_invalid_edges(polys)
         bad = ~shapely.is_empty(edges)
-        rows.append(_row("coverage_invalid_edges", "error", ids[bad], int(bad.sum()),
-                         f"{bad.sum()} grids have edges that do not match their neighbours' (gaps or overlaps)",
-                         shapely.union_all(edges[bad])))
+        rows.append(
+            _row(
+                "coverage_invalid_edges",
+                "error",
+                ids[bad],
+                int(bad.sum()),
+                f"{bad.sum()} grids have edges that do not match their neighbours' (gaps or overlaps)",
+                shapely.union_all(edges[bad]),
+            )
+        )
     union = shapely.union_all(polys) if len(polys) else shapely.Polygon()
     tree = shapely.STRtree(polys)
     gaps = shapely.get_parts(shapely.difference(bnd, union))
@@ -347,16 +415,32 @@ def check_coverage(gr: _Grids, bnd: shapely.Geometry, sliver_area: float, work: 
             continue
         near = ids[tree.query(gp, predicate="intersects")]
         sev, chk = ("error", "gap") if a >= sliver_area else ("warning", "sliver_gap")
-        rows.append(_row(chk, sev, sorted(near.tolist(), key=str), a,
-                         f"{a:.2f} m2 of land at {_where(gp.representative_point(), work, in_crs)} is in no grid", gp))
+        rows.append(
+            _row(
+                chk,
+                sev,
+                sorted(near.tolist(), key=str),
+                a,
+                f"{a:.2f} m2 of land at {_where(gp.representative_point(), work, in_crs)} is in no grid",
+                gp,
+            )
+        )
     outside = shapely.difference(union, bnd)
     outside_area = float(shapely.area(outside))
     if outside_area > noise:
         out_g = shapely.area(shapely.difference(polys, bnd))
         ids_out = ids[out_g > noise]
         sev = "error" if outside_area >= sliver_area else "warning"
-        rows.append(_row("outside_boundary", sev, ids_out, outside_area,
-                         f"{outside_area:.2f} m2 of grids lie outside the boundary", outside))
+        rows.append(
+            _row(
+                "outside_boundary",
+                sev,
+                ids_out,
+                outside_area,
+                f"{outside_area:.2f} m2 of grids lie outside the boundary",
+                outside,
+            )
+        )
     overlap_area = 0.0
     if len(polys) > 1:
         i1, i2 = tree.query(polys, predicate="intersects")
@@ -368,14 +452,28 @@ def check_coverage(gr: _Grids, bnd: shapely.Geometry, sliver_area: float, work: 
         for j in np.flatnonzero(ia > noise):
             a = float(ia[j])
             sev, chk = ("error", "overlap") if a >= sliver_area else ("warning", "sliver_overlap")
-            rows.append(_row(chk, sev, [ids[i1[j]], ids[i2[j]]], a,
-                             f"grids {ids[i1[j]]} and {ids[i2[j]]} overlap by {a:.2f} m2", inter[j]))
-    return rows, {"valid": cov_valid, "gap_area": gap_area, "outside_area": outside_area,
-                  "overlap_area": overlap_area}
+            rows.append(
+                _row(
+                    chk,
+                    sev,
+                    [ids[i1[j]], ids[i2[j]]],
+                    a,
+                    f"grids {ids[i1[j]]} and {ids[i2[j]]} overlap by {a:.2f} m2",
+                    inter[j],
+                )
+            )
+    return rows, {"valid": cov_valid, "gap_area": gap_area, "outside_area": outside_area, "overlap_area": overlap_area}
 
 
-def check_households(gr: _Grids, hs: _Households, h: gpd.GeoDataFrame, *, assignment_col: str | None,
-                     site_col: str | None, divided_sites: LayerLike):
+def check_households(
+    gr: _Grids,
+    hs: _Households,
+    h: gpd.GeoDataFrame,
+    *,
+    assignment_col: str | None,
+    site_col: str | None,
+    divided_sites: LayerLike,
+):
     """Duplicates, households in no grid or two, assigned to no such grid or outside their grid.
 
     Returns the rows, the grid row of each household (-1: none) and how many
@@ -386,8 +484,15 @@ def check_households(gr: _Grids, hs: _Households, h: gpd.GeoDataFrame, *, assign
     hdup = pd.Series(hid).duplicated(keep=False).to_numpy()
     if hdup.any():
         for val in pd.unique(hid[hdup]):
-            rows.append(_row("duplicate_household", "error", [val], int((hid == val).sum()),
-                             f"household {val!r} appears {(hid == val).sum()} times"))
+            rows.append(
+                _row(
+                    "duplicate_household",
+                    "error",
+                    [val],
+                    int((hid == val).sum()),
+                    f"household {val!r} appears {(hid == val).sum()} times",
+                )
+            )
     sp_idx = np.flatnonzero(gr.spatial)
     tree = shapely.STRtree(gr.geoms[sp_idx])
     pi, gi = tree.query(pts, predicate="intersects")
@@ -397,14 +502,30 @@ def check_households(gr: _Grids, hs: _Households, h: gpd.GeoDataFrame, *, assign
     contains = shapely.contains_properly(gr.geoms[gi], pts[pi])
     n_interior = np.bincount(pi[contains], minlength=len(pts))
     for i in np.flatnonzero(n_in == 0):
-        rows.append(_row("household_unassigned", "error", [hid[i]], float(hs.persons[i]),
-                         f"household {hid[i]!r} lies in no grid", pts[i]))
+        rows.append(
+            _row(
+                "household_unassigned",
+                "error",
+                [hid[i]],
+                float(hs.persons[i]),
+                f"household {hid[i]!r} lies in no grid",
+                pts[i],
+            )
+        )
     two = (n_interior > 1) | ((n_in > 1) & (assignment_col is None))
     for i in np.flatnonzero(two):
         gs = sorted(gid[gi[pi == i]].tolist(), key=str)
         where = "in an overlap" if n_interior[i] > 1 else "on a shared edge"
-        rows.append(_row("household_in_two_grids", "error", [hid[i]], len(gs),
-                         f"household {hid[i]!r} lies in grids {gs} ({where})", pts[i]))
+        rows.append(
+            _row(
+                "household_in_two_grids",
+                "error",
+                [hid[i]],
+                len(gs),
+                f"household {hid[i]!r} lies in grids {gs} ({where})",
+                pts[i],
+            )
+        )
     if assignment_col is None:
         row_of_hh = np.full(len(pts), -1)
         o = np.lexsort((gi, pi))
@@ -424,8 +545,16 @@ def _check_assignment(gr: _Grids, hs: _Households, assigned, site, divided_sites
     known = set(gid.tolist())
     unknown = np.array([a not in known for a in assigned], bool)
     for i in np.flatnonzero(unknown).tolist():
-        rows.append(_row("household_unknown_grid", "error", [hid[i]], 0,
-                         f"household {hid[i]!r} is assigned to grid {assigned[i]!r}, which does not exist", pts[i]))
+        rows.append(
+            _row(
+                "household_unknown_grid",
+                "error",
+                [hid[i]],
+                0,
+                f"household {hid[i]!r} is assigned to grid {assigned[i]!r}, which does not exist",
+                pts[i],
+            )
+        )
     rows_of: dict = {}
     for j, v in enumerate(gid.tolist()):
         rows_of.setdefault(v, []).append(j)
@@ -445,8 +574,16 @@ def _check_assignment(gr: _Grids, hs: _Households, assigned, site, divided_sites
         if other:
             row_of_hh[i] = other[0]
             continue
-        rows.append(_row("household_outside_its_grid", "error", [hid[i]], 0,
-                         f"household {hid[i]!r} is assigned to grid {assigned[i]!r} but lies outside it", pts[i]))
+        rows.append(
+            _row(
+                "household_outside_its_grid",
+                "error",
+                [hid[i]],
+                0,
+                f"household {hid[i]!r} is assigned to grid {assigned[i]!r} but lies outside it",
+                pts[i],
+            )
+        )
     # a household listed twice counts once
     row_of_hh[pd.Series(hid).duplicated().to_numpy()] = -1
     return rows, row_of_hh
@@ -459,14 +596,23 @@ def check_bounds(gr: _Grids, persons: np.ndarray, lo: int, hi: int) -> tuple[lis
     for i in np.flatnonzero(oob):
         sev = "flagged" if gr.flagged[i] else "error"
         side = "above max" if persons[i] > hi else "below min"
-        rows.append(_row("persons_out_of_bounds", sev, [gr.ids[i]], int(persons[i]),
-                         f"grid {gr.ids[i]} holds {int(persons[i])} persons, {side} ({lo}..{hi})"
-                         + (" [flagged]" if gr.flagged[i] else ""), gr.geoms[i]))
+        rows.append(
+            _row(
+                "persons_out_of_bounds",
+                sev,
+                [gr.ids[i]],
+                int(persons[i]),
+                f"grid {gr.ids[i]} holds {int(persons[i])} persons, {side} ({lo}..{hi})"
+                + (" [flagged]" if gr.flagged[i] else ""),
+                gr.geoms[i],
+            )
+        )
     return rows, oob
 
 
-def invariant_breaks(report: ValidationReport, *, households_in: int, persons_in: int,
-                     all_errors: bool = True) -> list[str]:
+def invariant_breaks(
+    report: ValidationReport, *, households_in: int, persons_in: int, all_errors: bool = True
+) -> list[str]:
     """What of the end-of-run invariants a result breaks, in words (empty: none).
 
     Households and persons in = out, coverage valid, and (``all_errors``) no
@@ -485,8 +631,9 @@ def invariant_breaks(report: ValidationReport, *, households_in: int, persons_in
     return broken
 
 
-def check_invariants(report: ValidationReport, *, households_in: int, persons_in: int, what: str,
-                     all_errors: bool = True) -> None:
+def check_invariants(
+    report: ValidationReport, *, households_in: int, persons_in: int, what: str, all_errors: bool = True
+) -> None:
     """Raise :class:`InternalError` unless households and persons in = out and coverage is valid.
 
     Run at the end of every partition, repartition and repair: a wrong plan
@@ -519,4 +666,3 @@ def check_invariants(report: ValidationReport, *, households_in: int, persons_in
     broken = invariant_breaks(report, households_in=households_in, persons_in=persons_in, all_errors=all_errors)
     if broken:
         raise InternalError(f"the {what} result failed its own checks: " + "; ".join(broken[:10]))
-

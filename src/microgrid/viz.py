@@ -55,8 +55,7 @@ DIVIDED_COLOR = "#6a3d9a"  # outlines of the parts of divided buildings
 FLAG_COLOR = "#ff7f0e"
 ERROR_COLOR = _COLORS["error"]
 #: Light fills for grids; neighbours never share one. No red or orange (violations, flags).
-PALETTE = ("#a6cee3", "#b2df8a", "#cab2d6", "#ffffb3", "#8dd3c7", "#fccde5", "#e5d8bd", "#d9d9d9",
-           "#ccebc5", "#bcbddc")
+PALETTE = ("#a6cee3", "#b2df8a", "#cab2d6", "#ffffb3", "#8dd3c7", "#fccde5", "#e5d8bd", "#d9d9d9", "#ccebc5", "#bcbddc")
 REPORT_FILL = "#e8eef4"
 HOUSEHOLD_COLOR = "#303030"
 BOUNDARY_COLOR = "#111111"
@@ -75,9 +74,15 @@ BARRIER_STYLE: dict[str, dict] = {
     "wall / fence": {"color": "#8c6d46", "linewidth": 1.0, "casing": 0.0},
 }
 #: Weight and colour of each barrier class on the interactive map.
-_FOLIUM_BARRIER = {"main road": (5, "#3c3c3c"), "road": (3.5, "#555555"), "lane": (2, "#707070"),
-                   "footpath": (1.2, "#8a8a8a"), "river / water": (4, "#1f78b4"), "railway": (2.5, "#222222"),
-                   "wall / fence": (1.5, "#8c6d46")}
+_FOLIUM_BARRIER = {
+    "main road": (5, "#3c3c3c"),
+    "road": (3.5, "#555555"),
+    "lane": (2, "#707070"),
+    "footpath": (1.2, "#8a8a8a"),
+    "river / water": (4, "#1f78b4"),
+    "railway": (2.5, "#222222"),
+    "wall / fence": (1.5, "#8c6d46"),
+}
 
 
 def _optional(name: str, extra: str):
@@ -188,7 +193,7 @@ def code_labels(grids: gpd.GeoDataFrame, id_col: str = "grid_id") -> list[str]:
             k += 3
         if k >= longest:
             return codes
-        return ["-".join(c[-k:][i:i + 3] for i in range(0, k, 3)) for c in codes]
+        return ["-".join(c[-k:][i : i + 3] for i in range(0, k, 3)) for c in codes]
     if id_col in grids.columns:
         return [str(v) for v in grids[id_col]]
     return [str(i) for i in range(1, len(grids) + 1)]
@@ -313,8 +318,11 @@ def _draw_households(ax, households, handles: list, color=HOUSEHOLD_COLOR):
     h = households[households.geometry.notna() & ~households.geometry.is_empty]
     ms = 3.0 if len(h) <= 3000 else (1.5 if len(h) <= 30000 else 0.6)
     h.plot(ax=ax, markersize=ms, color=color, alpha=0.6, linewidth=0, zorder=4)
-    handles.append(Line2D([], [], marker="o", linestyle="none", markersize=3, color=color, alpha=0.8,
-                          label=f"households ({len(h):,})"))
+    handles.append(
+        Line2D(
+            [], [], marker="o", linestyle="none", markersize=3, color=color, alpha=0.8, label=f"households ({len(h):,})"
+        )
+    )
 
 
 def _draw_violations(ax, violations, handles: list, severities=("error", "flagged", "warning")):
@@ -370,8 +378,20 @@ def _draw_labels(ax, grids, texts: list[str], fontsize=None):
             fs = float(min(11.0, max(7.0, fit)))
         else:
             fs = float(fontsize)
-        t = ax.text(pt.x, pt.y, text, ha="center", va="center", fontsize=fs, fontweight="bold",
-                    color="#1a1a1a", linespacing=1.05, zorder=8, path_effects=_halo(2.4), clip_on=True)
+        t = ax.text(
+            pt.x,
+            pt.y,
+            text,
+            ha="center",
+            va="center",
+            fontsize=fs,
+            fontweight="bold",
+            color="#1a1a1a",
+            linespacing=1.05,
+            zorder=8,
+            path_effects=_halo(2.4),
+            clip_on=True,
+        )
         if family:
             t.set_fontfamily(family)
         t.set_gid("grid-label")
@@ -467,8 +487,18 @@ def _scalebar(ax, crs):
     ys = y0 + 0.03 * h
     bh = 0.010 * h
     for k, fc in enumerate(("black", "white", "black", "white")):
-        ax.add_patch(Rectangle((xs + k * lu / 4, ys), lu / 4, bh, facecolor=fc, edgecolor="black", linewidth=0.8,
-                               zorder=9, gid="scalebar"))
+        ax.add_patch(
+            Rectangle(
+                (xs + k * lu / 4, ys),
+                lu / 4,
+                bh,
+                facecolor=fc,
+                edgecolor="black",
+                linewidth=0.8,
+                zorder=9,
+                gid="scalebar",
+            )
+        )
     kw = dict(ha="center", va="bottom", fontsize=9, zorder=9, path_effects=_halo(2.5))
     t0 = ax.text(xs, ys + bh * 1.5, "0", **kw)
     t1 = ax.text(xs + lu / 2, ys + bh * 1.5, f"{length_m / 2:g}", **kw)
@@ -480,9 +510,18 @@ def _scalebar(ax, crs):
 
 def _north_arrow(ax, x: float = 0.60):
     """A north arrow in the bottom margin at axes fraction ``x`` (left of the scale bar)."""
-    t = ax.annotate("N", xy=(x, 0.085), xytext=(x, 0.022), xycoords="axes fraction", ha="center", va="center",
-                    fontsize=10, fontweight="bold", zorder=9,
-                    arrowprops=dict(facecolor="black", edgecolor="black", width=2.0, headwidth=7, headlength=7))
+    t = ax.annotate(
+        "N",
+        xy=(x, 0.085),
+        xytext=(x, 0.022),
+        xycoords="axes fraction",
+        ha="center",
+        va="center",
+        fontsize=10,
+        fontweight="bold",
+        zorder=9,
+        arrowprops=dict(facecolor="black", edgecolor="black", width=2.0, headwidth=7, headlength=7),
+    )
     t.set_gid("north-arrow")
     return t
 
@@ -495,8 +534,9 @@ def _legend(ax, handles, where):
     for h in handles:
         h.set_label(textwrap.fill(h.get_label(), 44, subsequent_indent="  "))
     if where is True or where == "outside":
-        leg = ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False,
-                        borderaxespad=0.0)
+        leg = ax.legend(
+            handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False, borderaxespad=0.0
+        )
     else:
         leg = ax.legend(handles=handles, loc=where, fontsize=8, framealpha=0.9)
     return leg
@@ -612,13 +652,26 @@ def plot_plan(
     handles: list = []
     colors = grid_colors(grids)
     grids.plot(ax=ax, color=colors, edgecolor="#4a4a4a", linewidth=0.6, zorder=1)
-    handles.append(Patch(facecolor=PALETTE[0], edgecolor="#4a4a4a", linewidth=0.6,
-                         label=f"grids ({len(grids)})" + _legend_labels(labels)))
+    handles.append(
+        Patch(
+            facecolor=PALETTE[0],
+            edgecolor="#4a4a4a",
+            linewidth=0.6,
+            label=f"grids ({len(grids)})" + _legend_labels(labels),
+        )
+    )
     flagged = grids["flagged"].fillna(False).astype(bool) if "flagged" in grids.columns else None
     if flagged is not None and flagged.any():
         grids[flagged].plot(ax=ax, facecolor="none", edgecolor=FLAG_COLOR, hatch="///", linewidth=2.0, zorder=2)
-        handles.append(Patch(facecolor="none", edgecolor=FLAG_COLOR, hatch="///", linewidth=2.0,
-                             label=f"flagged ({int(flagged.sum())})"))
+        handles.append(
+            Patch(
+                facecolor="none",
+                edgecolor=FLAG_COLOR,
+                hatch="///",
+                linewidth=2.0,
+                label=f"flagged ({int(flagged.sum())})",
+            )
+        )
     level_layers = {n: lay for n, lay in plan.layers.items() if n.startswith("grids_")}
     if levels and level_layers:
         from matplotlib.lines import Line2D
@@ -626,8 +679,15 @@ def plot_plan(
         for k, (name, layer) in enumerate(level_layers.items()):
             lay = _to(layer, crs)
             lay.boundary.plot(ax=ax, color="#1a1a1a", linewidth=2.6 - 0.6 * k, zorder=2.5)
-            handles.append(Line2D([], [], color="#1a1a1a", linewidth=2.6 - 0.6 * k,
-                                  label=f"{name.removeprefix('grids_')} ({len(lay)})"))
+            handles.append(
+                Line2D(
+                    [],
+                    [],
+                    color="#1a1a1a",
+                    linewidth=2.6 - 0.6 * k,
+                    label=f"{name.removeprefix('grids_')} ({len(lay)})",
+                )
+            )
     if bnd is not None and len(bnd):
         from matplotlib.lines import Line2D
 
@@ -642,8 +702,16 @@ def plot_plan(
         from matplotlib.lines import Line2D
 
         _to(divided, crs).boundary.plot(ax=ax, color=DIVIDED_COLOR, linewidth=1.4, linestyle="--", zorder=3.2)
-        handles.append(Line2D([], [], color=DIVIDED_COLOR, linewidth=1.4, linestyle="--",
-                              label=f"divided buildings ({divided['site_id'].nunique()}): parts"))
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color=DIVIDED_COLOR,
+                linewidth=1.4,
+                linestyle="--",
+                label=f"divided buildings ({divided['site_id'].nunique()}): parts",
+            )
+        )
     rep = plan.report
     if violations and rep is not None and len(rep.violations):
         _draw_violations(ax, _to(rep.violations, crs), handles, severities=("error",))
@@ -658,8 +726,10 @@ def plot_plan(
     _legend(ax, handles, legend)
     if title is None:
         n_flag = int(flagged.sum()) if flagged is not None else 0
-        title = (f"{len(grids)} grids · {int(grids['persons'].sum()):,} persons · "
-                 f"{int(grids['households'].sum()):,} households")
+        title = (
+            f"{len(grids)} grids · {int(grids['persons'].sum()):,} persons · "
+            f"{int(grids['households'].sum()):,} households"
+        )
         if n_flag:
             title += f" · {n_flag} flagged"
         if rep is not None and not rep.ok:
@@ -722,8 +792,12 @@ def _jsonable_frame(gdf):
             continue
         s = out[c]
         if s.dtype == object:
-            out[c] = [None if v is None or (isinstance(v, float) and math.isnan(v)) else
-                      (", ".join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else str(v)) for v in s]
+            out[c] = [
+                None
+                if v is None or (isinstance(v, float) and math.isnan(v))
+                else (", ".join(map(str, v)) if isinstance(v, (list, tuple, np.ndarray)) else str(v))
+                for v in s
+            ]
         elif s.dtype == bool:
             out[c] = s.map({True: "yes", False: "no"})
     return out
@@ -742,8 +816,7 @@ def _folium_map(bounds_4326, tiles=None, basemap: str = "none", tianditu_key=Non
 
     x0, y0, x1, y1 = bounds_4326
     # maxZoom on the map itself: without a tile layer Leaflet has none, and clustered markers need one
-    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=tiles, control_scale=True, zoom_start=16,
-                   maxZoom=20)
+    m = folium.Map(location=[(y0 + y1) / 2, (x0 + x1) / 2], tiles=tiles, control_scale=True, zoom_start=16, maxZoom=20)
     if tiles is None:
         for kw in basemap_layers(basemap, tianditu_key):
             folium.TileLayer(**kw).add_to(m)
@@ -771,11 +844,15 @@ def _display_plan(plan, basemap: str):
     rep = plan.report
     if rep is not None:
         rep = dataclasses.replace(rep, violations=_display_frame(rep.violations, basemap))
-    return dataclasses.replace(plan, grids=_display_frame(plan.grids, basemap),
-                               households=_display_frame(plan.households, basemap),
-                               boundary=_display_frame(plan.boundary, basemap),
-                               barriers=_display_frame(plan.barriers, basemap), report=rep,
-                               layers={k: _display_frame(v, basemap) for k, v in plan.layers.items()})
+    return dataclasses.replace(
+        plan,
+        grids=_display_frame(plan.grids, basemap),
+        households=_display_frame(plan.households, basemap),
+        boundary=_display_frame(plan.boundary, basemap),
+        barriers=_display_frame(plan.barriers, basemap),
+        report=rep,
+        layers={k: _display_frame(v, basemap) for k, v in plan.layers.items()},
+    )
 
 
 _GCJ_NOTE = "高德底图 GCJ-02: layers shifted from WGS84 for display"
@@ -803,9 +880,12 @@ def _folium_legend(m, items: list[tuple[str, str, str]]):
         else:
             sw = f'<span style="display:inline-block;width:7px;height:7px;border-radius:50%;background:{color}"></span>'
         rows.append(f"<div>{sw}&nbsp;{html.escape(label)}</div>")
-    box = ('<div class="microgrid-legend" style="position:fixed;bottom:28px;left:10px;z-index:9999;background:white;'
-           'padding:6px 8px;border:1px solid #999;border-radius:4px;font:12px sans-serif;line-height:1.5">'
-           + "".join(rows) + "</div>")
+    box = (
+        '<div class="microgrid-legend" style="position:fixed;bottom:28px;left:10px;z-index:9999;background:white;'
+        'padding:6px 8px;border:1px solid #999;border-radius:4px;font:12px sans-serif;line-height:1.5">'
+        + "".join(rows)
+        + "</div>"
+    )
     m.get_root().html.add_child(folium.Element(box))
 
 
@@ -823,8 +903,7 @@ def _folium_barriers(m, barriers, legend: list):
         w, c = _FOLIUM_BARRIER.get(feat["properties"].get("map_class"), (2, "#555555"))
         return {"color": c, "weight": w, "opacity": 0.9}
 
-    folium.GeoJson(b, name="barriers", style_function=style,
-                   tooltip=folium.GeoJsonTooltip(fields=cols)).add_to(m)
+    folium.GeoJson(b, name="barriers", style_function=style, tooltip=folium.GeoJsonTooltip(fields=cols)).add_to(m)
     for name in BARRIER_STYLE:
         if (b["map_class"] == name).any():
             legend.append(("line", _FOLIUM_BARRIER[name][1], name))
@@ -840,15 +919,20 @@ def _folium_households(m, households, legend: list, show=True):
     if len(h) <= 5000:
         cols = [c for c in ("household_id", "grid_id", "persons") if c in h.columns]
         hh = _jsonable_frame(h[cols + [h.geometry.name]])
-        folium.GeoJson(hh, marker=folium.CircleMarker(radius=2, weight=0, fill=True, fill_opacity=0.7),
-                       style_function=lambda f: {"fillColor": HOUSEHOLD_COLOR, "color": HOUSEHOLD_COLOR},
-                       tooltip=folium.GeoJsonTooltip(fields=cols) if cols else None).add_to(fg)
+        folium.GeoJson(
+            hh,
+            marker=folium.CircleMarker(radius=2, weight=0, fill=True, fill_opacity=0.7),
+            style_function=lambda f: {"fillColor": HOUSEHOLD_COLOR, "color": HOUSEHOLD_COLOR},
+            tooltip=folium.GeoJsonTooltip(fields=cols) if cols else None,
+        ).add_to(fg)
     else:
         from folium.plugins import FastMarkerCluster
 
         # dots, not folium's default AwesomeMarkers icons (a plugin and an icon font from CDNs: blank offline)
-        dot = (f"function (row) {{ return L.circleMarker(new L.LatLng(row[0], row[1]), {{radius: 2, weight: 0, "
-               f"fill: true, fillOpacity: 0.7, fillColor: '{HOUSEHOLD_COLOR}'}}); }}")
+        dot = (
+            f"function (row) {{ return L.circleMarker(new L.LatLng(row[0], row[1]), {{radius: 2, weight: 0, "
+            f"fill: true, fillOpacity: 0.7, fillColor: '{HOUSEHOLD_COLOR}'}}); }}"
+        )
         FastMarkerCluster(np.column_stack([h.geometry.y, h.geometry.x]).tolist(), callback=dot).add_to(fg)
     fg.add_to(m)
     legend.append(("dot", HOUSEHOLD_COLOR, "households"))
@@ -868,14 +952,19 @@ def _folium_violations(m, violations, legend: list, severities=("error", "flagge
         return {"color": c, "fillColor": c, "weight": 3, "fillOpacity": 0.5}
 
     fields = ["check", "severity", "ids", "message"]
-    folium.GeoJson(v, name=f"violations ({len(v)})", style_function=style,
-                   marker=folium.CircleMarker(radius=6, fill=True),
-                   tooltip=folium.GeoJsonTooltip(fields=fields),
-                   popup=folium.GeoJsonPopup(fields=fields)).add_to(m)
+    folium.GeoJson(
+        v,
+        name=f"violations ({len(v)})",
+        style_function=style,
+        marker=folium.CircleMarker(radius=6, fill=True),
+        tooltip=folium.GeoJsonTooltip(fields=fields),
+        popup=folium.GeoJsonPopup(fields=fields),
+    ).add_to(m)
     for sev in severities:
         if (v["severity"] == sev).any():
-            legend.append(("fill", _COLORS[sev], f"{sev}: " + ", ".join(sorted(set(v.loc[v['severity'] == sev,
-                                                                                             'check'])))))
+            legend.append(
+                ("fill", _COLORS[sev], f"{sev}: " + ", ".join(sorted(set(v.loc[v["severity"] == sev, "check"]))))
+            )
 
 
 def _bad_grids(violations) -> dict:
@@ -885,7 +974,7 @@ def _bad_grids(violations) -> dict:
         return out
     v = violations[(violations["severity"] == "error") & ~violations["check"].astype(str).str.startswith("household")]
     for chk, ids in zip(v["check"], v["ids"]):
-        for i in (ids if isinstance(ids, (list, tuple, np.ndarray)) else [ids]):
+        for i in ids if isinstance(ids, (list, tuple, np.ndarray)) else [ids]:
             out.setdefault(str(i), []).append(str(chk))
     return out
 
@@ -894,8 +983,9 @@ def _folium_grids(m, grids, fills, fields, aliases, *, labels=None, bad=None, na
     import folium
 
     g = grids.to_crs(4326)
-    g = g.assign(_fill=fills, _flagged=(g["flagged"].fillna(False).astype(bool).to_numpy()
-                                        if "flagged" in g.columns else False))
+    g = g.assign(
+        _fill=fills, _flagged=(g["flagged"].fillna(False).astype(bool).to_numpy() if "flagged" in g.columns else False)
+    )
     bad = bad or {}
     g["_bad"] = [str(i) in bad for i in g["grid_id"]] if "grid_id" in g.columns else False
     if bad:
@@ -912,10 +1002,14 @@ def _folium_grids(m, grids, fills, fields, aliases, *, labels=None, bad=None, na
             color, weight = ERROR_COLOR, 3
         return {"fillColor": p.get("_fill"), "color": color, "weight": weight, "fillOpacity": 0.55}
 
-    folium.GeoJson(g, name=name, style_function=style,
-                   highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.75},
-                   tooltip=folium.GeoJsonTooltip(fields=fields[:3], aliases=aliases[:3]),
-                   popup=folium.GeoJsonPopup(fields=fields, aliases=aliases)).add_to(m)
+    folium.GeoJson(
+        g,
+        name=name,
+        style_function=style,
+        highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.75},
+        tooltip=folium.GeoJsonTooltip(fields=fields[:3], aliases=aliases[:3]),
+        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases),
+    ).add_to(m)
     if labels is not None:
         from folium.features import DivIcon
 
@@ -930,16 +1024,30 @@ def _folium_grids(m, grids, fills, fields, aliases, *, labels=None, bad=None, na
             if pt is None:
                 continue
             body = "<br>".join(html.escape(s) for s in text.split("\n"))
-            folium.Marker([pt.y, pt.x], icon=DivIcon(
-                icon_size=(70, 30), icon_anchor=(35, 15),
-                html=f'<div style="font:bold 11px sans-serif;text-align:center;color:#1a1a1a;'
-                     f'text-shadow:0 0 3px #fff,0 0 3px #fff">{body}</div>')).add_to(fg)
+            folium.Marker(
+                [pt.y, pt.x],
+                icon=DivIcon(
+                    icon_size=(70, 30),
+                    icon_anchor=(35, 15),
+                    html=f'<div style="font:bold 11px sans-serif;text-align:center;color:#1a1a1a;'
+                    f'text-shadow:0 0 3px #fff,0 0 3px #fff">{body}</div>',
+                ),
+            ).add_to(fg)
         fg.add_to(m)
 
 
-def explore_plan(plan: Plan, *, teams: Teams | pd.DataFrame | pd.Series | Mapping[Any, str] | None = None, households: bool = False, barriers: bool = True, violations: bool = True,
-                 labels: bool | str | None = None, basemap: str = "none", tianditu_key: str | None = None,
-                 tiles: str | None = None):
+def explore_plan(
+    plan: Plan,
+    *,
+    teams: Teams | pd.DataFrame | pd.Series | Mapping[Any, str] | None = None,
+    households: bool = False,
+    barriers: bool = True,
+    violations: bool = True,
+    labels: bool | str | None = None,
+    basemap: str = "none",
+    tianditu_key: str | None = None,
+    tiles: str | None = None,
+):
     """Interactive map of a :class:`Plan` (folium; ``pip install -e ".[viz]"`` in the checkout); returns the ``folium.Map``.
 
     Each grid has a tooltip (code, name, persons) and a popup with its code,
@@ -996,17 +1104,26 @@ def explore_plan(plan: Plan, *, teams: Teams | pd.DataFrame | pd.Series | Mappin
     if team is not None:
         g["team"] = [team.get(i, team.get(str(i))) for i in g["grid_id"]]
     fields, aliases = [], []
-    for col, alias in (("code", "code"), ("name", "name"), ("persons", "persons"), ("households", "households"),
-                       ("team", "team"), ("flag_reason", "flagged because"), ("grid_id", "grid id"),
-                       ("area_m2", "area m²")):
+    for col, alias in (
+        ("code", "code"),
+        ("name", "name"),
+        ("persons", "persons"),
+        ("households", "households"),
+        ("team", "team"),
+        ("flag_reason", "flagged because"),
+        ("grid_id", "grid id"),
+        ("area_m2", "area m²"),
+    ):
         if col in g.columns:
             fields.append(col)
             aliases.append(alias)
     if "area_m2" in g.columns:
         g["area_m2"] = g["area_m2"].round(0)
     if "flag_reason" in g.columns:
-        g["flag_reason"] = [r if isinstance(r, str) and r and fl else None
-                            for r, fl in zip(g["flag_reason"], g.get("flagged", pd.Series(True, index=g.index)))]
+        g["flag_reason"] = [
+            r if isinstance(r, str) and r and fl else None
+            for r, fl in zip(g["flag_reason"], g.get("flagged", pd.Series(True, index=g.index)))
+        ]
     if "flagged" in g.columns and g["flagged"].fillna(False).astype(bool).any():
         legend.append(("line", FLAG_COLOR, f"flagged ({int(g['flagged'].fillna(False).astype(bool).sum())})"))
     rep = plan.report
@@ -1016,8 +1133,11 @@ def explore_plan(plan: Plan, *, teams: Teams | pd.DataFrame | pd.Series | Mappin
     texts = _plan_labels(g, tails, labels) if labels else None
     _folium_grids(m, g, colors, fields, aliases, labels=texts, bad=bad)
     if plan.boundary is not None and len(plan.boundary):
-        folium.GeoJson(plan.boundary[[plan.boundary.geometry.name]].to_crs(4326), name="boundary",
-                       style_function=lambda f: {"color": BOUNDARY_COLOR, "weight": 3, "fill": False}).add_to(m)
+        folium.GeoJson(
+            plan.boundary[[plan.boundary.geometry.name]].to_crs(4326),
+            name="boundary",
+            style_function=lambda f: {"color": BOUNDARY_COLOR, "weight": 3, "fill": False},
+        ).add_to(m)
         legend.append(("line", BOUNDARY_COLOR, "boundary"))
     if barriers:
         _folium_barriers(m, plan.barriers, legend)
@@ -1026,13 +1146,19 @@ def explore_plan(plan: Plan, *, teams: Teams | pd.DataFrame | pd.Series | Mappin
     divided = plan.layers.get("divided_sites")
     if divided is not None and len(divided):
         d = divided.to_crs(4326)
-        cols = [c for c in ("site_label", "part", "parts", "grid_id", "persons", "households", "entrances", "floors")
-                if c in d.columns]
-        folium.GeoJson(d[cols + [d.geometry.name]], name="divided buildings",
-                       style_function=lambda f: {"color": DIVIDED_COLOR, "weight": 2, "dashArray": "6 4",
-                                                 "fill": False},
-                       tooltip=folium.GeoJsonTooltip(fields=cols, aliases=[
-                           {"site_label": "building", "grid_id": "grid id"}.get(c, c) for c in cols])).add_to(m)
+        cols = [
+            c
+            for c in ("site_label", "part", "parts", "grid_id", "persons", "households", "entrances", "floors")
+            if c in d.columns
+        ]
+        folium.GeoJson(
+            d[cols + [d.geometry.name]],
+            name="divided buildings",
+            style_function=lambda f: {"color": DIVIDED_COLOR, "weight": 2, "dashArray": "6 4", "fill": False},
+            tooltip=folium.GeoJsonTooltip(
+                fields=cols, aliases=[{"site_label": "building", "grid_id": "grid id"}.get(c, c) for c in cols]
+            ),
+        ).add_to(m)
         legend.append(("line", DIVIDED_COLOR, f"divided buildings ({divided['site_id'].nunique()}): parts"))
     if violations and rep is not None and len(rep.violations):
         _folium_violations(m, rep.violations, legend, severities=("error",))
@@ -1061,11 +1187,22 @@ def _report_labels(report, grids, grid_id_col="grid_id") -> list[str]:
     return [f"{t}\n{int(p)} p" if p is not None and not pd.isna(p) else t for t, p in zip(tails, persons)]
 
 
-def plot_report(report: ValidationReport, grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame | None = None, *,
-                barriers: LayerLike = None, boundary: gpd.GeoDataFrame | shapely.Geometry | None = None,
-                ax: Axes | None = None, title: str | None = None,
-                labels: bool = True, figsize: tuple[float, float] | None = None, legend: str | int | bool = "outside", scalebar: bool = True,
-                north_arrow: bool = True, grid_id_col: str = "grid_id"):
+def plot_report(
+    report: ValidationReport,
+    grids: gpd.GeoDataFrame,
+    households: gpd.GeoDataFrame | None = None,
+    *,
+    barriers: LayerLike = None,
+    boundary: gpd.GeoDataFrame | shapely.Geometry | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    labels: bool = True,
+    figsize: tuple[float, float] | None = None,
+    legend: str | int | bool = "outside",
+    scalebar: bool = True,
+    north_arrow: bool = True,
+    grid_id_col: str = "grid_id",
+):
     """Static map of a :class:`ValidationReport`: grids, then every violation highlighted.
 
     Grids are drawn in a neutral fill with their code (or id) and the
@@ -1095,8 +1232,13 @@ def plot_report(report: ValidationReport, grids: gpd.GeoDataFrame, households: g
     ax = _frame(ax, crs, bounds, figsize)
     handles: list = []
     g.plot(ax=ax, facecolor=REPORT_FILL, edgecolor="#4a6a8a", linewidth=0.7, zorder=1)
-    handles.append(Patch(facecolor=REPORT_FILL, edgecolor="#4a6a8a", label=f"grids ({len(g)})"
-                         + (": code / persons" if labels else "")))
+    handles.append(
+        Patch(
+            facecolor=REPORT_FILL,
+            edgecolor="#4a6a8a",
+            label=f"grids ({len(g)})" + (": code / persons" if labels else ""),
+        )
+    )
     if bnd is not None and len(bnd):
         bnd.boundary.plot(ax=ax, color=BOUNDARY_COLOR, linewidth=1.6, zorder=2.6)
         handles.append(Line2D([], [], color=BOUNDARY_COLOR, linewidth=1.6, label="boundary"))
@@ -1116,16 +1258,25 @@ def plot_report(report: ValidationReport, grids: gpd.GeoDataFrame, households: g
     if north_arrow:
         _north_arrow(ax, (bar_x - 0.05) if bar_x is not None else 0.95)
     _legend(ax, handles, legend)
-    ax.set_title(title or ("valid" if report.ok else f"{int((v['severity'] == 'error').sum())} violations"),
-                 fontsize=12)
+    ax.set_title(
+        title or ("valid" if report.ok else f"{int((v['severity'] == 'error').sum())} violations"), fontsize=12
+    )
     _cjk_fonts(ax)
     return ax
 
 
-def explore_report(report: ValidationReport, grids: gpd.GeoDataFrame, households: gpd.GeoDataFrame | None = None, *,
-                   barriers: LayerLike = None, boundary: gpd.GeoDataFrame | shapely.Geometry | None = None,
-                   basemap: str = "none",
-                   tianditu_key: str | None = None, tiles: str | None = None, grid_id_col: str = "grid_id"):
+def explore_report(
+    report: ValidationReport,
+    grids: gpd.GeoDataFrame,
+    households: gpd.GeoDataFrame | None = None,
+    *,
+    barriers: LayerLike = None,
+    boundary: gpd.GeoDataFrame | shapely.Geometry | None = None,
+    basemap: str = "none",
+    tianditu_key: str | None = None,
+    tiles: str | None = None,
+    grid_id_col: str = "grid_id",
+):
     """Interactive folium map of a report (needs ``pip install -e ".[viz]"`` in the checkout).
 
     Grids with popups (code or id, persons and households counted by the
@@ -1182,8 +1333,11 @@ def explore_report(report: ValidationReport, grids: gpd.GeoDataFrame, households
             import geopandas as gpd
 
             b = gpd.GeoDataFrame(geometry=[b], crs=crs)
-        folium.GeoJson(b[[b.geometry.name]].to_crs(4326), name="boundary",
-                       style_function=lambda f: {"color": BOUNDARY_COLOR, "weight": 3, "fill": False}).add_to(m)
+        folium.GeoJson(
+            b[[b.geometry.name]].to_crs(4326),
+            name="boundary",
+            style_function=lambda f: {"color": BOUNDARY_COLOR, "weight": 3, "fill": False},
+        ).add_to(m)
         legend.append(("line", BOUNDARY_COLOR, "boundary"))
     if barriers is not None:
         from .io import read_layer
@@ -1197,9 +1351,17 @@ def explore_report(report: ValidationReport, grids: gpd.GeoDataFrame, households
     return m
 
 
-def save_map(report: ValidationReport, grids: gpd.GeoDataFrame, path: PathLike,
-             households: gpd.GeoDataFrame | None = None, *, basemap: str = "none", tianditu_key: str | None = None,
-             overwrite: bool = False, **kw: Any) -> Path:
+def save_map(
+    report: ValidationReport,
+    grids: gpd.GeoDataFrame,
+    path: PathLike,
+    households: gpd.GeoDataFrame | None = None,
+    *,
+    basemap: str = "none",
+    tianditu_key: str | None = None,
+    overwrite: bool = False,
+    **kw: Any,
+) -> Path:
     """Write a report map to ``path``: ``.png``/``.svg``/``.pdf`` (matplotlib) or ``.html`` (folium, self-contained).
 
     ``basemap`` and ``tianditu_key`` are for HTML maps (see :func:`explore_plan`);
@@ -1266,9 +1428,16 @@ def plan_from_file(path: PathLike) -> Plan:
     return read_plan(path)
 
 
-def save_plan_map(plan: Plan | PathLike, path: PathLike, *, basemap: str = "none", tianditu_key: str | None = None,
-                  labels: bool | str = "code",
-                  households: bool | None = None, overwrite: bool = False) -> Path:
+def save_plan_map(
+    plan: Plan | PathLike,
+    path: PathLike,
+    *,
+    basemap: str = "none",
+    tianditu_key: str | None = None,
+    labels: bool | str = "code",
+    households: bool | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Write a map of ``plan`` (a :class:`Plan` or a plan GeoPackage path) to ``.png``/``.svg``/``.pdf`` or ``.html``.
 
     HTML maps are self-contained (Leaflet inline) and have no basemap unless
@@ -1287,5 +1456,6 @@ def save_plan_map(plan: Plan | PathLike, path: PathLike, *, basemap: str = "none
 
         warnings.warn(f"basemap {basemap!r} is for HTML maps; the {suffix} map has none", UserWarning, stacklevel=2)
     _matplotlib_for_files()
-    return _write_map(path, plot_plan(plan, labels=labels, households=True if households is None else households),
-                      overwrite)
+    return _write_map(
+        path, plot_plan(plan, labels=labels, households=True if households is None else households), overwrite
+    )

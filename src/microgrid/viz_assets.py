@@ -35,8 +35,16 @@ log = logging.getLogger(__name__)
 __all__ = ["inline_assets", "leaflet_assets", "cjk_font", "has_cjk", "BASEMAPS", "basemap_layers"]
 
 #: folium's CDN resources (by their names in ``folium.Map.default_js/default_css``) that our maps do not use.
-_UNUSED = {"jquery", "bootstrap", "awesome_markers", "bootstrap_css", "glyphicons_css", "awesome_markers_font_css",
-           "awesome_markers_css", "awesome_rotate_css"}
+_UNUSED = {
+    "jquery",
+    "bootstrap",
+    "awesome_markers",
+    "bootstrap_css",
+    "glyphicons_css",
+    "awesome_markers_font_css",
+    "awesome_markers_css",
+    "awesome_rotate_css",
+}
 #: folium names of the resources written into the page, with (xstatic package, file).
 _INLINE = {
     "leaflet": ("leaflet", "leaflet.js"),
@@ -48,10 +56,10 @@ _INLINE = {
 _PIP = {"leaflet": "xstatic-leaflet", "leaflet_markercluster": "xstatic-leaflet-markercluster"}
 _NOTICE = {
     "leaflet": "Leaflet {v} (https://leafletjs.com), BSD 2-Clause License, copyright as in its banner below "
-               "(Vladimir Agafonkin, CloudMade); inlined from the PyPI package xstatic-leaflet.",
+    "(Vladimir Agafonkin, CloudMade); inlined from the PyPI package xstatic-leaflet.",
     "leaflet_markercluster": "Leaflet.markercluster {v} (https://github.com/Leaflet/Leaflet.markercluster), "
-                             "MIT License, (c) 2012 David Leaver; inlined from the PyPI package "
-                             "xstatic-leaflet-markercluster.",
+    "MIT License, (c) 2012 David Leaver; inlined from the PyPI package "
+    "xstatic-leaflet-markercluster.",
 }
 
 
@@ -61,8 +69,10 @@ def _xstatic(pkg: str):
     try:
         return importlib.import_module(f"xstatic.pkg.{pkg}")
     except ImportError:
-        raise MicrogridError(f"self-contained HTML maps need {_PIP[pkg]}; install it with: pip install "
-                             f'-e ".[viz]" (from the microgrid checkout) or pip install {_PIP[pkg]}') from None
+        raise MicrogridError(
+            f"self-contained HTML maps need {_PIP[pkg]}; install it with: pip install "
+            f'-e ".[viz]" (from the microgrid checkout) or pip install {_PIP[pkg]}'
+        ) from None
 
 
 @functools.cache
@@ -77,6 +87,7 @@ def leaflet_assets(name: str) -> str:
     text = (base / file).read_text(encoding="utf-8")
     notice = _NOTICE[pkg].format(v=getattr(mod, "VERSION", "?"))
     if file.endswith(".css"):
+
         def data_url(m):
             img = base / m.group(1)
             if not img.is_file():
@@ -152,8 +163,10 @@ def inline_assets(m: folium.Map) -> folium.Map:
 #: Basemap names: ``none`` (no tiles: works offline), ``osm``, ``tianditu`` (天地图, a key), ``amap`` (高德, GCJ-02).
 BASEMAPS = ("none", "osm", "tianditu", "amap")
 
-_TIANDITU = ("https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}"
-             "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}")
+_TIANDITU = (
+    "https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0&LAYER={layer}"
+    "&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}"
+)
 _AMAP = "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
 
 
@@ -164,8 +177,10 @@ def check_basemap(basemap: str | None, tianditu_key: str | None = None) -> str:
     if b not in BASEMAPS:
         raise InputError(f"unknown basemap {basemap!r}; use one of: {', '.join(BASEMAPS)}")
     if b == "tianditu" and not tianditu_key:
-        raise InputError('basemap "tianditu" (天地图) needs your key: tianditu_key=... (CLI: --tianditu-key); '
-                         "apply for one at https://console.tianditu.gov.cn")
+        raise InputError(
+            'basemap "tianditu" (天地图) needs your key: tianditu_key=... (CLI: --tianditu-key); '
+            "apply for one at https://console.tianditu.gov.cn"
+        )
     return b
 
 
@@ -176,12 +191,30 @@ def basemap_layers(basemap: str, tianditu_key: str | None = None) -> list[dict]:
         return [dict(tiles="OpenStreetMap", name="OpenStreetMap", max_native_zoom=19, max_zoom=20)]
     if b == "tianditu":
         attr = '&copy; <a href="https://www.tianditu.gov.cn">天地图 Tianditu</a>'
-        return [dict(tiles=_TIANDITU.format(layer=layer, key=tianditu_key), attr=attr, name=name,
-                     subdomains="01234567", max_native_zoom=18, max_zoom=20, overlay=overlay, control=overlay)
-                for layer, name, overlay in (("vec", "天地图 Tianditu", False), ("cva", "天地图注记 labels", True))]
+        return [
+            dict(
+                tiles=_TIANDITU.format(layer=layer, key=tianditu_key),
+                attr=attr,
+                name=name,
+                subdomains="01234567",
+                max_native_zoom=18,
+                max_zoom=20,
+                overlay=overlay,
+                control=overlay,
+            )
+            for layer, name, overlay in (("vec", "天地图 Tianditu", False), ("cva", "天地图注记 labels", True))
+        ]
     if b == "amap":
-        return [dict(tiles=_AMAP, attr='&copy; <a href="https://www.amap.com">高德 AMap</a> (GCJ-02)',
-                     name="高德 AMap", subdomains="1234", max_native_zoom=18, max_zoom=20)]
+        return [
+            dict(
+                tiles=_AMAP,
+                attr='&copy; <a href="https://www.amap.com">高德 AMap</a> (GCJ-02)',
+                name="高德 AMap",
+                subdomains="1234",
+                max_native_zoom=18,
+                max_zoom=20,
+            )
+        ]
     return []
 
 
@@ -189,12 +222,30 @@ def basemap_layers(basemap: str, tianditu_key: str | None = None) -> list[dict]:
 
 _CJK_RE = re.compile(r"[\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef]")
 #: Families with Chinese glyphs, best first.
-CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans CJK JP", "Noto Sans SC", "Source Han Sans SC", "Source Han Sans CN",
-                "Noto Serif CJK SC", "Source Han Serif SC", "WenQuanYi Zen Hei", "WenQuanYi Micro Hei",
-                "Microsoft YaHei", "SimHei", "PingFang SC", "Hiragino Sans GB", "Heiti SC", "SimSun",
-                "AR PL UMing CN", "Droid Sans Fallback")
-_CJK_FILES = re.compile(r"(notosans(mono)?cjk|notoserifcjk|notosanssc|sourcehan|wqy|wenquanyi|msyh|simhei|simsun"
-                        r"|pingfang|droidsansfallback|uming|ukai)", re.I)
+CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans CJK JP",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "Source Han Sans CN",
+    "Noto Serif CJK SC",
+    "Source Han Serif SC",
+    "WenQuanYi Zen Hei",
+    "WenQuanYi Micro Hei",
+    "Microsoft YaHei",
+    "SimHei",
+    "PingFang SC",
+    "Hiragino Sans GB",
+    "Heiti SC",
+    "SimSun",
+    "AR PL UMing CN",
+    "Droid Sans Fallback",
+)
+_CJK_FILES = re.compile(
+    r"(notosans(mono)?cjk|notoserifcjk|notosanssc|sourcehan|wqy|wenquanyi|msyh|simhei|simsun"
+    r"|pingfang|droidsansfallback|uming|ukai)",
+    re.I,
+)
 _warned = False
 
 
@@ -246,8 +297,12 @@ def cjk_family(*texts: object) -> list[str] | None:
     if font is None:
         if not _warned:
             _warned = True
-            warnings.warn("no font with Chinese glyphs found: Chinese labels show as boxes; install one, e.g. "
-                          "Debian/Ubuntu: apt-get install fonts-noto-cjk (or fonts-wqy-zenhei); "
-                          "Windows/macOS have Microsoft YaHei / PingFang", UserWarning, stacklevel=3)
+            warnings.warn(
+                "no font with Chinese glyphs found: Chinese labels show as boxes; install one, e.g. "
+                "Debian/Ubuntu: apt-get install fonts-noto-cjk (or fonts-wqy-zenhei); "
+                "Windows/macOS have Microsoft YaHei / PingFang",
+                UserWarning,
+                stacklevel=3,
+            )
         return None
     return [font, "DejaVu Sans"]

@@ -88,21 +88,39 @@ def list_layers(path: PathLike, *, what: str = "input") -> list[str]:
 
 @overload
 def read_layer(
-    src: None, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
-    x_col: str | None = None, y_col: str | None = None, crs: CRSLike = None,
+    src: None,
+    *,
+    layer: str | None = None,
+    what: str = "layer",
+    encoding: str | None = None,
+    x_col: str | None = None,
+    y_col: str | None = None,
+    crs: CRSLike = None,
 ) -> None: ...
 
 
 @overload
 def read_layer(
-    src: LayerSource, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
-    x_col: str | None = None, y_col: str | None = None, crs: CRSLike = None,
+    src: LayerSource,
+    *,
+    layer: str | None = None,
+    what: str = "layer",
+    encoding: str | None = None,
+    x_col: str | None = None,
+    y_col: str | None = None,
+    crs: CRSLike = None,
 ) -> gpd.GeoDataFrame: ...
 
 
 def read_layer(
-    src: LayerLike, *, layer: str | None = None, what: str = "layer", encoding: str | None = None,
-    x_col: str | None = None, y_col: str | None = None, crs: CRSLike = None,
+    src: LayerLike,
+    *,
+    layer: str | None = None,
+    what: str = "layer",
+    encoding: str | None = None,
+    x_col: str | None = None,
+    y_col: str | None = None,
+    crs: CRSLike = None,
 ) -> gpd.GeoDataFrame | None:
     """Read ``src`` into a GeoDataFrame.
 
@@ -171,8 +189,7 @@ def read_layer(
         return _from_memory(src, what=what, crs=crs)
     if not isinstance(src, (str, os.PathLike)):
         raise InputError(
-            f"{what}: expected a GeoDataFrame, a shapely geometry or a file path, "
-            f"got {type(src).__name__}"
+            f"{what}: expected a GeoDataFrame, a shapely geometry or a file path, got {type(src).__name__}"
         )
     if isinstance(src, str) and is_db_url(src):
         from .postgis import read_table
@@ -238,16 +255,21 @@ def _from_memory(src, *, what: str, crs) -> gpd.GeoDataFrame | None:
     return read_feature_collection(dict(src), what=what, crs=crs)
 
 
-
-
 def _osm_layer(path: str, layer: str | None, what: str) -> gpd.GeoDataFrame:
     """One layer of :func:`microgrid.from_osm` of ``path`` (the last file read is kept, so its layers read once)."""
     name = {"roads": "barriers"}.get(layer or what, layer or what)
     if name not in _OSM_LAYERS:
-        hint = (" (households are estimated from the buildings: microgrid.from_osm(path).households(), "
-                "or the CLI's --buildings)") if name == "households" else ""
-        raise InputError(f"{what}: an OpenStreetMap extract has the layers {', '.join(_OSM_LAYERS)}; name one as "
-                         f"{path}#LAYER{hint}")
+        hint = (
+            (
+                " (households are estimated from the buildings: microgrid.from_osm(path).households(), "
+                "or the CLI's --buildings)"
+            )
+            if name == "households"
+            else ""
+        )
+        raise InputError(
+            f"{what}: an OpenStreetMap extract has the layers {', '.join(_OSM_LAYERS)}; name one as {path}#LAYER{hint}"
+        )
     if not Path(path).exists():
         raise InputError(f"{what}: file not found: {path}")
     st = os.stat(path)

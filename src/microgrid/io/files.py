@@ -79,8 +79,10 @@ def list_layers(path: PathLike, *, what: str = "layer") -> list[str]:
     try:
         return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
     except Exception as exc:  # GDAL raises several types for files it cannot open
-        raise InputError(f"{what}: cannot read {path} as geodata ({_first_line(exc)}); check the file is a "
-                         "complete GeoPackage, GeoJSON, Shapefile or GeoParquet") from None
+        raise InputError(
+            f"{what}: cannot read {path} as geodata ({_first_line(exc)}); check the file is a "
+            "complete GeoPackage, GeoJSON, Shapefile or GeoParquet"
+        ) from None
 
 
 def _pick_layer(path: str, layer: str | None, what: str) -> str | None:
@@ -90,8 +92,10 @@ def _pick_layer(path: str, layer: str | None, what: str) -> str | None:
     names = list_layers(path, what=what)
     if layer is not None:
         if layer not in names:
-            raise InputError(f"{what}: {path} has no layer {layer!r}; its layers are "
-                             f"{', '.join(names) or '(none)'}; name one as {path}#LAYER")
+            raise InputError(
+                f"{what}: {path} has no layer {layer!r}; its layers are "
+                f"{', '.join(names) or '(none)'}; name one as {path}#LAYER"
+            )
         return layer
     if len(names) > 1:
         if what in names:
@@ -100,8 +104,9 @@ def _pick_layer(path: str, layer: str | None, what: str) -> str | None:
     return None
 
 
-def read_file(path: str, *, layer: str | None = None, what: str = "layer",
-              encoding: str | None = None) -> gpd.GeoDataFrame:
+def read_file(
+    path: str, *, layer: str | None = None, what: str = "layer", encoding: str | None = None
+) -> gpd.GeoDataFrame:
     """Read one layer of a geodata file (see :func:`microgrid.read_layer` for the parameters).
 
     Raises
@@ -157,8 +162,14 @@ def _same_path(a: Path, b: Path) -> bool:
         return False
 
 
-def check_target(target: PathLike, *, overwrite: bool = False, inputs: Iterable[LayerLike] = (), what: str = "output",
-                 empty_folder_ok: bool = False) -> Path:
+def check_target(
+    target: PathLike,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[LayerLike] = (),
+    what: str = "output",
+    empty_folder_ok: bool = False,
+) -> Path:
     """Check that writing ``target`` replaces nothing it should not; returns it as a Path.
 
     Every write of microgrid (plans, reports, ledgers, maps, CLI outputs)
@@ -250,8 +261,9 @@ def atomic_write(target: PathLike, write: Callable[[str], object], overwrite: bo
     return target
 
 
-def write_gpkg(target: PathLike, layers: dict, *, overwrite: bool = False, metadata: dict | None = None,
-               tables: dict | None = None) -> Path:
+def write_gpkg(
+    target: PathLike, layers: dict, *, overwrite: bool = False, metadata: dict | None = None, tables: dict | None = None
+) -> Path:
     """Write layers to one GeoPackage, atomically; returns its path.
 
     Parameters
@@ -328,7 +340,7 @@ def shapefile_columns(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
             new = base
             while new in taken:
                 k += 1
-                new = f"{base[:10 - len(str(k)) - 1]}_{k}"
+                new = f"{base[: 10 - len(str(k)) - 1]}_{k}"
         if new != c:
             names[c] = new
         taken.add(new)
@@ -398,10 +410,16 @@ def write_plan_files(plan: Plan, path: PathLike, *, overwrite: bool = False) -> 
     if suffix in ("", ".gpkg"):
         meta = {"coord_system": plan.coord_system} if plan.coord_system else None
         metadata = dict.fromkeys(("grids", "households", "boundary"), meta) if meta else None
-        return [write_gpkg(targets[0], layers, overwrite=overwrite, metadata=metadata,
-                           tables={"plan_info": plan.info_table()})]
-    extra = [(path.with_name(f"{path.stem}_{n}{path.suffix}"), lay) for n, lay in plan.layers.items()
-             if n == "divided_sites" or suffix == ".parquet"]
+        return [
+            write_gpkg(
+                targets[0], layers, overwrite=overwrite, metadata=metadata, tables={"plan_info": plan.info_table()}
+            )
+        ]
+    extra = [
+        (path.with_name(f"{path.stem}_{n}{path.suffix}"), lay)
+        for n, lay in plan.layers.items()
+        if n == "divided_sites" or suffix == ".parquet"
+    ]
     out = []
     for target, gdf in [*zip(targets, (layers["grids"], layers["households"])), *extra]:
         atomic_write(target, _layer_writer(gdf, suffix), overwrite)
@@ -454,4 +472,3 @@ def read_plan_file(path: PathLike) -> tuple[dict, dict]:
         info = decode_info(zip(t["key"], t["value"]), str(path))
     frames = {n: read_file(os.fspath(path), layer=n, what=n) for n in names if n != "plan_info"}
     return frames, info
-

@@ -34,12 +34,21 @@ __all__ = ["read_feature_collection", "to_feature_collection", "plan_to_geojson"
 
 WGS84 = "EPSG:4326"
 
-_GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon", "MultiPolygon",
-                   "GeometryCollection")
+_GEOMETRY_TYPES = (
+    "Point",
+    "MultiPoint",
+    "LineString",
+    "MultiLineString",
+    "Polygon",
+    "MultiPolygon",
+    "GeometryCollection",
+)
 
 
-_CRS_HINT = ("give the EPSG code of a CRS on Earth, such as 'EPSG:4547' (CGCS2000 Gauss-Kruger) or "
-             "'EPSG:32650' (UTM), or leave crs out for WGS84 longitude/latitude (RFC 7946)")
+_CRS_HINT = (
+    "give the EPSG code of a CRS on Earth, such as 'EPSG:4547' (CGCS2000 Gauss-Kruger) or "
+    "'EPSG:32650' (UTM), or leave crs out for WGS84 longitude/latitude (RFC 7946)"
+)
 
 
 def _crs_of(crs: CRSLike | dict[str, Any]) -> pyproj.CRS:
@@ -66,8 +75,9 @@ def _crs_of(crs: CRSLike | dict[str, Any]) -> pyproj.CRS:
             key = "name" if kind == "name" else "code"
             value = props.get(key) if isinstance(props, dict) else None
             if not isinstance(value, (str, int)) or isinstance(value, bool):
-                raise InputError(f"crs: a {{'type': {kind!r}}} crs needs 'properties': {{{key!r}: ...}} naming the "
-                                 f"CRS; {_CRS_HINT}")
+                raise InputError(
+                    f"crs: a {{'type': {kind!r}}} crs needs 'properties': {{{key!r}: ...}} naming the CRS; {_CRS_HINT}"
+                )
             crs = value if kind == "name" else f"EPSG:{value}"
         else:
             try:
@@ -91,18 +101,22 @@ def _check_crs(crs) -> None:
     except Exception:  # pyproj raises CRSError, TypeError, ValueError for odd inputs
         raise InputError(f"crs: {shown} is not a CRS pyproj knows; {_CRS_HINT}") from None
     if not (c.is_geographic or c.is_projected):
-        raise InputError(f"crs: {shown} is not a horizontal CRS on Earth that longitude/latitude can be converted "
-                         f"to (its type: {c.type_name}); {_CRS_HINT}")
+        raise InputError(
+            f"crs: {shown} is not a horizontal CRS on Earth that longitude/latitude can be converted "
+            f"to (its type: {c.type_name}); {_CRS_HINT}"
+        )
     try:
         pyproj.Transformer.from_crs(c, WGS84, always_xy=True)
     except Exception as exc:  # pyproj.exceptions.ProjError: e.g. "Moon vs Earth"
         why = str(exc).split("(Internal Proj Error:")[-1].split(". You may")[0].strip(" )")[:200]
-        raise InputError(f"crs: {shown} ({c.name}) cannot be converted to WGS84, it is not a CRS on Earth "
-                         f"({why}); {_CRS_HINT}") from None
+        raise InputError(
+            f"crs: {shown} ({c.name}) cannot be converted to WGS84, it is not a CRS on Earth ({why}); {_CRS_HINT}"
+        ) from None
 
 
-def read_feature_collection(fc: dict[str, Any] | str | bytes | None, *, what: str,
-                            crs: CRSLike | dict[str, Any] = None) -> gpd.GeoDataFrame | None:
+def read_feature_collection(
+    fc: dict[str, Any] | str | bytes | None, *, what: str, crs: CRSLike | dict[str, Any] = None
+) -> gpd.GeoDataFrame | None:
     """A GeoJSON FeatureCollection (dict or JSON text) as a GeoDataFrame.
 
     Parameters
@@ -328,8 +342,10 @@ def plan_to_geojson(plan: Plan, *, crs: CRSLike | dict[str, Any] = None) -> dict
     >>> plan_to_geojson(plan, crs="EPSG:32650")["grids"]["crs"]
     {'type': 'name', 'properties': {'name': 'EPSG:32650'}}
     """
-    out = {"grids": to_feature_collection(plan.grids, crs=crs),
-           "households": to_feature_collection(plan.households, crs=crs)}
+    out = {
+        "grids": to_feature_collection(plan.grids, crs=crs),
+        "households": to_feature_collection(plan.households, crs=crs),
+    }
     for name, layer in plan.layers.items():
         out[name] = to_feature_collection(layer, crs=crs)
     return out

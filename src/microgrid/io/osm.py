@@ -47,16 +47,41 @@ LANDMARK_TAGS: dict[str, frozenset[str]] = {
 
 #: OSM values other than highway classes that become barriers, as (key, value) -> microgrid kind.
 _WATERWAY_KINDS = {"river": "river", "canal": "canal", "stream": "stream", "ditch": "ditch", "drain": "ditch"}
-_RAILWAY_KINDS = {"rail": "railway", "light_rail": "railway", "narrow_gauge": "railway", "monorail": "railway",
-                  "subway": "railway"}
+_RAILWAY_KINDS = {
+    "rail": "railway",
+    "light_rail": "railway",
+    "narrow_gauge": "railway",
+    "monorail": "railway",
+    "subway": "railway",
+}
 _BARRIER_KINDS = {"wall": "wall", "city_wall": "wall", "retaining_wall": "wall", "fence": "fence", "hedge": "fence"}
 _WATER_AREAS = {("natural", "water"), ("waterway", "riverbank"), ("landuse", "reservoir"), ("landuse", "basin")}
 
 #: Tags read from the file (anything else is dropped).
 _KEYS = [
-    "building", "building:levels", "highway", "waterway", "railway", "barrier", "natural", "water", "amenity",
-    "leisure", "landuse", "shop", "tourism", "boundary", "admin_level", "place", "name", "name:zh", "name:en",
-    "tunnel", "layer", "bridge", "area",
+    "building",
+    "building:levels",
+    "highway",
+    "waterway",
+    "railway",
+    "barrier",
+    "natural",
+    "water",
+    "amenity",
+    "leisure",
+    "landuse",
+    "shop",
+    "tourism",
+    "boundary",
+    "admin_level",
+    "place",
+    "name",
+    "name:zh",
+    "name:en",
+    "tunnel",
+    "layer",
+    "bridge",
+    "area",
 ]
 _POLY = ("Polygon", "MultiPolygon")
 _LINE = ("LineString", "MultiLineString")
@@ -119,12 +144,17 @@ class OSMLayers:
         """Write the four layers to a GeoPackage (layers ``buildings``, ``barriers``, ``landmarks``, ``boundary``)."""
         from .files import write_gpkg
 
-        return write_gpkg(path, {name: getattr(self, name) for name in ("buildings", "barriers", "landmarks", "boundary")},
-                          overwrite=overwrite)
+        return write_gpkg(
+            path,
+            {name: getattr(self, name) for name in ("buildings", "barriers", "landmarks", "boundary")},
+            overwrite=overwrite,
+        )
 
     def __repr__(self) -> str:
-        return (f"<OSMLayers buildings={len(self.buildings)} barriers={len(self.barriers)} "
-                f"landmarks={len(self.landmarks)} source={Path(self.source).name!r}>")
+        return (
+            f"<OSMLayers buildings={len(self.buildings)} barriers={len(self.barriers)} "
+            f"landmarks={len(self.landmarks)} source={Path(self.source).name!r}>"
+        )
 
 
 # ---------------------------------------------------------------- readers
@@ -149,11 +179,25 @@ def _read_xml(path: Path) -> gpd.GeoDataFrame:
 
 def _read_pbf(path: Path) -> gpd.GeoDataFrame:
     pyrosm = _require("pyrosm", "OSM .pbf files")
-    keys = ["building", "highway", "waterway", "railway", "barrier", "natural", "amenity", "leisure", "landuse",
-            "shop", "tourism", "boundary", "place"]
+    keys = [
+        "building",
+        "highway",
+        "waterway",
+        "railway",
+        "barrier",
+        "natural",
+        "amenity",
+        "leisure",
+        "landuse",
+        "shop",
+        "tourism",
+        "boundary",
+        "place",
+    ]
     try:
         gdf = pyrosm.OSM(str(path)).get_data_by_custom_criteria(
-            custom_filter={k: True for k in keys}, filter_type="keep", keep_nodes=False, tags_as_columns=_KEYS)
+            custom_filter={k: True for k in keys}, filter_type="keep", keep_nodes=False, tags_as_columns=_KEYS
+        )
     except Exception as exc:
         raise InputError(f"could not read {path} as an OSM .pbf file: {exc}") from None
     if gdf is None:
@@ -179,8 +223,9 @@ def _xml_bounds(path: Path):
         return None
     attrs = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
     try:
-        return shapely.box(float(attrs["minlon"]), float(attrs["minlat"]), float(attrs["maxlon"]),
-                           float(attrs["maxlat"]))
+        return shapely.box(
+            float(attrs["minlon"]), float(attrs["minlat"]), float(attrs["maxlon"]), float(attrs["maxlat"])
+        )
     except (KeyError, ValueError):
         return None
 
@@ -226,9 +271,16 @@ def _names(gdf: gpd.GeoDataFrame) -> pd.Series:
 def _buildings(f: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     b = _str(f["building"])
     m = b.notna() & (b != "no") & f.geom_type.isin(_POLY)
-    out = gpd.GeoDataFrame({"osm_id": f.loc[m, "osm_id"], "building": b[m],
-                            "building:levels": _str(f.loc[m, "building:levels"]), "name": _names(f)[m]},
-                           geometry=f.geometry[m], crs=_WGS84)
+    out = gpd.GeoDataFrame(
+        {
+            "osm_id": f.loc[m, "osm_id"],
+            "building": b[m],
+            "building:levels": _str(f.loc[m, "building:levels"]),
+            "name": _names(f)[m],
+        },
+        geometry=f.geometry[m],
+        crs=_WGS84,
+    )
     return out.reset_index(drop=True)
 
 
@@ -246,15 +298,25 @@ def _barriers(f: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         geoms = f.geometry.to_numpy()[mask]
         if outline:
             geoms = shapely.boundary(geoms)
-        parts.append(pd.DataFrame({"osm_id": f["osm_id"].to_numpy()[mask], "kind": np.asarray(kinds)[mask],
-                                   "source": source, "name": names.to_numpy()[mask], "geometry": geoms}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "osm_id": f["osm_id"].to_numpy()[mask],
+                    "kind": np.asarray(kinds)[mask],
+                    "source": source,
+                    "name": names.to_numpy()[mask],
+                    "geometry": geoms,
+                }
+            )
+        )
 
     hw = _str(f["highway"])
     add(lines & ~under, hw.where(hw.isin(list(BARRIER_RANKS))), "highway")
     add(lines & ~under, _str(f["waterway"]).map(_WATERWAY_KINDS), "waterway")
     rail = _str(f["railway"])
-    elevated = _str(f["bridge"]).fillna("no").ne("no").to_numpy() | \
-        (pd.to_numeric(_str(f["layer"]), errors="coerce").fillna(0).to_numpy() > 0)
+    elevated = _str(f["bridge"]).fillna("no").ne("no").to_numpy() | (
+        pd.to_numeric(_str(f["layer"]), errors="coerce").fillna(0).to_numpy() > 0
+    )
     add(lines & ~under & ((rail != "subway").to_numpy() | elevated), rail.map(_RAILWAY_KINDS), "railway")
     bar = _str(f["barrier"]).map(_BARRIER_KINDS)
     add(lines, bar, "barrier")
@@ -282,8 +344,9 @@ def _landmarks(f: gpd.GeoDataFrame, tags) -> gpd.GeoDataFrame:
         key[hit] = k
         kind[hit] = v[hit]
     m = polys & key.notna().to_numpy() & names.notna().to_numpy()
-    out = gpd.GeoDataFrame({"osm_id": f["osm_id"][m], "name": names[m], "key": key[m], "kind": kind[m]},
-                           geometry=f.geometry[m], crs=_WGS84)
+    out = gpd.GeoDataFrame(
+        {"osm_id": f["osm_id"][m], "name": names[m], "key": key[m], "kind": kind[m]}, geometry=f.geometry[m], crs=_WGS84
+    )
     return out.reset_index(drop=True)
 
 
@@ -293,10 +356,19 @@ def _named_area(f: gpd.GeoDataFrame, name: str) -> shapely.Geometry:
     if not len(hit):
         named = sorted(set(_names(polys).dropna()))
         close = [n for n in named if name.lower() in n.lower() or n.lower() in name.lower()] or named
-        raise InputError(f"no area named {name!r} in the OSM file; named areas: "
-                         f"{', '.join(map(repr, close[:12]))}{' ...' if len(close) > 12 else ''}")
-    rank = np.select([_str(hit["boundary"]).eq("administrative").to_numpy(), _str(hit["place"]).notna().to_numpy(),
-                      _str(hit["landuse"]).eq("residential").to_numpy()], [0, 1, 2], 3)
+        raise InputError(
+            f"no area named {name!r} in the OSM file; named areas: "
+            f"{', '.join(map(repr, close[:12]))}{' ...' if len(close) > 12 else ''}"
+        )
+    rank = np.select(
+        [
+            _str(hit["boundary"]).eq("administrative").to_numpy(),
+            _str(hit["place"]).notna().to_numpy(),
+            _str(hit["landuse"]).eq("residential").to_numpy(),
+        ],
+        [0, 1, 2],
+        3,
+    )
     best = hit[rank == rank.min()]
     return best.geometry.iloc[int(np.argmax(shapely.area(best.geometry.to_numpy())))]
 
@@ -330,9 +402,13 @@ def _boundary(f, p, boundary, boundary_name, buildings, barriers) -> shapely.Geo
     return shapely.union_all(shapely.make_valid(geoms))
 
 
-def from_osm(path: PathLike, *, boundary: LayerLike | Literal["bounds", "hull"] = None,
-             boundary_name: str | None = None,
-             landmark_tags: Mapping[str, Collection[str] | Literal[True]] | None = None) -> OSMLayers:
+def from_osm(
+    path: PathLike,
+    *,
+    boundary: LayerLike | Literal["bounds", "hull"] = None,
+    boundary_name: str | None = None,
+    landmark_tags: Mapping[str, Collection[str] | Literal[True]] | None = None,
+) -> OSMLayers:
     """Read a local OpenStreetMap file into buildings, barriers, landmarks and a boundary.
 
     Nothing is downloaded. Needs the ``osm`` extra (``pip install
@@ -397,6 +473,9 @@ def from_osm(path: PathLike, *, boundary: LayerLike | Literal["bounds", "hull"] 
         return gdf[shapely.intersects(bnd, gdf.geometry.to_numpy())].reset_index(drop=True)
 
     return OSMLayers(
-        buildings=inside(buildings), barriers=inside(barriers), landmarks=inside(landmarks),
-        boundary=gpd.GeoDataFrame({"name": [boundary_name or p.stem]}, geometry=[bnd], crs=_WGS84), source=str(p),
+        buildings=inside(buildings),
+        barriers=inside(barriers),
+        landmarks=inside(landmarks),
+        boundary=gpd.GeoDataFrame({"name": [boundary_name or p.stem]}, geometry=[bnd], crs=_WGS84),
+        source=str(p),
     )

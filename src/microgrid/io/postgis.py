@@ -98,7 +98,7 @@ def db_url_of(path: _types.PathLike) -> str | None:
         if isinstance(s, str):
             m = re.match(r"(?i)(postgresql\+psycopg|postgresql|postgres):/(?!/)", s)
             if m:
-                return f"{m.group(1)}://{s[m.end():]}"
+                return f"{m.group(1)}://{s[m.end() :]}"
     return None
 
 
@@ -148,7 +148,7 @@ def make_engine(base: str):
     given, low = base, base.lower()
     for scheme in ("postgresql://", "postgres://"):
         if low.startswith(scheme):
-            base = "postgresql+psycopg://" + base[len(scheme):]
+            base = "postgresql+psycopg://" + base[len(scheme) :]
     try:
         url = make_url(base)
     except Exception as exc:  # ArgumentError, ValueError for a bad port, ...
@@ -283,27 +283,40 @@ def read_table(src: str, *, table: str | None = None, what: str = "layer"):
         for cand_schema, cand in dict.fromkeys([(schema, name), lower]):
             q = quote_ident(cand_schema, cand) if cand_schema else quote_ident(cand)
             found = conn.execute(
-                text("SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                     "WHERE c.oid = to_regclass(:q)"), {"q": q}).first()
+                text(
+                    "SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE c.oid = to_regclass(:q)"
+                ),
+                {"q": q},
+            ).first()
             if found is not None:
                 break
         if found is None:
-            rows = conn.execute(text(
-                "SELECT f_table_schema, f_table_name FROM geometry_columns "
-                "WHERE f_table_schema NOT IN ('pg_catalog', 'information_schema', 'topology', 'tiger') "
-                "ORDER BY 1, 2 LIMIT 21")).all()
+            rows = conn.execute(
+                text(
+                    "SELECT f_table_schema, f_table_name FROM geometry_columns "
+                    "WHERE f_table_schema NOT IN ('pg_catalog', 'information_schema', 'topology', 'tiger') "
+                    "ORDER BY 1, 2 LIMIT 21"
+                )
+            ).all()
             have = [f"{s}.{t}" for s, t in rows]
-            listing = (f"tables with geometry there: {', '.join(have[:20])}{', ...' if len(have) > 20 else ''}"
-                       if have else "it has no tables with geometry")
+            listing = (
+                f"tables with geometry there: {', '.join(have[:20])}{', ...' if len(have) > 20 else ''}"
+                if have
+                else "it has no tables with geometry"
+            )
             raise InputError(
                 f"{what}: table {spec} not found in {mask_password(base)} ({listing}); "
                 "check the name after # (SCHEMA.TABLE)"
             )
         schema, name = found
-        cols = conn.execute(text(
-            "SELECT f_geometry_column, srid FROM geometry_columns WHERE f_table_schema = :s AND f_table_name = :t "
-            "ORDER BY (f_geometry_column NOT IN ('geometry', 'geom')), f_geometry_column"),
-            {"s": schema, "t": name}).all()
+        cols = conn.execute(
+            text(
+                "SELECT f_geometry_column, srid FROM geometry_columns WHERE f_table_schema = :s AND f_table_name = :t "
+                "ORDER BY (f_geometry_column NOT IN ('geometry', 'geom')), f_geometry_column"
+            ),
+            {"s": schema, "t": name},
+        ).all()
         if not cols:
             raise InputError(
                 f"{what}: table {schema}.{name} in {mask_password(base)} has no PostGIS geometry column; "
@@ -312,8 +325,9 @@ def read_table(src: str, *, table: str | None = None, what: str = "layer"):
         geom_col, srid = cols[0]
         crs = None
         if srid and srid > 0:
-            ref = conn.execute(text("SELECT auth_name, auth_srid, srtext FROM spatial_ref_sys WHERE srid = :srid"),
-                               {"srid": srid}).first()
+            ref = conn.execute(
+                text("SELECT auth_name, auth_srid, srtext FROM spatial_ref_sys WHERE srid = :srid"), {"srid": srid}
+            ).first()
             if ref is not None and ref[0] and ref[1]:
                 crs = f"{ref[0]}:{ref[1]}"
             elif ref is not None and ref[2]:
@@ -356,7 +370,7 @@ def read_plan_tables(url: str) -> tuple[dict, dict]:
             t = pd.read_sql_table(f"{prefix}plan_info", con, schema=schema or "public")
             info = decode_info(zip(t["key"], t["value"]), mask_password(url))
     for t in sorted(present):
-        name = t[len(prefix):] if t.startswith(prefix) else ""
+        name = t[len(prefix) :] if t.startswith(prefix) else ""
         if name and name not in out and (name in (*PLAN_TABLES, "divided_sites") or name.startswith("grids_")):
             out[name] = read_table(base, table=f"{at}{t}", what=name)
     return out, info
@@ -397,7 +411,9 @@ def _plan_tables(plan, prefix: str) -> list[tuple[str, Any]]:
     return out
 
 
-def write_plan(plan: Plan, url: str, *, prefix: str = "", schema: str | None = None, overwrite: bool = False) -> list[str]:
+def write_plan(
+    plan: Plan, url: str, *, prefix: str = "", schema: str | None = None, overwrite: bool = False
+) -> list[str]:
     """Write a plan to PostGIS tables, all in one transaction.
 
     Writes ``{prefix}grids``, ``{prefix}households``, ``{prefix}boundary``,
@@ -462,9 +478,16 @@ def write_plan(plan: Plan, url: str, *, prefix: str = "", schema: str | None = N
     text = sa.text
     with _connection(base) as conn, db_errors(base, f"writing the plan to schema {schema}"), conn.begin():
         require_postgis(conn, base)
-        present = {r[0] for r in conn.execute(
-            text("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                 "WHERE n.nspname = :s AND c.relname = ANY(:names)"), {"s": schema, "names": targets + stale})}
+        present = {
+            r[0]
+            for r in conn.execute(
+                text(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                    "WHERE n.nspname = :s AND c.relname = ANY(:names)"
+                ),
+                {"s": schema, "names": targets + stale},
+            )
+        }
         clash = [n for n in targets if n in present]
         if clash and not overwrite:
             raise InputError(
@@ -474,8 +497,9 @@ def write_plan(plan: Plan, url: str, *, prefix: str = "", schema: str | None = N
         conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
         for name, gdf in tables:
             gdf.to_postgis(name, conn, schema=schema, if_exists="replace", index=False)
-            got = conn.execute(text("SELECT Find_SRID(:s, :t, :g)"),
-                               {"s": schema, "t": name, "g": gdf.geometry.name}).scalar()
+            got = conn.execute(
+                text("SELECT Find_SRID(:s, :t, :g)"), {"s": schema, "t": name, "g": gdf.geometry.name}
+            ).scalar()
             if got != srids[name]:  # pragma: no cover - geopandas picks the SRID the same way
                 raise InputError(f"table {schema}.{name} got SRID {got}, expected {srids[name]}")
         info.to_sql(f"{prefix}plan_info", conn, schema=schema, if_exists="replace", index=False)

@@ -48,15 +48,18 @@ def is_register(path: object) -> bool:
 def _find_col(columns, names, given, what: str, flag: str) -> str:
     if given is not None:
         if given not in columns:
-            raise InputError(f"{what}: no column {given!r} (columns: {', '.join(map(str, columns))}); "
-                             f"name the right one with {flag}")
+            raise InputError(
+                f"{what}: no column {given!r} (columns: {', '.join(map(str, columns))}); name the right one with {flag}"
+            )
         return given
     by_lower = {str(c).strip().lower(): c for c in columns}
     for n in names:
         if n.lower() in by_lower:
             return by_lower[n.lower()]
-    raise InputError(f"{what}: no geometry: found no coordinate column among {', '.join(map(str, columns))} "
-                     f"(looked for {'/'.join(names)}); name it with {flag} COLUMN")
+    raise InputError(
+        f"{what}: no geometry: found no coordinate column among {', '.join(map(str, columns))} "
+        f"(looked for {'/'.join(names)}); name it with {flag} COLUMN"
+    )
 
 
 def _read_table(path: Path, what: str, encoding: str | None, sheet) -> pd.DataFrame:
@@ -66,27 +69,32 @@ def _read_table(path: Path, what: str, encoding: str | None, sheet) -> pd.DataFr
         for enc in tried:
             try:
                 # ids and codes stay text: 0-padded ids (0012) and 12-digit codes must not turn into numbers
-                return pd.read_csv(path, encoding=enc, dtype=str, keep_default_na=False, na_values=[""],
-                                   sep=None, engine="python")
+                return pd.read_csv(
+                    path, encoding=enc, dtype=str, keep_default_na=False, na_values=[""], sep=None, engine="python"
+                )
             except UnicodeDecodeError:
                 continue
             except (pd.errors.ParserError, pd.errors.EmptyDataError, LookupError) as exc:
                 raise InputError(f"{what}: cannot read {path} as CSV ({exc})") from None
-        raise InputError(f"{what}: {path} is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 CSV "
-                         "or name its encoding (CLI: --encoding)")
+        raise InputError(
+            f"{what}: {path} is neither UTF-8 nor GBK/GB18030 text; save it as UTF-8 CSV "
+            "or name its encoding (CLI: --encoding)"
+        )
     try:
         import openpyxl  # noqa: F401
     except ImportError:
-        raise InputError(f'{what}: reading {path.name} needs openpyxl: pip install "microgrid[xlsx]" '
-                         "(or save the sheet as CSV)") from None
+        raise InputError(
+            f'{what}: reading {path.name} needs openpyxl: pip install "microgrid[xlsx]" (or save the sheet as CSV)'
+        ) from None
     if suffix == ".xls":
         raise InputError(f"{what}: {path.name} is an old Excel .xls file; save it as .xlsx or CSV")
     try:
-        return pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, dtype=object,
-                             engine="openpyxl")
+        return pd.read_excel(path, sheet_name=sheet if sheet is not None else 0, dtype=object, engine="openpyxl")
     except Exception as exc:  # openpyxl raises many types for bad workbooks
-        raise InputError(f"{what}: cannot read {path} as an Excel workbook ({type(exc).__name__}: "
-                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'})") from None
+        raise InputError(
+            f"{what}: cannot read {path} as an Excel workbook ({type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'})"
+        ) from None
 
 
 def _as_text(v) -> str:
@@ -107,8 +115,11 @@ def _tidy_ids(df: pd.DataFrame) -> pd.DataFrame:
             continue
         text = vals.astype(str).str.strip()
         if text.str.fullmatch(r"-?[1-9]\d{0,17}|0").all():  # no leading zeros: 0012 stays text
-            out[c] = pd.array([None if pd.isna(v) else int(str(v).strip()) for v in col], dtype="Int64") \
-                if col.isna().any() else col.astype(str).str.strip().astype("int64")
+            out[c] = (
+                pd.array([None if pd.isna(v) else int(str(v).strip()) for v in col], dtype="Int64")
+                if col.isna().any()
+                else col.astype(str).str.strip().astype("int64")
+            )
         elif vals.map(lambda v: isinstance(v, float) and float(v).is_integer()).all():
             out[c] = pd.array([None if pd.isna(v) else int(v) for v in col], dtype="Int64")
         elif text.str.fullmatch(r"-?(0|[1-9]\d*)?\.\d+|-?[1-9]\d*\.?").all():
@@ -120,8 +131,16 @@ def _tidy_ids(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
-def read_register(path: PathLike, *, what: str = "households", x_col: str | None = None, y_col: str | None = None,
-                  crs: CRSLike = None, encoding: str | None = None, sheet: str | int | None = None) -> gpd.GeoDataFrame:
+def read_register(
+    path: PathLike,
+    *,
+    what: str = "households",
+    x_col: str | None = None,
+    y_col: str | None = None,
+    crs: CRSLike = None,
+    encoding: str | None = None,
+    sheet: str | int | None = None,
+) -> gpd.GeoDataFrame:
     """Read a register (CSV or XLSX, one row per household) as points.
 
     Parameters
@@ -171,8 +190,10 @@ def read_register(path: PathLike, *, what: str = "households", x_col: str | None
     df = _read_table(p, what, encoding, sheet)
     df.columns = [str(c).strip() for c in df.columns]
     if len(df.columns) < 2:
-        raise InputError(f"{what}: {p.name} has {len(df.columns)} column(s); a register needs an id, "
-                         "persons and two coordinate columns")
+        raise InputError(
+            f"{what}: {p.name} has {len(df.columns)} column(s); a register needs an id, "
+            "persons and two coordinate columns"
+        )
     xc = _find_col(df.columns, X_NAMES, x_col, what, "--x-col (x_col=)")
     yc = _find_col(df.columns, Y_NAMES, y_col, what, "--y-col (y_col=)")
     x = pd.to_numeric(df[xc], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -181,15 +202,19 @@ def read_register(path: PathLike, *, what: str = "households", x_col: str | None
     if bad.any():
         rows = (np.flatnonzero(bad) + 2).tolist()  # +2: the header is line/row 1
         shown = ", ".join(map(str, rows[:10])) + (f" and {len(rows) - 10} more" if len(rows) > 10 else "")
-        raise InputError(f"{what}: {int(bad.sum())} rows of {p.name} have no numeric {xc}/{yc} "
-                         f"(rows {shown}); fill in the coordinates or remove the rows")
+        raise InputError(
+            f"{what}: {int(bad.sum())} rows of {p.name} have no numeric {xc}/{yc} "
+            f"(rows {shown}); fill in the coordinates or remove the rows"
+        )
     if crs is None:
         x0, x1, y0, y1 = _CHINA_LONLAT
         if len(x) and ((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1)).all():
             crs = "EPSG:4326"
         elif len(x) and ((y >= x0) & (y <= x1) & (x >= y0) & (x <= y1)).all():
-            raise InputError(f"{what}: {xc} holds latitudes and {yc} longitudes in {p.name}; "
-                             f"swap them with --x-col {yc} --y-col {xc}")
+            raise InputError(
+                f"{what}: {xc} holds latitudes and {yc} longitudes in {p.name}; "
+                f"swap them with --x-col {yc} --y-col {xc}"
+            )
     rest = _tidy_ids(df.drop(columns=[xc, yc]))
     gdf = gpd.GeoDataFrame(rest, geometry=gpd.points_from_xy(x, y), crs=crs)
     gdf.attrs["register"] = {"x_col": xc, "y_col": yc, "crs_given": crs is not None}
@@ -204,8 +229,11 @@ _LATIN1_HIGH = re.compile(r"[\x80-\xff]")
 
 
 def _text_columns(gdf: gpd.GeoDataFrame) -> list[str]:
-    return [c for c in gdf.columns if c != gdf.geometry.name
-            and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c].dtype))]
+    return [
+        c
+        for c in gdf.columns
+        if c != gdf.geometry.name and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c].dtype))
+    ]
 
 
 def _decodes(texts: list[str], enc: str) -> bool:
@@ -242,6 +270,8 @@ def fix_shapefile_text(gdf: gpd.GeoDataFrame, path: str, layer: str | None, *, w
             out.attrs["encoding"] = name
             return out
     sample = texts[0][:20]
-    raise InputError(f"{what}: the text of {p.name} looks garbled ({sample!r}) and has no .cpg file naming "
-                     "its encoding; name it: encoding='GBK' (CLI: --encoding GBK), or GB18030, BIG5, UTF-8, "
-                     "or write a .cpg file next to the .shp holding the encoding's name")
+    raise InputError(
+        f"{what}: the text of {p.name} looks garbled ({sample!r}) and has no .cpg file naming "
+        "its encoding; name it: encoding='GBK' (CLI: --encoding GBK), or GB18030, BIG5, UTF-8, "
+        "or write a .cpg file next to the .shp holding the encoding's name"
+    )

@@ -117,12 +117,16 @@ class GpkgStore(Store):
             return None
         names = self.layers()
         if STATUS_LAYER not in names:
-            raise InputError(f"{self.path} exists and is not a partition_many output (no {STATUS_LAYER} layer); "
-                             "pass overwrite=True (CLI: --overwrite) to replace it, or choose another --out")
+            raise InputError(
+                f"{self.path} exists and is not a partition_many output (no {STATUS_LAYER} layer); "
+                "pass overwrite=True (CLI: --overwrite) to replace it, or choose another --out"
+            )
         st = gpd.read_file(self.path, layer=STATUS_LAYER, engine="pyogrio")
         if self.area_col not in st.columns:
-            raise InputError(f"{self.path} was written with another area id column (its {STATUS_LAYER} has no "
-                             f"column {self.area_col!r}); pass overwrite=True to replace it")
+            raise InputError(
+                f"{self.path} was written with another area id column (its {STATUS_LAYER} has no "
+                f"column {self.area_col!r}); pass overwrite=True to replace it"
+            )
         return st
 
     def remove(self, area_ids: list) -> None:
@@ -137,9 +141,10 @@ class GpkgStore(Store):
                     if self.area_col not in cols:
                         continue
                     for i in range(0, len(area_ids), 500):
-                        chunk = [_sql_value(a) for a in area_ids[i:i + 500]]
-                        con.execute(f'DELETE FROM "{name}" WHERE "{self.area_col}" IN '
-                                    f'({",".join("?" * len(chunk))})', chunk)
+                        chunk = [_sql_value(a) for a in area_ids[i : i + 500]]
+                        con.execute(
+                            f'DELETE FROM "{name}" WHERE "{self.area_col}" IN ({",".join("?" * len(chunk))})', chunk
+                        )
         finally:
             con.close()
 
@@ -210,8 +215,10 @@ class ParquetStore(Store):
         if not d.exists():
             for name in DATA_LAYERS:
                 if self.layer_dir(name).exists():
-                    raise InputError(f"{self.layer_dir(name)} exists and is not a partition_many output; pass "
-                                     "overwrite=True (CLI: --overwrite) or choose another --out")
+                    raise InputError(
+                        f"{self.layer_dir(name)} exists and is not a partition_many output; pass "
+                        "overwrite=True (CLI: --overwrite) or choose another --out"
+                    )
             return None
         files = sorted(d.glob("*.parquet"))
         if not files:
@@ -259,7 +266,7 @@ class ParquetStore(Store):
         for name in DATA_LAYERS:
             d = self.layer_dir(name)
             if d.exists():
-                ids.extend(f.name[:-len(".parquet")] for f in d.glob("*.parquet"))
+                ids.extend(f.name[: -len(".parquet")] for f in d.glob("*.parquet"))
         return list(dict.fromkeys(unquote(i) for i in ids))
 
 
@@ -308,8 +315,9 @@ class PostgisStore(Store):
         try:
             con = self.engine.connect()
         except SQLAlchemyError as exc:
-            raise InputError(f"cannot connect to the database {self.pg.mask_password(self.base)}: "
-                             f"{self.pg.db_cause(exc)}") from None
+            raise InputError(
+                f"cannot connect to the database {self.pg.mask_password(self.base)}: {self.pg.db_cause(exc)}"
+            ) from None
         with con, self.pg.db_errors(self.base, doing), con.begin():
             yield con
 
@@ -326,12 +334,15 @@ class PostgisStore(Store):
             if st_name not in present:
                 clash = sorted(present & {self._table(n) for n in DATA_LAYERS})
                 if clash:
-                    raise InputError(f"the database already has tables {', '.join(clash)} but no {st_name}: not a "
-                                     "partition_many output; pass overwrite=True (CLI: --overwrite) to replace "
-                                     "them, or give another #prefix")
+                    raise InputError(
+                        f"the database already has tables {', '.join(clash)} but no {st_name}: not a "
+                        "partition_many output; pass overwrite=True (CLI: --overwrite) to replace "
+                        "them, or give another #prefix"
+                    )
                 return None
-            st = gpd.read_postgis(f"SELECT * FROM {self.pg.quote_ident(self.schema, st_name)}", con,
-                                  geom_col="geometry")
+            st = gpd.read_postgis(
+                f"SELECT * FROM {self.pg.quote_ident(self.schema, st_name)}", con, geom_col="geometry"
+            )
         if self.area_col not in st.columns:
             raise InputError(f"{st_name} has no column {self.area_col!r}; pass overwrite=True to replace it")
         return st
@@ -344,9 +355,13 @@ class PostgisStore(Store):
             if name in present:
                 cols = {c["name"] for c in self.sa.inspect(con).get_columns(name, schema=self.schema)}
                 if self.area_col in cols:
-                    con.execute(self.sa.text(f"DELETE FROM {self.pg.quote_ident(self.schema, name)} "
-                                             f"WHERE {self.pg.quote_ident(self.area_col)} = ANY(:ids)"),
-                                {"ids": [_sql_value(a) for a in area_ids]})
+                    con.execute(
+                        self.sa.text(
+                            f"DELETE FROM {self.pg.quote_ident(self.schema, name)} "
+                            f"WHERE {self.pg.quote_ident(self.area_col)} = ANY(:ids)"
+                        ),
+                        {"ids": [_sql_value(a) for a in area_ids]},
+                    )
 
     def remove(self, area_ids: list) -> None:
         with self._begin("removing redone areas") as con:
@@ -371,8 +386,9 @@ class PostgisStore(Store):
 
     def read(self, layer: str) -> gpd.GeoDataFrame:
         with self._begin(f"reading {layer}") as con:
-            return gpd.read_postgis(f"SELECT * FROM {self.pg.quote_ident(self.schema, self._table(layer))}", con,
-                                    geom_col="geometry")
+            return gpd.read_postgis(
+                f"SELECT * FROM {self.pg.quote_ident(self.schema, self._table(layer))}", con, geom_col="geometry"
+            )
 
 
 def open_store(out: PathLike | None, area_col: str, overwrite: bool, extra_layers: Iterable[str] = ()) -> Store:
@@ -392,5 +408,6 @@ def open_store(out: PathLike | None, area_col: str, overwrite: bool, extra_layer
         return GpkgStore(path.with_suffix(".gpkg"), area_col, overwrite)
     if suffix in (".parquet", ".geoparquet"):
         return ParquetStore(path, area_col, overwrite)
-    raise InputError(f"unknown batch output {out!r}: use a .gpkg file, a .parquet name (GeoParquet datasets) "
-                     "or a postgresql:// URL")
+    raise InputError(
+        f"unknown batch output {out!r}: use a .gpkg file, a .parquet name (GeoParquet datasets) or a postgresql:// URL"
+    )

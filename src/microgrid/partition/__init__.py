@@ -36,8 +36,16 @@ if TYPE_CHECKING:
     from ..inputs import Inputs
     from ..units import Units
 
-__all__ = ["partition", "Level", "PartitionOptions", "order_grids", "partition_graph", "feasible_counts", "Cause",
-           "Flag"]
+__all__ = [
+    "partition",
+    "Level",
+    "PartitionOptions",
+    "order_grids",
+    "partition_graph",
+    "feasible_counts",
+    "Cause",
+    "Flag",
+]
 
 log = logging.getLogger(__name__)
 
@@ -216,15 +224,22 @@ def partition(
     >>> bool(plan.grids["persons"].between(200, 300).all())
     True
     """
-    opts = _options(options, oversize=oversize, stack_col=stack_col, **{
-        k: v for k, v in locals().items() if k in _OPTION_NAMES})
+    opts = _options(
+        options, oversize=oversize, stack_col=stack_col, **{k: v for k, v in locals().items() if k in _OPTION_NAMES}
+    )
     t0 = time.perf_counter()
     system = opts.input_crs or "wgs84"
     if system != "wgs84":
         households, boundary, barriers, landmarks, parents = (
             None if x is None else layer_to_wgs84(x, system, what=w, crs=opts.crs)
-            for x, w in ((households, "households"), (boundary, "boundary"), (barriers, "barriers"),
-                         (landmarks, "landmarks"), (parents, "parents")))
+            for x, w in (
+                (households, "households"),
+                (boundary, "boundary"),
+                (barriers, "barriers"),
+                (landmarks, "landmarks"),
+                (parents, "parents"),
+            )
+        )
     inp = prepare_inputs(households, boundary, barriers, landmarks, options=opts)
     par = None
     if parents is not None:
@@ -232,16 +247,23 @@ def partition(
             raise InputError("n_grids cannot be combined with parents; each parent gets its own count")
         par = read_parents(parents, opts.parent_id_col, inp)
     site_cols = site_columns(inp, opts.entrance_col, opts.floor_col)
-    units, soft, layers, finest, specs, notes_par, (t_units, t_part) = divide(inp, par, site_cols, opts,
-                                                                              pinned)
+    units, soft, layers, finest, specs, notes_par, (t_units, t_part) = divide(inp, par, site_cols, opts, pinned)
     inp.notes.extend(notes_par)
     t1 = time.perf_counter()
     plan = _assemble(inp, units, soft, layers, finest, specs, site_cols, opts, par is not None)
     t_end = time.perf_counter()
-    plan.params.update(timings={"units_and_graph": t_units, "partition": t_part, "assemble": t_end - t1,
-                                "total": t_end - t0})
-    log.info("partition: %d households, %d units, %d grids; units+graph %.2fs partition %.2fs "
-             "assemble+validate %.2fs", len(inp.households), units.n, len(plan.grids), t_units, t_part, t_end - t1)
+    plan.params.update(
+        timings={"units_and_graph": t_units, "partition": t_part, "assemble": t_end - t1, "total": t_end - t0}
+    )
+    log.info(
+        "partition: %d households, %d units, %d grids; units+graph %.2fs partition %.2fs assemble+validate %.2fs",
+        len(inp.households),
+        units.n,
+        len(plan.grids),
+        t_units,
+        t_part,
+        t_end - t1,
+    )
     return plan if system == "wgs84" else plan_from_wgs84(plan, system)
 
 
@@ -249,8 +271,9 @@ def partition(
 _OPTION_NAMES = [f for f in PartitionOptions.__dataclass_fields__ if f != "rng"]
 
 
-def _options(options: PartitionOptions | None, *, oversize: str | None = None, stack_col: str | None = None,
-             **given: object) -> PartitionOptions:
+def _options(
+    options: PartitionOptions | None, *, oversize: str | None = None, stack_col: str | None = None, **given: object
+) -> PartitionOptions:
     """The options of a run: ``options`` (or the defaults) with the keywords that differ from the defaults."""
     sig = inspect.signature(partition).parameters
     changed = {k: v for k, v in given.items() if not _same(v, sig[k].default)}
@@ -262,8 +285,9 @@ def _options(options: PartitionOptions | None, *, oversize: str | None = None, s
         return PartitionOptions.from_kwargs(**changed)
     if not isinstance(options, PartitionOptions):
         raise InputError(f"options must be a microgrid.PartitionOptions, got {type(options).__name__}")
-    return PartitionOptions.from_kwargs(**(options.to_dict() | {"seed": options.random}) | changed) \
-        if changed else options
+    return (
+        PartitionOptions.from_kwargs(**(options.to_dict() | {"seed": options.random}) | changed) if changed else options
+    )
 
 
 def _same(a: object, b: object) -> bool:
@@ -273,8 +297,17 @@ def _same(a: object, b: object) -> bool:
         return False
 
 
-def _assemble(inp: Inputs, units: Units, soft: np.ndarray, layers: list[gpd.GeoDataFrame], finest: np.ndarray,
-              specs: list[tuple[str, int, int]], site_cols: dict, opts: PartitionOptions, has_parents: bool) -> Plan:
+def _assemble(
+    inp: Inputs,
+    units: Units,
+    soft: np.ndarray,
+    layers: list[gpd.GeoDataFrame],
+    finest: np.ndarray,
+    specs: list[tuple[str, int, int]],
+    site_cols: dict,
+    opts: PartitionOptions,
+    has_parents: bool,
+) -> Plan:
     """The plan from the grid layers: households, divided sites, context layers, checks, back in the input CRS."""
     grids = layers[-1]
     hh_unit = units.unit_of_household
@@ -282,27 +315,52 @@ def _assemble(inp: Inputs, units: Units, soft: np.ndarray, layers: list[gpd.GeoD
     if inp.landmarks is not None and "name" in inp.landmarks.columns:
         lm_names = inp.landmarks["name"].to_numpy(dtype=object)
     divided, site_id, site_part = divided_sites_table(
-        units, finest, grids["grid_id"].to_numpy(), inp.households, site_cols, crs=inp.work_crs,
-        soft_landmarks=soft, landmark_names=lm_names)
+        units,
+        finest,
+        grids["grid_id"].to_numpy(),
+        inp.households,
+        site_cols,
+        crs=inp.work_crs,
+        soft_landmarks=soft,
+        landmark_names=lm_names,
+    )
     hh_out = household_layer(inp, grids, finest[hh_unit], site_id, site_part)
     lo, hi = specs[-1][1], specs[-1][2]
     bnd, bars, unit_gdf = context_layers(units, finest + 1, lo, hi, inp)
     notes = list(inp.notes) + site_cols["notes"] + divided_notes(divided, grids)
-    report, level_reports = check_plan(grids, hh_out, bnd, bars, layers, specs, divided, notes, hh_unit, finest,
-                                       has_parents)
+    report, level_reports = check_plan(
+        grids, hh_out, bnd, bars, layers, specs, divided, notes, hh_unit, finest, has_parents
+    )
     out = inp.out_crs
 
     def back(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         return gdf.to_crs(out) if gdf.crs != out else gdf
 
-    params = {"min_persons": lo, "max_persons": hi, "work_crs": inp.work_crs.to_string(), "dropped": inp.dropped,
-              "snapped": inp.snapped, "entrance_col": site_cols["entrance_col"], "floor_col": site_cols["floor_col"],
-              "divided_sites": int(divided["site_id"].nunique()) if len(divided) else 0,
-              "inputs": input_digests(inp)}
+    params = {
+        "min_persons": lo,
+        "max_persons": hi,
+        "work_crs": inp.work_crs.to_string(),
+        "dropped": inp.dropped,
+        "snapped": inp.snapped,
+        "entrance_col": site_cols["entrance_col"],
+        "floor_col": site_cols["floor_col"],
+        "divided_sites": int(divided["site_id"].nunique()) if len(divided) else 0,
+        "inputs": input_digests(inp),
+    }
     if opts.levels:
         params["levels"] = [list(x) for x in specs]
     extra = {f"grids_{lname}": back(layer) for (lname, _, _), layer in zip(specs[:-1], layers[:-1])}
     if len(divided):
         extra["divided_sites"] = back(divided)
-    return Plan(grids=back(grids), households=back(hh_out), report=report, boundary=back(bnd), barriers=back(bars),
-                units=back(unit_gdf), params=params, layers=extra, level_reports=level_reports, options=opts)
+    return Plan(
+        grids=back(grids),
+        households=back(hh_out),
+        report=report,
+        boundary=back(bnd),
+        barriers=back(bars),
+        units=back(unit_gdf),
+        params=params,
+        layers=extra,
+        level_reports=level_reports,
+        options=opts,
+    )

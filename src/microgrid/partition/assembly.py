@@ -36,10 +36,17 @@ def order_grids(geoms: np.ndarray) -> np.ndarray:
     return np.lexsort((rp[:, 1] * -1, rp[:, 0], row))
 
 
-def grid_layer(units: Units, labels: np.ndarray, flags: dict[int, list[tuple[Flag, str]]],
-               parent_of_region: np.ndarray | None, parent_of_unit: np.ndarray | None, parent_codes: list[str],
-               parent_layer: gpd.GeoDataFrame | None, inp: Inputs,
-               code_prefix: str) -> tuple[gpd.GeoDataFrame, np.ndarray, list[str]]:
+def grid_layer(
+    units: Units,
+    labels: np.ndarray,
+    flags: dict[int, list[tuple[Flag, str]]],
+    parent_of_region: np.ndarray | None,
+    parent_of_unit: np.ndarray | None,
+    parent_codes: list[str],
+    parent_layer: gpd.GeoDataFrame | None,
+    inp: Inputs,
+    code_prefix: str,
+) -> tuple[gpd.GeoDataFrame, np.ndarray, list[str]]:
     """Dissolve units into grids, order them (within their parent), code and name them.
 
     ``parent_of_region`` (the parent index of each label),
@@ -55,10 +62,15 @@ def grid_layer(units: Units, labels: np.ndarray, flags: dict[int, list[tuple[Fla
         seq = np.arange(1, k + 1)
         codes = grid_codes(seq, code_prefix)
     else:  # children numbered within their parent, parents in their own order
-        order = np.concatenate([np.flatnonzero(parent_of_region == pr)[order_grids(geoms[parent_of_region == pr])]
-                                for pr in range(int(parent_of_region.max()) + 1)])
-        seq = np.concatenate([np.arange(1, int((parent_of_region == pr).sum()) + 1)
-                              for pr in range(int(parent_of_region.max()) + 1)])
+        order = np.concatenate(
+            [
+                np.flatnonzero(parent_of_region == pr)[order_grids(geoms[parent_of_region == pr])]
+                for pr in range(int(parent_of_region.max()) + 1)
+            ]
+        )
+        seq = np.concatenate(
+            [np.arange(1, int((parent_of_region == pr).sum()) + 1) for pr in range(int(parent_of_region.max()) + 1)]
+        )
         codes = grid_codes(seq, parent_codes=[parent_codes[parent_of_region[r]] for r in order])
     new_id = np.empty(k, int)
     new_id[order] = np.arange(k)
@@ -87,8 +99,10 @@ def divided_notes(divided: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> list[st
     code = dict(zip(grids["grid_id"].tolist(), grids["code"].tolist()))
     notes = [f"{divided['site_id'].nunique()} sites divided between grids (whole sites could not meet the bounds)"]
     for sid, rows in list(divided.groupby("site_id", sort=True))[:20]:
-        parts = ", ".join(f"{part_text(r)} -> grid {r.grid_id} ({code.get(r.grid_id)}, {r.persons} persons)"
-                          for r in rows.itertuples())
+        parts = ", ".join(
+            f"{part_text(r)} -> grid {r.grid_id} ({code.get(r.grid_id)}, {r.persons} persons)"
+            for r in rows.itertuples()
+        )
         notes.append(f"site {sid} ({rows['site_label'].iloc[0]}, {rows['site_persons'].iloc[0]} persons): {parts}")
     if divided["site_id"].nunique() > 20:
         notes.append(f"... and {divided['site_id'].nunique() - 20} more divided sites (layer divided_sites)")
@@ -110,14 +124,21 @@ def part_text(r: _PartRow) -> str:
     return where or f"households {r.first_household}..{r.last_household}"
 
 
-def household_layer(inp: Inputs, grids: gpd.GeoDataFrame, grid_of_hh: np.ndarray, site_id: np.ndarray,
-                    site_part: np.ndarray) -> gpd.GeoDataFrame:
+def household_layer(
+    inp: Inputs, grids: gpd.GeoDataFrame, grid_of_hh: np.ndarray, site_id: np.ndarray, site_part: np.ndarray
+) -> gpd.GeoDataFrame:
     """Every household with its grid (and divided site), and the columns it came with."""
     hh = inp.households
     out = gpd.GeoDataFrame(
-        {"household_id": hh["household_id"].to_numpy(), "grid_id": grids["grid_id"].to_numpy()[grid_of_hh],
-         "persons": hh["persons"].to_numpy(np.int64), "site_id": site_id, "site_part": site_part},
-        geometry=hh.geometry.to_numpy(), crs=inp.work_crs,
+        {
+            "household_id": hh["household_id"].to_numpy(),
+            "grid_id": grids["grid_id"].to_numpy()[grid_of_hh],
+            "persons": hh["persons"].to_numpy(np.int64),
+            "site_id": site_id,
+            "site_part": site_part,
+        },
+        geometry=hh.geometry.to_numpy(),
+        crs=inp.work_crs,
     )
     extra = inp.extra_columns
     if len(extra.columns):
@@ -128,23 +149,37 @@ def household_layer(inp: Inputs, grids: gpd.GeoDataFrame, grid_of_hh: np.ndarray
     return out
 
 
-def context_layers(units: Units, grid_of_unit: np.ndarray, lo: int, hi: int,
-                   inp: Inputs) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
+def context_layers(
+    units: Units, grid_of_unit: np.ndarray, lo: int, hi: int, inp: Inputs
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """The boundary, barriers and units layers of a plan.
 
     The boundary carries its name and the bounds (so a written plan validates
     against them); the barriers their kind, rank and name.
     """
     crs = inp.work_crs
-    bnd = gpd.GeoDataFrame({**_boundary_name(inp), "min_persons": [lo], "max_persons": [hi]},
-                           geometry=[units.boundary], crs=crs)
-    bars = gpd.GeoDataFrame({"kind": [None if k_ is None else str(k_) for k_ in units.barrier_kind],
-                             "rank": units.barrier_rank, **_barrier_names(inp, units)}, geometry=units.barriers,
-                            crs=crs)
+    bnd = gpd.GeoDataFrame(
+        {**_boundary_name(inp), "min_persons": [lo], "max_persons": [hi]}, geometry=[units.boundary], crs=crs
+    )
+    bars = gpd.GeoDataFrame(
+        {
+            "kind": [None if k_ is None else str(k_) for k_ in units.barrier_kind],
+            "rank": units.barrier_rank,
+            **_barrier_names(inp, units),
+        },
+        geometry=units.barriers,
+        crs=crs,
+    )
     unit_gdf = gpd.GeoDataFrame(
-        {"unit_id": np.arange(units.n), "grid_id": grid_of_unit, "persons": units.persons,
-         "households": units.n_households, "landmark": units.landmark},
-        geometry=units.geometry, crs=crs,
+        {
+            "unit_id": np.arange(units.n),
+            "grid_id": grid_of_unit,
+            "persons": units.persons,
+            "households": units.n_households,
+            "landmark": units.landmark,
+        },
+        geometry=units.geometry,
+        crs=crs,
     )
     return bnd, bars, unit_gdf
 
@@ -164,10 +199,19 @@ def _boundary_name(inp: Inputs) -> dict:
     return {"name": ["、".join(dict.fromkeys(names))]} if names else {}
 
 
-def check_plan(grids: gpd.GeoDataFrame, hh_out: gpd.GeoDataFrame, bnd: gpd.GeoDataFrame, bars: gpd.GeoDataFrame,
-               layers: list[gpd.GeoDataFrame], specs: list[tuple[str, int, int]], divided: gpd.GeoDataFrame,
-               notes: list[str], hh_unit: np.ndarray, finest: np.ndarray,
-               has_parents: bool) -> tuple[ValidationReport, dict[str, ValidationReport]]:
+def check_plan(
+    grids: gpd.GeoDataFrame,
+    hh_out: gpd.GeoDataFrame,
+    bnd: gpd.GeoDataFrame,
+    bars: gpd.GeoDataFrame,
+    layers: list[gpd.GeoDataFrame],
+    specs: list[tuple[str, int, int]],
+    divided: gpd.GeoDataFrame,
+    notes: list[str],
+    hh_unit: np.ndarray,
+    finest: np.ndarray,
+    has_parents: bool,
+) -> tuple[ValidationReport, dict[str, ValidationReport]]:
     """Validate the plan in memory and raise :class:`InternalError` if it breaks an invariant.
 
     Households and persons in = out, coverage valid, no error in the report
@@ -179,8 +223,17 @@ def check_plan(grids: gpd.GeoDataFrame, hh_out: gpd.GeoDataFrame, bnd: gpd.GeoDa
     from .parents import parent_index_of
 
     lo, hi = specs[-1][1], specs[-1][2]
-    report = validate(grids, hh_out, bnd, bars if len(bars) else None, min_persons=lo, max_persons=hi,
-                      assignment_col="grid_id", notes=notes, divided_sites=divided if len(divided) else None)
+    report = validate(
+        grids,
+        hh_out,
+        bnd,
+        bars if len(bars) else None,
+        min_persons=lo,
+        max_persons=hi,
+        assignment_col="grid_id",
+        notes=notes,
+        divided_sites=divided if len(divided) else None,
+    )
     broken = invariant_breaks(report, households_in=len(hh_out), persons_in=int(hh_out["persons"].sum()))
     level_reports: dict[str, ValidationReport] = {}
     for (lname, lo_l, hi_l), layer in zip(specs[:-1], layers[:-1]):

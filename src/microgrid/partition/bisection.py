@@ -69,7 +69,7 @@ class _PreorderRMQ:
         for j in range(1, levels):
             half = 1 << (j - 1)
             self.tab[j, : n - half] = np.minimum(self.tab[j - 1, : n - half], self.tab[j - 1, half:])
-            self.tab[j, n - half:] = self.tab[j - 1, n - half:]
+            self.tab[j, n - half :] = self.tab[j - 1, n - half :]
 
     def subtree_ends(self, pos: np.ndarray, depth: np.ndarray) -> np.ndarray:
         """End (exclusive) of each node's subtree in the preorder."""
@@ -132,8 +132,17 @@ def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: fl
 
 
 class _Bisector:
-    def __init__(self, w: np.ndarray, adj: sp.csr_matrix, lo: float, hi: float, rng: np.random.Generator, tries: int,
-                 candidates: int = 4, divisions_first: bool = False):
+    def __init__(
+        self,
+        w: np.ndarray,
+        adj: sp.csr_matrix,
+        lo: float,
+        hi: float,
+        rng: np.random.Generator,
+        tries: int,
+        candidates: int = 4,
+        divisions_first: bool = False,
+    ):
         self.w = w
         self.divisions_first = divisions_first  # rank cuts by divided sites before the margin
         self.adj = adj
@@ -176,8 +185,9 @@ class _Bisector:
             raise _GiveUp
         raise _NoCut
 
-    def _cuts(self, n: int, a: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray, k: int,
-              tries: int | None = None) -> list[tuple[float, np.ndarray, int]]:
+    def _cuts(
+        self, n: int, a: np.ndarray, b: np.ndarray, c: np.ndarray, w: np.ndarray, k: int, tries: int | None = None
+    ) -> list[tuple[float, np.ndarray, int]]:
         """Candidate cuts from ``tries`` jittered maximum spanning trees, cheapest first.
 
         All trees are drawn at once: ``T`` copies of the region side by side in
@@ -207,8 +217,10 @@ class _Bisector:
         B = (b[None, :] + off).ravel()
         forest = minimum_spanning_tree(sp.csr_matrix((key.ravel(), (A, B)), shape=(N + 1, N + 1))).tocoo()
         roots = np.arange(T, dtype=np.int64) * n
-        tg = sp.csr_matrix((np.ones(len(forest.row) + T), (np.r_[forest.row, np.full(T, N)], np.r_[forest.col, roots])),
-                           shape=(N + 1, N + 1))
+        tg = sp.csr_matrix(
+            (np.ones(len(forest.row) + T), (np.r_[forest.row, np.full(T, N)], np.r_[forest.col, roots])),
+            shape=(N + 1, N + 1),
+        )
         order, pred = depth_first_order(tg, N, directed=False, return_predecessors=True)
         if len(order) != N + 1:
             return []  # region not connected: cannot happen for tree-cut sides
@@ -266,14 +278,18 @@ class _Bisector:
             o = np.lexsort((idx, bal, np.round(cut[g_idx], 6)))
             for j in g_idx[o[: self.candidates]]:
                 side = np.zeros(n, bool)
-                side[order[pos[j]:end[j]] - lo_t] = True
+                side[order[pos[j] : end[j]] - lo_t] = True
                 keyside = side.tobytes()
                 if keyside not in found:
                     found[keyside] = (tier, float(cut[j]), side, int(k1[j]))
         if self.divisions_first:  # fewest divided sites, then the margin, then the cost
-            ranked = sorted(found.values(), key=lambda x: (x[1] // DIVIDE_COST, x[0], x[1], int(np.flatnonzero(x[2])[0])))
+            ranked = sorted(
+                found.values(), key=lambda x: (x[1] // DIVIDE_COST, x[0], x[1], int(np.flatnonzero(x[2])[0]))
+            )
         else:  # the margin, then the fewest divided sites, then the cost
-            ranked = sorted(found.values(), key=lambda x: (x[0], x[1] // DIVIDE_COST, x[1], int(np.flatnonzero(x[2])[0])))
+            ranked = sorted(
+                found.values(), key=lambda x: (x[0], x[1] // DIVIDE_COST, x[1], int(np.flatnonzero(x[2])[0]))
+            )
         return [(c_, side, k1_) for _t, c_, side, k1_ in ranked]
 
 
@@ -283,8 +299,17 @@ def cut_cost(labels: np.ndarray, adj: sp.csr_matrix) -> float:
     return float(coo.data[labels[coo.row] != labels[coo.col]].sum() / 2)
 
 
-def split_component(members: np.ndarray, k: int, w: np.ndarray, adj: sp.csr_matrix, lo: float, hi: float,
-                    rng: np.random.Generator, tries: int, restarts: int) -> list[np.ndarray] | None:
+def split_component(
+    members: np.ndarray,
+    k: int,
+    w: np.ndarray,
+    adj: sp.csr_matrix,
+    lo: float,
+    hi: float,
+    rng: np.random.Generator,
+    tries: int,
+    restarts: int,
+) -> list[np.ndarray] | None:
     """Best of ``restarts`` bisections of one connected component into ``k`` regions."""
     sub = adj[members][:, members].tocsr()
     best, best_cost = None, np.inf
@@ -300,11 +325,21 @@ def split_component(members: np.ndarray, k: int, w: np.ndarray, adj: sp.csr_matr
         try:
             parts = bis.split(local, k)
         except _NoCut:
-            log.debug("bisection of %d units into %d gave up after %d failed splits, %.2fs",
-                      len(members), k, bis.failures, time.perf_counter() - t0)
+            log.debug(
+                "bisection of %d units into %d gave up after %d failed splits, %.2fs",
+                len(members),
+                k,
+                bis.failures,
+                time.perf_counter() - t0,
+            )
             continue
-        log.debug("bisection of %d units into %d: %d failed splits, %.2fs",
-                  len(members), k, bis.failures, time.perf_counter() - t0)
+        log.debug(
+            "bisection of %d units into %d: %d failed splits, %.2fs",
+            len(members),
+            k,
+            bis.failures,
+            time.perf_counter() - t0,
+        )
         lab = np.empty(len(members), np.int64)
         for i, p in enumerate(parts):
             lab[p] = i

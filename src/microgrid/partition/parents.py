@@ -36,17 +36,21 @@ def read_parents(parents: LayerSource, id_col: str | None, inp: Inputs) -> gpd.G
     if not keep.any():
         raise InputError("no parent polygon overlaps the boundary")
     if id_col is None:
-        id_col = "parent_id" if "parent_id" in p.columns else next(
-            (c for c in p.columns if c != p.geometry.name), None)
+        id_col = "parent_id" if "parent_id" in p.columns else next((c for c in p.columns if c != p.geometry.name), None)
     ids = p[id_col].tolist() if id_col is not None else list(range(1, len(p) + 1))
     if id_col is not None and id_col not in p.columns:
         raise InputError(f"parents have no column {id_col!r}")
     if len(set(ids)) != len(ids):
         raise InputError(f"parent ids in {id_col!r} are not unique")
     _check_parents_disjoint(geoms[keep], np.asarray(ids, dtype=object)[keep])
-    out = gpd.GeoDataFrame({"source_id": np.asarray(ids, dtype=object)[keep],
-                            "code": p["code"].astype(str).to_numpy()[keep] if "code" in p.columns else None},
-                           geometry=geoms[keep], crs=inp.work_crs)
+    out = gpd.GeoDataFrame(
+        {
+            "source_id": np.asarray(ids, dtype=object)[keep],
+            "code": p["code"].astype(str).to_numpy()[keep] if "code" in p.columns else None,
+        },
+        geometry=geoms[keep],
+        crs=inp.work_crs,
+    )
     return out.reset_index(drop=True)
 
 
@@ -69,12 +73,15 @@ def _check_parents_disjoint(geoms: np.ndarray, ids: np.ndarray) -> None:
     big = big[np.argsort(-area[big], kind="stable")]
     shown = [f"{ids[i[b]]!r} and {ids[j[b]]!r} by {area[b]:,.1f} m2" for b in big[:10]]
     more = f" (and {len(big) - 10} more pairs)" if len(big) > 10 else ""
-    raise InputError(f"parents overlap: {'; '.join(shown)}{more}; every place must lie in one parent only "
-                     "(microgrid repair can trim the overlaps)")
+    raise InputError(
+        f"parents overlap: {'; '.join(shown)}{more}; every place must lie in one parent only "
+        "(microgrid repair can trim the overlaps)"
+    )
 
 
-def units_in_parents(units: Units, par: gpd.GeoDataFrame, code_prefix: str,
-                     crs: CRSLike) -> tuple[np.ndarray, gpd.GeoDataFrame, list[str]]:
+def units_in_parents(
+    units: Units, par: gpd.GeoDataFrame, code_prefix: str, crs: CRSLike
+) -> tuple[np.ndarray, gpd.GeoDataFrame, list[str]]:
     """Parent index per unit (by representative point), and the parents as a plan layer."""
     notes: list[str] = []
     tree = shapely.STRtree(par.geometry.to_numpy())
@@ -84,9 +91,11 @@ def units_in_parents(units: Units, par: gpd.GeoDataFrame, code_prefix: str,
         area = float(shapely.area(units.geometry[lost]).sum())
         if area >= 1.0:
             c = shapely.centroid(shapely.union_all(units.geometry[lost]))
-            raise InputError(f"the parents leave {area:.1f} m2 of the boundary uncovered (around "
-                             f"{c.x:.1f}, {c.y:.1f}); give parents that cover the whole boundary "
-                             "(microgrid repair can close their gaps)")
+            raise InputError(
+                f"the parents leave {area:.1f} m2 of the boundary uncovered (around "
+                f"{c.x:.1f}, {c.y:.1f}); give parents that cover the whole boundary "
+                "(microgrid repair can close their gaps)"
+            )
         _, near = tree.query_nearest(units.geometry[lost], all_matches=False)
         parent_of_unit[lost] = near
         notes.append(f"{area:.3f} m2 of slivers between parents joined the nearest parent")
@@ -97,15 +106,25 @@ def units_in_parents(units: Units, par: gpd.GeoDataFrame, code_prefix: str,
     remap[used[order]] = np.arange(len(used))
     parent_of_unit = remap[parent_of_unit]
     src = par.iloc[used[order]]
-    codes = (src["code"].tolist() if src["code"].notna().all() and "code" in src.columns and
-             src["code"].iloc[0] is not None else grid_codes(np.arange(1, len(used) + 1), code_prefix))
+    codes = (
+        src["code"].tolist()
+        if src["code"].notna().all() and "code" in src.columns and src["code"].iloc[0] is not None
+        else grid_codes(np.arange(1, len(used) + 1), code_prefix)
+    )
     k = len(used)
-    layer = gpd.GeoDataFrame({
-        "grid_id": src["source_id"].tolist(), "code": codes, "name": [None] * k,
-        "persons": np.bincount(parent_of_unit, weights=units.persons, minlength=k).astype(np.int64),
-        "households": np.bincount(parent_of_unit, weights=units.n_households, minlength=k).astype(np.int64),
-        "flagged": np.zeros(k, bool), "flag_reason": [""] * k,
-    }, geometry=geoms[order], crs=crs)
+    layer = gpd.GeoDataFrame(
+        {
+            "grid_id": src["source_id"].tolist(),
+            "code": codes,
+            "name": [None] * k,
+            "persons": np.bincount(parent_of_unit, weights=units.persons, minlength=k).astype(np.int64),
+            "households": np.bincount(parent_of_unit, weights=units.n_households, minlength=k).astype(np.int64),
+            "flagged": np.zeros(k, bool),
+            "flag_reason": [""] * k,
+        },
+        geometry=geoms[order],
+        crs=crs,
+    )
     return parent_of_unit, layer, notes
 
 

@@ -25,6 +25,7 @@ __all__ = ["Objective", "vcycle", "refine"]
 
 log = logging.getLogger(__name__)
 
+
 def _pp(a: float, p: float) -> float:
     """Polsby-Popper score of an area and perimeter."""
     return 4.0 * math.pi * a / (p * p) if p > 0 else 0.0
@@ -55,8 +56,8 @@ class Objective:
     def __init__(self, labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, shape: list | None = None):
         n = len(labels)
         indptr, indices, data = adj.indptr, adj.indices, adj.data
-        self.nbrs = [indices[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
-        self.costs = [data[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
+        self.nbrs = [indices[indptr[i] : indptr[i + 1]].tolist() for i in range(n)]
+        self.costs = [data[indptr[i] : indptr[i + 1]].tolist() for i in range(n)]
         self.lab = labels.tolist()
         self.wl = w.tolist()
         k = int(labels.max()) + 1
@@ -66,12 +67,14 @@ class Objective:
         self._u = -1
         if shape is not None:
             area, perim, lens, self.lam = shape
-            self.lens = [lens[indptr[i]:indptr[i + 1]].tolist() for i in range(n)]
+            self.lens = [lens[indptr[i] : indptr[i + 1]].tolist() for i in range(n)]
             self.ar = np.bincount(labels, weights=area, minlength=k).tolist()
             row0 = np.repeat(np.arange(n), np.diff(indptr))
             inner = labels[indices] == labels[row0]
-            self.pr = (np.bincount(labels, weights=perim, minlength=k)
-                       - np.bincount(labels[row0[inner]], weights=lens[inner], minlength=k)).tolist()
+            self.pr = (
+                np.bincount(labels, weights=perim, minlength=k)
+                - np.bincount(labels[row0[inner]], weights=lens[inner], minlength=k)
+            ).tolist()
             self.al, self.pl = area.tolist(), perim.tolist()
 
     def look(self, u: int) -> dict[int, float]:
@@ -140,8 +143,16 @@ class Objective:
         return not target
 
 
-def refine(labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, lo: float, hi: float, frozen: np.ndarray,
-           max_passes: int = 20, shape: list | None = None) -> np.ndarray:
+def refine(
+    labels: np.ndarray,
+    w: np.ndarray,
+    adj: sp.csr_matrix,
+    lo: float,
+    hi: float,
+    frozen: np.ndarray,
+    max_passes: int = 20,
+    shape: list | None = None,
+) -> np.ndarray:
     """Greedy positive-gain single-node moves that keep bounds and contiguity (see :class:`Objective`).
 
     Each pass visits the nodes on a region boundary in order; a node moves to
@@ -182,8 +193,9 @@ def refine(labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, lo: float, hi:
     return labels
 
 
-def contract(labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, shape: list | None, rng: np.random.Generator
-             ) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix, list | None] | None:
+def contract(
+    labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, shape: list | None, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix, list | None] | None:
     """One coarsening level that respects ``labels``: mutual heaviest same-region neighbours merge.
 
     Returns the map fine -> coarse and the coarse (weights, adjacency, shape),
@@ -222,14 +234,24 @@ def contract(labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, shape: list 
         cl.sum_duplicates()
         if not (np.array_equal(cl.indptr, cadj.indptr) and np.array_equal(cl.indices, cadj.indices)):
             return None  # pragma: no cover - both are built from the same pairs
-        cperim = np.bincount(cmap, weights=perim, minlength=nc) - np.bincount(cmap[row[~keep]], weights=lens[~keep],
-                                                                              minlength=nc)
+        cperim = np.bincount(cmap, weights=perim, minlength=nc) - np.bincount(
+            cmap[row[~keep]], weights=lens[~keep], minlength=nc
+        )
         cshape = [np.bincount(cmap, weights=area, minlength=nc), cperim, cl.data, lam]
     return cmap, cw, cadj, cshape
 
 
-def vcycle(labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, lo: float, hi: float, frozen: np.ndarray,
-           shape: list | None, rng: np.random.Generator, max_levels: int = 8) -> np.ndarray:
+def vcycle(
+    labels: np.ndarray,
+    w: np.ndarray,
+    adj: sp.csr_matrix,
+    lo: float,
+    hi: float,
+    frozen: np.ndarray,
+    shape: list | None,
+    rng: np.random.Generator,
+    max_levels: int = 8,
+) -> np.ndarray:
     """Multilevel refinement: coarsen within regions, refine from the coarsest level down.
 
     Coarse nodes are connected groups of units of one region, so a move at a

@@ -162,14 +162,14 @@ def partition_graph(
     (2, [300.0, 300.0])
     """
     rng = np.random.default_rng(seed)
-    g = _contract(np.asarray(weights, dtype=np.int64), u, v, cost, groups, names, area, perimeter, length,
-                  compactness)
+    g = _contract(np.asarray(weights, dtype=np.int64), u, v, cost, groups, names, area, perimeter, length, compactness)
     st = _State(labels=np.full(len(g.w), -1))
     heavy = _heavy_sites(g, st, hi, on_infeasible)
     total_w = int(g.w.sum())
     if total_w == 0 and on_infeasible == "raise":
-        raise InfeasibleError(f"the households hold 0 persons in all; no grid can reach min_persons={lo}",
-                              cause=Cause.NO_GRID_COUNT)
+        raise InfeasibleError(
+            f"the households hold 0 persons in all; no grid can reach min_persons={lo}", cause=Cause.NO_GRID_COUNT
+        )
     light = g.w <= hi
     ncomp, comp = connected_components(g.adj[light][:, light], directed=False)
     light_idx = np.flatnonzero(light)
@@ -177,17 +177,21 @@ def partition_graph(
     counts, ranges = _grid_counts(g, st, comp, light_idx, comp_w, lo, hi, k, len(heavy), total_w, on_infeasible)
     for ci in [c for c in range(ncomp) if comp_w[c] >= lo]:
         members = light_idx[comp == ci]
-        parts = _split_part(g, st, members, counts.get(ci), int(comp_w[ci]), lo, hi, rng, tries, restarts,
-                            on_infeasible)
+        parts = _split_part(
+            g, st, members, counts.get(ci), int(comp_w[ci]), lo, hi, rng, tries, restarts, on_infeasible
+        )
         for p in parts:
             st.new_region(p)
     _attach_small(g, st, comp, light_idx, comp_w, lo, xy)
     if on_infeasible == "raise" and st.problems:
         cause, msg, ids = st.problems[0]
         more = f" (and {len(st.problems) - 1} more problems)" if len(st.problems) > 1 else ""
-        raise InfeasibleError(msg + more + "; widen the bounds (CLI: --min-persons/--max-persons), or pass on_infeasible='flag' "
-                              "(CLI: --on-infeasible flag) to get the best plan with these grids flagged",
-                              cause=cause, ids=ids)
+        raise InfeasibleError(
+            msg + more + "; widen the bounds (CLI: --min-persons/--max-persons), or pass on_infeasible='flag' "
+            "(CLI: --on-infeasible flag) to get the best plan with these grids flagged",
+            cause=cause,
+            ids=ids,
+        )
     labels = st.labels
     if refine and st.next_label > 1:
         frozen = np.zeros(st.next_label, bool)
@@ -199,14 +203,26 @@ def partition_graph(
     region_w = np.bincount(labels, weights=g.w, minlength=st.next_label)
     for r in range(st.next_label):
         if not lo <= region_w[r] <= hi and r not in st.flags:
-            st.flag(r, Flag.OUT_OF_BOUNDS, f"out of bounds: {int(region_w[r])} persons (no plan within {lo}..{hi} "
-                    "exists for its part of the map)")
+            st.flag(
+                r,
+                Flag.OUT_OF_BOUNDS,
+                f"out of bounds: {int(region_w[r])} persons (no plan within {lo}..{hi} exists for its part of the map)",
+            )
     return Regions(labels=labels[g.node], flags=st.flags)
 
 
-def _contract(w_units: np.ndarray, u: np.ndarray, v: np.ndarray, cost: np.ndarray, groups: np.ndarray | None,
-              names: np.ndarray | None, area: np.ndarray | None, perimeter: np.ndarray | None,
-              length: np.ndarray | None, compactness: float) -> _Graph:
+def _contract(
+    w_units: np.ndarray,
+    u: np.ndarray,
+    v: np.ndarray,
+    cost: np.ndarray,
+    groups: np.ndarray | None,
+    names: np.ndarray | None,
+    area: np.ndarray | None,
+    perimeter: np.ndarray | None,
+    length: np.ndarray | None,
+    compactness: float,
+) -> _Graph:
     """Contract each group of units into one node; sum weights, costs and (for compactness) shapes."""
     n_units = len(w_units)
     names = np.arange(n_units) if names is None else np.asarray(names, dtype=object)
@@ -224,15 +240,14 @@ def _contract(w_units: np.ndarray, u: np.ndarray, v: np.ndarray, cost: np.ndarra
     w = np.bincount(node, weights=w_units, minlength=n).astype(np.int64)
     nu, nv = node[np.asarray(u, int)], node[np.asarray(v, int)]
     m = nu != nv
-    adj = sp.coo_matrix(
-        (np.r_[cost[m], cost[m]], (np.r_[nu[m], nv[m]], np.r_[nv[m], nu[m]])), shape=(n, n)
-    ).tocsr()
+    adj = sp.coo_matrix((np.r_[cost[m], cost[m]], (np.r_[nu[m], nv[m]], np.r_[nv[m], nu[m]])), shape=(n, n)).tocsr()
     adj.sum_duplicates()
     shape = None
     if compactness > 0 and area is not None and perimeter is not None and length is not None:
         length = np.asarray(length, dtype=float)
-        lens = sp.coo_matrix((np.r_[length[m], length[m]], (np.r_[nu[m], nv[m]], np.r_[nv[m], nu[m]])),
-                             shape=(n, n)).tocsr()
+        lens = sp.coo_matrix(
+            (np.r_[length[m], length[m]], (np.r_[nu[m], nv[m]], np.r_[nv[m], nu[m]])), shape=(n, n)
+        ).tocsr()
         lens.sum_duplicates()
         if np.array_equal(lens.indptr, adj.indptr) and np.array_equal(lens.indices, adj.indices):
             node_area = np.bincount(node, weights=np.asarray(area, dtype=float), minlength=n)
@@ -246,40 +261,61 @@ def _heavy_sites(g: _Graph, st: _State, hi: int, on_infeasible: str) -> np.ndarr
     """Give each node heavier than ``hi`` a region of its own, flagged; raise when told to."""
     heavy = np.flatnonzero(g.w > hi)
     for h in heavy:
-        st.flag(st.new_region([h]), Flag.FORCED, "forced: one site (or landmark kept whole) holds more than max "
-                "persons")
+        st.flag(
+            st.new_region([h]), Flag.FORCED, "forced: one site (or landmark kept whole) holds more than max persons"
+        )
     if heavy.size:
         ids = [g.name(int(h)) for h in heavy]
         each = ", ".join(f"{g.name(h)} ({int(g.w[h])} persons)" for h in heavy[:10])
-        msg = (f"{len(heavy)} sites hold more than max_persons={hi} persons and may not be divided: {each}"
-               + (" ..." if len(heavy) > 10 else ""))
+        msg = f"{len(heavy)} sites hold more than max_persons={hi} persons and may not be divided: {each}" + (
+            " ..." if len(heavy) > 10 else ""
+        )
         st.problems.append((Cause.HEAVY_SITE, msg, ids))
         if on_infeasible == "raise":
-            raise InfeasibleError(msg + "; let microgrid divide them by entrance and floor (divide_sites='auto', "
-                                  "the default; CLI: --divide-sites auto; a single household above max cannot be "
-                                  f"divided), raise max_persons to {int(g.w[heavy].max())} (CLI: --max-persons), or "
-                                  "pass on_infeasible='flag' (CLI: --on-infeasible flag) to give each its own flagged "
-                                  "grid", cause=Cause.HEAVY_SITE, ids=ids)
+            raise InfeasibleError(
+                msg + "; let microgrid divide them by entrance and floor (divide_sites='auto', "
+                "the default; CLI: --divide-sites auto; a single household above max cannot be "
+                f"divided), raise max_persons to {int(g.w[heavy].max())} (CLI: --max-persons), or "
+                "pass on_infeasible='flag' (CLI: --on-infeasible flag) to give each its own flagged "
+                "grid",
+                cause=Cause.HEAVY_SITE,
+                ids=ids,
+            )
     return heavy
 
 
-def _grid_counts(g: _Graph, st: _State, comp: np.ndarray, light_idx: np.ndarray, comp_w: np.ndarray, lo: int, hi: int,
-                 k: int | None, n_heavy: int, total_w: int,
-                 on_infeasible: str) -> tuple[dict[int, int], dict[int, range]]:
+def _grid_counts(
+    g: _Graph,
+    st: _State,
+    comp: np.ndarray,
+    light_idx: np.ndarray,
+    comp_w: np.ndarray,
+    lo: int,
+    hi: int,
+    k: int | None,
+    n_heavy: int,
+    total_w: int,
+    on_infeasible: str,
+) -> tuple[dict[int, int], dict[int, range]]:
     """Grids per connected part: the feasible count nearest the mean band, or a share of ``k``."""
     big = [ci for ci in range(len(comp_w)) if comp_w[ci] >= lo]
     ranges = {ci: feasible_counts(int(comp_w[ci]), lo, hi) for ci in big}
     for ci in big:
         if len(ranges[ci]) == 0:
             members = light_idx[comp == ci]
-            msg = (f"a connected part holding {int(comp_w[ci])} persons cannot be divided into grids of "
-                   f"{lo}..{hi} persons (no whole number of grids fits); widen the bounds")
+            msg = (
+                f"a connected part holding {int(comp_w[ci])} persons cannot be divided into grids of "
+                f"{lo}..{hi} persons (no whole number of grids fits); widen the bounds"
+            )
             st.problems.append((Cause.NO_GRID_COUNT, msg, [g.name(members[0])]))
             if on_infeasible == "raise":
                 raise InfeasibleError(msg, cause=Cause.NO_GRID_COUNT, ids=st.problems[-1][2])
     target = (lo + hi) / 2
-    counts = {ci: int(np.clip(round(comp_w[ci] / target), ranges[ci].start, ranges[ci].stop - 1))
-              for ci in big if len(ranges[ci])}
+    counts = {
+        ci: int(np.clip(round(comp_w[ci] / target), ranges[ci].start, ranges[ci].stop - 1))
+        for ci in big
+        if len(ranges[ci])
+    }
     if k is None:
         return counts, ranges
     want = k - n_heavy
@@ -287,15 +323,22 @@ def _grid_counts(g: _Graph, st: _State, comp: np.ndarray, light_idx: np.ndarray,
     hi_sum = sum(ranges[ci].stop - 1 for ci in counts)
     overall = feasible_counts(total_w, lo, hi)
     if len(overall) == 0:
-        raise InfeasibleError(f"n_grids={k} is not feasible: no number of grids of {lo}..{hi} persons holds "
-                              f"{total_w} persons; widen the bounds", cause=Cause.NO_GRID_COUNT)
+        raise InfeasibleError(
+            f"n_grids={k} is not feasible: no number of grids of {lo}..{hi} persons holds "
+            f"{total_w} persons; widen the bounds",
+            cause=Cause.NO_GRID_COUNT,
+        )
     if not lo_sum <= want <= hi_sum:
         raise InfeasibleError(
             f"n_grids={k} is not feasible: with {total_w} persons and {lo}..{hi} per grid "
             f"the number of grids must lie in {overall.start}..{max(overall.stop - 1, overall.start)}"
-            + (f" (here {lo_sum + n_heavy}..{hi_sum + n_heavy} given the parts and heavy sites)"
-               if (lo_sum, hi_sum) != (overall.start, overall.stop - 1) else ""),
-            cause=Cause.NO_GRID_COUNT)
+            + (
+                f" (here {lo_sum + n_heavy}..{hi_sum + n_heavy} given the parts and heavy sites)"
+                if (lo_sum, hi_sum) != (overall.start, overall.stop - 1)
+                else ""
+            ),
+            cause=Cause.NO_GRID_COUNT,
+        )
     # distribute: start at the minimum, add to the largest persons/grid ratio
     counts = {ci: ranges[ci].start for ci in counts}
     extra = want - sum(counts.values())
@@ -306,8 +349,19 @@ def _grid_counts(g: _Graph, st: _State, comp: np.ndarray, light_idx: np.ndarray,
     return counts, ranges
 
 
-def _split_part(g: _Graph, st: _State, members: np.ndarray, count: int | None, weight: int, lo: int, hi: int,
-                rng: np.random.Generator, tries: int, restarts: int, on_infeasible: str) -> list[np.ndarray]:
+def _split_part(
+    g: _Graph,
+    st: _State,
+    members: np.ndarray,
+    count: int | None,
+    weight: int,
+    lo: int,
+    hi: int,
+    rng: np.random.Generator,
+    tries: int,
+    restarts: int,
+    on_infeasible: str,
+) -> list[np.ndarray]:
     """Split one connected part into ``count`` regions; under ``on_infeasible="flag"`` widen the bounds if must."""
     parts = None
     if count is not None:
@@ -335,12 +389,16 @@ def _no_cut_message(g: _Graph, members: np.ndarray, weight: int, count: int, lo:
     msg = f"could not divide a part of {weight} persons into {count} connected grids of {lo}..{hi} persons"
     stuck = _stuck_sites(members, g.w, g.adj, lo, hi)
     if not stuck:
-        return msg + "; try wider bounds (CLI: --min-persons/--max-persons) or another n_grids (CLI: --n-grids)", [g.name(members[0])]
-    msg += ("; no grid within the bounds can hold these sites whole: " + "; ".join(
-        f"{g.name(x)}, {p} persons, touches only sites of {a}-{b} persons" for x, p, a, b in stuck)
+        return msg + "; try wider bounds (CLI: --min-persons/--max-persons) or another n_grids (CLI: --n-grids)", [
+            g.name(members[0])
+        ]
+    msg += (
+        "; no grid within the bounds can hold these sites whole: "
+        + "; ".join(f"{g.name(x)}, {p} persons, touches only sites of {a}-{b} persons" for x, p, a, b in stuck)
         + ". Let microgrid divide buildings (divide_sites='auto', CLI: --divide-sites auto; with "
         "entrance_col/floor_col, CLI: --entrance-col/--floor-col, when the register has them) or widen the bounds "
-        f"(max_persons >= {max(p + a for _, p, a, _ in stuck)}, CLI: --max-persons)")
+        f"(max_persons >= {max(p + a for _, p, a, _ in stuck)}, CLI: --max-persons)"
+    )
     return msg, [g.name(x) for x, *_ in stuck]
 
 
@@ -357,7 +415,7 @@ def _stuck_sites(members: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, lo: int
         seen, stack, found = {int(x)}, [int(x)], []
         while stack and len(seen) < 200:
             y = stack.pop()
-            for z in adj.indices[adj.indptr[y]:adj.indptr[y + 1]].tolist():
+            for z in adj.indices[adj.indptr[y] : adj.indptr[y + 1]].tolist():
                 if z in seen:
                     continue
                 seen.add(z)
@@ -372,8 +430,9 @@ def _stuck_sites(members: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, lo: int
     return out
 
 
-def _attach_small(g: _Graph, st: _State, comp: np.ndarray, light_idx: np.ndarray, comp_w: np.ndarray, lo: int,
-                  xy: np.ndarray | None) -> None:
+def _attach_small(
+    g: _Graph, st: _State, comp: np.ndarray, light_idx: np.ndarray, comp_w: np.ndarray, lo: int, xy: np.ndarray | None
+) -> None:
     """Parts lighter than ``lo`` join the neighbouring region they share most cut cost with; islands the nearest."""
     pending = {ci for ci in range(len(comp_w)) if comp_w[ci] < lo}
     while pending:
@@ -390,8 +449,10 @@ def _attach_small(g: _Graph, st: _State, comp: np.ndarray, light_idx: np.ndarray
                 if st.flags.get(tgt, [(None, "")])[0][0] is Flag.FORCED:
                     st.flag(tgt, Flag.ABSORBED, f"holds an enclosed part of {int(comp_w[ci])} persons")
                 else:
-                    msg = (f"a part of {int(comp_w[ci])} persons (below min_persons={lo}) is cut off from "
-                           "the rest by the boundary or by heavy sites; it cannot form a grid of its own")
+                    msg = (
+                        f"a part of {int(comp_w[ci])} persons (below min_persons={lo}) is cut off from "
+                        "the rest by the boundary or by heavy sites; it cannot form a grid of its own"
+                    )
                     st.problems.append((Cause.SMALL_PART, msg, [g.name(members[0])]))
                     st.flag(tgt, Flag.ABSORBED, f"absorbed an isolated part of {int(comp_w[ci])} persons")
             pending.discard(ci)
@@ -423,6 +484,12 @@ def _attach_island(g: _Graph, st: _State, members: np.ndarray, weight: int, lo: 
         tgt = int(st.labels[np.flatnonzero(done)[0]])
     st.labels[members] = tgt
     if weight > 0:
-        st.problems.append((Cause.SMALL_PART, f"a detached part of {weight} persons (an island or exclave below "
-                            f"min_persons={lo}) cannot form a grid of its own", [g.name(members[0])]))
+        st.problems.append(
+            (
+                Cause.SMALL_PART,
+                f"a detached part of {weight} persons (an island or exclave below "
+                f"min_persons={lo}) cannot form a grid of its own",
+                [g.name(members[0])],
+            )
+        )
     st.flag(tgt, Flag.DETACHED, f"multi-part: includes a detached part of {weight} persons (island or exclave)")
