@@ -6,6 +6,7 @@ Beijing, so distances and areas are metres and square metres.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -225,6 +226,28 @@ def real_extract(osm_dir: Path, place: str, suffix: str = "osm") -> Path:
     if not f.exists():
         pytest.skip(f"{f} not found")
     return f
+
+
+# ---------------------------------------------------------------- the command line in a child process
+
+
+def run_cli(*args, timeout: float = 300, cwd=None) -> subprocess.CompletedProcess:
+    """``python -m microgrid ARGS`` in a child process, Python warnings off, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "microgrid", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+    )
+
+
+def write_layers(path, **layers: gpd.GeoDataFrame):
+    """Write each frame as the GeoPackage layer of its keyword name; return ``path``."""
+    for name, frame in layers.items():
+        frame.to_file(path, layer=name, engine="pyogrio")
+    return path
 
 
 # ---------------------------------------------------------------- a real ``microgrid serve``

@@ -17,6 +17,7 @@ import pytest
 import shapely
 
 import microgrid
+from conftest import run_cli, write_layers
 from microgrid.cli import main
 
 pytest.importorskip("distributed")
@@ -355,29 +356,19 @@ def test_existing_non_batch_file_is_not_touched(tmp_path, district, sample_plan)
 # ---------------------------------------------------------------- command line
 
 
+def _many_args(src, out, *more, roads: bool = True) -> list[str]:
+    """``partition-many`` over the layers households, areas (and roads) of ``src``, then ``more``."""
+    args = ["partition-many", "--households", f"{src}#households", "--areas", f"{src}#areas", "--area-id", "area_id"]
+    if roads:
+        args += ["--barriers", f"{src}#roads"]
+    return [*args, "--out", str(out), *map(str, more)]
+
+
 def test_cli_partition_many(tmp_path, district, scheduler, capsys):
     hh, areas, roads = district
-    src = tmp_path / "in.gpkg"
-    hh.to_file(src, layer="households", engine="pyogrio")
-    areas.to_file(src, layer="areas", engine="pyogrio")
-    roads.to_file(src, layer="roads", engine="pyogrio")
+    src = write_layers(tmp_path / "in.gpkg", households=hh, areas=areas, roads=roads)
     out = tmp_path / "out.gpkg"
-    args = [
-        "partition-many",
-        "--households",
-        f"{src}#households",
-        "--areas",
-        f"{src}#areas",
-        "--area-id",
-        "area_id",
-        "--barriers",
-        f"{src}#roads",
-        "--out",
-        str(out),
-        "--scheduler",
-        scheduler,
-        "--no-progress",
-    ]
+    args = _many_args(src, out, "--scheduler", scheduler, "--no-progress")
     assert main(args) == 0
     txt = capsys.readouterr().out
     assert f"{N_AREAS} areas: {N_AREAS} ok" in txt
@@ -389,53 +380,17 @@ def test_cli_partition_many(tmp_path, district, scheduler, capsys):
     assert "no column 'nope'" in err and "Traceback" not in err
     assert main([*args, "--workers", "2"]) == 2
     # exit 3 when areas are infeasible (and none failed otherwise)
-    assert (
-        main(
-            [
-                *args[:-3],
-                "--min-persons",
-                "5000",
-                "--max-persons",
-                "6000",
-                "--overwrite",
-                "--scheduler",
-                scheduler,
-                "--no-progress",
-            ]
-        )
-        == 3
-    )
+    limits = ["--min-persons", "5000", "--max-persons", "6000", "--overwrite"]
+    assert main([*args[:-3], *limits, "--scheduler", scheduler, "--no-progress"]) == 3
     assert "infeasible" in capsys.readouterr().out
 
 
 def test_cli_local_cluster_subprocess(tmp_path):
     """The default: a LocalCluster sized by --workers, a progress bar on stderr."""
     hh, areas, roads = microgrid.samples.make_district(2, 400, seed=5)
-    src = tmp_path / "in.gpkg"
-    hh.to_file(src, layer="households", engine="pyogrio")
-    areas.to_file(src, layer="areas", engine="pyogrio")
+    src = write_layers(tmp_path / "in.gpkg", households=hh, areas=areas)
     out = tmp_path / "out.gpkg"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "microgrid",
-            "partition-many",
-            "--households",
-            f"{src}#households",
-            "--areas",
-            f"{src}#areas",
-            "--area-id",
-            "area_id",
-            "--out",
-            str(out),
-            "--workers",
-            "1",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    r = run_cli(*_many_args(src, out, "--workers", "1", roads=False), timeout=120)
     assert r.returncode == 0, r.stderr
     assert "2 areas: 2 ok" in r.stdout
     assert "areas" in r.stderr and "2/2" in r.stderr  # the tqdm bar
@@ -555,38 +510,9 @@ def test_killing_a_worker_mid_run_does_every_area_once(tmp_path, client):
 def test_cli_codes_unique_across_areas_and_no_dask_logs(tmp_path):
     """Without --code-prefix-col every area gets its own prefix; Dask's INFO lines only with -v."""
     hh, areas, roads = microgrid.samples.make_district(3, 250, seed=4)
-    src = tmp_path / "d.gpkg"
-    hh.to_file(src, layer="households", engine="pyogrio")
-    areas.drop(columns=["code_prefix"]).to_file(src, layer="areas", engine="pyogrio")
-    roads.to_file(src, layer="roads", engine="pyogrio")
+    src = write_layers(tmp_path / "d.gpkg", households=hh, areas=areas.drop(columns=["code_prefix"]), roads=roads)
     out = tmp_path / "out.gpkg"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "microgrid",
-            "partition-many",
-            "--households",
-            f"{src}#households",
-            "--areas",
-            f"{src}#areas",
-            "--area-id",
-            "area_id",
-            "--barriers",
-            f"{src}#roads",
-            "--workers",
-            "1",
-            "--no-progress",
-            "--code-prefix",
-            "110108001000",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONWARNINGS": "ignore"},
-    )
+    r = run_cli(*_many_args(src, out, "--workers", "1", "--no-progress", "--code-prefix", "110108001000"))
     assert r.returncode == 0, r.stderr
     assert "distributed" not in r.stderr and "INFO" not in r.stderr, r.stderr
     grids = gpd.read_file(out, layer="grids")

@@ -12,7 +12,7 @@ import pytest
 import shapely
 
 import microgrid
-from conftest import REPO, X0, Y0, block_village, boundary_gdf, square
+from conftest import REPO, X0, Y0, block_village, boundary_gdf, square, write_layers
 from microgrid.cli import main
 
 SAMPLE = REPO / "data" / "samples" / "village.gpkg"
@@ -38,6 +38,11 @@ def plan_gpkg(tmp_path, village_gpkg):
     out = tmp_path / "plan.gpkg"
     assert main(["partition", str(village_gpkg), "--out", str(out)]) == 0
     return out
+
+
+def _plan_layers(path) -> list[str]:
+    """``--grids P#grids --households P#households --boundary P#boundary``: a plan given as separate layers."""
+    return [arg for name in ("grids", "households", "boundary") for arg in (f"--{name}", f"{path}#{name}")]
 
 
 def _no_traceback(captured):
@@ -283,15 +288,7 @@ def test_validate_planted_defect(capsys, plan_gpkg, tmp_path):
 
 
 def test_validate_separate_layers(capsys, plan_gpkg):
-    layers = [
-        "validate",
-        "--grids",
-        f"{plan_gpkg}#grids",
-        "--households",
-        f"{plan_gpkg}#households",
-        "--boundary",
-        f"{plan_gpkg}#boundary",
-    ]
+    layers = ["validate", *_plan_layers(plan_gpkg)]
     code = main([*layers, "--assignment-col", "grid_id"])
     assert code == 0
     code = main([*layers, "--max-persons", "220"])
@@ -565,15 +562,7 @@ def test_validate_gap_located_in_the_input_crs(capsys, tmp_path, plan_gpkg):
 
 
 def test_validate_uses_a_grid_id_column_by_default(capsys, tmp_path, plan_gpkg):
-    args = [
-        "validate",
-        "--grids",
-        f"{plan_gpkg}#grids",
-        "--households",
-        f"{plan_gpkg}#households",
-        "--boundary",
-        f"{plan_gpkg}#boundary",
-    ]
+    args = ["validate", *_plan_layers(plan_gpkg)]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "auditing by the households' column 'grid_id'" in out
@@ -603,25 +592,14 @@ def test_repair_of_separate_layers_updates_the_households_grid_column(tmp_path, 
     src = tmp_path / "drawn.gpkg"
     grids = plan.grids.rename(columns={"grid_id": "precinct"})[["precinct", "geometry"]]
     grids.loc[grids.index[0], "geometry"] = grids.geometry.iloc[0].buffer(-15)  # drawn short: a gap
-    grids.to_file(src, layer="grids")
-    plan.households[["household_id", "persons", "grid_id", "geometry"]].to_file(src, layer="households")
-    plan.boundary.to_file(src, layer="boundary")
-    out = tmp_path / "fixed.gpkg"
-    code = main(
-        [
-            "repair",
-            "--grids",
-            f"{src}#grids",
-            "--households",
-            f"{src}#households",
-            "--boundary",
-            f"{src}#boundary",
-            "--grid-id-col",
-            "precinct",
-            "--out",
-            str(out),
-        ]
+    write_layers(
+        src,
+        grids=grids,
+        households=plan.households[["household_id", "persons", "grid_id", "geometry"]],
+        boundary=plan.boundary,
     )
+    out = tmp_path / "fixed.gpkg"
+    code = main(["repair", *_plan_layers(src), "--grid-id-col", "precinct", "--out", str(out)])
     assert code in (0, 1)
     assert "column 'grid_id'" in capsys.readouterr().out
     rep = mg.validate(

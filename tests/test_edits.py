@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import geopandas as gpd
@@ -121,14 +122,7 @@ def test_locked_column_and_locked_out_of_bounds(small):
     grown = hh.copy()
     grown.loc[grown["household_id"].isin(in_gid.iloc[:30]), "persons"] += 4
     g = plan.grids.assign(locked=plan.grids["grid_id"] == gid)
-    locked_plan = microgrid.Plan(
-        grids=g,
-        households=plan.households,
-        report=plan.report,
-        boundary=plan.boundary,
-        barriers=plan.barriers,
-        params=plan.params,
-    )
+    locked_plan = dataclasses.replace(plan, grids=g)
     with pytest.raises(microgrid.InfeasibleError, match=rf"locked grids out of bounds: grid {gid} holds") as e:
         microgrid.repartition(locked_plan, grown)
     assert e.value.cause == "locked" and e.value.ids == [gid]

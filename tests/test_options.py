@@ -17,9 +17,9 @@ FIELDS = {f.name: f.default for f in dataclasses.fields(PartitionOptions) if f.n
 CLI_FORMS = {"levels": "--level NAME:MIN:MAX, repeatable", "refine": "--no-refine"}
 
 
-def _partition_parser():
+def _partition_parser(command: str = "partition"):
     sub = next(a for a in _build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
-    return sub.choices["partition"]
+    return sub.choices[command]
 
 
 def test_library_signature_matches_the_record():
@@ -53,6 +53,52 @@ def test_partition_many_defaults_match():
         assert params[name].default == FIELDS[name], name
     # the rest pass through **partition_kwargs to partition()
     assert any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def test_partition_many_cli_takes_every_batchable_option():
+    """partition-many's flags: each option an area's partition takes, same default, passed through."""
+    not_batched = {
+        "levels": "one level per area; the areas are the parents",
+        "n_grids": "every area gets its own grid count",
+        "parent_id_col": "the areas are the parents",
+        "input_crs": "GCJ-02/BD-09 input is converted first (microgrid.crs.to_wgs84)",
+    }
+    acts = {a.dest: a for a in _partition_parser("partition-many")._actions}
+    for name, default in FIELDS.items():
+        if name in not_batched:
+            continue
+        assert name in acts, f"CLI partition-many has no --{name.replace('_', '-')}"
+        assert acts[name].default == default, (name, acts[name].default, default)
+
+
+def test_partition_many_cli_passes_the_search_options(monkeypatch):
+    import microgrid.batch as batch
+    from microgrid.cli import main
+
+    seen = {}
+
+    class Called(Exception):
+        pass
+
+    def fake_partition_many(*layers, **kw):
+        seen.update(kw)
+        raise Called
+
+    monkeypatch.setattr(batch, "partition_many", fake_partition_many)
+    args = ["partition-many", "--households", "h.gpkg", "--areas", "a.gpkg", "--area-id", "id", "--out", "o.gpkg"]
+    monkeypatch.setattr("microgrid.cli._read_input", lambda a, x, w: x)
+    search = ["--compactness", "0.2", "--tries", "9", "--restarts", "1", "--no-refine", "--snap-tolerance", "3"]
+    with pytest.raises(Called):
+        main([*args, *search, "--default-persons", "3"])
+    got = {k: seen[k] for k in ("compactness", "tries", "restarts", "refine", "snap_tolerance", "default_persons")}
+    assert got == {
+        "compactness": 0.2,
+        "tries": 9,
+        "restarts": 1,
+        "refine": False,
+        "snap_tolerance": 3.0,
+        "default_persons": 3,
+    }
 
 
 def test_service_request_matches_the_record():

@@ -25,22 +25,6 @@ from microgrid.crs import metric_crs_for
 from microgrid.repair import GRID_SIZE
 
 RI = REPO.parent / "shared" / "data" / "real-grid-maps" / "ri_precincts.gpkg"
-GEOMETRIC = {
-    "gap",
-    "overlap",
-    "outside_boundary",
-    "coverage_invalid_edges",
-    "invalid_geometry",
-    "empty_geometry",
-    "multipart",
-}
-HOUSEHOLD = {
-    "household_unassigned",
-    "household_in_two_grids",
-    "household_unknown_grid",
-    "household_outside_its_grid",
-    "duplicate_household",
-}
 BOUNDS = {"min_persons": 0, "max_persons": 10**9}
 
 pytestmark = pytest.mark.slow

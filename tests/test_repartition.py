@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -102,14 +103,7 @@ def test_duplicated_grid_ids_are_refused(base):
     hh, _, plan = base
     g = plan.grids.copy()
     g.loc[g.index[3], "grid_id"] = g["grid_id"].iat[2]
-    dup = microgrid.Plan(
-        grids=g,
-        households=plan.households,
-        report=plan.report,
-        boundary=plan.boundary,
-        barriers=plan.barriers,
-        params=plan.params,
-    )
+    dup = dataclasses.replace(plan, grids=g)
     with pytest.raises(microgrid.InputError, match=rf"grid ids in the plan are not unique: {g['grid_id'].iat[2]} "):
         microgrid.repartition(dup, hh)
 

@@ -102,6 +102,77 @@ def _examples(lines: str) -> str:
     return "Examples:\n" + "\n".join(f"  {x.strip()}" for x in lines.strip("\n").split("\n"))
 
 
+# Each subcommand: its one-line help and its example commands (the epilog of its --help).
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "partition": (
+        "partition households into grids and write a plan",
+        """
+    microgrid partition village.gpkg --out plan.gpkg
+    microgrid partition register.xlsx --boundary village.gpkg#boundary --barriers village.gpkg#roads --id-col 户号 --persons-col 人数 --out plan.gpkg
+    microgrid partition town.gpkg --min-persons 200 --max-persons 300 --code-prefix 110108001002 --out plan.shp""",
+    ),
+    "partition-many": (
+        "partition every area of a district in parallel on Dask (the dask extra)",
+        """
+    microgrid partition-many --households county.gpkg#households --areas county.gpkg#villages --area-id village_code --barriers county.gpkg#roads --out county_plan.gpkg
+    microgrid partition-many --households register.csv --areas villages.shp --area-id 村代码 --code-prefix-col 村代码 --workers 2 --out county_plan.gpkg
+    microgrid partition-many ... --scheduler tcp://10.0.0.5:8786 --out county.parquet""",
+    ),
+    "validate": (
+        "validate a grid map (ours or hand-drawn)",
+        """
+    microgrid validate plan.gpkg
+    microgrid validate --grids drawn.shp --households register.xlsx --boundary village.shp --json report.json
+    microgrid validate plan.gpkg --assignment-col "" --map violations.png   # audit by location only""",
+    ),
+    "repair": (
+        "fill gaps, trim overlaps and stray parts of a grid map; list every change",
+        """
+    microgrid repair plan.gpkg --out repaired.gpkg
+    microgrid repair --grids drawn.shp --boundary village.shp --households hh.gpkg --out repaired.gpkg
+    microgrid repair drawn.gpkg --min-persons 150 --max-persons 250 --out repaired.gpkg""",
+    ),
+    "ledger": (
+        "write household rosters (台账) per grid: a folder of CSV or one .xlsx",
+        """
+    microgrid ledger plan.gpkg --out 台账.xlsx
+    microgrid ledger plan.gpkg --out rosters/""",
+    ),
+    "repartition": (
+        "update a plan for changed households, or after hand edits, with the least churn",
+        """
+    microgrid repartition plan.gpkg --households register_2025.gpkg#households --out plan_2025.gpkg
+    microgrid repartition plan.gpkg --households register_2025.xlsx --locked 3,7 --out plan_2025.gpkg
+    microgrid repartition --plan edited.gpkg --out fixed.gpkg   # a plan edited by hand in QGIS""",
+    ),
+    "changes": (
+        "apply a change list (add/remove/move/persons) to a plan with the least churn",
+        """
+    microgrid changes plan.gpkg --changes changes.csv --out plan_new.gpkg
+    microgrid changes plan.gpkg --changes changes.json --pinned pins.csv --out plan_new.gpkg""",
+    ),
+    "staff": (
+        "assign leaders, workers and volunteers to grids (min total distance)",
+        """
+    microgrid staff plan.gpkg --people staff.gpkg
+    microgrid staff plan.gpkg --people staff.gpkg --composition leader:1,worker:2 --out teams.csv""",
+    ),
+    "map": (
+        "draw a map of a plan file: PNG, or HTML that works offline (画网格图)",
+        """
+    microgrid map plan.gpkg --out plan.png --labels name
+    microgrid map plan.gpkg --out plan.html
+    microgrid map plan.gpkg --out plan.html --basemap amap""",
+    ),
+    "serve": (
+        "run the HTTP service (the service extra)",
+        """
+    microgrid serve
+    microgrid serve --host 0.0.0.0 --port 8080 --jobs 2""",
+    ),
+}
+
+
 def _verbosity(top: bool) -> argparse.ArgumentParser:
     """-v/-q, taken before or after the subcommand (``microgrid partition ... -v``)."""
     p = argparse.ArgumentParser(add_help=False)
@@ -185,20 +256,8 @@ def _add_common_inputs(p: argparse.ArgumentParser):
 
 def _parser_update(add) -> None:
     """The ``repartition`` and ``changes`` subcommands (updating a plan)."""
-    examples = {
-        "repartition": _examples("""
-            microgrid repartition plan.gpkg --households register_2025.gpkg#households --out plan_2025.gpkg
-            microgrid repartition plan.gpkg --households register_2025.xlsx --locked 3,7 --out plan_2025.gpkg
-            microgrid repartition --plan edited.gpkg --out fixed.gpkg   # a plan edited by hand in QGIS"""),
-        "changes": _examples("""
-            microgrid changes plan.gpkg --changes changes.csv --out plan_new.gpkg
-            microgrid changes plan.gpkg --changes changes.json --pinned pins.csv --out plan_new.gpkg"""),
-    }
-    for cmd, text in (
-        ("repartition", "update a plan for changed households, or after hand edits, with the least churn"),
-        ("changes", "apply a change list (add/remove/move/persons) to a plan with the least churn"),
-    ):
-        rp = add(cmd, text, examples[cmd])
+    for cmd in ("repartition", "changes"):
+        rp = add(cmd)
         rp.add_argument("plan", nargs="?", help="the current plan GeoPackage")
         rp.add_argument(
             "--plan",
@@ -250,12 +309,13 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", required=True, metavar="COMMAND")
     common = [_verbosity(False)]
 
-    def add(name, help, epilog):
+    def add(name):
+        help, examples = _COMMANDS[name]
         return sub.add_parser(
             name,
             help=help,
             description=help[0].upper() + help[1:] + ".",
-            epilog=epilog,
+            epilog=_examples(examples),
             formatter_class=_HelpFormatter,
             parents=common,
         )
@@ -277,14 +337,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _parser_partition(add) -> None:
     """The ``partition`` subcommand's options."""
-    p = add(
-        "partition",
-        "partition households into grids and write a plan",
-        _examples("""
-        microgrid partition village.gpkg --out plan.gpkg
-        microgrid partition register.xlsx --boundary village.gpkg#boundary --barriers village.gpkg#roads --id-col 户号 --persons-col 人数 --out plan.gpkg
-        microgrid partition town.gpkg --min-persons 200 --max-persons 300 --code-prefix 110108001002 --out plan.shp"""),
-    )
+    p = add("partition")
     _add_common_inputs(p)
     p.add_argument(
         "--landmarks",
@@ -390,14 +443,7 @@ def _add_search_options(p: argparse.ArgumentParser) -> None:
 
 def _parser_partition_many(add) -> None:
     """The ``partition-many`` subcommand's options."""
-    pm = add(
-        "partition-many",
-        "partition every area of a district in parallel on Dask (the dask extra)",
-        _examples("""
-        microgrid partition-many --households county.gpkg#households --areas county.gpkg#villages --area-id village_code --barriers county.gpkg#roads --out county_plan.gpkg
-        microgrid partition-many --households register.csv --areas villages.shp --area-id 村代码 --code-prefix-col 村代码 --workers 2 --out county_plan.gpkg
-        microgrid partition-many ... --scheduler tcp://10.0.0.5:8786 --out county.parquet"""),
-    )
+    pm = add("partition-many")
     pm.add_argument(
         "--households",
         required=True,
@@ -416,9 +462,16 @@ def _parser_partition_many(add) -> None:
     pm.add_argument("--workers", type=int, help="workers of the local cluster (default: one per core)")
     pm.add_argument("--id-col", default="household_id", help="household id column (in a Shapefile: household_)")
     pm.add_argument("--persons-col", default="persons", help="persons column")
+    pm.add_argument(
+        "--default-persons",
+        type=int,
+        help="persons per household when there is no persons column (default: none; the column is required)",
+    )
     pm.add_argument("--kind-col", help="barrier kind column (default: kind or highway)")
     _add_bounds(pm)
     pm.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same plans")
+    _add_search_options(pm)
+    pm.add_argument("--snap-tolerance", type=float, default=2.0, help="join road ends missing a junction by <= m")
     pm.add_argument(
         "--code-prefix",
         default="000000000000",
@@ -478,14 +531,7 @@ def _add_grid_map(p, plan_help: str) -> None:
 
 def _parser_validate(add) -> None:
     """The ``validate`` subcommand's options."""
-    v = add(
-        "validate",
-        "validate a grid map (ours or hand-drawn)",
-        _examples("""
-        microgrid validate plan.gpkg
-        microgrid validate --grids drawn.shp --households register.xlsx --boundary village.shp --json report.json
-        microgrid validate plan.gpkg --assignment-col "" --map violations.png   # audit by location only"""),
-    )
+    v = add("validate")
     _add_grid_map(v, "a plan GeoPackage (layers grids, households, boundary[, barriers])")
     v.add_argument("--barriers", help="roads etc. for the on-line share")
     v.add_argument(
@@ -506,14 +552,7 @@ def _parser_validate(add) -> None:
 
 def _parser_repair(add) -> None:
     """The ``repair`` subcommand's options."""
-    r = add(
-        "repair",
-        "fill gaps, trim overlaps and stray parts of a grid map; list every change",
-        _examples("""
-        microgrid repair plan.gpkg --out repaired.gpkg
-        microgrid repair --grids drawn.shp --boundary village.shp --households hh.gpkg --out repaired.gpkg
-        microgrid repair drawn.gpkg --min-persons 150 --max-persons 250 --out repaired.gpkg"""),
-    )
+    r = add("repair")
     _add_grid_map(r, "a plan GeoPackage (layers grids, households, boundary)")
     r.add_argument(
         "--assignment-col",
@@ -525,26 +564,14 @@ def _parser_repair(add) -> None:
 
 def _parser_ledger(add) -> None:
     """The ``ledger`` subcommand's options."""
-    g = add(
-        "ledger",
-        "write household rosters (台账) per grid: a folder of CSV or one .xlsx",
-        _examples("""
-        microgrid ledger plan.gpkg --out 台账.xlsx
-        microgrid ledger plan.gpkg --out rosters/"""),
-    )
+    g = add("ledger")
     g.add_argument("plan", help="a plan GeoPackage (layers grids and households)")
     _add_out(g, "a folder (CSV files) or FILE.xlsx (the xlsx extra)", "replace an existing workbook or folder")
 
 
 def _parser_staff(add) -> None:
     """The ``staff`` subcommand's options."""
-    t = add(
-        "staff",
-        "assign leaders, workers and volunteers to grids (min total distance)",
-        _examples("""
-        microgrid staff plan.gpkg --people staff.gpkg
-        microgrid staff plan.gpkg --people staff.gpkg --composition leader:1,worker:2 --out teams.csv"""),
-    )
+    t = add("staff")
     t.add_argument("plan", help="a plan GeoPackage (layer grids)")
     t.add_argument("--people", required=True, help="home points with person_id and role columns")
     t.add_argument("--role-col", default="role", help="role column of --people")
@@ -555,14 +582,7 @@ def _parser_staff(add) -> None:
 
 def _parser_map(add) -> None:
     """The ``map`` subcommand's options."""
-    mp = add(
-        "map",
-        "draw a map of a plan file: PNG, or HTML that works offline (画网格图)",
-        _examples("""
-        microgrid map plan.gpkg --out plan.png --labels name
-        microgrid map plan.gpkg --out plan.html
-        microgrid map plan.gpkg --out plan.html --basemap amap"""),
-    )
+    mp = add("map")
     mp.add_argument("plan", help="a plan GeoPackage (microgrid partition --out)")
     mp.add_argument("--out", required=True, help="OUT.png (also .svg, .pdf) or OUT.html (self-contained, offline)")
     mp.add_argument(
@@ -585,13 +605,7 @@ def _parser_map(add) -> None:
 
 def _parser_serve(add) -> None:
     """The ``serve`` subcommand's options."""
-    sv = add(
-        "serve",
-        "run the HTTP service (the service extra)",
-        _examples("""
-        microgrid serve
-        microgrid serve --host 0.0.0.0 --port 8080 --jobs 2"""),
-    )
+    sv = add("serve")
     sv.add_argument("--host", default="127.0.0.1", help="address to listen on")
     sv.add_argument("--port", type=int, default=8000, help="port to listen on")
     sv.add_argument("--jobs", type=int, help="jobs run at once, each in its own process (default: CPUs)")
@@ -613,10 +627,7 @@ def _parser_serve(add) -> None:
 
 
 def _cmd_partition(a) -> int:
-    from dataclasses import fields
-
     from .io import is_db_url, plan_targets, write_plan
-    from .options import PartitionOptions
     from .partition import partition
 
     hh, bnd, bar, lm = _partition_layers(a)
@@ -629,8 +640,7 @@ def _cmd_partition(a) -> int:
     hh, bnd, bar, lm = (
         _read_input(a, x, w) for x, w in ((hh, "households"), (bnd, "boundary"), (bar, "barriers"), (lm, "landmarks"))
     )
-    # every option of the run is a flag of the same name (tests/test_options.py checks it): pass them all
-    options = {f.name: getattr(a, f.name) for f in fields(PartitionOptions) if hasattr(a, f.name)}
+    options = _partition_options(a)
     options.update(levels=_levels(a.level), oversize=a.oversize, stack_col=a.stack_col, parents=a.parents)
     plan = partition(hh, bnd, bar, lm, **options)
     written = write_plan(plan, out, overwrite=a.overwrite)
@@ -724,6 +734,18 @@ def _given_line(plan) -> str:
     return ", ".join(parts) + f", {n_in} in the plan"
 
 
+def _partition_options(a: argparse.Namespace) -> dict:
+    """Every partition option that is a flag of this command, by its name in :class:`PartitionOptions`.
+
+    Each option's flag has the option's name (tests/test_options.py checks it), so all pass through.
+    """
+    from dataclasses import fields
+
+    from .options import PartitionOptions
+
+    return {f.name: getattr(a, f.name) for f in fields(PartitionOptions) if hasattr(a, f.name)}
+
+
 def _cmd_partition_many(a) -> int:
     from .batch import partition_many
     from .errors import InputError
@@ -742,22 +764,10 @@ def _cmd_partition_many(a) -> int:
         out=a.out,
         client=client,
         n_workers=a.workers,
-        min_persons=a.min_persons,
-        max_persons=a.max_persons,
-        seed=a.seed,
-        id_col=a.id_col,
-        persons_col=a.persons_col,
-        kind_col=a.kind_col,
-        crs=a.crs,
-        outside="nearest" if a.outside == "snap" else a.outside,
-        code_prefix=a.code_prefix,
         code_prefix_col=a.code_prefix_col,
-        on_infeasible=a.on_infeasible,
         overwrite=a.overwrite,
         progress=not (a.no_progress or a.quiet),
-        divide_sites=a.divide_sites,
-        entrance_col=a.entrance_col,
-        floor_col=a.floor_col,
+        **_partition_options(a),
     )
     print(res.summary_text())
     print(f"wrote {', '.join(map(str, res.paths))}")

@@ -108,7 +108,7 @@ def _crs_label(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def check_crs(value: Any, *, what: str = "crs") -> pyproj.CRS:
+def check_crs(value: Any, *, what: str = "crs", forms: str = CRS_FORMS) -> pyproj.CRS:
     """``value`` as a :class:`pyproj.CRS`, or an InputError saying which CRS forms work.
 
     Every CRS a user gives (``crs=``, ``--crs``, the CRS stored in a layer)
@@ -124,6 +124,8 @@ def check_crs(value: Any, *, what: str = "crs") -> pyproj.CRS:
         Anything :meth:`pyproj.CRS.from_user_input` accepts.
     what : str
         Name of the value in the error message (``"crs"``, ``"households' CRS"``).
+    forms : str
+        What to give instead, ending each message (``give {forms}``).
 
     Returns
     -------
@@ -148,27 +150,27 @@ def check_crs(value: Any, *, what: str = "crs") -> pyproj.CRS:
         crs = value
     else:
         if value is None or isinstance(value, bool):
-            raise InputError(f"{what} {value!r} is not a CRS; give {CRS_FORMS}")
+            raise InputError(f"{what} {value!r} is not a CRS; give {forms}")
         try:
             crs = pyproj.CRS.from_user_input(value)
         except Exception as exc:  # pyproj raises CRSError, TypeError, ValueError... for bad input
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             detail = detail.rsplit("proj_create: ", 1)[-1].rstrip(")")
-            raise InputError(f"{what} {_crs_label(value)} is not a CRS ({detail[:120]}); give {CRS_FORMS}") from None
+            raise InputError(f"{what} {_crs_label(value)} is not a CRS ({detail[:120]}); give {forms}") from None
     horizontal = crs.sub_crs_list[0] if crs.is_compound and crs.sub_crs_list else crs
     if horizontal.is_bound and horizontal.source_crs is not None:
         horizontal = horizontal.source_crs
     if not (horizontal.is_geographic or horizontal.is_projected):
         raise InputError(
             f"{what} {_crs_label(value)} is neither geographic nor projected ({crs.type_name}: {crs.name}) "
-            f"and cannot place points on a map; give {CRS_FORMS}"
+            f"and cannot place points on a map; give {forms}"
         )
     try:
         pyproj.Transformer.from_crs(crs, _WGS84, always_xy=True)
     except Exception:
         raise InputError(
             f"{what} {_crs_label(value)} ({crs.name}) cannot be converted to WGS84 longitude/latitude "
-            f"(a CRS of another celestial body, or one without a datum); give {CRS_FORMS}"
+            f"(a CRS of another celestial body, or one without a datum); give {forms}"
         ) from None
     return crs
 

@@ -116,22 +116,10 @@ class PartitionOptions:
         for name in ("tries", "restarts"):
             if not _whole(getattr(self, name), 1):
                 problems.append(f"{name} must be a whole number >= 1, got {getattr(self, name)!r}")
-        c = self.compactness
-        if (
-            isinstance(c, bool)
-            or not isinstance(c, (int, float, np.integer, np.floating))
-            or not math.isfinite(c)
-            or c < 0
-        ):
-            problems.append(f"compactness must be a number >= 0 (0 = lines only), got {c!r}")
-        st = self.snap_tolerance
-        if (
-            isinstance(st, bool)
-            or not isinstance(st, (int, float, np.integer, np.floating))
-            or not math.isfinite(st)
-            or st < 0
-        ):
-            problems.append(f"snap_tolerance must be a number >= 0, got {st!r}")
+        if not _nonnegative(self.compactness):
+            problems.append(f"compactness must be a number >= 0 (0 = lines only), got {self.compactness!r}")
+        if not _nonnegative(self.snap_tolerance):
+            problems.append(f"snap_tolerance must be a number >= 0, got {self.snap_tolerance!r}")
         if not isinstance(self.refine, (bool, np.bool_)):
             problems.append(f"refine must be True or False, got {self.refine!r}")
         if self.default_persons is not None and not _whole(self.default_persons, 0):
@@ -231,6 +219,12 @@ class PartitionOptions:
 
 def _whole(v: object, least: int) -> bool:
     return bool(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and least <= v <= 10**12)
+
+
+def _nonnegative(v: object) -> bool:
+    """A finite real number >= 0 (not a bool)."""
+    real = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+    return bool(real and math.isfinite(v) and v >= 0)  # type: ignore[arg-type, operator]
 
 
 def _bounds_problems(lo: Any, hi: Any) -> list[str]:

@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -424,39 +424,60 @@ def _landmark_parts(
 ) -> None:
     """The parts of each landmark divided between grids: rows and outlines appended, households marked."""
     hh_unit = units.unit_of_household
+    roster = (households["household_id"].to_numpy(), households["persons"].to_numpy(np.int64), None, None)
     for lm in np.asarray(list(soft_landmarks), dtype=np.int64).tolist():
         lu = np.flatnonzero(units.landmark == lm)
         gs = list(dict.fromkeys(grid_of_unit[lu].tolist()))
         if len(gs) < 2:
             continue
-        sid = len({r["site_id"] for r in rows}) + 1
-        in_lm = np.isin(hh_unit, lu)
         name = landmark_names[lm] if landmark_names is not None else None
         label = f"landmark {lm}" if name is None or pd.isna(name) else str(name)
-        pids = households["household_id"].to_numpy()
-        pp = households["persons"].to_numpy(np.int64)
-        for part, g in enumerate(gs, start=1):
+        parts = []
+        for g in gs:
             uu = lu[grid_of_unit[lu] == g]
-            hs_idx = np.flatnonzero(np.isin(hh_unit, uu))
-            site_id[hs_idx] = sid
-            site_part[hs_idx] = part
-            rows.append(
-                {
-                    "site_id": sid,
-                    "site_label": label,
-                    "site_persons": int(pp[in_lm].sum()),
-                    "part": part,
-                    "parts": len(gs),
-                    "grid_id": grid_ids[g],
-                    "households": len(hs_idx),
-                    "persons": int(pp[hs_idx].sum()),
-                    "entrances": "",
-                    "floors": "",
-                    "first_household": str(pids[hs_idx[0]]) if len(hs_idx) else "",
-                    "last_household": str(pids[hs_idx[-1]]) if len(hs_idx) else "",
-                }
+            parts.append(
+                (grid_ids[g], np.flatnonzero(np.isin(hh_unit, uu)), shapely.coverage_union_all(units.geometry[uu]))
             )
-            geoms.append(shapely.coverage_union_all(units.geometry[uu]))
+        _add_divided_site(label, parts, roster, rows, geoms, site_id, site_part)
+
+
+def _add_divided_site(
+    label: str,
+    parts: list[tuple[Any, Any, Any]],
+    roster: tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None],
+    rows: list[dict],
+    geoms: list,
+    site_id: np.ndarray,
+    site_part: np.ndarray,
+) -> None:
+    """One site divided between grids: a row and an outline per part appended, its households marked.
+
+    ``parts`` holds (grid id, household indices in roster order, outline) per part, in part order;
+    ``roster`` the households' ids, persons, entrances and floors (None when not given).
+    """
+    ids, persons, ent, flr = roster
+    sid = len({r["site_id"] for r in rows}) + 1
+    site_persons = int(sum(int(persons[hs].sum()) for _, hs, _ in parts))
+    for part, (gid, hs, outline) in enumerate(parts, start=1):
+        site_id[hs] = sid
+        site_part[hs] = part
+        rows.append(
+            {
+                "site_id": sid,
+                "site_label": label,
+                "site_persons": site_persons,
+                "part": part,
+                "parts": len(parts),
+                "grid_id": gid,
+                "households": len(hs),
+                "persons": int(persons[hs].sum()),
+                "entrances": _span(ent[hs]) if ent is not None else "",
+                "floors": _span(flr[hs]) if flr is not None else "",
+                "first_household": str(ids[hs[0]]) if len(hs) else "",
+                "last_household": str(ids[hs[-1]]) if len(hs) else "",
+            }
+        )
+        geoms.append(outline)
 
 
 def divided_sites_table(
@@ -526,36 +547,19 @@ def divided_sites_table(
         pos = np.empty(n_hh, np.int64)
         pos[hh_order] = np.arange(n_hh)
         members = pd.Series(np.arange(n_hh)).groupby(ch.of_household).apply(list).to_dict()
-        for _sid, (_g, s) in enumerate(sorted(split), start=1):
-            sid = len({r["site_id"] for r in rows}) + 1
+        roster = (hh_ids, persons, ent, flr)
+        for _g, s in sorted(split):
             cs = by_site[s]
-            grids_in_order = list(dict.fromkeys(g_chunk[cs].tolist()))
-            all_h = sorted((h for c in cs for h in members.get(c, [])), key=lambda h: pos[h])
-            label = (
-                str(bld[all_h[0]]) if bld is not None and bld[all_h[0]] is not None else f"household {hh_ids[all_h[0]]}"
-            )
-            for part, g in enumerate(grids_in_order, start=1):
+            first = min((h for c in cs for h in members.get(c, [])), key=lambda h: pos[h])
+            label = str(bld[first]) if bld is not None and bld[first] is not None else f"household {hh_ids[first]}"
+            parts = []
+            for g in dict.fromkeys(g_chunk[cs].tolist()):
                 pc = [c for c in cs if g_chunk[c] == g]
-                hs = sorted((h for c in pc for h in members.get(c, [])), key=lambda h: pos[h])
-                site_id[hs] = sid
-                site_part[hs] = part
-                rows.append(
-                    {
-                        "site_id": sid,
-                        "site_label": label,
-                        "site_persons": int(persons[all_h].sum()),
-                        "part": part,
-                        "parts": len(grids_in_order),
-                        "grid_id": grid_ids[g],
-                        "households": len(hs),
-                        "persons": int(persons[hs].sum()),
-                        "entrances": _span(ent[hs]) if ent is not None else "",
-                        "floors": _span(flr[hs]) if flr is not None else "",
-                        "first_household": str(hh_ids[hs[0]]),
-                        "last_household": str(hh_ids[hs[-1]]),
-                    }
+                hs = np.asarray(sorted((h for c in pc for h in members.get(c, [])), key=lambda h: pos[h]), np.int64)
+                parts.append(
+                    (grid_ids[g], hs, shapely.coverage_union_all(units.geometry[np.unique(units.unit_of_site[pc])]))
                 )
-                geoms.append(shapely.coverage_union_all(units.geometry[np.unique(units.unit_of_site[pc])]))
+            _add_divided_site(label, parts, roster, rows, geoms, site_id, site_part)
     _landmark_parts(
         units, grid_of_unit, grid_ids, households, soft_landmarks, landmark_names, rows, geoms, site_id, site_part
     )

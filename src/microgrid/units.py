@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import shapely
@@ -140,20 +140,13 @@ def _clip_lines(lines: np.ndarray, boundary: shapely.Geometry) -> tuple[np.ndarr
     return parts[ok], idx[pidx[ok]]
 
 
-def units_from_inputs(
-    inp: Inputs,
-    *,
-    snap_tolerance: float = 2.0,
-    cut_lines: np.ndarray | None = None,
-    chunk_persons: int | None = None,
-    entrance: np.ndarray | None = None,
-    floor: np.ndarray | None = None,
-    divisible_above: int | None = None,
-) -> Units:
+def units_from_inputs(inp: Inputs, **options: Any) -> Units:
     """:func:`build_units` on checked inputs (:class:`microgrid.inputs.Inputs`).
 
     Households, boundary, ranked barriers and landmark polygons, all in the
-    metric working CRS.
+    metric working CRS; ``options`` are :func:`build_units`' keyword options
+    (``snap_tolerance``, ``cut_lines``, ``chunk_persons``, ``entrance``,
+    ``floor``, ``divisible_above``).
     """
     hh = inp.households
     return build_units(
@@ -164,12 +157,7 @@ def units_from_inputs(
         inp.barriers["rank"].to_numpy(),
         inp.barriers["kind"].to_numpy(dtype=object),
         landmarks=None if inp.landmarks is None else inp.landmarks.geometry.to_numpy(),
-        snap_tolerance=snap_tolerance,
-        cut_lines=cut_lines,
-        chunk_persons=chunk_persons,
-        entrance=entrance,
-        floor=floor,
-        divisible_above=divisible_above,
+        **options,
     )
 
 

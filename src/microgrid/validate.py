@@ -7,8 +7,9 @@ offending ids, a figure and the geometry where it happens.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import numpy as np
@@ -73,6 +74,16 @@ def _where(point, work, crs) -> str:
     else:
         x, y = point.x, point.y
     return f"({x:.6f}, {y:.6f})" if crs.is_geographic else f"({x:.1f}, {y:.1f})"
+
+
+def _duplicate_rows(ids: np.ndarray, kind: str, say: Callable[[Any, int], str]) -> list[dict]:
+    """An error row of ``kind`` per id that stands more than once in ``ids``; ``say(id, count)`` is its message."""
+    dup = pd.Series(ids).duplicated(keep=False).to_numpy()
+    rows = []
+    for val in pd.unique(ids[dup]):
+        n = int((ids == val).sum())
+        rows.append(_row(kind, "error", [val], n, say(val, n)))
+    return rows
 
 
 def _row(check, severity, ids, figure, message, geometry=None):
@@ -349,18 +360,7 @@ def check_geometry(gr: _Grids) -> list[dict]:
                 gr.raw[i],
             )
         )
-    dup = pd.Series(gid).duplicated(keep=False).to_numpy()
-    if dup.any():
-        for val in pd.unique(gid[dup]):
-            rows.append(
-                _row(
-                    "duplicate_grid_id",
-                    "error",
-                    [val],
-                    int((gid == val).sum()),
-                    f"grid id {val!r} is used by {(gid == val).sum()} grids",
-                )
-            )
+    rows += _duplicate_rows(gid, "duplicate_grid_id", lambda val, n: f"grid id {val!r} is used by {n} grids")
     for i in np.flatnonzero(gr.multi):
         rows.append(
             _row(
@@ -481,18 +481,7 @@ def check_households(
     """
     rows = []
     hid, pts, gid = hs.ids, hs.pts, gr.ids
-    hdup = pd.Series(hid).duplicated(keep=False).to_numpy()
-    if hdup.any():
-        for val in pd.unique(hid[hdup]):
-            rows.append(
-                _row(
-                    "duplicate_household",
-                    "error",
-                    [val],
-                    int((hid == val).sum()),
-                    f"household {val!r} appears {(hid == val).sum()} times",
-                )
-            )
+    rows += _duplicate_rows(hid, "duplicate_household", lambda val, n: f"household {val!r} appears {n} times")
     sp_idx = np.flatnonzero(gr.spatial)
     tree = shapely.STRtree(gr.geoms[sp_idx])
     pi, gi = tree.query(pts, predicate="intersects")

@@ -43,7 +43,20 @@ from .files import (
 from .postgis import db_url_of, is_db_url, mask_password
 
 if TYPE_CHECKING:
+    from typing_extensions import TypedDict, Unpack
+
     from ..plan import Plan
+
+    class _ReadOptions(TypedDict, total=False):
+        """The keyword options of :func:`read_layer`, for its typed overloads."""
+
+        layer: str | None
+        what: str
+        encoding: str | None
+        x_col: str | None
+        y_col: str | None
+        crs: CRSLike
+
 
 __all__ = [
     "read_layer",
@@ -87,29 +100,11 @@ def list_layers(path: PathLike, *, what: str = "input") -> list[str]:
 
 
 @overload
-def read_layer(
-    src: None,
-    *,
-    layer: str | None = None,
-    what: str = "layer",
-    encoding: str | None = None,
-    x_col: str | None = None,
-    y_col: str | None = None,
-    crs: CRSLike = None,
-) -> None: ...
+def read_layer(src: None, **options: Unpack[_ReadOptions]) -> None: ...
 
 
 @overload
-def read_layer(
-    src: LayerSource,
-    *,
-    layer: str | None = None,
-    what: str = "layer",
-    encoding: str | None = None,
-    x_col: str | None = None,
-    y_col: str | None = None,
-    crs: CRSLike = None,
-) -> gpd.GeoDataFrame: ...
+def read_layer(src: LayerSource, **options: Unpack[_ReadOptions]) -> gpd.GeoDataFrame: ...
 
 
 def read_layer(

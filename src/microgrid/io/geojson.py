@@ -45,10 +45,11 @@ _GEOMETRY_TYPES = (
 )
 
 
-_CRS_HINT = (
-    "give the EPSG code of a CRS on Earth, such as 'EPSG:4547' (CGCS2000 Gauss-Kruger) or "
+_CRS_FORMS = (
+    "the EPSG code of a CRS on Earth, such as 'EPSG:4547' (CGCS2000 Gauss-Kruger) or "
     "'EPSG:32650' (UTM), or leave crs out for WGS84 longitude/latitude (RFC 7946)"
 )
+_CRS_HINT = "give " + _CRS_FORMS
 
 
 def _crs_of(crs: CRSLike | dict[str, Any]) -> pyproj.CRS:
@@ -91,27 +92,11 @@ def _crs_of(crs: CRSLike | dict[str, Any]) -> pyproj.CRS:
 
 
 @functools.lru_cache(maxsize=64)
-def _check_crs(crs) -> None:
+def _check_crs(crs: str | int) -> None:
     """Raise InputError unless ``crs`` names a horizontal CRS on Earth (only the verdict is cached)."""
-    import pyproj
+    from ..crs import check_crs
 
-    shown = repr(crs) if len(str(crs)) <= 80 else repr(str(crs)[:77] + "...")
-    try:
-        c = pyproj.CRS.from_user_input(crs)
-    except Exception:  # pyproj raises CRSError, TypeError, ValueError for odd inputs
-        raise InputError(f"crs: {shown} is not a CRS pyproj knows; {_CRS_HINT}") from None
-    if not (c.is_geographic or c.is_projected):
-        raise InputError(
-            f"crs: {shown} is not a horizontal CRS on Earth that longitude/latitude can be converted "
-            f"to (its type: {c.type_name}); {_CRS_HINT}"
-        )
-    try:
-        pyproj.Transformer.from_crs(c, WGS84, always_xy=True)
-    except Exception as exc:  # pyproj.exceptions.ProjError: e.g. "Moon vs Earth"
-        why = str(exc).split("(Internal Proj Error:")[-1].split(". You may")[0].strip(" )")[:200]
-        raise InputError(
-            f"crs: {shown} ({c.name}) cannot be converted to WGS84, it is not a CRS on Earth ({why}); {_CRS_HINT}"
-        ) from None
+    check_crs(crs, what="crs:", forms=_CRS_FORMS)
 
 
 def read_feature_collection(

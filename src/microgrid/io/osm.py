@@ -57,24 +57,28 @@ _RAILWAY_KINDS = {
 _BARRIER_KINDS = {"wall": "wall", "city_wall": "wall", "retaining_wall": "wall", "fence": "fence", "hedge": "fence"}
 _WATER_AREAS = {("natural", "water"), ("waterway", "riverbank"), ("landuse", "reservoir"), ("landuse", "basin")}
 
-#: Tags read from the file (anything else is dropped).
-_KEYS = [
+#: Keys that make an element a feature worth reading (the .pbf reader keeps only these).
+_FEATURE_KEYS = [
     "building",
-    "building:levels",
     "highway",
     "waterway",
     "railway",
     "barrier",
     "natural",
-    "water",
     "amenity",
     "leisure",
     "landuse",
     "shop",
     "tourism",
     "boundary",
-    "admin_level",
     "place",
+]
+#: Tags read from the file (anything else is dropped): the feature keys and their details.
+_KEYS = [
+    *_FEATURE_KEYS,
+    "building:levels",
+    "water",
+    "admin_level",
     "name",
     "name:zh",
     "name:en",
@@ -179,24 +183,12 @@ def _read_xml(path: Path) -> gpd.GeoDataFrame:
 
 def _read_pbf(path: Path) -> gpd.GeoDataFrame:
     pyrosm = _require("pyrosm", "OSM .pbf files")
-    keys = [
-        "building",
-        "highway",
-        "waterway",
-        "railway",
-        "barrier",
-        "natural",
-        "amenity",
-        "leisure",
-        "landuse",
-        "shop",
-        "tourism",
-        "boundary",
-        "place",
-    ]
     try:
         gdf = pyrosm.OSM(str(path)).get_data_by_custom_criteria(
-            custom_filter={k: True for k in keys}, filter_type="keep", keep_nodes=False, tags_as_columns=_KEYS
+            custom_filter=dict.fromkeys(_FEATURE_KEYS, True),
+            filter_type="keep",
+            keep_nodes=False,
+            tags_as_columns=_KEYS,
         )
     except Exception as exc:
         raise InputError(f"could not read {path} as an OSM .pbf file: {exc}") from None
