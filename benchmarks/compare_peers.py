@@ -19,30 +19,21 @@ import shapely
 from _common import HI, LO, OSM_CASES, available_cases, build_case, machine, measure, median_runs
 
 from microgrid.graph import whole_groups
-from microgrid.partition.regions import partition_graph
+from microgrid.options import PartitionOptions
+from microgrid.partition.levels import partition_within
 
 DEFAULT = ["sample", *OSM_CASES, "synthetic-500", "synthetic-1k", "synthetic-10k", "synthetic-100k"]
 
 
 def run_microgrid(case, k, compactness=0.5):
-    """microgrid's partition step as ``microgrid.partition`` runs it (default compactness)."""
-    g = case.graph
-    return partition_graph(
-        case.units.persons,
-        g.u,
-        g.v,
-        g.cost,
-        lo=LO,
-        hi=HI,
-        k=k,
-        seed=0,
-        on_infeasible="flag",
-        groups=whole_groups(case.units, g),
-        area=shapely.area(case.units.geometry),
-        perimeter=shapely.length(case.units.geometry),
-        length=g.length,
-        compactness=compactness,
-    ).labels
+    """microgrid's partition step as ``microgrid.partition`` runs it (default options)."""
+    units, g = case.units, case.graph
+    opts = PartitionOptions(compactness=compactness, on_infeasible="flag")
+    search = {name: getattr(opts, name) for name in ("tries", "refine", "on_infeasible", "restarts", "compactness")}
+    xy = shapely.get_coordinates(shapely.point_on_surface(units.geometry))
+    names = np.array([f"unit {i}" for i in range(units.n)], dtype=object)
+    groups = whole_groups(units, g)
+    return partition_within(units, g, None, lo=LO, hi=HI, k=k, groups=groups, seed=0, names=names, xy=xy, **search)[0]
 
 
 def run_metis(case, k):

@@ -22,7 +22,6 @@ median of N workers. Targets (issue #7): 400,000 households in <= 300 s with
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sqlite3
 import tempfile
@@ -94,35 +93,23 @@ class Monitor:
         self.others_cpu = max(0.0, self._busy(self.psutil.cpu_times()) - self.sys0 - self.ours_cpu)
 
 
-def one_run(district, workers: int, out: Path) -> dict:
-    from dask.distributed import Client, LocalCluster
+#: how the benchmark calls partition_many (besides out and client)
+BATCH = dict(area_id_col="area_id", code_prefix_col="code_prefix", progress=False)
 
-    hh, areas, roads = district
+
+def one_run(district, workers: int, out: Path) -> dict:
+    from dask.distributed import Client
+
+    from microgrid.batch import local_cluster
+
     with Monitor() as mem:
         t0 = time.perf_counter()
-        cluster = LocalCluster(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-        )
+        cluster = local_cluster(workers)
         client = Client(cluster)
         client.wait_for_workers(workers)
         t1 = time.perf_counter()
         try:
-            res = microgrid.partition_many(
-                hh,
-                areas,
-                roads,
-                area_id_col="area_id",
-                out=out,
-                client=client,
-                code_prefix_col="code_prefix",
-                overwrite=True,
-                progress=False,
-            )
+            res = microgrid.partition_many(*district, out=out, client=client, overwrite=True, **BATCH)
         finally:
             t2 = time.perf_counter()
             client.close()

@@ -19,6 +19,7 @@ from conftest import REPO
 from microgrid import InputError
 from microgrid.graph import build_graph, whole_groups
 from microgrid.inputs import prepare_inputs
+from microgrid.partition.refinement import Level, Shape
 from microgrid.partition.refinement import contract as _contract
 from microgrid.partition.refinement import refine as _refine
 from microgrid.partition.refinement import vcycle as _vcycle
@@ -40,7 +41,7 @@ def _matrices(units, graph):
         (np.r_[graph.length, graph.length], (np.r_[graph.u, graph.v], np.r_[graph.v, graph.u])), shape=(n, n)
     ).tocsr()
     assert np.array_equal(lens.indices, adj.indices)
-    shape = [shapely.area(units.geometry), shapely.length(units.geometry), lens.data, 50.0]
+    shape = Shape(shapely.area(units.geometry), shapely.length(units.geometry), lens.data, 50.0)
     return adj, shape
 
 
@@ -64,9 +65,9 @@ def test_coarse_levels_keep_exact_areas_perimeters_and_lengths(village):
     units, graph = village
     adj, shape = _matrices(units, graph)
     labels = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=200, hi=300, seed=0, refine=False).labels
-    c = _contract(labels, units.persons, adj, shape, np.random.default_rng(0))
+    c = _contract(labels, Level(units.persons, adj, shape), np.random.default_rng(0))
     assert c is not None
-    cmap, cw, cadj, (carea, cperim, clens, _lam) = c
+    cmap, (cw, cadj, (carea, cperim, clens, _lam)) = c
     assert len(cw) < units.n
     # a coarse node never mixes regions, and holds the persons of its units
     for c_ in range(len(cw)):
@@ -86,12 +87,13 @@ def test_coarse_levels_keep_exact_areas_perimeters_and_lengths(village):
 def test_refinement_keeps_bounds_and_contiguity_and_never_raises_the_objective(village, lam):
     units, graph = village
     adj, shape = _matrices(units, graph)
-    shape[3] = lam
+    shape = shape._replace(weight=lam)
     start = partition_graph(units.persons, graph.u, graph.v, graph.cost, lo=200, hi=300, seed=1, refine=False).labels
     frozen = np.zeros(start.max() + 1, bool)
+    level = Level(units.persons, adj, shape)
     for f in (_refine, _vcycle):
-        kw = {"shape": shape} if f is _refine else {"shape": shape, "rng": np.random.default_rng(0)}
-        out = f(start.copy(), units.persons, adj, 200, 300, frozen, **kw)
+        kw = {} if f is _refine else {"rng": np.random.default_rng(0)}
+        out = f(start.copy(), level, 200, 300, frozen, **kw)
         w = np.bincount(out, weights=units.persons)
         assert ((w >= 200) & (w <= 300)).all()
         assert _connected(adj, out)

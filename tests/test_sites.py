@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import microgrid
 from microgrid.cli import main
 from microgrid.partition.regions import feasible_counts
-from microgrid.sites import natural_codes, plan_chunks, slice_cells
+from microgrid.sites import Division, natural_codes, plan_chunks, slice_cells
 
 X0, Y0 = 440_000.0, 4_420_000.0
 
@@ -205,11 +205,11 @@ def test_natural_codes_and_chunks():
     n = 24
     ent = np.repeat([0, 1, 2], 8)
     flr = np.tile(np.repeat([0, 1, 2, 3], 2), 3)
-    c = plan_chunks(np.zeros(n, int), np.full(n, 5), 1, chunk_persons=50, entrance=ent, floor=flr)
+    c = plan_chunks(np.zeros(n, int), np.full(n, 5), 1, Division(50, entrance=ent, floor=flr))
     # whole entrances fit a chunk: one chunk per entrance, never across two
     assert c.persons.tolist() == [40, 40, 40]
     assert all(len(set(ent[c.of_household == k])) == 1 for k in range(c.n))
-    c = plan_chunks(np.zeros(n, int), np.full(n, 5), 1, chunk_persons=25, entrance=ent, floor=flr)
+    c = plan_chunks(np.zeros(n, int), np.full(n, 5), 1, Division(25, entrance=ent, floor=flr))
     assert c.persons.max() <= 25 and c.persons.sum() == 120
     for k in range(c.n):  # chunks break at floor boundaries where whole floors fit
         assert len(set(ent[c.of_household == k])) == 1

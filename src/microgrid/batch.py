@@ -44,7 +44,7 @@ from .options import PartitionOptions
 if TYPE_CHECKING:
     from dask.distributed import Client
 
-__all__ = ["partition_many", "BatchResult"]
+__all__ = ["partition_many", "BatchResult", "local_cluster"]
 
 log = logging.getLogger(__name__)
 
@@ -472,26 +472,37 @@ def _fingerprint(area_geom, hh, bar, lm, params: dict) -> str:
     return h.hexdigest()[:24]
 
 
+def local_cluster(n_workers: int) -> Any:
+    """The local Dask cluster :func:`partition_many` starts: ``n_workers`` processes of one thread each.
+
+    No dashboard (the scheduler's small HTTP server takes a free local port,
+    not 8787, which may be taken); Dask's own logs only at ERROR.
+    """
+    from ._compat import import_optional
+
+    distributed = import_optional("dask.distributed", "dask", "partition_many")
+    return distributed.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=logging.ERROR,
+    )
+
+
 def _connect(client, n_workers):
     """A Dask client and what to close afterwards."""
     from ._compat import import_optional
 
     distributed = import_optional("dask.distributed", "dask", "partition_many")
-    Client, LocalCluster = distributed.Client, distributed.LocalCluster
+    Client = distributed.Client
     if client is None or client == "local":
         if n_workers is None:
             n_workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         if isinstance(n_workers, bool) or not isinstance(n_workers, (int, np.integer)) or n_workers < 1:
             raise InputError(f"n_workers must be a whole number >= 1, got {n_workers!r}")
-        # no dashboard; the scheduler's small HTTP server on a free local port (not 8787, maybe taken)
-        cluster = LocalCluster(
-            n_workers=int(n_workers),
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=logging.ERROR,
-        )
+        cluster = local_cluster(int(n_workers))
         c = Client(cluster)
         return c, [c, cluster]
     if n_workers is not None:
@@ -738,16 +749,17 @@ def partition_many(
     writer = open_store(out, area_id_col, overwrite, extra_layers)
     earlier = writer.done()
 
-    base_kwargs = dict(
-        min_persons=min_persons,
-        max_persons=max_persons,
-        seed=seed,
-        id_col=id_col,
-        persons_col=persons_col,
-        kind_col=kind_col,
-        outside="snap",
+    # every area is partitioned with the batch's options; a household on an area's edge snaps into it
+    base_kwargs = {
+        "min_persons": min_persons,
+        "max_persons": max_persons,
+        "seed": seed,
+        "id_col": id_col,
+        "persons_col": persons_col,
+        "kind_col": kind_col,
+        "outside": "snap",
         **partition_kwargs,
-    )
+    }
     tasks, empty = _area_tasks(hh, ar, bar, lm, area_of, area_id_col, prefixes, base_kwargs)
     geoms = ar.geometry.to_numpy()
     skip = _resume(writer, earlier, tasks, empty, area_ids, area_id_col, notes)

@@ -813,6 +813,17 @@ def _audit_basis(a, grids, hh, assignment):
     return grids, hh, assignment
 
 
+def _audit_columns(a: argparse.Namespace, assignment: str | None) -> dict:
+    """The columns validate and repair read a grid map by (the flags of ``_add_grid_map``), and its CRS."""
+    return dict(
+        grid_id_col=a.grid_id_col,
+        household_id_col=a.id_col,
+        persons_col=a.persons_col,
+        assignment_col=assignment,
+        crs=a.crs,
+    )
+
+
 def _cmd_validate(a) -> int:
     from .errors import InputError
     from .validate import validate
@@ -839,13 +850,9 @@ def _cmd_validate(a) -> int:
         bar,
         min_persons=lo,
         max_persons=hi,
-        grid_id_col=a.grid_id_col,
-        household_id_col=a.id_col,
-        persons_col=a.persons_col,
-        assignment_col=assignment,
         sliver_area=a.sliver_area,
-        crs=a.crs,
         divided_sites=_layer_or_none(a.plan, "divided_sites") if a.plan else None,
+        **_audit_columns(a, assignment),
     )
     how = f"households by their column {assignment!r}" if assignment else "households by location"
     rep.notes.append(f"audit: {how}")
@@ -907,18 +914,7 @@ def _cmd_repair(a) -> int:
         )
     out = _check_out(out.with_suffix(".gpkg"), a, [a.plan, grids, hh, bnd])
     grids, hh, assignment = _audit_basis(a, grids, hh, assignment)
-    res = repair(
-        grids,
-        bnd,
-        hh,
-        grid_id_col=a.grid_id_col,
-        household_id_col=a.id_col,
-        persons_col=a.persons_col,
-        assignment_col=assignment,
-        min_persons=a.min_persons,
-        max_persons=a.max_persons,
-        crs=a.crs,
-    )
+    res = repair(grids, bnd, hh, min_persons=a.min_persons, max_persons=a.max_persons, **_audit_columns(a, assignment))
 
     changes = None
     if len(res.changes):

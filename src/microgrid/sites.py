@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DIVIDE_COST",
     "Chunks",
+    "Division",
     "plan_chunks",
     "slice_cells",
     "natural_codes",
@@ -110,48 +111,52 @@ class Chunks:
         return len(self.site)
 
 
-def plan_chunks(
-    site_of_household: np.ndarray,
-    persons: np.ndarray,
-    n_sites: int,
-    *,
-    chunk_persons: int,
-    entrance: np.ndarray | None = None,
-    floor: np.ndarray | None = None,
-    order: np.ndarray | None = None,
-    divisible_above: int | None = None,
-) -> Chunks:
-    """Pack the households of each site heavier than ``divisible_above`` into chunks of ``chunk_persons``.
+@dataclass(frozen=True)
+class Division:
+    """How sites heavier than a grid may be divided: by entrance, then floor, into chunks of ``chunk_persons``.
+
+    Attributes
+    ----------
+    chunk_persons : int
+        Most persons in one chunk (a single heavier household is a chunk of its own).
+    entrance, floor : (n,) int arrays, optional
+        Entrance and floor rank per household, from :func:`natural_codes` (-1: unknown).
+    divisible_above : int, optional
+        Sites holding more persons than this are divisible (default: ``chunk_persons``).
+    """
+
+    chunk_persons: int
+    entrance: np.ndarray | None = None
+    floor: np.ndarray | None = None
+    divisible_above: int | None = None
+
+
+def plan_chunks(site_of_household: np.ndarray, persons: np.ndarray, n_sites: int, division: Division) -> Chunks:
+    """Pack the households of each divisible site into chunks, as ``division`` says.
 
     Parameters
     ----------
     site_of_household : (n,) int array
     persons : (n,) int array
     n_sites : int
-    chunk_persons : int
-        Most persons in one chunk (a single heavier household is a chunk of its own).
-    entrance, floor : (n,) int arrays, optional
-        Ranks from :func:`natural_codes` (-1: unknown).
-    order : (n,) int array, optional
-        Rank of each household within its floor (default: input order).
-    divisible_above : int, optional
-        Sites holding more persons than this are divisible (default: ``chunk_persons``).
+    division : Division
+        Chunk size, entrance and floor ranks, and the weight above which a site is divisible.
 
     Examples
     --------
-    >>> c = plan_chunks(np.zeros(6, int), np.full(6, 20), 1, chunk_persons=50,
-    ...                 entrance=np.array([0, 0, 0, 1, 1, 1]))
+    >>> c = plan_chunks(np.zeros(6, int), np.full(6, 20), 1, Division(50, entrance=np.array([0, 0, 0, 1, 1, 1])))
     >>> c.of_household.tolist(), c.persons.tolist()
     ([0, 0, 1, 2, 2, 3], [40, 20, 40, 20])
     """
+    chunk_persons, entrance, floor = int(division.chunk_persons), division.entrance, division.floor
     n = len(site_of_household)
     persons = np.asarray(persons, dtype=np.int64)
     ent = np.full(n, -1, np.int64) if entrance is None else np.asarray(entrance, np.int64)
     flr = np.full(n, -1, np.int64) if floor is None else np.asarray(floor, np.int64)
-    rank = np.arange(n) if order is None else np.asarray(order)
+    rank = np.arange(n)  # input order within a floor
     site_persons = np.bincount(site_of_household, weights=persons, minlength=n_sites)
     site_count = np.bincount(site_of_household, minlength=n_sites)
-    above = chunk_persons if divisible_above is None else divisible_above
+    above = chunk_persons if division.divisible_above is None else division.divisible_above
     divisible = (site_persons > max(above, chunk_persons)) & (site_count > 1)
     # unknown entrance/floor sort last (-1 -> a large rank)
     big = np.int64(1) << 40

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import shapely
 
-from .sites import Chunks, plan_chunks, slice_cells
+from .sites import Chunks, Division, plan_chunks, slice_cells
 
 if TYPE_CHECKING:
     from .inputs import Inputs
@@ -145,8 +145,7 @@ def units_from_inputs(inp: Inputs, **options: Any) -> Units:
 
     Households, boundary, ranked barriers and landmark polygons, all in the
     metric working CRS; ``options`` are :func:`build_units`' keyword options
-    (``snap_tolerance``, ``cut_lines``, ``chunk_persons``, ``entrance``,
-    ``floor``, ``divisible_above``).
+    (``snap_tolerance``, ``cut_lines``, ``division``).
     """
     hh = inp.households
     return build_units(
@@ -181,10 +180,7 @@ def build_units(
     landmarks: np.ndarray | None = None,
     snap_tolerance: float = 2.0,
     cut_lines: np.ndarray | None = None,
-    chunk_persons: int | None = None,
-    entrance: np.ndarray | None = None,
-    floor: np.ndarray | None = None,
-    divisible_above: int | None = None,
+    division: Division | None = None,
 ) -> Units:
     """Split ``boundary`` into units: see the module docstring.
 
@@ -204,14 +200,13 @@ def build_units(
     cut_lines : array of LineString, optional
         More lines no unit may cross (e.g. outlines of parent areas); they
         are not barriers.
-    chunk_persons : int, optional
+    division : Division, optional
         Sites (distinct household points) holding more persons than
-        ``divisible_above`` (default: this) are divisible: their households
-        are packed into chunks of at most this many persons (by ``entrance``, then ``floor``, then input
-        order) and their cell is cut into one strip per chunk
-        (:mod:`microgrid.sites`). None: every site stays one unit.
-    entrance, floor : (n,) int arrays, optional
-        Entrance and floor ranks per household (:func:`microgrid.sites.natural_codes`).
+        ``division.divisible_above`` are divisible: their households are
+        packed into chunks of at most ``division.chunk_persons`` (by
+        entrance, then floor, then input order) and their cell is cut into
+        one strip per chunk (:mod:`microgrid.sites`). None: every site stays
+        one unit.
     """
     boundary = shapely.make_valid(boundary) if not boundary.is_valid else boundary
     lines, src = _clip_lines(np.asarray(barriers, dtype=object), boundary)
@@ -253,16 +248,8 @@ def build_units(
 
     persons = np.asarray(persons, dtype=np.int64)
     chunks = None
-    if chunk_persons is not None:
-        chunks = plan_chunks(
-            site_of_hh,
-            persons,
-            len(site_xy),
-            chunk_persons=int(chunk_persons),
-            entrance=entrance,
-            floor=floor,
-            divisible_above=divisible_above,
-        )
+    if division is not None:
+        chunks = plan_chunks(site_of_hh, persons, len(site_xy), division)
     unit_site = unit_entrance = None
     if chunks is not None and chunks.divisible.any():
         linework, faces, unit_of_chunk = _strips(chunks, unit_of_site, site_pts, linework, faces, boundary)

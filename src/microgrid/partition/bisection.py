@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import NoReturn
 
 import numpy as np
@@ -131,28 +132,24 @@ def _choose_k1(s: np.ndarray, W: float, k: int, lo: float, hi: float, margin: fl
     return best_k, best_strict
 
 
+@dataclass
 class _Bisector:
-    def __init__(
-        self,
-        w: np.ndarray,
-        adj: sp.csr_matrix,
-        lo: float,
-        hi: float,
-        rng: np.random.Generator,
-        tries: int,
-        candidates: int = 4,
-        divisions_first: bool = False,
-    ):
-        self.w = w
-        self.divisions_first = divisions_first  # rank cuts by divided sites before the margin
-        self.adj = adj
-        self.lo, self.hi = lo, hi
-        self.rng = rng
-        self.tries = tries
-        self.candidates = candidates
-        self.margin = MARGIN * (hi - lo)
-        self.failures = 0
-        self.max_failures = 32
+    """Recursive bisection of one component by spanning-tree cuts, backtracking over the best candidates."""
+
+    w: np.ndarray  # persons per node
+    adj: sp.csr_matrix  # cut costs
+    lo: float
+    hi: float
+    rng: np.random.Generator
+    tries: int  # spanning trees drawn per split
+    candidates: int = 4  # cuts tried per split before backtracking
+    divisions_first: bool = False  # rank cuts by divided sites before the margin
+    failures: int = field(default=0, init=False)
+    max_failures: int = field(default=32, init=False)
+
+    @property
+    def margin(self) -> float:
+        return MARGIN * (self.hi - self.lo)
 
     def split(self, nodes: np.ndarray, k: int, depth: int = 0) -> list[np.ndarray]:
         if depth == 0:

@@ -12,7 +12,7 @@ import shapely
 
 from ..errors import InfeasibleError, InputError
 from ..graph import build_graph, division_costs, whole_groups
-from ..sites import ENTRANCE_NAMES, FLOOR_NAMES, detect_column, natural_codes
+from ..sites import ENTRANCE_NAMES, FLOOR_NAMES, Division, detect_column, natural_codes
 from ..units import units_from_inputs
 from .assembly import grid_layer
 from .flags import Cause
@@ -121,10 +121,9 @@ def units_and_graph(
         inp,
         snap_tolerance=snap_tolerance,
         cut_lines=None if cut_areas is None else shapely.get_parts(shapely.boundary(np.asarray(cut_areas))),
-        chunk_persons=q,
-        entrance=site_cols["entrance_rank"],
-        floor=site_cols["floor_rank"],
-        divisible_above=above,
+        division=None
+        if q is None
+        else Division(q, entrance=site_cols["entrance_rank"], floor=site_cols["floor_rank"], divisible_above=above),
     )
     graph = build_graph(units)
     soft = np.empty(0, np.int64)
@@ -244,57 +243,21 @@ def partition_within(
     """
     area = shapely.area(units.geometry)
     perimeter = shapely.length(units.geometry)
-    if parent_of_unit is None:
-        r = partition_graph(
-            units.persons,
-            graph.u,
-            graph.v,
-            graph.cost,
-            lo=lo,
-            hi=hi,
-            k=k,
-            groups=groups,
-            seed=seed,
-            tries=tries,
-            refine=refine,
-            on_infeasible=on_infeasible,
-            names=names,
-            xy=xy,
-            restarts=restarts,
-            area=area,
-            perimeter=perimeter,
-            length=graph.length,
-            compactness=compactness,
-        )
-        return r.labels, r.flags, None
-    rng = np.random.default_rng(seed)
-    labels = np.full(units.n, -1)
-    flags: dict[int, list[tuple[Flag, str]]] = {}
-    parent_of_region: list[int] = []
-    for pr in range(int(parent_of_unit.max()) + 1):
-        idx = np.flatnonzero(parent_of_unit == pr)
+
+    def solve(idx: np.ndarray, m: np.ndarray, k: int | None, seed: int | np.random.Generator | None):
+        """partition_graph on units ``idx`` and the edges ``m`` between them."""
         local = np.full(units.n, -1)
         local[idx] = np.arange(len(idx))
-        m = (parent_of_unit[graph.u] == pr) & (parent_of_unit[graph.v] == pr)
-        who = f"parent {parent_ids[pr]!r}" if parent_ids is not None else f"parent {pr + 1}"
-        p_hh, p_persons = int(units.n_households[idx].sum()), int(units.persons[idx].sum())
-        if on_infeasible == "raise" and p_persons < lo:  # no grid of min persons fits: say which parent
-            held = "no households" if p_hh == 0 else f"only {p_persons} persons ({p_hh} households)"
-            raise InfeasibleError(
-                f"{who} holds {held} on {area[idx].sum():,.1f} m2; no grid there can reach "
-                f"min_persons={lo}: join it to a neighbouring parent, or pass "
-                "on_infeasible='flag' (CLI: --on-infeasible flag) to give it one flagged grid",
-                cause=Cause.EMPTY_PARENT,
-            )
-        r = partition_graph(
+        return partition_graph(
             units.persons[idx],
             local[graph.u[m]],
             local[graph.v[m]],
             graph.cost[m],
             lo=lo,
             hi=hi,
+            k=k,
             groups=groups[idx],
-            seed=rng,
+            seed=seed,
             tries=tries,
             refine=refine,
             on_infeasible=on_infeasible,
@@ -306,6 +269,28 @@ def partition_within(
             length=graph.length[m],
             compactness=compactness,
         )
+
+    if parent_of_unit is None:
+        r = solve(np.arange(units.n), np.ones(len(graph.u), bool), k, seed)
+        return r.labels, r.flags, None
+    rng = np.random.default_rng(seed)
+    labels = np.full(units.n, -1)
+    flags: dict[int, list[tuple[Flag, str]]] = {}
+    parent_of_region: list[int] = []
+    for pr in range(int(parent_of_unit.max()) + 1):
+        idx = np.flatnonzero(parent_of_unit == pr)
+        m = (parent_of_unit[graph.u] == pr) & (parent_of_unit[graph.v] == pr)
+        who = f"parent {parent_ids[pr]!r}" if parent_ids is not None else f"parent {pr + 1}"
+        p_hh, p_persons = int(units.n_households[idx].sum()), int(units.persons[idx].sum())
+        if on_infeasible == "raise" and p_persons < lo:  # no grid of min persons fits: say which parent
+            held = "no households" if p_hh == 0 else f"only {p_persons} persons ({p_hh} households)"
+            raise InfeasibleError(
+                f"{who} holds {held} on {area[idx].sum():,.1f} m2; no grid there can reach "
+                f"min_persons={lo}: join it to a neighbouring parent, or pass "
+                "on_infeasible='flag' (CLI: --on-infeasible flag) to give it one flagged grid",
+                cause=Cause.EMPTY_PARENT,
+            )
+        r = solve(idx, m, None, rng)
         off = len(parent_of_region)
         labels[idx] = r.labels + off
         for key, val in r.flags.items():

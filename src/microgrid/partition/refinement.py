@@ -17,13 +17,31 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
-__all__ = ["Objective", "vcycle", "refine"]
+__all__ = ["Shape", "Level", "Objective", "vcycle", "refine"]
 
 log = logging.getLogger(__name__)
+
+
+class Shape(NamedTuple):
+    """What the compactness term of the :class:`Objective` needs, per node of a graph."""
+
+    area: np.ndarray  #: area of each node (m2)
+    perimeter: np.ndarray  #: perimeter of each node (m)
+    lengths: np.ndarray  #: shared boundary length of each stored entry of the cost matrix (m)
+    weight: float  #: weight of compactness in cut-cost units
+
+
+class Level(NamedTuple):
+    """One level of the graph being refined: what moves weigh, what cuts cost, what shapes they make."""
+
+    w: np.ndarray  #: weight (persons) per node
+    adj: sp.csr_matrix  #: symmetric cut costs
+    shape: Shape | None = None  #: the compactness term's data; None: cut cost only
 
 
 def _pp(a: float, p: float) -> float:
@@ -43,17 +61,14 @@ class Objective:
     ----------
     labels : (n,) int array
         Region per node.
-    w : (n,) array
-        Weight (persons) per node.
-    adj : csr_matrix
-        Symmetric cut costs.
-    shape : list, optional
-        ``[area, perimeter, lengths, weight]``: per node area and perimeter,
-        the shared length of each entry of ``adj``, and the weight of
-        compactness in cost units. None: cut cost only.
+    level : Level
+        Weight per node, cut costs and, for the compactness term, per node
+        area and perimeter, the shared length of each entry of the costs and
+        the weight of compactness in cost units.
     """
 
-    def __init__(self, labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, shape: list | None = None):
+    def __init__(self, labels: np.ndarray, level: Level):
+        w, adj, shape = level
         n = len(labels)
         indptr, indices, data = adj.indptr, adj.indices, adj.data
         self.nbrs = [indices[indptr[i] : indptr[i + 1]].tolist() for i in range(n)]
@@ -63,10 +78,10 @@ class Objective:
         k = int(labels.max()) + 1
         self.pw = np.bincount(labels, weights=w, minlength=k).tolist()
         self.size = np.bincount(labels, minlength=k).tolist()
-        self.shape = shape is not None
+        self.compact = shape is not None
         self._u = -1
         if shape is not None:
-            area, perim, lens, self.lam = shape
+            area, perim, lens, self.lam = shape.area, shape.perimeter, shape.lengths, shape.weight
             self.lens = [lens[indptr[i] : indptr[i + 1]].tolist() for i in range(n)]
             self.ar = np.bincount(labels, weights=area, minlength=k).tolist()
             row0 = np.repeat(np.arange(n), np.diff(indptr))
@@ -85,7 +100,7 @@ class Objective:
             conn[lab[v]] = conn.get(lab[v], 0.0) + cv
         A = lab[u]
         self._u, self._conn, self._inA = u, conn, conn.get(A, 0.0)
-        if self.shape:
+        if self.compact:
             shl: dict[int, float] = {}
             for v, lv in zip(self.nbrs[u], self.lens[u]):
                 shl[lab[v]] = shl.get(lab[v], 0.0) + lv
@@ -100,7 +115,7 @@ class Objective:
         if u != self._u:
             self.look(u)
         g = self._conn[B] - self._inA
-        if self.shape:
+        if self.compact:
             au, pu, ar, pr = self.al[u], self.pl[u], self.ar, self.pr
             g += self.lam * (self._dA + _pp(ar[B] + au, pr[B] + pu - 2 * self._shl[B]) - _pp(ar[B], pr[B]))
         return g
@@ -110,7 +125,7 @@ class Objective:
         if u != self._u:
             self.look(u)
         A = self.lab[u]
-        if self.shape:
+        if self.compact:
             self.ar[A], self.pr[A] = self._newA
             self.ar[B] += self.al[u]
             self.pr[B] += self.pl[u] - 2 * self._shl[B]
@@ -144,14 +159,7 @@ class Objective:
 
 
 def refine(
-    labels: np.ndarray,
-    w: np.ndarray,
-    adj: sp.csr_matrix,
-    lo: float,
-    hi: float,
-    frozen: np.ndarray,
-    max_passes: int = 20,
-    shape: list | None = None,
+    labels: np.ndarray, level: Level, lo: float, hi: float, frozen: np.ndarray, max_passes: int = 20
 ) -> np.ndarray:
     """Greedy positive-gain single-node moves that keep bounds and contiguity (see :class:`Objective`).
 
@@ -161,9 +169,9 @@ def refine(
     connected. Passes repeat until none moves (at most ``max_passes``).
     """
     n = len(labels)
-    obj = Objective(labels, w, adj, shape)
+    obj = Objective(labels, level)
     lab, pw, size, fr = obj.lab, obj.pw, obj.size, frozen.tolist()
-    indptr, indices = adj.indptr, adj.indices
+    indptr, indices = level.adj.indptr, level.adj.indices
     total_gain = 0.0
     for _ in range(max_passes):
         moved = 0
@@ -193,14 +201,13 @@ def refine(
     return labels
 
 
-def contract(
-    labels: np.ndarray, w: np.ndarray, adj: sp.csr_matrix, shape: list | None, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, sp.csr_matrix, list | None] | None:
+def contract(labels: np.ndarray, level: Level, rng: np.random.Generator) -> tuple[np.ndarray, Level] | None:
     """One coarsening level that respects ``labels``: mutual heaviest same-region neighbours merge.
 
-    Returns the map fine -> coarse and the coarse (weights, adjacency, shape),
-    or None when too few nodes merge to be worth a level.
+    Returns the map fine -> coarse and the coarse level, or None when too few
+    nodes merge to be worth a level.
     """
+    w, adj, shape = level
     n = len(labels)
     row = np.repeat(np.arange(n), np.diff(adj.indptr))
     col = adj.indices
@@ -229,7 +236,7 @@ def contract(
     cw = np.bincount(cmap, weights=w, minlength=nc).astype(w.dtype)
     cshape = None
     if shape is not None:
-        area, perim, lens, lam = shape
+        area, perim, lens = shape.area, shape.perimeter, shape.lengths
         cl = sp.coo_matrix((lens[keep], (cmap[row[keep]], cmap[col[keep]])), shape=(nc, nc)).tocsr()
         cl.sum_duplicates()
         if not (np.array_equal(cl.indptr, cadj.indptr) and np.array_equal(cl.indices, cadj.indices)):
@@ -237,18 +244,16 @@ def contract(
         cperim = np.bincount(cmap, weights=perim, minlength=nc) - np.bincount(
             cmap[row[~keep]], weights=lens[~keep], minlength=nc
         )
-        cshape = [np.bincount(cmap, weights=area, minlength=nc), cperim, cl.data, lam]
-    return cmap, cw, cadj, cshape
+        cshape = Shape(np.bincount(cmap, weights=area, minlength=nc), cperim, cl.data, shape.weight)
+    return cmap, Level(cw, cadj, cshape)
 
 
 def vcycle(
     labels: np.ndarray,
-    w: np.ndarray,
-    adj: sp.csr_matrix,
+    level: Level,
     lo: float,
     hi: float,
     frozen: np.ndarray,
-    shape: list | None,
     rng: np.random.Generator,
     max_levels: int = 8,
 ) -> np.ndarray:
@@ -259,18 +264,18 @@ def vcycle(
     unit moves cannot do when every step alone would raise the cost; a region
     that is connected at a coarse level is connected at every finer one.
     """
-    levels = []
-    cur_w, cur_adj, cur_shape, cur_lab = w, adj, shape, labels
+    finer = []
+    cur, cur_lab = level, labels
     for _ in range(max_levels):
-        c = contract(cur_lab, cur_w, cur_adj, cur_shape, rng)
+        c = contract(cur_lab, cur, rng)
         if c is None:
             break
-        cmap, cw, cadj, cshape = c
-        clab = np.empty(len(cw), np.int64)
+        cmap, coarse = c
+        clab = np.empty(len(coarse.w), np.int64)
         clab[cmap] = cur_lab
-        levels.append((cmap, cur_w, cur_adj, cur_shape))
-        cur_w, cur_adj, cur_shape, cur_lab = cw, cadj, cshape, clab
-    lab = refine(cur_lab, cur_w, cur_adj, lo, hi, frozen, shape=cur_shape)
-    for cmap, fw, fadj, fshape in reversed(levels):
-        lab = refine(lab[cmap], fw, fadj, lo, hi, frozen, shape=fshape)
+        finer.append((cmap, cur))
+        cur, cur_lab = coarse, clab
+    lab = refine(cur_lab, cur, lo, hi, frozen)
+    for cmap, fine in reversed(finer):
+        lab = refine(lab[cmap], fine, lo, hi, frozen)
     return lab

@@ -23,7 +23,7 @@ from scipy.sparse.csgraph import connected_components
 from ..errors import InfeasibleError
 from .bisection import split_component
 from .flags import Cause, Flag
-from .refinement import vcycle
+from .refinement import Level, Shape, vcycle
 
 __all__ = ["Regions", "partition_graph", "feasible_counts"]
 
@@ -61,7 +61,7 @@ class _Graph:
     node: np.ndarray  # node per unit
     w: np.ndarray  # persons per node
     adj: sp.csr_matrix  # cut costs
-    shape: list | None  # [area, perimeter, shared lengths, weight] per node, for compactness
+    shape: Shape | None  # per node area, perimeter, shared lengths and the weight, for compactness
     names: np.ndarray  # name per unit (for messages)
 
     def name(self, nd: int):
@@ -197,9 +197,10 @@ def partition_graph(
         frozen = np.zeros(st.next_label, bool)
         for lab_, rows in st.flags.items():
             frozen[lab_] = rows[0][0] is Flag.FORCED
-        if g.shape is not None:
-            g.shape[3] = float(compactness) * math.sqrt(g.shape[0].sum() / st.next_label)
-        labels = vcycle(labels, g.w, g.adj, lo, hi, frozen, g.shape, rng)
+        shape = g.shape
+        if shape is not None:  # the weight in cut-cost units: compactness x the side of a mean region
+            shape = shape._replace(weight=float(compactness) * math.sqrt(shape.area.sum() / st.next_label))
+        labels = vcycle(labels, Level(g.w, g.adj, shape), lo, hi, frozen, rng)
     region_w = np.bincount(labels, weights=g.w, minlength=st.next_label)
     for r in range(st.next_label):
         if not lo <= region_w[r] <= hi and r not in st.flags:
@@ -253,7 +254,7 @@ def _contract(
             node_area = np.bincount(node, weights=np.asarray(area, dtype=float), minlength=n)
             inside = np.bincount(nu[~m], weights=length[~m], minlength=n)  # edges swallowed by a group
             node_perim = np.bincount(node, weights=np.asarray(perimeter, dtype=float), minlength=n) - 2 * inside
-            shape = [node_area, node_perim, lens.data, float(compactness)]
+            shape = Shape(node_area, node_perim, lens.data, float(compactness))
     return _Graph(node=node, w=w, adj=adj, shape=shape, names=names)
 
 
