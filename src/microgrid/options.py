@@ -223,8 +223,9 @@ def _whole(v: object, least: int) -> bool:
 
 def _nonnegative(v: object) -> bool:
     """A finite real number >= 0 (not a bool)."""
-    real = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-    return bool(real and math.isfinite(v) and v >= 0)  # type: ignore[arg-type, operator]
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        return False
+    return bool(math.isfinite(v) and v >= 0)
 
 
 def _bounds_problems(lo: Any, hi: Any) -> list[str]:

@@ -153,14 +153,13 @@ def plan_chunks(site_of_household: np.ndarray, persons: np.ndarray, n_sites: int
     persons = np.asarray(persons, dtype=np.int64)
     ent = np.full(n, -1, np.int64) if entrance is None else np.asarray(entrance, np.int64)
     flr = np.full(n, -1, np.int64) if floor is None else np.asarray(floor, np.int64)
-    rank = np.arange(n)  # input order within a floor
     site_persons = np.bincount(site_of_household, weights=persons, minlength=n_sites)
     site_count = np.bincount(site_of_household, minlength=n_sites)
     above = chunk_persons if division.divisible_above is None else division.divisible_above
     divisible = (site_persons > max(above, chunk_persons)) & (site_count > 1)
     # unknown entrance/floor sort last (-1 -> a large rank)
     big = np.int64(1) << 40
-    o = np.lexsort((rank, np.where(flr < 0, big, flr), np.where(ent < 0, big, ent), site_of_household))
+    o = np.lexsort((np.where(flr < 0, big, flr), np.where(ent < 0, big, ent), site_of_household))  # stable: input order
     chunk = np.empty(n, np.int64)
     c_site: list[int] = []
     c_persons: list[int] = []
@@ -461,7 +460,7 @@ def _add_divided_site(
     ``roster`` the households' ids, persons, entrances and floors (None when not given).
     """
     ids, persons, ent, flr = roster
-    sid = len({r["site_id"] for r in rows}) + 1
+    sid = rows[-1]["site_id"] + 1 if rows else 1
     site_persons = int(sum(int(persons[hs].sum()) for _, hs, _ in parts))
     for part, (gid, hs, outline) in enumerate(parts, start=1):
         site_id[hs] = sid
