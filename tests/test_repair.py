@@ -101,6 +101,17 @@ def test_ids_keep_their_type_in_grids_households_and_changes():
     assert res.ok
 
 
+def test_missing_columns_are_named_together_before_any_work():
+    """Both missing columns in one InputError, each with the columns there are and the option to name it."""
+    g = _grids([11, 12], [_box(0, 0, 60, 100), _box(40, 0, 90, 100)])
+    hh = _hh([(10, 10), (50, 50)], assigned=[11, 12])
+    with pytest.raises(microgrid.InputError) as ei:
+        microgrid.repair(g, _box(0, 0, 100, 100), hh, grid_id_col="zone", household_id_col="hid", **BOUNDS)
+    text = str(ei.value)
+    assert "grids have no column 'zone' (columns: grid_id" in text and "(CLI: --grid-id-col)" in text
+    assert "households have no column 'hid'" in text and "(CLI: --id-col)" in text
+
+
 def test_str_ids_stay_str():
     g = _grids(["a", "b"], [_box(0, 0, 60, 100), _box(40, 0, 90, 100)])
     res = microgrid.repair(g, _box(0, 0, 100, 100), _hh([(95, 5)], assigned=[None]), assignment_col="grid_id")

@@ -352,9 +352,11 @@ def test_notes_are_carried(parts):
 
 def test_validate_bad_inputs(parts):
     grids, hh, bnd = parts
-    with pytest.raises(InputError, match="no column 'gid'"):
+    with pytest.raises(
+        InputError, match=r"no column 'gid' \(columns: grid_id, .*grid_id_col=\.\.\. \(CLI: --grid-id-col\)"
+    ):
         microgrid.validate(grids, hh, bnd, grid_id_col="gid")
-    with pytest.raises(InputError, match="assignment column 'zone'"):
+    with pytest.raises(InputError, match="assignment column 'zone'.*--assignment-col"):
         microgrid.validate(grids, hh, bnd, assignment_col="zone")
     with pytest.raises(InputError, match="grids has no CRS"):
         microgrid.validate(grids.set_crs(None, allow_override=True), hh, bnd)

@@ -60,3 +60,11 @@ def ids_preview(ids: Iterable[object], limit: int = 10) -> str:
     if len(ids) > limit:
         shown += f", ... ({len(ids) - limit} more)"
     return shown
+
+
+def no_column(what: str, col: object, columns: Iterable[object], option: str, flag: str) -> str:
+    """The message for a missing column: which, the columns there are, and the option (and CLI flag) to name it."""
+    return (
+        f"{what} have no column {col!r} (columns: {', '.join(map(str, columns))}); "
+        f"name the right one with {option}=... (CLI: {flag})"
+    )

@@ -39,7 +39,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ._types import CRSLike, LayerLike, LayerSource
 from .crs import metric_crs_for
-from .errors import InputError
+from .errors import InputError, no_column
 from .inputs import adopt_crs, give_crs
 from .io import read_layers
 from .plan import ValidationReport
@@ -477,7 +477,7 @@ def _remaining_rows(
     return rows
 
 
-def _read(grids, boundary, households, grid_id_col, crs):
+def _read(grids, boundary, households, grid_id_col, household_id_col, crs):
     g, b, h = read_layers({"grids": grids, "boundary": boundary, "households": households}).values()
     if g is None or b is None:
         raise InputError("repair needs grids and a boundary")
@@ -485,12 +485,14 @@ def _read(grids, boundary, households, grid_id_col, crs):
     problems: list[str] = []
     give_crs({"grids": g, "boundary": b, "households": h}, crs, problems)
     if grid_id_col not in g.columns:
-        problems.append(f"grids have no column {grid_id_col!r}")
+        problems.append(no_column("grids", grid_id_col, g.columns, "grid_id_col", "--grid-id-col"))
     elif g[grid_id_col].isna().any():
         problems.append(f"{int(g[grid_id_col].isna().sum())} grids have no id; give every grid an id")
     elif g[grid_id_col].duplicated().any():
         dups = sorted(set(g.loc[g[grid_id_col].duplicated(), grid_id_col].tolist()), key=str)
         problems.append(f"duplicate grid ids {dups}; give every grid a unique id before repairing")
+    if h is not None and household_id_col not in h.columns:
+        problems.append(no_column("households", household_id_col, h.columns, "household_id_col", "--id-col"))
     if len(g) == 0:
         problems.append("grids layer is empty; nothing to repair")
     if problems:
@@ -589,7 +591,7 @@ def repair(
     >>> float(round(fixed.grids.area.sum(), 6)), fixed.ok
     (100.0, True)
     """
-    g, b, h = _read(grids, boundary, households, grid_id_col, crs)
+    g, b, h = _read(grids, boundary, households, grid_id_col, household_id_col, crs)
     work = metric_crs_for(b)
     gw = g.to_crs(work)
     bnd = shapely.union_all(_polygonal(b.to_crs(work).geometry.to_numpy()))
@@ -611,8 +613,6 @@ def repair(
     seen = fixed.to_crs(work).geometry.to_numpy()
     hh_out, report, named_hh = None, None, []
     if h is not None:
-        if household_id_col not in h.columns:
-            raise InputError(f"households have no column {household_id_col!r}")
         hw, moves, named_hh = _households(
             h.to_crs(work),
             seen,

@@ -18,7 +18,7 @@ import shapely
 
 from ._types import CRSLike, LayerLike, LayerSource
 from .crs import metric_crs_for
-from .errors import InputError
+from .errors import InputError, no_column
 from .inputs import adopt_crs, give_crs
 from .io import read_layer, read_layers
 from .plan import ValidationReport
@@ -278,15 +278,18 @@ def _read(grids, households, boundary, barriers, crs, grid_id_col, household_id_
     b, r = adopt_crs(b, g), adopt_crs(r, g)
     problems: list[str] = []
     give_crs({"grids": g, "households": h, "boundary": b, "barriers": r}, crs, problems)
-    for col, gdf, what in (
-        (grid_id_col, g, "grids"),
-        (household_id_col, h, "households"),
-        (persons_col, h, "households"),
+    for col, gdf, what, option, flag in (
+        (grid_id_col, g, "grids", "grid_id_col", "--grid-id-col"),
+        (household_id_col, h, "households", "household_id_col", "--id-col"),
+        (persons_col, h, "households", "persons_col", "--persons-col"),
     ):
         if col not in gdf.columns:
-            problems.append(f"{what} have no column {col!r} (columns: {', '.join(map(str, gdf.columns))})")
+            problems.append(no_column(what, col, gdf.columns, option, flag))
     if assignment_col is not None and assignment_col not in h.columns:
-        problems.append(f"households have no assignment column {assignment_col!r}")
+        problems.append(
+            f"households have no assignment column {assignment_col!r}; name the right one with "
+            'assignment_col=..., or None to audit by location (CLI: --assignment-col, "" for location)'
+        )
     if problems:
         raise InputError(problems)
     return g, h, b, r
